@@ -1,0 +1,313 @@
+"""Driving CMake + Ninja for the op library: options, configure, incremental build, ccache accounting.
+
+`kernelkit build` and scikit-build-core share library/CMakeLists.txt; this module owns the
+development build in the persistent `build/dev` and puts the .so next to the Python package.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from kernelkit.errors import KernelkitError
+from kernelkit.project import Project
+from kernelkit.toolchain import detect_gpus, find_nvcc, find_tool, tool_env
+
+DEFAULT_ARCH = "90a"
+MIN_SM = 75  # the oldest target CUDA 13 can compile for
+
+# CMake cache options that `kernelkit build` sets through typed flags; -D may not set these.
+FLAG_FOR_OPTION = {
+    "KERNELKIT_ENABLE_FP4": "--fp4/--no-fp4",
+    "KERNELKIT_CUDA_ARCHS": "--arch",
+    "KERNELKIT_COMPILE_THREADS": "--threads",
+    "KERNELKIT_DEBUG": "--debug",
+    "KERNELKIT_PACKAGE_DIR": "(set by kernelkit itself)",
+}
+_DEFINE_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(:(BOOL|STRING|PATH|FILEPATH|INTERNAL))?=(.*)$", re.S)
+_ARCH_RE = re.compile(r"^(?:sm_|compute_)?(\d{2,3})([af]?)$")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    fp4: bool = False
+    archs: tuple[str, ...] = ()  # empty: the GPU present, else DEFAULT_ARCH
+    compile_threads: int | None = None
+    debug: bool = False
+    defines: tuple[tuple[str, str], ...] = ()  # passthrough -D NAME=VALUE (NAME may carry :TYPE)
+
+
+def parse_archs(text: str) -> tuple[str, ...]:
+    """'90a,100a' -> ('90a', '100a'); also accepts sm_90a. Refuses what nvcc would refuse later."""
+    archs: list[str] = []
+    for raw in text.replace(";", ",").split(","):
+        item = raw.strip().lower()
+        if not item:
+            continue
+        match = _ARCH_RE.match(item)
+        if not match:
+            raise KernelkitError(f"--arch: '{raw.strip()}' is not a CUDA arch; use e.g. 90a, 100a or 89")
+        if int(match.group(1)) < MIN_SM:
+            raise KernelkitError(f"--arch: sm_{match.group(1)} is older than CUDA 13 supports (sm_{MIN_SM}+)")
+        arch = match.group(1) + match.group(2)
+        if arch not in archs:
+            archs.append(arch)
+    if not archs:
+        raise KernelkitError("--arch: give at least one arch, e.g. --arch 90a")
+    return tuple(archs)
+
+
+def parse_define(text: str) -> tuple[str, str]:
+    """'-D NAME[:TYPE]=VALUE' passthrough; kernelkit's own options must use their typed flags."""
+    match = _DEFINE_RE.match(text)
+    if not match:
+        raise KernelkitError(f"-D {text}: expected NAME=VALUE (e.g. -D CMAKE_BUILD_TYPE=RelWithDebInfo)")
+    name = match.group(1)
+    if name.startswith("KERNELKIT_"):
+        if name in FLAG_FOR_OPTION:
+            raise KernelkitError(f"-D {name}: set it with {FLAG_FOR_OPTION[name]} instead")
+        known = ", ".join(sorted(FLAG_FOR_OPTION))
+        raise KernelkitError(f"-D {name}: unknown kernelkit option (known: {known})")
+    return name + (match.group(2) or ""), match.group(4)
+
+
+def default_archs() -> tuple[str, ...]:
+    gpus = detect_gpus()
+    if gpus:
+        return tuple(dict.fromkeys(g.arch for g in gpus))
+    return (DEFAULT_ARCH,)
+
+
+def resolved_archs(options: BuildOptions) -> tuple[str, ...]:
+    return options.archs or default_archs()
+
+
+def cmake_cache_args(project: Project, options: BuildOptions, python: str | None = None) -> list[str]:
+    """The -D arguments that fully describe a build; equal arguments mean no reconfigure is needed."""
+    args = [
+        f"-DPython_EXECUTABLE={python or sys.executable}",
+        f"-DKERNELKIT_PACKAGE_DIR={project.python_package_dir}",
+        f"-DKERNELKIT_ENABLE_FP4={'ON' if options.fp4 else 'OFF'}",
+        f"-DKERNELKIT_CUDA_ARCHS={','.join(resolved_archs(options))}",
+        f"-DKERNELKIT_DEBUG={'ON' if options.debug else 'OFF'}",
+        f"-DKERNELKIT_COMPILE_THREADS={options.compile_threads or 1}",
+    ]
+    args += [f"-D{name}={value}" for name, value in options.defines]
+    return args
+
+
+# ---------------------------------------------------------------------------------------------
+# ccache accounting: a build's hits/misses are the difference of the counters around it.
+
+_UNCACHEABLE_PREFIXES = ("unsupported_", "could_not_", "compiler_produced_", "called_for_preprocessing")
+_UNCACHEABLE_KEYS = {"multiple_source_files", "no_input_file", "output_to_stdout", "bad_compiler_arguments"}
+
+
+@dataclass(frozen=True)
+class CcacheStats:
+    hits: int
+    misses: int
+    uncacheable: int
+
+    def __sub__(self, other: CcacheStats) -> CcacheStats:
+        return CcacheStats(self.hits - other.hits, self.misses - other.misses, self.uncacheable - other.uncacheable)
+
+    @property
+    def hit_rate(self) -> float | None:
+        total = self.hits + self.misses
+        return self.hits / total if total else None
+
+
+def read_ccache_stats(ccache: str) -> CcacheStats | None:
+    try:
+        out = subprocess.run([ccache, "--print-stats"], capture_output=True, text=True, timeout=30, env=tool_env())
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    counters: dict[str, int] = {}
+    for line in out.stdout.splitlines():
+        key, _, value = line.partition("\t")
+        if value.strip().isdigit():
+            counters[key] = int(value)
+    hits = counters.get("direct_cache_hit", 0) + counters.get("preprocessed_cache_hit", 0)
+    uncacheable = sum(v for k, v in counters.items() if k.startswith(_UNCACHEABLE_PREFIXES) or k in _UNCACHEABLE_KEYS)
+    return CcacheStats(hits=hits, misses=counters.get("cache_miss", 0), uncacheable=uncacheable)
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiler output: Ninja's progress and the error lines worth showing.
+
+_PROGRESS_RE = re.compile(r"^\[(\d+)/(\d+)\]\s*(.*)$")
+_ERROR_RES = (
+    re.compile(r"^(?P<loc>[^\s:()][^:()]*?):(?P<line>\d+)(?::\d+)?:\s*(?:fatal )?error\b.*", re.I),  # gcc/clang
+    re.compile(r"^(?P<loc>[^\s:()][^()]*?)\((?P<line>\d+)\):\s*(?:catastrophic )?error\b.*", re.I),  # nvcc/EDG
+    re.compile(r"^(?:/usr/bin/)?ld(?:\.\w+)?:.*(?:undefined reference|cannot find|error).*"),
+    re.compile(r"^CMake Error.*"),
+    re.compile(r"^nvcc (?:fatal|error)\b.*"),
+)
+
+
+def parse_progress(line: str) -> tuple[int, int, str] | None:
+    match = _PROGRESS_RE.match(line)
+    return (int(match.group(1)), int(match.group(2)), match.group(3)) if match else None
+
+
+def extract_errors(log: str, limit: int = 40) -> list[str]:
+    """file:line error lines (gcc, nvcc, ld, CMake), deduplicated, in order; with the FAILED target lines."""
+    found: list[str] = []
+    for raw in log.splitlines():
+        line = raw.rstrip()
+        if line.startswith("FAILED:") or any(r.match(line) for r in _ERROR_RES):
+            if line not in found:
+                found.append(line)
+        if len(found) >= limit:
+            break
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BuildResult:
+    ok: bool
+    elapsed_s: float
+    configured: bool
+    steps: int
+    ccache: CcacheStats | None
+    errors: list[str] = field(default_factory=list)
+    log: str = ""
+    library: Path | None = None
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["library"] = str(self.library) if self.library else None
+        data["ccache"] = asdict(self.ccache) if self.ccache else None
+        data.pop("log")
+        return data
+
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+def _options_file(project: Project) -> Path:
+    return project.build_dir / "kernelkit-options.json"
+
+
+def check_requisites() -> dict[str, str]:
+    """Paths of cmake, ninja, nvcc; a KernelkitError naming the fix when one is missing."""
+    missing = []
+    paths = {}
+    for tool in (find_tool("cmake"), find_tool("ninja"), find_nvcc()):
+        if tool.found:
+            paths[tool.name] = tool.path
+        else:
+            missing.append(tool.name)
+    if missing:
+        raise KernelkitError(
+            f"cannot build: {', '.join(missing)} not found; run `kernelkit doctor` for how to install them"
+        )
+    return paths
+
+
+def build(
+    project: Project,
+    options: BuildOptions,
+    *,
+    jobs: int | None = None,
+    on_progress: ProgressFn | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """Configure when the options changed (or on first use), then build incrementally with Ninja."""
+    tools = check_requisites()
+    env = tool_env()
+    env.setdefault("CUDACXX", tools["nvcc"])
+    # Cache keys independent of the checkout's location, so a fresh clone or rm -rf build/ hits.
+    env.setdefault("CCACHE_BASEDIR", str(project.root))
+    env.setdefault("CCACHE_NOHASHDIR", "1")
+    ccache = find_tool("ccache")
+    before = read_ccache_stats(ccache.path) if ccache.found else None
+    started = time.perf_counter()
+    log_lines: list[str] = []
+
+    def run(cmd: list[str]) -> int:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1)
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.rstrip("\n")
+            log_lines.append(line)
+            progress = parse_progress(line)
+            if progress and on_progress:
+                on_progress(*progress)
+            if on_line:
+                on_line(line)
+        return proc.wait()
+
+    cache_args = cmake_cache_args(project, options)
+    configured = False
+    options_file = _options_file(project)
+    previous = json.loads(options_file.read_text()) if options_file.is_file() else None
+    if previous != cache_args or not (project.build_dir / "build.ninja").is_file():
+        configured = True
+        cmd = ["cmake", "-S", str(project.library_dir), "-B", str(project.build_dir), "-G", "Ninja", *cache_args]
+        if run(cmd) != 0:
+            options_file.unlink(missing_ok=True)
+            return _finish(project, False, started, configured, log_lines, ccache, before)
+        _check_unused_defines(options, log_lines)
+        options_file.write_text(json.dumps(cache_args))
+    cmd = ["cmake", "--build", str(project.build_dir)]
+    if jobs:
+        cmd += ["--parallel", str(jobs)]
+    ok = run(cmd) == 0
+    _link_compile_commands(project)
+    return _finish(project, ok, started, configured, log_lines, ccache, before)
+
+
+def _check_unused_defines(options: BuildOptions, log_lines: list[str]) -> None:
+    """CMake only warns about -D names nobody reads; a typo there should stop the build."""
+    text = "\n".join(log_lines)
+    marker = "Manually-specified variables were not used by the project:"
+    if marker not in text:
+        return
+    tail = text.split(marker, 1)[1].splitlines()
+    unused = [t.strip() for t in tail[1:8] if t.strip() and not t.startswith(("--", "CMake", "This"))]
+    passed = {name.split(":")[0] for name, _ in options.defines}
+    typos = [name for name in unused if name in passed]
+    if typos:
+        raise KernelkitError(f"-D {', '.join(typos)}: not used by the project's CMakeLists (a typo?)")
+
+
+def _link_compile_commands(project: Project) -> None:
+    """compile_commands.json at the root, where clangd looks first."""
+    target = project.build_dir / "compile_commands.json"
+    link = project.root / "compile_commands.json"
+    if target.is_file() and not link.exists() and not link.is_symlink():
+        try:
+            link.symlink_to(target.relative_to(project.root))
+        except OSError:
+            pass
+
+
+def _finish(project, ok, started, configured, log_lines, ccache, before) -> BuildResult:
+    after = read_ccache_stats(ccache.path) if ccache.found else None
+    delta = after - before if (after and before) else None
+    steps = sum(1 for line in log_lines if parse_progress(line))
+    log = "\n".join(log_lines)
+    library = next(iter(sorted(project.python_package_dir.glob("_*.so"))), None)
+    return BuildResult(
+        ok=ok,
+        elapsed_s=time.perf_counter() - started,
+        configured=configured,
+        steps=steps,
+        ccache=delta,
+        errors=[] if ok else extract_errors(log),
+        log=log,
+        library=library if ok else None,
+    )

@@ -1,0 +1,45 @@
+"""What every command shares: the consoles, and turning KernelkitError into one red line + exit code."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from kernelkit.errors import KernelkitError
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = 1, details: list[str] | None = None) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    for line in details or []:
+        err_console.print(f"  {line}", soft_wrap=True, markup=False)
+    return typer.Exit(code)
+
+
+def handles_errors(fn: F) -> F:
+    """KernelkitError -> one red line (plus its details) and its exit code; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except KernelkitError as exc:
+            raise fail(str(exc), exc.exit_code, exc.details) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(data: Any) -> None:
+    # Plain print: Rich would wrap long lines and break the JSON for scripts.
+    print(json.dumps(data, indent=2, default=str))

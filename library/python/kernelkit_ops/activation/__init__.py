@@ -1,0 +1,1 @@
+"""Gated activations of transformer MLPs: act(x[..., :d]) * x[..., d:]."""

@@ -1,0 +1,28 @@
+"""`gelu_and_mul`: exact (erf) GELU of the first half of the last dim times the second half."""
+
+from __future__ import annotations
+
+import torch
+
+from kernelkit_ops.activation._gated import gated_activation
+
+
+def gelu_and_mul(input: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Return ``act(input[..., :d]) * input[..., d:]`` with act the exact (erf) GELU, as used by GeGLU MLPs.
+
+    Args:
+        input: ``[..., 2d]`` CUDA tensor, bfloat16/float16/float32, contiguous in its last dim;
+            leading dims may be row-strided (e.g. a slice of a wider buffer).
+        out: optional ``[..., d]`` tensor of input's dtype and device to write into.
+
+    Returns:
+        ``out`` (allocated when not given). Math is done in float32 and rounded once.
+        Same signature and semantics as ``sgl_kernel.gelu_and_mul``.
+    """
+    return gated_activation("gelu_and_mul", torch.ops.kernelkit.gelu_and_mul.default, input, out)
+
+
+@torch.library.register_fake("kernelkit::gelu_and_mul")
+def _gelu_and_mul_fake(out: torch.Tensor, input: torch.Tensor) -> None:
+    # Mutates `out` only; nothing to allocate.
+    return None
