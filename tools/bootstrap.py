@@ -82,7 +82,8 @@ def missing_modules(python: str, modules: dict[str, str]) -> list[str]:
         "import importlib.util, sys; "
         f"print(' '.join(m for m in {list(modules)!r} if importlib.util.find_spec(m) is None))"
     )
-    names = (probe(python, code) or " ".join(modules)).split()
+    found = probe(python, code)
+    names = (" ".join(modules) if found is None else found).split()
     return [modules[m] for m in names]
 
 

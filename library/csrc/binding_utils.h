@@ -11,7 +11,7 @@
 #include <torch/headeronly/core/ScalarType.h>
 
 #include <cstdint>
-#include <sstream>
+#include <type_traits>
 #include <stdexcept>
 #include <string>
 
@@ -22,22 +22,42 @@ namespace kernelkit::binding {
 using torch::stable::Tensor;
 using torch::headeronly::ScalarType;
 
-// Raises RuntimeError("<op>: <message>") in Python when `cond` is false.
-template <typename... Parts>
-inline void check(bool cond, const char* op, const Parts&... parts) {
-  if (cond) return;
-  std::ostringstream msg;
-  msg << op << ": ";
-  (msg << ... << parts);
-  throw std::runtime_error(msg.str());
+// Messages are built with std::string/std::to_string only: no iostreams, whose locale machinery
+// crashed when this TU was built with gcc 13 and loaded next to torch (seen on the GPU machine).
+inline void append(std::string& msg, const char* part) { msg += part; }
+inline void append(std::string& msg, const std::string& part) { msg += part; }
+template <typename T, typename = std::enable_if_t<std::is_arithmetic_v<T>>>
+inline void append(std::string& msg, T part) {
+  msg += std::to_string(part);
 }
 
-inline std::string shape_str(const Tensor& t) {
-  std::ostringstream s;
-  s << "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s << (i ? ", " : "") << t.size(i);
-  s << "]";
-  return s.str();
+// Throws std::runtime_error("<op>: <parts...>"), which torch surfaces as RuntimeError in Python.
+template <typename... Parts>
+[[noreturn]] void fail(const char* op, const Parts&... parts) {
+  std::string msg = op;
+  msg += ": ";
+  (append(msg, parts), ...);
+  throw std::runtime_error(msg);
+}
+
+}  // namespace kernelkit::binding
+
+// A macro so the message parts (shape strings, ...) are only built when the check fails.
+#define KK_CHECK(cond, op, ...)                                  \
+  do {                                                           \
+    if (!(cond)) ::kernelkit::binding::fail((op), __VA_ARGS__); \
+  } while (0)
+
+namespace kernelkit::binding {
+
+// "[4, 16]"; with last_dim >= 0, the shape with its last size replaced (an expected output shape).
+inline std::string shape_str(const Tensor& t, int64_t last_dim = -1) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(i + 1 == t.dim() && last_dim >= 0 ? last_dim : t.size(i));
+  }
+  return s + "]";
 }
 
 inline const char* scalar_type_name(ScalarType st) {
@@ -64,23 +84,22 @@ inline DType float_dtype(const Tensor& t, const char* op, const char* arg) {
     case ScalarType::BFloat16: return DType::kBFloat16;
     default: break;
   }
-  check(false, op, arg, " must be bfloat16, float16 or float32, got ", scalar_type_name(t.scalar_type()));
-  return DType::kFloat32;
+  fail(op, arg, " must be bfloat16, float16 or float32, got ", scalar_type_name(t.scalar_type()));
 }
 
 inline void check_cuda(const Tensor& t, const char* op, const char* arg) {
-  check(t.is_cuda(), op, arg, " must be a CUDA tensor");
+  KK_CHECK(t.is_cuda(), op, arg, " must be a CUDA tensor");
 }
 
 inline void check_same_device(const Tensor& a, const char* arg_a, const Tensor& b, const char* arg_b,
                               const char* op) {
-  check(a.get_device_index() == b.get_device_index(), op, arg_a, " and ", arg_b,
+  KK_CHECK(a.get_device_index() == b.get_device_index(), op, arg_a, " and ", arg_b,
         " must be on the same device, got cuda:", a.get_device_index(), " and cuda:", b.get_device_index());
 }
 
 inline void check_same_dtype(const Tensor& a, const char* arg_a, const Tensor& b, const char* arg_b,
                              const char* op) {
-  check(a.scalar_type() == b.scalar_type(), op, arg_b, " must have the dtype of ", arg_a, " (",
+  KK_CHECK(a.scalar_type() == b.scalar_type(), op, arg_b, " must have the dtype of ", arg_a, " (",
         scalar_type_name(a.scalar_type()), "), got ", scalar_type_name(b.scalar_type()));
 }
 
@@ -88,13 +107,13 @@ inline void check_same_dtype(const Tensor& a, const char* arg_a, const Tensor& b
 // all leading dims must collapse into one row stride. Returns that stride (in elements).
 inline int64_t row_stride(const Tensor& t, const char* op, const char* arg) {
   const int64_t nd = t.dim();
-  check(nd >= 1, op, arg, " must have at least one dimension");
-  check(t.size(nd - 1) <= 1 || t.stride(nd - 1) == 1, op, arg,
+  KK_CHECK(nd >= 1, op, arg, " must have at least one dimension");
+  KK_CHECK(t.size(nd - 1) <= 1 || t.stride(nd - 1) == 1, op, arg,
         " must be contiguous in its last dimension (stride ", t.stride(nd - 1), ")");
   if (nd == 1) return t.size(0);
   const int64_t stride = t.stride(nd - 2);
   for (int64_t i = nd - 3; i >= 0; --i) {
-    check(t.size(i) <= 1 || t.stride(i) == t.stride(i + 1) * t.size(i + 1), op, arg, " of shape ",
+    KK_CHECK(t.size(i) <= 1 || t.stride(i) == t.stride(i + 1) * t.size(i + 1), op, arg, " of shape ",
           shape_str(t), " has leading dimensions that do not collapse into rows with one stride; "
           "pass a tensor whose leading dimensions are contiguous (e.g. call .contiguous())");
   }
@@ -118,15 +137,15 @@ inline cudaStream_t current_cuda_stream(int32_t device_index) {
     if (!sym) sym = dlsym(RTLD_DEFAULT, "aoti_torch_get_current_cuda_stream");
     return reinterpret_cast<GetStreamFn>(sym);
   }();
-  check(get_stream != nullptr, "kernelkit",
+  KK_CHECK(get_stream != nullptr, "kernelkit",
         "this torch build has no CUDA support (aoti_torch_get_current_cuda_stream not found)");
   void* stream = nullptr;
-  check(get_stream(device_index, &stream) == 0, "kernelkit", "could not get the current CUDA stream");
+  KK_CHECK(get_stream(device_index, &stream) == 0, "kernelkit", "could not get the current CUDA stream");
   return static_cast<cudaStream_t>(stream);
 }
 
 inline void check_launch(cudaError_t err, const char* op) {
-  check(err == cudaSuccess, op, "CUDA error: ", cudaGetErrorString(err));
+  KK_CHECK(err == cudaSuccess, op, "CUDA error: ", cudaGetErrorString(err));
 }
 
 }  // namespace kernelkit::binding

@@ -17,13 +17,13 @@ void gated_activation(const char* op, GatedLauncher launch, Tensor& out, const T
   check_same_device(input, "input", out, "out", op);
   const DType dtype = float_dtype(input, op, "input");
   check_same_dtype(input, "input", out, "out", op);
-  check(input.dim() >= 1 && input.size(input.dim() - 1) % 2 == 0, op,
+  KK_CHECK(input.dim() >= 1 && input.size(input.dim() - 1) % 2 == 0, op,
         "input's last dimension must be even (gate and up halves), got shape ", shape_str(input));
   const int64_t d = input.size(input.dim() - 1) / 2;
   bool same_leading = out.dim() == input.dim() && out.size(out.dim() - 1) == d;
   for (int64_t i = 0; same_leading && i + 1 < input.dim(); ++i) same_leading = out.size(i) == input.size(i);
-  check(same_leading, op, "out must have shape input.shape[:-1] + [", d, "] = [...], got ", shape_str(out),
-        " for input ", shape_str(input));
+  KK_CHECK(same_leading, op, "out must have shape ", shape_str(input, d), ", got ", shape_str(out), " for input ",
+           shape_str(input));
   const int64_t in_stride = row_stride(input, op, "input");
   const int64_t out_stride = row_stride(out, op, "out");
   const int64_t rows = num_rows(out);

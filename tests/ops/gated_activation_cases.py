@@ -179,7 +179,7 @@ class GatedActivationTests:
         with pytest.raises(RuntimeError, match=rf"{self.op}: out must have the dtype of input"):
             self.torch_op(torch.empty(4, 8, device="cuda", dtype=torch.float16), x)
         with pytest.raises(RuntimeError, match=rf"{self.op}: input must be contiguous in its last dimension"):
-            self.torch_op(torch.empty(16, 4, device="cuda", dtype=torch.bfloat16).t(), torch.empty(16, 8, device="cuda", dtype=torch.bfloat16).t())
+            self.torch_op(torch.empty(8, 8, device="cuda", dtype=torch.bfloat16), torch.empty(16, 8, device="cuda", dtype=torch.bfloat16).t())
 
     @pytest.mark.gpu
     def test_zero_tokens_launches_nothing(self):
