@@ -11,6 +11,7 @@
 #include <torch/headeronly/core/ScalarType.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <type_traits>
 #include <stdexcept>
 #include <string>
@@ -85,6 +86,27 @@ inline DType float_dtype(const Tensor& t, const char* op, const char* arg) {
     default: break;
   }
   fail(op, arg, " must be bfloat16, float16 or float32, got ", scalar_type_name(t.scalar_type()));
+}
+
+// float_dtype restricted to the dtypes an op was compiled for.
+inline DType float_dtype_in(const Tensor& t, const char* op, const char* arg, std::initializer_list<DType> allowed) {
+  const DType dtype = float_dtype(t, op, arg);
+  for (DType a : allowed) {
+    if (a == dtype) return dtype;
+  }
+  std::string names;
+  for (DType a : allowed) names += std::string(names.empty() ? "" : ", ") + dtype_name(a);
+  fail(op, arg, " must be one of ", names, ", got ", dtype_name(dtype));
+}
+
+inline void check_same_shape(const Tensor& a, const char* arg_a, const Tensor& b, const char* arg_b, const char* op) {
+  bool same = a.dim() == b.dim();
+  for (int64_t i = 0; same && i < a.dim(); ++i) same = a.size(i) == b.size(i);
+  KK_CHECK(same, op, arg_b, " must have the shape of ", arg_a, " ", shape_str(a), ", got ", shape_str(b));
+}
+
+inline void check_contiguous(const Tensor& t, const char* op, const char* arg) {
+  KK_CHECK(t.is_contiguous(), op, arg, " must be contiguous (call .contiguous())");
 }
 
 inline void check_cuda(const Tensor& t, const char* op, const char* arg) {

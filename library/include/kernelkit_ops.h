@@ -11,12 +11,16 @@
 namespace kernelkit {
 
 // kernelkit:launchers-begin
-// activation: out[r, :d] = act(input[r, :d]) * input[r, d:2d]
+// gelu_and_mul: out[r, :d] = gelu(input[r, :d]) * input[r, d:2d]
 cudaError_t launch_gelu_and_mul(void* out, const void* input, int64_t num_rows, int64_t d, int64_t out_row_stride,
                                 int64_t input_row_stride, DType dtype, cudaStream_t stream);
+
+// gelu_tanh_and_mul: out[r, :d] = gelu_tanh(input[r, :d]) * input[r, d:2d]
 cudaError_t launch_gelu_tanh_and_mul(void* out, const void* input, int64_t num_rows, int64_t d,
                                      int64_t out_row_stride, int64_t input_row_stride, DType dtype,
                                      cudaStream_t stream);
+
+// silu_and_mul: out[r, :d] = silu(input[r, :d]) * input[r, d:2d]
 cudaError_t launch_silu_and_mul(void* out, const void* input, int64_t num_rows, int64_t d, int64_t out_row_stride,
                                 int64_t input_row_stride, DType dtype, cudaStream_t stream);
 // kernelkit:launchers-end

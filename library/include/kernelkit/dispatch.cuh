@@ -29,6 +29,29 @@ cudaError_t dispatch_float_dtype(DType dtype, Fn&& fn) {
   return cudaErrorInvalidValue;
 }
 
+template <DType D>
+struct CudaType;
+template <>
+struct CudaType<DType::kFloat32> {
+  using type = float;
+};
+template <>
+struct CudaType<DType::kFloat16> {
+  using type = __half;
+};
+template <>
+struct CudaType<DType::kBFloat16> {
+  using type = __nv_bfloat16;
+};
+
+// Like dispatch_float_dtype, but only for the listed dtypes (an op compiled for a subset).
+template <DType... Allowed, typename Fn>
+cudaError_t dispatch_dtypes(DType dtype, Fn&& fn) {
+  cudaError_t result = cudaErrorInvalidValue;
+  ((dtype == Allowed ? (result = fn(TypeTag<typename CudaType<Allowed>::type>{}), true) : false) || ...);
+  return result;
+}
+
 // Largest element count per vector access (at most 16 bytes) that divides every given
 // element count/stride and keeps every given pointer aligned. 16-byte accesses are what
 // saturates HBM on Hopper; smaller widths keep odd shapes correct instead of refused.

@@ -1,17 +1,14 @@
-"""What silu_and_mul, gelu_and_mul and gelu_tanh_and_mul share: checks, output allocation, the call."""
+"""What silu_and_mul, gelu_and_mul and gelu_tanh_and_mul share: input checks and output allocation."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 
 from kernelkit_ops import _validate as v
 
 
-def gated_activation(
-    op: str, torch_op: Callable[[torch.Tensor, torch.Tensor], None], input: torch.Tensor, out: torch.Tensor | None
-) -> torch.Tensor:
+def gated_output(op: str, input: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
+    """Check `input [..., 2d]` (and `out [..., d]` when given); return the tensor to write into."""
     v.require_tensor(op, "input", input)
     v.require_cuda(op, "input", input)
     v.require_dtype(op, "input", input)
@@ -20,14 +17,10 @@ def gated_activation(
     v.require_rows(op, "input", input)
     out_shape = (*input.shape[:-1], input.shape[-1] // 2)
     if out is None:
-        out = input.new_empty(out_shape)
-    else:
-        v.require_tensor(op, "out", out)
-        v.require_same_device(op, "out", out, "input", input)
-        v.require_same_dtype(op, "out", out, "input", input)
-        v.require_shape(op, "out", out, out_shape)
-        v.require_rows(op, "out", out)
-    if out.numel() == 0:
-        return out  # T = 0 (or d = 0): nothing to launch
-    torch_op(out, input)
+        return input.new_empty(out_shape)
+    v.require_tensor(op, "out", out)
+    v.require_same_device(op, "out", out, "input", input)
+    v.require_same_dtype(op, "out", out, "input", input)
+    v.require_shape(op, "out", out, out_shape)
+    v.require_rows(op, "out", out)
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from kernelkit_ops.activation._gated import gated_activation
+from kernelkit_ops.activation._gated import gated_output
 
 
 def silu_and_mul(input: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -19,7 +19,10 @@ def silu_and_mul(input: torch.Tensor, out: torch.Tensor | None = None) -> torch.
         ``out`` (allocated when not given). Math is done in float32 and rounded once.
         Same signature and semantics as ``sgl_kernel.silu_and_mul``.
     """
-    return gated_activation("silu_and_mul", torch.ops.kernelkit.silu_and_mul.default, input, out)
+    out = gated_output("silu_and_mul", input, out)
+    if out.numel():  # T = 0 launches nothing
+        torch.ops.kernelkit.silu_and_mul.default(out, input)
+    return out
 
 
 @torch.library.register_fake("kernelkit::silu_and_mul")

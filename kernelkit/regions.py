@@ -1,0 +1,130 @@
+"""Marker-delimited regions of the files `new`/`remove` edit: `kernelkit:<name>-begin` ... `-end`.
+
+A region holds entries sorted by key (the op name). An entry is one line ("lines" regions: CMake
+sources, m.def/m.impl, exports) or a run of lines separated from the next by a blank line
+("blocks" regions: launcher declarations, bindings). Edits only ever touch the inside of a region,
+so what they do is deterministic and reversible: insert then remove gives back the same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kernelkit.errors import KernelkitError
+
+
+@dataclass(frozen=True)
+class RegionSpec:
+    name: str  # marker name: kernelkit:<name>-begin / -end
+    key: Callable[[str], str | None]  # op name of an entry (first line of a block), None if not an entry
+    blocks: bool = False
+
+    @property
+    def begin(self) -> str:
+        return f"kernelkit:{self.name}-begin"
+
+    @property
+    def end(self) -> str:
+        return f"kernelkit:{self.name}-end"
+
+
+def key_by(pattern: str) -> Callable[[str], str | None]:
+    regex = re.compile(pattern)
+
+    def key(text: str) -> str | None:
+        match = regex.search(text)
+        return match.group(1) if match else None
+
+    return key
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    text: str  # the entry's lines joined with "\n" (no trailing newline)
+    line: int  # 1-based line of its first line in the file
+
+
+def _bounds(lines: list[str], spec: RegionSpec, path: str) -> tuple[int, int]:
+    begins = [i for i, line in enumerate(lines) if spec.begin in line]
+    ends = [i for i, line in enumerate(lines) if spec.end in line]
+    if len(begins) != 1 or len(ends) != 1 or ends[0] < begins[0]:
+        raise KernelkitError(
+            f"{path}: expected exactly one '{spec.begin}' ... '{spec.end}' region "
+            f"(found {len(begins)} begin and {len(ends)} end markers)"
+        )
+    return begins[0], ends[0]
+
+
+def _split(body: list[str], spec: RegionSpec, first_line: int) -> list[tuple[list[str], int]]:
+    """Body lines -> entries (lines, 1-based line). Blocks are separated by blank lines."""
+    if not spec.blocks:
+        return [([line], first_line + i) for i, line in enumerate(body) if line.strip()]
+    groups: list[tuple[list[str], int]] = []
+    current: list[str] = []
+    start = first_line
+    for i, line in enumerate(body):
+        if line.strip():
+            if not current:
+                start = first_line + i
+            current.append(line)
+        elif current:
+            groups.append((current, start))
+            current = []
+    if current:
+        groups.append((current, start))
+    return groups
+
+
+def _key_of(lines: list[str], spec: RegionSpec) -> str | None:
+    for line in lines:
+        key = spec.key(line)
+        if key:
+            return key
+    return None
+
+
+def entries(text: str, spec: RegionSpec, path: str = "<file>") -> list[Entry]:
+    lines = text.split("\n")
+    begin, end = _bounds(lines, spec, path)
+    out = []
+    for group, line_no in _split(lines[begin + 1 : end], spec, begin + 2):
+        key = _key_of(group, spec)
+        if key is not None:
+            out.append(Entry(key, "\n".join(group), line_no))
+    return out
+
+
+def _render(lines: list[str], begin: int, end: int, groups: list[list[str]], spec: RegionSpec) -> str:
+    body: list[str] = []
+    for i, group in enumerate(groups):
+        if spec.blocks and i:
+            body.append("")
+        body.extend(group)
+    return "\n".join(lines[: begin + 1] + body + lines[end:])
+
+
+def insert(text: str, spec: RegionSpec, key: str, entry: str, path: str = "<file>") -> str:
+    """Insert `entry` (lines for `key`) keeping the region sorted; refuses a key already there."""
+    lines = text.split("\n")
+    begin, end = _bounds(lines, spec, path)
+    groups = [g for g, _ in _split(lines[begin + 1 : end], spec, begin + 2)]
+    keys = [_key_of(g, spec) for g in groups]
+    if key in keys:
+        raise KernelkitError(f"{path}: '{key}' already has an entry in region {spec.name}")
+    new = entry.rstrip("\n").split("\n")
+    position = next((i for i, k in enumerate(keys) if k is not None and k > key), len(groups))
+    groups.insert(position, new)
+    return _render(lines, begin, end, groups, spec)
+
+
+def remove(text: str, spec: RegionSpec, key: str, path: str = "<file>") -> str:
+    lines = text.split("\n")
+    begin, end = _bounds(lines, spec, path)
+    groups = [g for g, _ in _split(lines[begin + 1 : end], spec, begin + 2)]
+    kept = [g for g in groups if _key_of(g, spec) != key]
+    if len(kept) == len(groups):
+        raise KernelkitError(f"{path}: no entry for '{key}' in region {spec.name}")
+    return _render(lines, begin, end, kept, spec)

@@ -1,0 +1,179 @@
+"""Op schemas (`name(Tensor! out, Tensor input, float eps=1e-06) -> ()`) and their C++/Python types.
+
+Only what the LibTorch stable ABI of torch 2.10 can pass to a kernel is accepted; anything else is
+refused with a message saying what is supported, before any file is written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from kernelkit.errors import KernelkitError
+
+# schema base type -> (C++ type in the binding, Python annotation)
+BASE_TYPES = {
+    "Tensor": ("Tensor", "torch.Tensor"),
+    "int": ("int64_t", "int"),
+    "float": ("double", "float"),
+    "bool": ("bool", "bool"),
+    "str": ("std::string", "str"),
+    "ScalarType": ("torch::headeronly::ScalarType", "torch.dtype"),
+    "Device": ("torch::stable::Device", "torch.device"),
+}
+LISTABLE = {"Tensor", "int", "float", "bool"}
+UNSUPPORTED_HINT = {
+    "Scalar": "use float (or int) instead of Scalar",
+    "SymInt": "use int",
+    "Generator": "Generator needs the stable ABI of torch 2.13; pass a seed/offset as int",
+    "Dimname": "use int dims",
+    "Layout": "not needed by kernels; drop it",
+    "MemoryFormat": "pass strides or check contiguity in the binding",
+}
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ARG = re.compile(
+    r"^(?P<base>[A-Za-z]+)(?P<alias>\([a-z]!?\)|!)?(?P<list>\[\d*\])?(?P<opt>\?)?\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"(?:\s*=\s*(?P<default>.+))?$"
+)
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    base: str  # Tensor, int, float, bool, str, ScalarType, Device
+    mutable: bool = False  # Tensor! / Tensor(a!)
+    optional: bool = False  # T?
+    is_list: bool = False  # T[]
+    default: str | None = None
+
+    @property
+    def is_tensor(self) -> bool:
+        return self.base == "Tensor" and not self.is_list
+
+    @property
+    def schema_type(self) -> str:
+        return self.base + ("!" if self.mutable else "") + ("[]" if self.is_list else "") + ("?" if self.optional else "")
+
+    @property
+    def cpp_type(self) -> str:
+        cpp = BASE_TYPES[self.base][0]
+        if self.is_list:
+            cpp = f"std::vector<{cpp}>"
+        if self.optional:
+            cpp = f"std::optional<{cpp}>"
+        return cpp
+
+    @property
+    def py_type(self) -> str:
+        py = BASE_TYPES[self.base][1]
+        if self.is_list:
+            py = f"list[{py}]"
+        if self.optional:
+            py = f"{py} | None"
+        return py
+
+    @property
+    def py_default(self) -> str | None:
+        """The schema default as Python source (None when the arg has none)."""
+        if self.default is None:
+            return None
+        value = self.default.strip()
+        return {"True": "True", "False": "False", "None": "None"}.get(value, value)
+
+    def render(self) -> str:
+        text = f"{self.schema_type} {self.name}"
+        return text + (f"={self.default}" if self.default is not None else "")
+
+
+@dataclass(frozen=True)
+class Schema:
+    name: str
+    args: tuple[Arg, ...]
+
+    def render(self) -> str:
+        return f"{self.name}({', '.join(a.render() for a in self.args)}) -> ()"
+
+    @property
+    def mutable_tensors(self) -> list[Arg]:
+        return [a for a in self.args if a.is_tensor and a.mutable]
+
+    @property
+    def input_tensors(self) -> list[Arg]:
+        return [a for a in self.args if a.is_tensor and not a.mutable and not a.optional]
+
+
+def _split_args(text: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    if current.strip():
+        parts.append(current.strip())
+    return parts
+
+
+def parse_arg(text: str, schema: str) -> Arg:
+    match = _ARG.match(text.strip())
+    if not match:
+        raise KernelkitError(f"schema '{schema}': cannot parse argument '{text}' (expected e.g. 'Tensor! out' or 'float eps=1e-06')")
+    base = match.group("base")
+    if base not in BASE_TYPES:
+        hint = UNSUPPORTED_HINT.get(base, f"supported: {', '.join(BASE_TYPES)} (with ?, [] where valid)")
+        raise KernelkitError(f"schema '{schema}': type '{base}' of '{match.group('name')}' is not supported by the stable ABI binding ({hint})")
+    alias = match.group("alias") or ""
+    mutable = alias.endswith("!)") or alias == "!"
+    if alias and not mutable:
+        raise KernelkitError(f"schema '{schema}': '{text}': only mutable aliases (Tensor! / Tensor(a!)) are supported")
+    if mutable and base != "Tensor":
+        raise KernelkitError(f"schema '{schema}': '{text}': only Tensor arguments can be mutable")
+    is_list = match.group("list") is not None
+    if is_list and base not in LISTABLE:
+        raise KernelkitError(f"schema '{schema}': '{text}': lists of {base} are not supported")
+    if mutable and (is_list or match.group("opt")):
+        raise KernelkitError(f"schema '{schema}': '{text}': a mutable tensor must be a plain Tensor!")
+    return Arg(
+        name=match.group("name"),
+        base=base,
+        mutable=mutable,
+        optional=match.group("opt") is not None,
+        is_list=is_list,
+        default=match.group("default"),
+    )
+
+
+def parse_schema(text: str, expected_name: str | None = None) -> Schema:
+    """Parse a schema; `(…) -> ()` without a name takes `expected_name`. Returns must be `()`."""
+    src = text.strip()
+    if expected_name and src.startswith("("):
+        src = expected_name + src
+    match = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*->\s*(.+)$", src, re.S)
+    if not match:
+        raise KernelkitError(f"schema '{text}': expected 'name(Type arg, ...) -> ()'")
+    name, arg_text, returns = match.group(1), match.group(2), match.group(3).strip()
+    if expected_name and name != expected_name:
+        raise KernelkitError(f"schema '{text}': names op '{name}', but the op is '{expected_name}'")
+    if returns != "()":
+        raise KernelkitError(
+            f"schema '{text}': returns '{returns}'; kernelkit ops return () and write into Tensor! arguments "
+            "(the Python wrapper allocates outputs)"
+        )
+    args = tuple(parse_arg(a, text) for a in _split_args(arg_text))
+    names = [a.name for a in args]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise KernelkitError(f"schema '{text}': argument names repeat: {', '.join(duplicates)}")
+    seen_default = False
+    for arg in args:
+        if arg.default is not None:
+            seen_default = True
+        elif seen_default:
+            raise KernelkitError(f"schema '{text}': '{arg.name}' has no default but follows an argument with one")
+    return Schema(name=name, args=args)
