@@ -17,13 +17,13 @@ from pathlib import Path
 from kernelkit.project import Project
 from kernelkit.regions import RegionSpec, key_by
 
-SOURCES = RegionSpec("sources", key_by(r"csrc/[A-Za-z0-9_]+/([A-Za-z0-9_]+)\.cu\b"))
-FP4_SOURCES = RegionSpec("fp4-sources", key_by(r"csrc/[A-Za-z0-9_]+/([A-Za-z0-9_]+)\.cu\b"))
+SOURCES = RegionSpec("sources", key_by(r"csrc/[A-Za-z0-9_]+/([A-Za-z0-9_]+)\.cu\b"), sort_by_text=True)
+FP4_SOURCES = RegionSpec("fp4-sources", key_by(r"csrc/[A-Za-z0-9_]+/([A-Za-z0-9_]+)\.cu\b"), sort_by_text=True)
 LAUNCHERS = RegionSpec("launchers", key_by(r"\blaunch_([A-Za-z0-9_]+)\s*\("), blocks=True)
 BINDINGS = RegionSpec("bindings", key_by(r"^void\s+([A-Za-z0-9_]+)\s*\("), blocks=True)
 SCHEMAS = RegionSpec("schemas", key_by(r'm\.def\("([A-Za-z0-9_]+)\s*\('))
 IMPLS = RegionSpec("impls", key_by(r'm\.impl\("([A-Za-z0-9_]+)"'))
-EXPORTS = RegionSpec("exports", key_by(r"^from\s+\S+\s+import\s+([A-Za-z0-9_]+)\s*$"))
+EXPORTS = RegionSpec("exports", key_by(r"^from\s+\S+\s+import\s+([A-Za-z0-9_]+)\s*$"), sort_by_text=True)
 ALL = RegionSpec("all", key_by(r'^\s*"([A-Za-z0-9_]+)",\s*$'))
 
 

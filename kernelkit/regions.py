@@ -20,6 +20,7 @@ class RegionSpec:
     name: str  # marker name: kernelkit:<name>-begin / -end
     key: Callable[[str], str | None]  # op name of an entry (first line of a block), None if not an entry
     blocks: bool = False
+    sort_by_text: bool = False  # order entries by their text (e.g. paths) instead of by op name
 
     @property
     def begin(self) -> str:
@@ -115,7 +116,12 @@ def insert(text: str, spec: RegionSpec, key: str, entry: str, path: str = "<file
     if key in keys:
         raise KernelkitError(f"{path}: '{key}' already has an entry in region {spec.name}")
     new = entry.rstrip("\n").split("\n")
-    position = next((i for i, k in enumerate(keys) if k is not None and k > key), len(groups))
+    if spec.sort_by_text:
+        sort_keys = ["\n".join(g).strip() if k is not None else None for g, k in zip(groups, keys)]
+        mine = "\n".join(new).strip()
+    else:
+        sort_keys, mine = keys, key
+    position = next((i for i, k in enumerate(sort_keys) if k is not None and k > mine), len(groups))
     groups.insert(position, new)
     return _render(lines, begin, end, groups, spec)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from kernelkit import __version__
-from kernelkit.cli import build, doctor, test
+from kernelkit.cli import build, check, doctor, list_ops, new, remove, test
 from kernelkit.cli._ui import console
 
 app = typer.Typer(
@@ -32,8 +32,12 @@ def _root(
     """Add, build, test and benchmark CUDA kernels of a PyTorch op library."""
 
 
+app.command("new")(new.new)
 app.command("build")(build.build)
 app.command("test")(test.test)
+app.command("check")(check.check)
+app.command("list")(list_ops.list_ops)
+app.command("remove")(remove.remove)
 app.command("doctor")(doctor.doctor)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -36,6 +37,16 @@ def handles_errors(fn: F) -> F:
             raise fail(str(exc), exc.exit_code, exc.details) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a kernelkit bug: still one line, the traceback on request
+            if os.environ.get("KERNELKIT_TRACEBACK"):
+                raise
+            raise fail(
+                f"internal error: {type(exc).__name__}: {exc} (set KERNELKIT_TRACEBACK=1 for the traceback "
+                "and report it)",
+                70,
+            ) from None
 
     return wrapper  # type: ignore[return-value]
 

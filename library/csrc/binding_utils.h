@@ -105,6 +105,15 @@ inline void check_same_shape(const Tensor& a, const char* arg_a, const Tensor& b
   KK_CHECK(same, op, arg_b, " must have the shape of ", arg_a, " ", shape_str(a), ", got ", shape_str(b));
 }
 
+// out must have shape input.shape[:-1] (one value per row of input).
+inline void check_row_reduction_shape(const Tensor& input, const char* arg_in, const Tensor& out, const char* arg_out,
+                                      const char* op) {
+  bool same = input.dim() >= 1 && out.dim() == input.dim() - 1;
+  for (int64_t i = 0; same && i < out.dim(); ++i) same = out.size(i) == input.size(i);
+  KK_CHECK(same, op, arg_out, " must have shape ", arg_in, ".shape[:-1] (one value per row of ", shape_str(input),
+           "), got ", shape_str(out));
+}
+
 inline void check_contiguous(const Tensor& t, const char* op, const char* arg) {
   KK_CHECK(t.is_contiguous(), op, arg, " must be contiguous (call .contiguous())");
 }

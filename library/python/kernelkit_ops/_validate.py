@@ -50,6 +50,11 @@ def require_shape(op: str, name: str, t: torch.Tensor, expected: Sequence[int]) 
         fail(op, f"{name} must have shape {list(expected)}, got {list(t.shape)}")
 
 
+def require_contiguous(op: str, name: str, t: torch.Tensor) -> None:
+    if not t.is_contiguous():
+        fail(op, f"{name} must be contiguous; call .contiguous()")
+
+
 def require_last_dim_contiguous(op: str, name: str, t: torch.Tensor) -> None:
     if t.dim() == 0:
         fail(op, f"{name} must have at least one dimension")

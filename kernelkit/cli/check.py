@@ -1,0 +1,34 @@
+"""`kernelkit check`: every op has its five pieces, test, bench and fake impl, and they agree."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from kernelkit import registry
+from kernelkit.cli._ui import console, handles_errors, print_json
+from kernelkit.project import find_project
+
+
+@handles_errors
+def check(json_out: Annotated[bool, typer.Option("--json", help="Print findings as JSON.")] = False) -> None:
+    """Report, with file:line, every op missing a piece or whose pieces disagree. Exit 1 on any finding."""
+    project = find_project()
+    ops = registry.scan(project)
+    findings = registry.check(project, ops)
+    if json_out:
+        print_json({"ok": not findings, "ops": len(ops), "findings": [asdict(f) for f in findings]})
+    elif findings:
+        table = Table(title=f"kernelkit check: {len(findings)} finding{'s' if len(findings) != 1 else ''}")
+        table.add_column("op")
+        table.add_column("where", overflow="fold")
+        table.add_column("finding", overflow="fold")
+        for f in findings:
+            table.add_row(f.op, f.where, f.message)
+        console.print(table)
+    else:
+        console.print(f"[green]check passed[/]: {len(ops)} ops, each with kernel, declaration, schema, impl, CMake entry, wrapper, fake, export, test and bench")
+    raise typer.Exit(1 if findings else 0)

@@ -1,0 +1,50 @@
+"""`kernelkit remove NAME`: the exact inverse of `new`, all or nothing."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.tree import Tree
+
+from kernelkit import layout, scaffold, transaction
+from kernelkit.cli._ui import console, handles_errors, print_json
+from kernelkit.errors import KernelkitError
+from kernelkit.project import find_project
+
+
+@handles_errors
+def remove(
+    name: Annotated[str, typer.Argument(help="The op to take out.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the unified diff; change nothing.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print removed/modified files as JSON.")] = False,
+) -> None:
+    """Remove an op's kernel, declaration, registration, CMake entry, wrapper, test and bench."""
+    project = find_project()
+    with transaction.project_lock(project.root):
+        changes = scaffold.plan_remove(project, name)
+        files = {k: [layout.rel(project, p) for p in v] for k, v in scaffold.files_of(changes).items()}
+        if dry_run:
+            if json_out:
+                print_json({"dry_run": True, **files, "diff": changes.diff()})
+            else:
+                console.print(changes.diff(), markup=False, highlight=False)
+            return
+        if not yes:
+            if not typer.get_text_stream("stdin").isatty():
+                raise KernelkitError(f"refusing to remove '{name}' without confirmation; pass --yes", exit_code=2)
+            console.print(f"removes {len(files['deleted'])} files and edits {len(files['modified'])}: {', '.join(files['deleted'])}")
+            if not typer.confirm(f"Remove op '{name}'?"):
+                raise typer.Exit(1)
+        transaction.apply(changes)
+    if json_out:
+        print_json({"dry_run": False, **files})
+        return
+    tree = Tree(f"[bold]{name}[/] removed")
+    for kind, style in (("deleted", "red"), ("modified", "yellow")):
+        if files[kind]:
+            branch = tree.add(f"[{style}]{kind}[/]")
+            for path in files[kind]:
+                branch.add(path)
+    console.print(tree)
