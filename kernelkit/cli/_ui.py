@@ -39,6 +39,9 @@ def handles_errors(fn: F) -> F:
             raise fail("interrupted", 130) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except BrokenPipeError:  # output piped into `head` and the like: not an error of ours
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+            raise typer.Exit(0) from None
         except Exception as exc:  # a kernelkit bug: still one line, the traceback on request
             if os.environ.get("KERNELKIT_TRACEBACK"):
                 raise
