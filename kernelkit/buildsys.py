@@ -148,7 +148,10 @@ _PROGRESS_RE = re.compile(r"^\[(\d+)/(\d+)\]\s*(.*)$")
 _ERROR_RES = (
     re.compile(r"^(?P<loc>[^\s:()][^:()]*?):(?P<line>\d+)(?::\d+)?:\s*(?:fatal )?error\b.*", re.I),  # gcc/clang
     re.compile(r"^(?P<loc>[^\s:()][^()]*?)\((?P<line>\d+)\):\s*(?:catastrophic )?error\b.*", re.I),  # nvcc/EDG
-    re.compile(r"^(?:/usr/bin/)?ld(?:\.\w+)?:.*(?:undefined reference|cannot find|error).*"),
+    re.compile(r"^(?:\S*/)?ld(?:\.\w+)?:.*(?:undefined reference|cannot find|error).*"),
+    re.compile(r"^[^\s:()][^:()]*?:(?:\d+:)?(?:\([^)]*\):)?\s*(?:undefined reference|multiple definition)\b.*"),
+    re.compile(r"^collect2: error\b.*"),
+    re.compile(r"^ptxas (?:fatal|error)\b.*"),
     re.compile(r"^CMake Error.*"),
     re.compile(r"^nvcc (?:fatal|error)\b.*"),
 )
@@ -162,14 +165,20 @@ def parse_progress(line: str) -> tuple[int, int, str] | None:
 def extract_errors(log: str, limit: int = 40) -> list[str]:
     """file:line error lines (gcc, nvcc, ld, CMake), deduplicated, in order; with the FAILED target lines."""
     found: list[str] = []
+    in_cmake_error = False
     for raw in log.splitlines():
         line = raw.rstrip()
+        if in_cmake_error and (not line or line.startswith(" ")):
+            if line:  # the reason, indented under "CMake Error at file:line (message):"
+                found.append(line)
+            continue
+        in_cmake_error = line.startswith("CMake Error")
         if line.startswith("FAILED:") or any(r.match(line) for r in _ERROR_RES):
             if line not in found:
                 found.append(line)
         if len(found) >= limit:
             break
-    return found
+    return found[:limit]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,7 +265,10 @@ def build(
     previous = json.loads(options_file.read_text()) if options_file.is_file() else None
     if previous != cache_args or not (project.build_dir / "build.ninja").is_file():
         configured = True
-        cmd = ["cmake", "-S", str(project.library_dir), "-B", str(project.build_dir), "-G", "Ninja", *cache_args]
+        # -U first: CMake reports an unused -D only when it creates the entry, so a typo must be re-created
+        # on every configure to be caught every time.
+        unset = [arg for name, _ in options.defines for arg in ("-U", name.split(":")[0])]
+        cmd = ["cmake", "-S", str(project.library_dir), "-B", str(project.build_dir), "-G", "Ninja", *unset, *cache_args]
         if run(cmd) != 0:
             options_file.unlink(missing_ok=True)
             return _finish(project, False, started, configured, log_lines, ccache, before)
@@ -276,8 +288,12 @@ def _check_unused_defines(options: BuildOptions, log_lines: list[str]) -> None:
     marker = "Manually-specified variables were not used by the project:"
     if marker not in text:
         return
-    tail = text.split(marker, 1)[1].splitlines()
-    unused = [t.strip() for t in tail[1:8] if t.strip() and not t.startswith(("--", "CMake", "This"))]
+    unused = []
+    for line in text.split(marker, 1)[1].splitlines()[1:]:
+        if line.strip() and not line.startswith(" "):
+            break
+        if line.strip():
+            unused.append(line.strip())
     passed = {name.split(":")[0] for name, _ in options.defines}
     typos = [name for name in unused if name in passed]
     if typos:

@@ -48,7 +48,8 @@ def log(msg: str) -> None:
 
 
 def probe(python: str, code: str) -> str | None:
-    out = subprocess.run([python, "-c", code], capture_output=True, text=True)
+    # From / so that the working directory (often this checkout) does not shadow installed packages.
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd="/")
     return out.stdout.strip() if out.returncode == 0 else None
 
 

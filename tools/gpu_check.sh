@@ -30,7 +30,7 @@ if compgen -G ".whl/*.whl" >/dev/null; then  # wheels the machine lacks (no netw
   python3 -m pip install -q --no-index --no-deps --no-compile .whl/*.whl 2>&1 | tail -2
 fi
 
-PHASES=${PHASES:-carried build generated init timing}
+PHASES=${PHASES:-carried build test generated init timing}
 
 if [[ " $PHASES " == *" carried "* && -f library/python/kernelkit_ops/_kernelkit_ops.so ]]; then
   step carried-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" python3 -m pytest tests/ops -m gpu -q -p no:cacheprovider
@@ -39,6 +39,8 @@ fi
 if [[ " $PHASES " == *" build "* ]]; then
   rm -rf build library/python/kernelkit_ops/_kernelkit_ops*.so
   step make-build make build
+fi
+if [[ " $PHASES " == *" test "* ]]; then
   step make-test make test
 fi
 py=$(python3 tools/bootstrap.py 2>/dev/null)
@@ -46,7 +48,8 @@ step doctor "$py" -m kernelkit doctor
 
 if [[ " $PHASES " == *" generated "* ]]; then
   gen=/tmp/kk-generated; rm -rf "$gen"; mkdir -p "$gen"
-  git ls-files -z | xargs -0 -I{} cp --parents {} "$gen/"
+  # the tree as it arrived (the device gets no .git), without build outputs
+  tar -C "$REPO" --exclude=./build --exclude=./.whl --exclude='*.so' --exclude=__pycache__ -cf - . | tar -C "$gen" -xf -
   (
     cd "$gen" || exit 1
     "$py" -m kernelkit new gen_scale --category generated >/dev/null &&
@@ -55,7 +58,8 @@ if [[ " $PHASES " == *" generated "* ]]; then
       --schema "gen_custom(Tensor! out, Tensor x, Tensor? bias, int[] dims, float alpha, bool flag=False) -> ()" >/dev/null
   ) && step generated-build bash -c "cd $gen && '$py' -m kernelkit build" \
     && step generated-check bash -c "cd $gen && '$py' -m kernelkit check" \
-    && step generated-tests bash -c "cd $gen && PYTHONPATH=$gen/library/python '$py' -m pytest tests/ops/test_gen_scale.py tests/ops/test_gen_rowsum.py tests/ops/test_gen_custom.py -q -p no:cacheprovider"
+    && step generated-tests bash -c "cd $gen && PYTHONPATH=$gen/library/python '$py' -m kernelkit test gen_scale gen_rowsum gen_custom" \
+    && step generated-remove bash -c "cd $gen && for op in gen_scale gen_rowsum gen_custom; do '$py' -m kernelkit remove \$op --yes >/dev/null || exit 1; done; diff -r -q -x build -x __pycache__ -x '*.so' -x .whl -x compile_commands.json -x .pytest_cache $REPO $gen && echo 'remove restored the tree'"
 fi
 
 if [[ " $PHASES " == *" init "* ]]; then

@@ -60,7 +60,7 @@ def build(
             options,
             jobs=jobs,
             on_progress=on_progress,
-            on_line=(lambda line: console.print(line, markup=False, highlight=False)) if verbose else None,
+            on_line=(lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True)) if verbose else None,
         )
     if json_out:
         print_json(result.to_json())

@@ -29,7 +29,8 @@ def test(
     if summary.gpu_skipped:
         console.print(
             f"[yellow]{summary.gpu_skipped} GPU test{'s' if summary.gpu_skipped != 1 else ''} skipped:[/] "
-            "no CUDA GPU visible to torch; run them on a GPU machine (`kernelkit test --gpu`)."
+            "no CUDA GPU visible to torch; run them on a GPU machine (`kernelkit test --gpu`).",
+            soft_wrap=True,
         )
     if summary.exit_code == 5:  # pytest: no tests collected
         console.print("[yellow]no tests selected[/]")
