@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,7 +52,9 @@ def main(out_dir: Path) -> None:
                      "us_max": timing.us_max, "gbs": gbs, "pct_of_ceiling": 100 * gbs / ceiling, "copies": copies}
                 )
             del xs, outs
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = os.environ.get("KERNELKIT_COMMIT") or subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     result = {
         "device": props.name,
         "driver": subprocess.run(

@@ -59,7 +59,7 @@ if [[ " $PHASES " == *" generated "* ]]; then
   ) && step generated-build bash -c "cd $gen && '$py' -m kernelkit build" \
     && step generated-check bash -c "cd $gen && '$py' -m kernelkit check" \
     && step generated-tests bash -c "cd $gen && PYTHONPATH=$gen/library/python '$py' -m kernelkit test gen_scale gen_rowsum gen_custom" \
-    && step generated-remove bash -c "cd $gen && for op in gen_scale gen_rowsum gen_custom; do '$py' -m kernelkit remove \$op --yes >/dev/null || exit 1; done; diff -r -q -x build -x __pycache__ -x '*.so' -x .whl -x compile_commands.json -x .pytest_cache $REPO $gen && echo 'remove restored the tree'"
+    && step generated-remove bash -c "cd $gen && for op in gen_scale gen_rowsum gen_custom; do '$py' -m kernelkit remove \$op --yes >/dev/null || exit 1; done; diff -r -q -x build -x __pycache__ -x '*.so' -x .whl -x compile_commands.json -x .pytest_cache -x .benchmarks $REPO $gen && echo 'remove restored the tree'"
 fi
 
 if [[ " $PHASES " == *" init "* ]]; then
