@@ -5,6 +5,8 @@ A drop-in for sgl-kernel's Python API: ``import kernelkit_ops as sgl_kernel``.
 
 from kernelkit_ops import _library
 
+__version__ = "0.1.0"  # kept equal to the project version by `kernelkit release`
+
 LIBRARY_PATH = _library.load()
 
 # kernelkit:exports-begin
