@@ -62,7 +62,7 @@ def _bounds(lines: list[str], spec: RegionSpec, path: str) -> tuple[int, int]:
 def _split(body: list[str], spec: RegionSpec, first_line: int) -> list[tuple[list[str], int]]:
     """Body lines -> entries (lines, 1-based line). Blocks are separated by blank lines."""
     if not spec.blocks:
-        return [([line], first_line + i) for i, line in enumerate(body) if line.strip()]
+        return [([line], first_line + i) for i, line in enumerate(body)]
     groups: list[tuple[list[str], int]] = []
     current: list[str] = []
     start = first_line
@@ -107,6 +107,18 @@ def _render(lines: list[str], begin: int, end: int, groups: list[list[str]], spe
     return "\n".join(lines[: begin + 1] + body + lines[end:])
 
 
+def _keeping_newlines(edit):
+    """Edits work on "\n" lines; a CRLF file gets its CRLF back (new lines included)."""
+
+    def wrapper(text: str, *args, **kwargs) -> str:
+        if "\r\n" not in text:
+            return edit(text, *args, **kwargs)
+        return edit(text.replace("\r\n", "\n"), *args, **kwargs).replace("\n", "\r\n")
+
+    return wrapper
+
+
+@_keeping_newlines
 def insert(text: str, spec: RegionSpec, key: str, entry: str, path: str = "<file>") -> str:
     """Insert `entry` (lines for `key`) keeping the region sorted; refuses a key already there."""
     lines = text.split("\n")
@@ -126,6 +138,7 @@ def insert(text: str, spec: RegionSpec, key: str, entry: str, path: str = "<file
     return _render(lines, begin, end, groups, spec)
 
 
+@_keeping_newlines
 def remove(text: str, spec: RegionSpec, key: str, path: str = "<file>") -> str:
     lines = text.split("\n")
     begin, end = _bounds(lines, spec, path)

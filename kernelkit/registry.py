@@ -215,7 +215,11 @@ def check(project: Project, ops: dict[str, Op] | None = None) -> list[Finding]:
         if op.wrapper is None:
             missing("Python wrapper", layout.wrapper_file(project, cat, op.name))
         if op.fake is None:
-            missing(f'register_fake("{project.namespace}::{op.name}") (torch.compile cannot trace it)', layout.wrapper_file(project, cat, op.name))
+            what = f'missing: register_fake("{project.namespace}::{op.name}") (torch.compile cannot trace it)'
+            if op.wrapper is not None:
+                bad(what, op.wrapper)
+            else:
+                missing(what.removeprefix("missing: "), layout.wrapper_file(project, cat, op.name))
         if op.export is None or op.all_entry is None:
             missing("export from the package (__init__ import and __all__)", init)
         if op.test is None:

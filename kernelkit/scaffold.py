@@ -40,8 +40,10 @@ CPP_KEYWORDS = set(
     xor_eq main""".split()
 )
 CUDA_RESERVED = {"dim3", "half", "float2", "float4", "int2", "int4", "char4", "warpsize", "assert", "printf", "malloc", "free"}
-# Names the generated code itself defines in the op's scope.
-RESERVED = {"op", "out", "input", "torch", "kernelkit", "launch", "binding", "check", "registration", "tensor"}
+# Names the generated code itself uses in the op's scope (binding locals, the wrapper's imports).
+RESERVED = {"op", "out", "input", "torch", "kernelkit", "launch", "binding", "check", "registration", "tensor",
+            "v", "dtype", "guard", "std", "Tensor", "DType", "DTYPES"}
+RESERVED_ARGS = {"op", "dtype", "guard", "v", "torch", "std", "Tensor", "DType", "DTYPES", "kernelkit"}
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("kernelkit", "scaffolds"),
@@ -60,12 +62,34 @@ class NewOp:
     schema: str | None = None  # custom only
 
 
-def validate_name(name: str) -> None:
+def binding_identifiers(project: Project) -> set[str]:
+    """Functions and types the binding TU already names outside the marked regions (helpers of
+    binding_utils.h, shared bindings such as gated_activation): an op or argument of that name
+    would shadow them and the registration TU would no longer compile."""
+    names: set[str] = set()
+    for path in (project.csrc_dir / "binding_utils.h", project.registration_file):
+        if not path.is_file():
+            continue
+        outside, inside = [], False
+        for line in path.read_text().splitlines():
+            if "kernelkit:" in line and line.rstrip().endswith("-begin"):
+                inside = True
+            elif "kernelkit:" in line and line.rstrip().endswith("-end"):
+                inside = False
+            elif not inside:
+                outside.append(line.split("//", 1)[0])  # code only, not comments
+        text = "\n".join(outside)
+        names |= set(re.findall(r"\b([A-Za-z_]\w*)\s*\(", text))  # functions defined or called
+        names |= set(re.findall(r"\b(?:using|struct|class|enum class)\s+([A-Za-z_]\w*)", text))
+    return names - CPP_KEYWORDS
+
+
+def validate_name(name: str, taken: set[str] = frozenset()) -> None:
     if not _NAME_RE.match(name):
         raise KernelkitError(f"op name '{name}': use a lowercase identifier (letters, digits, _; starting with a letter)", exit_code=2)
     if keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in CPP_KEYWORDS or name in CUDA_RESERVED:
         raise KernelkitError(f"op name '{name}' is a C++/CUDA/Python keyword; choose another", exit_code=2)
-    if name in RESERVED or name.startswith(("launch_", "test_", "bench_")):
+    if name in RESERVED or name in taken or name.endswith("_t") or name.startswith(("launch_", "test_", "bench_")):
         raise KernelkitError(f"op name '{name}' clashes with names the generated code uses; choose another", exit_code=2)
 
 
@@ -166,7 +190,8 @@ def _render(template: str, part: str, ctx: dict) -> str:
 
 def plan_new(project: Project, req: NewOp) -> ChangeSet:
     """Everything `new` would write, validated; raises KernelkitError before anything is planned wrong."""
-    validate_name(req.name)
+    taken = binding_identifiers(project)
+    validate_name(req.name, taken)
     validate_category(req.category)
     if req.template not in TEMPLATES:
         raise KernelkitError(f"--template {req.template}: choose one of {', '.join(TEMPLATES)}", exit_code=2)
@@ -174,11 +199,22 @@ def plan_new(project: Project, req: NewOp) -> ChangeSet:
         raise KernelkitError("--schema goes with --template custom", exit_code=2)
     if req.template == "custom" and not req.schema:
         raise KernelkitError("--template custom needs --schema 'NAME(Tensor! out, Tensor input, ...) -> ()'", exit_code=2)
-    schema = parse_schema(req.schema or FIXED_SCHEMAS[req.template], expected_name=req.name)
+    try:
+        schema = parse_schema(req.schema or FIXED_SCHEMAS[req.template], expected_name=req.name)
+    except KernelkitError as exc:
+        raise KernelkitError(str(exc), exit_code=2) from None
     if req.template == "custom":
-        bad = [a.name for a in schema.args if a.name in RESERVED - {"out", "input"} or keyword.iskeyword(a.name) or a.name in CPP_KEYWORDS]
+        helper_functions = {n for n in taken if n[:1].islower()} - {"out", "input"}
+        bad = [
+            a.name
+            for a in schema.args
+            if a.name in RESERVED_ARGS or a.name == req.name or a.name in helper_functions or a.name.endswith("_t")
+            or keyword.iskeyword(a.name) or a.name in CPP_KEYWORDS or a.name in CUDA_RESERVED
+        ]
         if bad:
-            raise KernelkitError(f"schema argument names {', '.join(bad)} clash with keywords or generated names", exit_code=2)
+            raise KernelkitError(
+                f"schema argument names {', '.join(bad)} clash with keywords or names the generated code uses", exit_code=2
+            )
 
     existing = registry.scan(project)
     if req.name in existing:

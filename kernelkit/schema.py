@@ -44,8 +44,9 @@ class Arg:
     base: str  # Tensor, int, float, bool, str, ScalarType, Device
     mutable: bool = False  # Tensor! / Tensor(a!)
     optional: bool = False  # T?
-    is_list: bool = False  # T[]
+    is_list: bool = False  # T[] (or T[N])
     default: str | None = None
+    list_size: str = ""  # N of T[N]
 
     @property
     def is_tensor(self) -> bool:
@@ -53,7 +54,8 @@ class Arg:
 
     @property
     def schema_type(self) -> str:
-        return self.base + ("!" if self.mutable else "") + ("[]" if self.is_list else "") + ("?" if self.optional else "")
+        listed = f"[{self.list_size}]" if self.is_list else ""
+        return self.base + ("!" if self.mutable else "") + listed + ("?" if self.optional else "")
 
     @property
     def cpp_type(self) -> str:
@@ -146,6 +148,7 @@ def parse_arg(text: str, schema: str) -> Arg:
         optional=match.group("opt") is not None,
         is_list=is_list,
         default=match.group("default"),
+        list_size=(match.group("list") or "[]")[1:-1],
     )
 
 

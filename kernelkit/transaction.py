@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import fcntl
 import os
 import signal
 from collections.abc import Iterator
@@ -36,7 +37,7 @@ class ChangeSet:
         """The text `path` will have after this change (what is planned, else what is on disk)."""
         if path in self.changes:
             return self.changes[path]
-        return path.read_text() if path.is_file() else None
+        return read_exact(path) if path.is_file() else None
 
     @property
     def created(self) -> list[Path]:
@@ -44,7 +45,7 @@ class ChangeSet:
 
     @property
     def modified(self) -> list[Path]:
-        return sorted(p for p, t in self.changes.items() if t is not None and p.exists() and p.read_text() != t)
+        return sorted(p for p, t in self.changes.items() if t is not None and p.exists() and read_exact(p) != t)
 
     @property
     def deleted(self) -> list[Path]:
@@ -53,7 +54,7 @@ class ChangeSet:
     def diff(self) -> str:
         chunks = []
         for path in sorted(self.changes):
-            old = path.read_text() if path.is_file() else ""
+            old = read_exact(path) if path.is_file() else ""
             new = self.changes[path] or ""
             if old == new and (self.changes[path] is not None or not path.exists()):
                 continue
@@ -67,6 +68,17 @@ class ChangeSet:
                 )
             )
         return "".join(chunks)
+
+
+def read_exact(path: Path) -> str:
+    """The file's text with its line endings as they are (CRLF stays CRLF through an edit)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        return f.read()
+
+
+def write_exact(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
 
 
 def _before_swap(index: int, path: Path) -> None:
@@ -103,15 +115,15 @@ def apply(changes: ChangeSet) -> None:
                     parent.mkdir()
                     made_dirs.append(parent)
             tmp = path.with_name(f".{path.name}.kernelkit-new")
-            tmp.write_text(text)
+            staged.append((path, tmp))  # recorded first: a failure while writing it still cleans it up
+            write_exact(tmp, text)
             if path.exists():
                 os.chmod(tmp, path.stat().st_mode & 0o7777)
-            staged.append((path, tmp))
     except BaseException:
         _discard(staged, made_dirs)
         raise
 
-    backups: dict[Path, str | None] = {p: (p.read_text() if p.exists() else None) for p, _ in staged}
+    backups: dict[Path, str | None] = {p: (read_exact(p) if p.exists() else None) for p, _ in staged}
     done: list[Path] = []
     with _sigint_deferred():
         try:
@@ -128,12 +140,12 @@ def apply(changes: ChangeSet) -> None:
                 if old is None:
                     path.unlink(missing_ok=True)
                 else:
-                    path.write_text(old)
+                    write_exact(path, old)
             _discard(staged, made_dirs)
             raise
-    for path, tmp in staged:  # a deleted file may leave an empty category folder behind
-        if tmp is None:
-            _prune_empty(path.parent, changes.root)
+        for path, tmp in staged:  # a deleted file may leave an empty category folder behind
+            if tmp is None:
+                _prune_empty(path.parent, changes.root)
 
 
 def _discard(staged: list[tuple[Path, Path | None]], made_dirs: list[Path]) -> None:
@@ -160,39 +172,35 @@ def _prune_empty(folder: Path, root: Path) -> None:
 
 @contextlib.contextmanager
 def project_lock(root: Path) -> Iterator[None]:
-    """One changing command per project at a time; a lock left by a dead process is taken over."""
+    """One changing command per project at a time.
+
+    An flock on .kernelkit.lock (the kernel drops it when its process dies, so there are no stale
+    locks to guess about); the file holds the owner's pid for the message. After locking, the path
+    must still name the locked file, else another process removed it meanwhile and we retry.
+    """
     lock = root / LOCK_NAME
-    for _ in range(2):
+    while True:
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                pid = int(lock.read_text().strip() or "0")
-            except (OSError, ValueError):
-                pid = 0
-            if pid and _alive(pid):
-                raise KernelkitError(
-                    f"another kernelkit command (pid {pid}) is changing this project; wait for it, "
-                    f"or delete {lock} if no such process runs"
-                ) from None
-            lock.unlink(missing_ok=True)  # stale: its process is gone
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(str(os.getpid()))
-        break
-    else:
-        raise KernelkitError(f"could not take {lock}")
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise KernelkitError(
+                f"another kernelkit command (pid {owner}) is changing this project; wait for it to finish"
+            ) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
     try:
         yield
     finally:
-        lock.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        lock.unlink(missing_ok=True)  # before unlocking: a waiter then re-checks the path and retries
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

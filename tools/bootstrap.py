@@ -39,6 +39,7 @@ REQUIRED = {
     "packaging": "packaging>=23",
     "pytest": "pytest>=8",
     "scikit_build_core": "scikit-build-core>=0.10",
+    "matplotlib": "matplotlib",  # kernelkit bench --plot
 }
 OPTIONAL = {"numpy": "numpy"}  # torch warns on import without it; nothing else needs it
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from kernelkit import __version__
-from kernelkit.cli import build, check, doctor, init, list_ops, new, remove, test
+from kernelkit.cli import bench, build, check, doctor, init, list_ops, new, remove, test
 from kernelkit.cli._ui import console
 
 app = typer.Typer(
@@ -35,6 +35,7 @@ def _root(
 app.command("new")(new.new)
 app.command("build")(build.build)
 app.command("test")(test.test)
+app.command("bench")(bench.bench)
 app.command("check")(check.check)
 app.command("list")(list_ops.list_ops)
 app.command("remove")(remove.remove)

@@ -17,8 +17,9 @@ def new(
     name: Annotated[str, typer.Argument(help="Op name: a lowercase identifier, e.g. fused_add_rmsnorm.")],
     category: Annotated[str, typer.Option("--category", "-c", help="Folder under library/csrc (existing or new).")] = "misc",
     template: Annotated[
-        str, typer.Option("--template", "-t", help="elementwise (vectorised map), rowwise (one reduction per row) or custom (from --schema).")
-    ] = "elementwise",
+        Optional[str],
+        typer.Option("--template", "-t", help="elementwise (vectorised map; the default), rowwise (one reduction per row) or custom (from --schema)."),
+    ] = None,
     schema: Annotated[
         Optional[str], typer.Option("--schema", help="For --template custom: 'NAME(Tensor! out, Tensor input, float eps) -> ()'.")
     ] = None,
@@ -28,8 +29,8 @@ def new(
 ) -> None:
     """Add an op: kernel, launcher declaration, m.def + m.impl, CMake entry, Python wrapper, test, bench."""
     project = find_project()
-    if schema and template == "elementwise":
-        template = "custom"  # --schema alone means a custom op
+    if template is None:
+        template = "custom" if schema else "elementwise"  # --schema alone means a custom op
     request = scaffold.NewOp(name, category, template, scaffold.parse_dtypes(dtypes), schema)
     with transaction.project_lock(project.root):
         changes = scaffold.plan_new(project, request)

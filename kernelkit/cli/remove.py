@@ -29,7 +29,8 @@ def remove(
             if json_out:
                 print_json({"dry_run": True, **files, "diff": changes.diff()})
             else:
-                console.print(changes.diff(), markup=False, highlight=False)
+                print(changes.diff(), end="")  # plain: a diff must survive pipes unwrapped (git apply)
+                console.print("[yellow]dry run: nothing was changed[/]")
             return
         if not yes:
             if not typer.get_text_stream("stdin").isatty():

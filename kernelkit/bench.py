@@ -1,0 +1,348 @@
+"""`kernelkit bench`: time each op's cases against the hardware's measured ceilings and its baselines.
+
+Method (see GUIDE §8): every (case, impl) is timed as n calls captured in one CUDA graph and replayed
+(kernelkit.timing), inputs rotated over enough copies that a pass exceeds 2x L2 (cold cache), median
+with p20/p80/min/max. Each row reports GB/s and TFLOP/s from the op's bytes/FLOP model and the share
+of the *binding* ceiling: max(bytes / copy bandwidth, FLOPs / GEMM peak) over the measured time.
+
+The pure parts (statistics, % of ceiling, JSON/Markdown/PNG rendering, --compare verdicts) need no GPU.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import json
+import math
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from kernelkit.benchspec import Case, OpBench
+from kernelkit.errors import KernelkitError
+from kernelkit.project import Project
+
+REGRESSION_THRESHOLD = 0.05  # a row more than 5% slower than before, beyond both runs' p20-p80 spread
+MAX_ROTATION_BYTES = 8 << 30  # never allocate more than this for rotated input copies
+BASELINES = ("torch", "torch.compile")
+
+
+# ------------------------------------------------------------------------------------------------
+# Loading bench files
+
+
+def bench_files(project: Project) -> dict[str, Path]:
+    folder = project.benchmarks_dir / "ops"
+    return {p.stem.removeprefix("bench_"): p for p in sorted(folder.glob("bench_*.py"))}
+
+
+def load_bench(project: Project, op: str) -> OpBench:
+    files = bench_files(project)
+    if op not in files:
+        raise KernelkitError(f"no benchmark for '{op}'; ops with one: {', '.join(files) or '(none)'}", exit_code=2)
+    folder = str(files[op].parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # bench files may share helpers beside them
+    spec = importlib.util.spec_from_file_location(f"kernelkit_bench_{op}", files[op])
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    bench = getattr(module, "BENCH", None)
+    if not isinstance(bench, OpBench):
+        raise KernelkitError(f"{files[op]}: defines no `BENCH = OpBench(...)`")
+    if "kernelkit" not in bench.impls:
+        raise KernelkitError(f"{files[op]}: BENCH.impls has no 'kernelkit' entry")
+    return bench
+
+
+# ------------------------------------------------------------------------------------------------
+# Ceilings and the row model
+
+
+@dataclass(frozen=True)
+class Ceilings:
+    copy_gbs: float
+    bf16_tflops: float
+    fp8_tflops: float | None = None
+
+
+def pct_of_ceiling(us: float, nbytes: int, flops: int, ceilings: Ceilings) -> tuple[float, str]:
+    """Share of the hardware floor: the larger of the memory time and the math time, over `us`."""
+    t_mem = nbytes / (ceilings.copy_gbs * 1e9) if nbytes else 0.0
+    t_math = flops / (ceilings.bf16_tflops * 1e12) if flops else 0.0
+    bound = "copy_gbs" if t_mem >= t_math else "bf16_tflops"
+    return 100.0 * max(t_mem, t_math) / (us * 1e-6), bound
+
+
+@dataclass
+class Row:
+    op: str
+    case: str
+    dtype: str
+    tokens: int
+    shape: dict[str, int]
+    impl: str
+    us: float
+    us_p20: float
+    us_p80: float
+    us_min: float
+    us_max: float
+    gbs: float
+    tflops: float
+    pct_of_ceiling: float
+    bound: str  # which ceiling binds: copy_gbs or bf16_tflops
+    speedup_vs_torch: float | None = None
+    speedup_vs_compile: float | None = None
+
+
+def make_row(bench: OpBench, case: Case, impl: str, timing: Any, ceilings: Ceilings) -> Row:
+    nbytes, flops = bench.bytes_moved(case), bench.flops(case)
+    pct, bound = pct_of_ceiling(timing.us, nbytes, flops, ceilings)
+    return Row(
+        op=bench.op,
+        case=case.label,
+        dtype=case.dtype,
+        tokens=case.tokens,
+        shape=dict(case.shape),
+        impl=impl,
+        us=timing.us,
+        us_p20=timing.us_p20,
+        us_p80=timing.us_p80,
+        us_min=timing.us_min,
+        us_max=timing.us_max,
+        gbs=nbytes / (timing.us * 1e-6) / 1e9,
+        tflops=flops / (timing.us * 1e-6) / 1e12,
+        pct_of_ceiling=pct,
+        bound=bound,
+    )
+
+
+def add_speedups(rows: list[Row]) -> None:
+    """Speedups of every non-baseline row over torch eager and torch.compile of the same case."""
+    by_case = {}
+    for r in rows:
+        by_case.setdefault((r.op, r.case), {})[r.impl] = r
+    for impls in by_case.values():
+        for r in impls.values():
+            if r.impl in BASELINES:
+                continue
+            if "torch" in impls:
+                r.speedup_vs_torch = impls["torch"].us / r.us
+            if "torch.compile" in impls:
+                r.speedup_vs_compile = impls["torch.compile"].us / r.us
+
+
+# ------------------------------------------------------------------------------------------------
+# Results files
+
+
+def device_slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def git_commit(root: Path) -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True).stdout.strip()
+    commit = out.stdout.strip() if out.returncode == 0 else "unknown"
+    return commit + ("-dirty" if dirty and commit != "unknown" else "")
+
+
+def results_document(rows: list[Row], ceilings: Ceilings, env: dict[str, str]) -> dict:
+    """The JSON that tools read: device, driver, cuda, torch, commit, date, ceilings, rows."""
+    return {
+        "device": env["device"],
+        "driver": env.get("driver", "unknown"),
+        "cuda": env.get("cuda", "unknown"),
+        "torch": env.get("torch", "unknown"),
+        "commit": env.get("commit", "unknown"),
+        "date": env.get("date") or datetime.date.today().isoformat(),
+        "method": "CUDA graph of >= 32 calls, 10 replays, median (p20/p80/min/max); inputs rotated over copies > 2x L2",
+        "ceilings": {k: v for k, v in asdict(ceilings).items() if v is not None},
+        "rows": [asdict(r) for r in rows],
+    }
+
+
+def markdown(doc: dict) -> str:
+    c = doc["ceilings"]
+    lines = [
+        f"# kernelkit bench — {doc['device']}",
+        "",
+        f"{doc['date']}, commit {doc['commit']}, torch {doc['torch']}, CUDA {doc['cuda']}, driver {doc['driver']}.",
+        f"Ceilings (measured): copy {c['copy_gbs']:.0f} GB/s (read + write), bf16 GEMM {c['bf16_tflops']:.0f} TFLOP/s"
+        + (f", fp8 GEMM {c['fp8_tflops']:.0f} TFLOP/s" if c.get("fp8_tflops") else "")
+        + ".",
+        "µs = GPU time per call, median (p20–p80). % = share of the binding ceiling (bytes/copy or FLOPs/GEMM).",
+        "",
+        "| op | case | impl | µs | p20–p80 | GB/s | % of ceiling | vs torch | vs torch.compile |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in doc["rows"]:
+        vs_t = f"{r['speedup_vs_torch']:.2f}×" if r.get("speedup_vs_torch") else ""
+        vs_c = f"{r['speedup_vs_compile']:.2f}×" if r.get("speedup_vs_compile") else ""
+        lines.append(
+            f"| {r['op']} | {r['case']} | {r['impl']} | {r['us']:.2f} | {r['us_p20']:.2f}–{r['us_p80']:.2f} | "
+            f"{r['gbs']:.0f} | {r['pct_of_ceiling']:.0f}% | {vs_t} | {vs_c} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(doc: dict, path: Path) -> None:
+    """% of ceiling vs tokens, one panel per op, one line per impl (log-x)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise KernelkitError("--plot needs matplotlib: pip install matplotlib") from exc
+    ops = list(dict.fromkeys(r["op"] for r in doc["rows"]))
+    cols = min(3, len(ops)) or 1
+    rows_n = math.ceil(len(ops) / cols) or 1
+    fig, axes = plt.subplots(rows_n, cols, figsize=(5 * cols, 3.6 * rows_n), squeeze=False)
+    for ax, op in zip(axes.flat, ops):
+        series: dict[str, list[tuple[int, float]]] = {}
+        for r in doc["rows"]:
+            if r["op"] == op:
+                series.setdefault(r["impl"], []).append((r["tokens"], r["pct_of_ceiling"]))
+        for impl, points in series.items():
+            points.sort()
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=impl)
+        ax.set_xscale("log", base=2)
+        ax.set_title(op)
+        ax.set_xlabel("tokens")
+        ax.set_ylabel("% of ceiling")
+        ax.set_ylim(bottom=0)
+        ax.axhline(100, color="grey", linewidth=0.8, linestyle="--")
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(ops):]:
+        ax.axis("off")
+    fig.suptitle(f"{doc['device']} · {doc['date']} · {doc['commit']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def save(doc: dict, project: Project, with_plot: bool) -> list[Path]:
+    folder = project.benchmarks_dir / "results" / device_slug(doc["device"])
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{doc['date']}-{doc['commit']}"
+    paths = [folder / f"{stem}.json", folder / f"{stem}.md"]
+    paths[0].write_text(json.dumps(doc, indent=2) + "\n")
+    paths[1].write_text(markdown(doc))
+    if with_plot:
+        paths.append(folder / f"{stem}.png")
+        plot(doc, paths[-1])
+    return paths
+
+
+@dataclass(frozen=True)
+class Verdict:
+    op: str
+    case: str
+    impl: str
+    old_us: float
+    new_us: float
+    change: float  # new/old - 1
+    regressed: bool
+
+
+def compare(old: dict, new: dict, threshold: float = REGRESSION_THRESHOLD) -> list[Verdict]:
+    """Rows present in both: regressed when > threshold slower AND the p20-p80 ranges do not overlap."""
+    before = {(r["op"], r["case"], r["impl"]): r for r in old.get("rows", [])}
+    verdicts = []
+    for r in new.get("rows", []):
+        o = before.get((r["op"], r["case"], r["impl"]))
+        if o is None:
+            continue
+        change = r["us"] / o["us"] - 1
+        beyond_noise = r["us_p20"] > o["us_p80"]
+        verdicts.append(Verdict(r["op"], r["case"], r["impl"], o["us"], r["us"], change, change > threshold and beyond_noise))
+    return verdicts
+
+
+# ------------------------------------------------------------------------------------------------
+# Running (GPU)
+
+
+def environment(project: Project) -> dict[str, str]:
+    import torch
+
+    props = torch.cuda.get_device_properties(0)
+    driver = "unknown"
+    try:
+        driver = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True, text=True, timeout=30
+        ).stdout.strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        pass
+    return {"device": props.name, "driver": driver, "cuda": str(torch.version.cuda), "torch": torch.__version__,
+            "commit": git_commit(project.root), "date": datetime.date.today().isoformat()}
+
+
+def ceilings_cache_path(device: str, torch_version: str) -> Path:
+    return Path.home() / ".cache" / "kernelkit" / f"ceilings-{device_slug(device)}-torch{torch_version}.json"
+
+
+def measure_ceilings(remeasure: bool = False) -> Ceilings:
+    """Copy bandwidth and GEMM peaks, measured once per device (cached under ~/.cache/kernelkit)."""
+    import torch
+
+    from kernelkit.timing import copy_ceiling_gbs, time_graph
+
+    name = torch.cuda.get_device_name(0)
+    cache = ceilings_cache_path(name, torch.__version__)
+    if cache.is_file() and not remeasure:
+        return Ceilings(**json.loads(cache.read_text()))
+    n = 8192
+    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    gemm = time_graph(lambda i: (lambda: a @ b), 1, calls_per_graph=8, replays=10)
+    bf16 = 2 * n**3 / (gemm.us * 1e-6) / 1e12
+    fp8 = None
+    if torch.cuda.get_device_capability(0) >= (8, 9) and hasattr(torch, "_scaled_mm"):
+        a8 = a.to(torch.float8_e4m3fn)
+        b8 = b.to(torch.float8_e4m3fn).t().contiguous().t()  # column-major B, as cuBLASLt wants
+        one = torch.ones((), device="cuda")
+        try:
+            t8 = time_graph(lambda i: (lambda: torch._scaled_mm(a8, b8, one, one, out_dtype=torch.bfloat16)), 1, calls_per_graph=8)
+            fp8 = 2 * n**3 / (t8.us * 1e-6) / 1e12
+        except RuntimeError:
+            fp8 = None
+    result = Ceilings(copy_gbs=copy_ceiling_gbs(), bf16_tflops=bf16, fp8_tflops=fp8)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(asdict(result)))
+    return result
+
+
+def baseline_impls(bench: OpBench) -> dict[str, Callable]:
+    import torch
+
+    compiled = torch.compile(bench.reference, dynamic=False)
+    return {"torch": bench.reference, "torch.compile": compiled}
+
+
+def run_case(bench: OpBench, case: Case, impls: dict[str, Callable], ceilings: Ceilings, l2_bytes: int) -> list[Row]:
+    import torch
+
+    from kernelkit.timing import rotation_count, time_graph
+
+    per_copy = max(bench.bytes_moved(case), 1)
+    copies = rotation_count(per_copy, l2_bytes)
+    copies = max(1, min(copies, MAX_ROTATION_BYTES // per_copy))
+    inputs = [bench.make_inputs(case) for _ in range(copies)]
+    rows = []
+    for impl, fn in impls.items():
+        timing = time_graph(lambda i, fn=fn: (lambda: fn(inputs[i])), copies)
+        rows.append(make_row(bench, case, impl, timing, ceilings))
+    del inputs
+    torch.cuda.empty_cache()
+    return rows
+
+
+def select_cases(bench: OpBench, tokens: Iterable[int] | None) -> list[Case]:
+    wanted = set(tokens) if tokens else None
+    return [c for c in bench.cases if wanted is None or c.tokens in wanted]

@@ -1,0 +1,100 @@
+"""`kernelkit bench`: how close each op is to the hardware, next to torch eager and torch.compile."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from kernelkit import bench as core
+from kernelkit.cli._ui import console, handles_errors
+from kernelkit.errors import KernelkitError
+from kernelkit.project import find_project
+
+
+@handles_errors
+def bench(
+    ops: Annotated[Optional[list[str]], typer.Argument(help="Ops to benchmark (default: every op with a bench file).")] = None,
+    tokens: Annotated[Optional[str], typer.Option("--tokens", help="Only these token counts, e.g. 1,2048.")] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the results JSON here.")] = None,
+    save: Annotated[bool, typer.Option("--save", help="Write benchmarks/results/<device>/<date>-<commit>.json and .md.")] = False,
+    plot: Annotated[bool, typer.Option("--plot", help="With --save: also a PNG of % of ceiling vs tokens.")] = False,
+    compare: Annotated[
+        Optional[Path], typer.Option("--compare", help="Flag rows > 5% slower than this earlier results JSON; exit 1 if any.")
+    ] = None,
+    baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Also time torch eager and torch.compile.")] = True,
+    remeasure: Annotated[bool, typer.Option("--remeasure-ceilings", help="Measure copy/GEMM ceilings again.")] = False,
+) -> None:
+    """Time ops on the GPU (CUDA-graph replay, cold L2) and report % of the measured hardware ceiling."""
+    project = find_project()
+    available = core.bench_files(project)
+    names = ops or list(available)
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise KernelkitError(f"no benchmark for {', '.join(unknown)}; ops with one: {', '.join(available) or '(none)'}", exit_code=2)
+    token_filter = [int(t) for t in tokens.split(",") if t.strip()] if tokens else None
+    old = json.loads(compare.read_text()) if compare else None
+
+    import torch
+
+    if not torch.cuda.is_available():
+        raise KernelkitError("kernelkit bench needs a CUDA GPU and none is visible to torch", exit_code=1)
+    benches = [core.load_bench(project, n) for n in names]
+    with console.status("measuring ceilings (once per device, then cached)"):
+        ceilings = core.measure_ceilings(remeasure)
+    l2 = torch.cuda.get_device_properties(0).L2_cache_size
+    rows: list[core.Row] = []
+    plan = [(b, c) for b in benches for c in core.select_cases(b, token_filter)]
+    with Progress(
+        TextColumn("[bold]bench[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}", style="dim"), console=console, transient=True,
+    ) as progress:
+        task = progress.add_task("", total=len(plan))
+        for b, case in plan:
+            progress.update(task, description=f"{b.op} {case.label}")
+            impls = dict(b.impls)
+            if baselines:
+                impls.update(core.baseline_impls(b))
+            rows += core.run_case(b, case, impls, ceilings, l2)
+            progress.advance(task)
+    core.add_speedups(rows)
+    doc = core.results_document(rows, ceilings, core.environment(project))
+    _render(doc)
+    if json_path:
+        json_path.write_text(json.dumps(doc, indent=2) + "\n")
+        console.print(f"wrote {json_path}")
+    if save or plot:
+        for path in core.save(doc, project, with_plot=plot):
+            console.print(f"wrote {path}", markup=False)
+    if old is not None:
+        verdicts = core.compare(old, doc)
+        regressed = [v for v in verdicts if v.regressed]
+        for v in regressed:
+            console.print(f"[red]regressed[/] {v.op} {v.case} {v.impl}: {v.old_us:.2f} → {v.new_us:.2f} µs ({v.change:+.0%})")
+        console.print(f"compare: {len(verdicts)} rows matched, {len(regressed)} regressed (> 5% slower beyond noise)")
+        raise typer.Exit(1 if regressed else 0)
+
+
+def _render(doc: dict) -> None:
+    c = doc["ceilings"]
+    table = Table(
+        title=f"{doc['device']} — copy {c['copy_gbs']:.0f} GB/s, bf16 GEMM {c['bf16_tflops']:.0f} TFLOP/s",
+        caption="µs: GPU time per call (median, p20–p80); %: share of the binding ceiling",
+    )
+    for col, justify in (("op", "left"), ("case", "left"), ("impl", "left"), ("µs", "right"), ("p20–p80", "right"),
+                         ("GB/s", "right"), ("%", "right"), ("vs torch", "right"), ("vs compile", "right")):
+        table.add_column(col, justify=justify)
+    for r in doc["rows"]:
+        style = "bold" if r["impl"] == "kernelkit" else None
+        table.add_row(
+            r["op"], r["case"], r["impl"], f"{r['us']:.2f}", f"{r['us_p20']:.2f}–{r['us_p80']:.2f}", f"{r['gbs']:.0f}",
+            f"{r['pct_of_ceiling']:.0f}%",
+            f"{r['speedup_vs_torch']:.2f}×" if r.get("speedup_vs_torch") else "",
+            f"{r['speedup_vs_compile']:.2f}×" if r.get("speedup_vs_compile") else "",
+            style=style,
+        )
+    console.print(table)

@@ -1,0 +1,159 @@
+"""kernelkit bench without a GPU: bench files, the bytes/FLOP model, statistics, % of ceiling,
+JSON/Markdown/PNG rendering and --compare verdicts, on synthetic timings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from kernelkit import bench as core
+from kernelkit.benchspec import Case
+from kernelkit.cli import app
+from kernelkit.project import find_project
+from kernelkit.timing import Timing, quantile, rotation_count, summarize
+
+CEILINGS = core.Ceilings(copy_gbs=3000.0, bf16_tflops=700.0, fp8_tflops=1300.0)
+
+
+@pytest.fixture
+def project(repo_root):
+    return find_project(repo_root)
+
+
+def timing(us: float, spread: float = 0.01) -> Timing:
+    return Timing(us=us, us_p20=us * (1 - spread), us_p80=us * (1 + spread), us_min=us * 0.97, us_max=us * 1.05, samples=10)
+
+
+def test_every_bench_file_loads_without_a_gpu(project):
+    files = core.bench_files(project)
+    assert {"silu_and_mul", "gelu_and_mul", "gelu_tanh_and_mul"} <= set(files)
+    for op in files:
+        b = core.load_bench(project, op)
+        assert b.op == op and "kernelkit" in b.impls and b.cases
+        assert all(b.bytes_moved(c) > 0 for c in b.cases)
+
+
+@pytest.mark.parametrize("op", ["silu_and_mul", "gelu_and_mul", "gelu_tanh_and_mul"])
+def test_gated_activation_bytes_model(project, op):
+    b = core.load_bench(project, op)
+    assert [c.tokens for c in b.cases] == [1, 128, 2048, 16384]
+    case = b.cases[2]
+    d = case.size("d")
+    assert d == 14336 and case.dtype == "bfloat16"
+    # read [T, 2d] once + write [T, d] once, 2 bytes each
+    assert b.bytes_moved(case) == 2048 * (2 * d + d) * 2
+
+
+def test_unknown_bench_lists_known_ops(project):
+    with pytest.raises(Exception, match="ops with one: .*silu_and_mul"):
+        core.load_bench(project, "no_such_op")
+
+
+def test_quantiles_and_summary():
+    assert quantile([1, 2, 3, 4, 5], 0.5) == 3
+    assert quantile([1, 2, 3, 4, 5], 0.2) == pytest.approx(1.8)
+    t = summarize([5.0, 1.0, 3.0, 2.0, 4.0])
+    assert (t.us, t.us_min, t.us_max, t.samples) == (3.0, 1.0, 5.0, 5)
+    assert t.us_p20 <= t.us <= t.us_p80
+
+
+def test_rotation_count_makes_a_pass_exceed_twice_l2():
+    l2 = 50 * 2**20
+    assert rotation_count(1 << 30, l2) == 1
+    n = rotation_count(8 << 20, l2)
+    assert n * (8 << 20) >= 2 * l2 and (n - 1) * (8 << 20) < 2 * l2
+    assert rotation_count(100, l2) == 64  # capped
+
+
+def test_pct_of_ceiling_memory_bound():
+    # 3 GB moved in 1 ms at a 3000 GB/s ceiling is exactly the floor
+    pct, bound = core.pct_of_ceiling(1000.0, 3 * 10**9, 10**6, CEILINGS)
+    assert bound == "copy_gbs" and pct == pytest.approx(100.0)
+    pct, _ = core.pct_of_ceiling(2000.0, 3 * 10**9, 0, CEILINGS)
+    assert pct == pytest.approx(50.0)
+
+
+def test_pct_of_ceiling_math_bound():
+    flops = 2 * 8192**3
+    pct, bound = core.pct_of_ceiling(flops / 700e12 * 1e6 * 2, 3 * 8192**2 * 2, flops, CEILINGS)
+    assert bound == "bf16_tflops" and pct == pytest.approx(50.0)
+
+
+def make_doc(rows_us: dict[str, float], spread: float = 0.01) -> dict:
+    b_case = Case(tokens=2048, dtype="bfloat16", shape=(("d", 14336),))
+
+    class B:  # the slice of OpBench that make_row reads
+        op = "silu_and_mul"
+        bytes_moved = staticmethod(lambda c: c.tokens * 3 * c.size("d") * 2)
+        flops = staticmethod(lambda c: 0)
+
+    rows = [core.make_row(B, b_case, impl, timing(us, spread), CEILINGS) for impl, us in rows_us.items()]
+    core.add_speedups(rows)
+    env = {"device": "NVIDIA H100 80GB HBM3", "driver": "580", "cuda": "13.0", "torch": "2.11.0", "commit": "abc1234", "date": "2026-11-23"}
+    return core.results_document(rows, CEILINGS, env)
+
+
+def test_results_json_schema():
+    doc = make_doc({"kernelkit": 60.0, "torch": 170.0, "torch.compile": 100.0})
+    assert {"device", "driver", "cuda", "torch", "commit", "date", "ceilings", "rows"} <= set(doc)
+    assert doc["ceilings"] == {"copy_gbs": 3000.0, "bf16_tflops": 700.0, "fp8_tflops": 1300.0}
+    row = next(r for r in doc["rows"] if r["impl"] == "kernelkit")
+    for key in ("op", "case", "dtype", "tokens", "impl", "us", "us_p20", "us_p80", "gbs", "pct_of_ceiling"):
+        assert key in row
+    nbytes = 2048 * 3 * 14336 * 2
+    assert row["gbs"] == pytest.approx(nbytes / 60e-6 / 1e9)
+    assert row["pct_of_ceiling"] == pytest.approx(100 * row["gbs"] / 3000.0)
+    assert row["speedup_vs_torch"] == pytest.approx(170 / 60) and row["speedup_vs_compile"] == pytest.approx(100 / 60)
+    assert json.loads(json.dumps(doc)) == doc  # plain JSON
+
+
+def test_markdown_table():
+    md = core.markdown(make_doc({"kernelkit": 60.0, "torch": 170.0}))
+    assert "NVIDIA H100 80GB HBM3" in md and "abc1234" in md and "3000 GB/s" in md
+    line = next(l for l in md.splitlines() if "| kernelkit |" in l)
+    assert "60.00" in line and "2.83×" in line
+
+
+def test_plot_writes_a_png(tmp_path):
+    path = tmp_path / "plot.png"
+    core.plot(make_doc({"kernelkit": 60.0, "torch": 170.0, "torch.compile": 100.0}), path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+def test_save_writes_json_markdown_and_png(tmp_path, project):
+    from dataclasses import replace
+
+    fake = replace(project, root=tmp_path)
+    paths = core.save(make_doc({"kernelkit": 60.0}), fake, with_plot=True)
+    assert [p.name for p in paths] == ["2026-11-23-abc1234.json", "2026-11-23-abc1234.md", "2026-11-23-abc1234.png"]
+    assert paths[0].parent == tmp_path / "benchmarks" / "results" / "nvidia-h100-80gb-hbm3"
+
+
+def test_compare_flags_only_real_regressions():
+    old = make_doc({"kernelkit": 60.0, "torch": 170.0})
+    same = make_doc({"kernelkit": 61.0, "torch": 170.0})
+    assert not any(v.regressed for v in core.compare(old, same))
+    slower = make_doc({"kernelkit": 66.0, "torch": 170.0})  # +10%, spreads of 1% do not overlap
+    verdicts = {v.impl: v for v in core.compare(old, slower)}
+    assert verdicts["kernelkit"].regressed and verdicts["kernelkit"].change == pytest.approx(0.1)
+    assert not verdicts["torch"].regressed
+    noisy = make_doc({"kernelkit": 66.0, "torch": 170.0}, spread=0.08)  # +10% but within the noise
+    assert not any(v.regressed for v in core.compare(make_doc({"kernelkit": 60.0}, spread=0.08), noisy))
+
+
+def test_cli_without_gpu_says_so(repo_root, monkeypatch):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU; the no-GPU message cannot be shown")
+    monkeypatch.chdir(repo_root)
+    result = CliRunner().invoke(app, ["bench", "silu_and_mul"])
+    assert result.exit_code == 1 and "needs a CUDA GPU" in result.output
+
+
+def test_cli_unknown_op_lists_known(repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    result = CliRunner().invoke(app, ["bench", "nope"])
+    assert result.exit_code == 2 and "silu_and_mul" in result.output and "Traceback" not in result.output

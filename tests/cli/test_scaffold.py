@@ -1,0 +1,863 @@
+"""`kernelkit new / remove / check / list` end to end, each in a committed copy of the project.
+
+What is asserted is what a kernel author relies on: a generated op passes `check`, compiles (nvcc for
+the kernel, the host compiler for the registration TU, with the commands of a real configure), links,
+loads with the right schema and passes its own CPU tests; `remove` gives back the tree byte for byte;
+every refusal and every failure midway leaves the tree exactly as it was.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+from scaffold_helpers import (  # noqa: F401  (pristine_project, project: fixtures)
+    CUSTOM_SCHEMA,
+    ProjectCopy,
+    build_env,
+    build_tools,
+    compile_commands,
+    configure,
+    describe_difference,
+    make_pristine,
+    pristine_project,
+    project,
+    snapshot,
+)
+
+from kernelkit import transaction
+
+PKG = "library/python/kernelkit_ops"
+CMAKE = "library/CMakeLists.txt"
+REGISTRATION = "library/csrc/registration.cc"
+HEADER = "library/include/kernelkit_ops.h"
+INIT = f"{PKG}/__init__.py"
+ACTIVATION_OPS = ("gelu_and_mul", "gelu_tanh_and_mul", "silu_and_mul")
+
+# template -> (op name, extra flags of `new`, the schema it registers)
+TEMPLATES = {
+    "elementwise": ("my_scale", [], "my_scale(Tensor! out, Tensor input, float scale) -> ()"),
+    "rowwise": ("my_rowsum", ["--template", "rowwise"], "my_rowsum(Tensor! out, Tensor input) -> ()"),
+    "custom": ("my_custom", ["--template", "custom", "--schema", CUSTOM_SCHEMA], CUSTOM_SCHEMA),
+}
+
+
+def created_files(name: str, category: str, new_category: bool) -> list[str]:
+    files = [
+        f"benchmarks/ops/bench_{name}.py",
+        f"library/csrc/{category}/{name}.cu",
+        f"{PKG}/{category}/{name}.py",
+        f"tests/ops/test_{name}.py",
+    ]
+    if new_category:
+        files.append(f"{PKG}/{category}/__init__.py")
+    return sorted(files)
+
+
+MODIFIED_FILES = sorted([CMAKE, REGISTRATION, HEADER, INIT])
+
+
+def assert_one_line_error(result, *needles: str) -> str:
+    assert result.exit_code != 0, result.output
+    assert result.exit_code != 70, f"an internal error, not a refusal:\n{result.output}"
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    assert len(result.lines) == 1, f"expected one line, got:\n{result.output}"
+    line = result.lines[0]
+    assert line.startswith("error: "), line
+    for needle in needles:
+        assert needle in line, f"{needle!r} not in {line!r}"
+    return line
+
+
+# ------------------------------------------------------------------------------ the pristine copy
+
+
+def test_pristine_copy_passes_check(project: ProjectCopy):
+    result = project.run("check", "--json")
+    assert result.exit_code == 0, result.output
+    assert result.json() == {"ok": True, "ops": 3, "findings": []}
+    text = project.ok("check")
+    assert "check passed" in text.output and "3 ops" in text.output
+    project.assert_unchanged()  # check writes nothing
+
+
+def test_list_json_shows_the_activation_ops(project: ProjectCopy):
+    rows = project.ok("list", "--json").json()
+    assert [r["op"] for r in rows] == list(ACTIVATION_OPS)
+    for row in rows:
+        assert row["category"] == "activation"
+        assert row["dtypes"] == ["bf16", "fp16", "fp32"]
+        assert row["test"] is True and row["bench"] is True
+        assert row["fp4"] is False
+        assert row["schema"] == f"{row['op']}(Tensor! out, Tensor input) -> ()"
+    project.assert_unchanged()
+
+
+# ------------------------------------------------------------------------------------ new, remove
+
+
+@pytest.mark.parametrize("category", ["activation", "fresh_cat"], ids=["existing-category", "new-category"])
+@pytest.mark.parametrize("template", list(TEMPLATES))
+def test_new_passes_check_and_remove_restores_the_tree(project: ProjectCopy, template: str, category: str):
+    name, flags, schema = TEMPLATES[template]
+    new_category = category == "fresh_cat"
+    data = project.ok("new", name, "--category", category, *flags, "--json").json()
+    assert data["dry_run"] is False
+    assert sorted(data["created"]) == created_files(name, category, new_category)
+    assert sorted(data["modified"]) == MODIFIED_FILES
+    assert data["deleted"] == []
+    for rel in data["created"]:
+        assert project.path(rel).is_file(), rel
+
+    # The five pieces, each in its region.
+    assert f"  csrc/{category}/{name}.cu\n" in project.read(CMAKE)
+    assert f"cudaError_t launch_{name}(" in project.read(HEADER)
+    registration = project.read(REGISTRATION)
+    assert re.search(rf"^void {name}\(", registration, re.M)
+    assert f'  m.def("{schema}");\n' in registration
+    assert f'  m.impl("{name}", TORCH_BOX(&kernelkit::binding::{name}));\n' in registration
+    init = project.read(INIT)
+    assert f"from kernelkit_ops.{category}.{name} import {name}\n" in init
+    assert f'    "{name}",\n' in init
+    assert f'register_fake("kernelkit::{name}")' in project.read(f"{PKG}/{category}/{name}.py")
+
+    check = project.run("check", "--json")
+    assert check.exit_code == 0, check.output
+    assert check.json() == {"ok": True, "ops": 4, "findings": []}
+
+    rows = {r["op"]: r for r in project.ok("list", "--json").json()}
+    assert rows[name]["category"] == category
+    assert rows[name]["dtypes"] == ["bf16", "fp16", "fp32"]
+    assert rows[name]["schema"] == schema
+    assert rows[name]["test"] is True and rows[name]["bench"] is True
+
+    removed = project.ok("remove", name, "--yes", "--json").json()
+    assert sorted(removed["deleted"]) == created_files(name, category, new_category)
+    assert sorted(removed["modified"]) == MODIFIED_FILES
+    project.assert_unchanged()
+    assert not project.path(f"library/csrc/{category}").exists() or not new_category
+    assert not project.path(f"{PKG}/{category}").exists() or not new_category
+
+
+def test_schema_alone_means_custom(project: ProjectCopy):
+    name = "my_custom"
+    project.ok("new", name, "--category", "fresh_cat", "--schema", CUSTOM_SCHEMA)
+    assert f'  m.def("{CUSTOM_SCHEMA}");' in project.read(REGISTRATION)
+    assert "--template custom" in project.read(f"library/csrc/fresh_cat/{name}.cu")
+    assert project.run("check").exit_code == 0
+    project.ok("remove", name, "--yes")
+    project.assert_unchanged()
+
+
+def test_schema_without_a_name_takes_the_op_name(project: ProjectCopy):
+    project.ok("new", "my_op", "--schema", "(Tensor! out, Tensor input, float eps=1e-06) -> ()")
+    assert '  m.def("my_op(Tensor! out, Tensor input, float eps=1e-06) -> ()");' in project.read(REGISTRATION)
+    wrapper = project.read(f"{PKG}/misc/my_op.py")
+    assert "def my_op(out: torch.Tensor, input: torch.Tensor, eps: float = 1e-06) -> torch.Tensor:" in wrapper
+    assert project.run("check").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("dtypes", "listed", "enums", "py_dtypes"),
+    [
+        ("fp16", ["fp16"], "DType::kFloat16", "(torch.float16,)"),
+        ("fp32,bf16", ["bf16", "fp32"], "DType::kBFloat16, DType::kFloat32", "(torch.bfloat16, torch.float32)"),
+        ("float16,half,fp16", ["fp16"], "DType::kFloat16", "(torch.float16,)"),
+    ],
+)
+def test_new_with_a_dtype_subset(project: ProjectCopy, dtypes, listed, enums, py_dtypes):
+    project.ok("new", "my_scale", "--category", "fresh_cat", "--dtypes", dtypes)
+    assert f"dispatch_dtypes<{enums}>" in project.read("library/csrc/fresh_cat/my_scale.cu")
+    assert f'float_dtype_in(input, op, "input", {{{enums}}})' in project.read(REGISTRATION)
+    assert f"DTYPES = {py_dtypes}\n" in project.read(f"{PKG}/fresh_cat/my_scale.py")
+    rows = {r["op"]: r for r in project.ok("list", "--json").json()}
+    assert rows["my_scale"]["dtypes"] == listed
+    assert project.run("check").exit_code == 0
+
+
+def test_remove_an_original_op_keeps_the_rest_consistent(project: ProjectCopy):
+    data = project.ok("remove", "silu_and_mul", "--yes", "--json").json()
+    assert sorted(data["deleted"]) == sorted(
+        [
+            "benchmarks/ops/bench_silu_and_mul.py",
+            "library/csrc/activation/silu_and_mul.cu",
+            f"{PKG}/activation/silu_and_mul.py",
+            "tests/ops/test_silu_and_mul.py",
+        ]
+    )
+    assert sorted(data["modified"]) == MODIFIED_FILES
+    assert project.path(f"{PKG}/activation/__init__.py").is_file()  # the category still has ops
+    check = project.run("check", "--json")
+    assert check.json() == {"ok": True, "ops": 2, "findings": []}
+    diff = project.git("diff", "HEAD", "--", CMAKE, REGISTRATION, HEADER, INIT)
+    changed = [line for line in diff.splitlines() if line[:1] in ("+", "-") and line[:3] not in ("+++", "---")]
+    assert changed and all(line.startswith("-") for line in changed), diff  # only removals
+    # its CMake entry, launcher declaration, binding, m.def, m.impl, export and __all__ entry
+    for line in (
+        "-  csrc/activation/silu_and_mul.cu",
+        '-  m.def("silu_and_mul(Tensor! out, Tensor input) -> ()");',
+        '-  m.impl("silu_and_mul", TORCH_BOX(&kernelkit::binding::silu_and_mul));',
+        "-from kernelkit_ops.activation.silu_and_mul import silu_and_mul",
+        '-    "silu_and_mul",',
+    ):
+        assert line in changed, line
+    assert any(line.startswith("-void silu_and_mul(Tensor out, Tensor input)") for line in changed)
+    assert any(line.startswith("-cudaError_t launch_silu_and_mul(") for line in changed)
+    listed = [r["op"] for r in project.ok("list", "--json").json()]
+    assert listed == ["gelu_and_mul", "gelu_tanh_and_mul"]
+
+
+def test_remove_of_the_last_op_of_a_category_removes_its_folders(project: ProjectCopy):
+    project.ok("new", "one_op", "--category", "solo")
+    project.ok("new", "two_op", "--category", "solo", "--template", "rowwise")
+    for folder in ("library/csrc/solo", f"{PKG}/solo"):
+        assert project.path(folder).is_dir()
+    # A byte-compiled wrapper (what importing it leaves behind) must not keep the folder alive.
+    (project.path(f"{PKG}/solo") / "__pycache__").mkdir()
+    (project.path(f"{PKG}/solo") / "__pycache__" / "one_op.cpython-311.pyc").write_bytes(b"\0")
+    project.ok("remove", "one_op", "--yes")
+    assert project.path(f"{PKG}/solo/__init__.py").is_file()  # two_op still lives there
+    project.ok("remove", "two_op", "--yes")
+    assert not project.path("library/csrc/solo").exists()
+    assert not project.path(f"{PKG}/solo").exists()
+    project.assert_unchanged()
+
+
+# --------------------------------------------------------------------------------------- refusals
+
+REFUSALS = [
+    ("upper-case", ["new", "MyOp"], ["op name 'MyOp'", "lowercase identifier"]),
+    ("leading-digit", ["new", "1op"], ["op name '1op'"]),
+    ("cpp-keyword", ["new", "class"], ["'class'", "keyword"]),
+    ("cpp-type", ["new", "float"], ["'float'", "keyword"]),
+    ("python-keyword", ["new", "import"], ["'import'", "keyword"]),
+    ("launcher-prefix", ["new", "launch_x"], ["'launch_x'", "clashes"]),
+    ("dash", ["new", "my-op"], ["op name 'my-op'"]),
+    ("existing-op", ["new", "silu_and_mul"], ["'silu_and_mul' already exists", "library/csrc/activation/silu_and_mul.cu"]),
+    ("category-parent", ["new", "my_op", "--category", "../x"], ["category '../x'"]),
+    ("category-nested", ["new", "my_op", "--category", "a/b"], ["category 'a/b'"]),
+    ("category-dotdot", ["new", "my_op", "--category", ".."], ["category '..'"]),
+    ("category-keyword", ["new", "my_op", "--category", "class"], ["category 'class'"]),
+    ("schema-unclosed", ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor input"], ["expected 'name(Type arg, ...) -> ()'"]),
+    ("schema-no-returns", ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor input)"], ["expected 'name(Type arg, ...) -> ()'"]),
+    ("schema-arg-without-name", ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor) -> ()"], ["cannot parse argument 'Tensor'"]),
+    ("schema-scalar", ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor input, Scalar alpha) -> ()"], ["type 'Scalar' of 'alpha' is not supported", "use float"]),
+    ("schema-generator", ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor input, Generator? gen) -> ()"], ["type 'Generator' of 'gen' is not supported"]),
+    ("schema-returns-tensor", ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor input) -> Tensor"], ["returns 'Tensor'", "kernelkit ops return ()"]),
+    ("schema-other-name", ["new", "my_op", "--schema", "other_op(Tensor! out, Tensor input) -> ()"], ["names op 'other_op', but the op is 'my_op'"]),
+    ("schema-no-output", ["new", "my_op", "--schema", "my_op(Tensor input, float scale) -> ()"], ["needs at least one 'Tensor! out'"]),
+    ("schema-keyword-arg", ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor class) -> ()"], ["class", "clash"]),
+    ("schema-repeated-arg", ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor x, int x) -> ()"], ["argument names repeat: x"]),
+    ("custom-without-schema", ["new", "my_op", "--template", "custom"], ["--template custom needs --schema"]),
+    ("schema-with-rowwise", ["new", "my_op", "--template", "rowwise", "--schema", "my_op(Tensor! out, Tensor input) -> ()"], ["--schema goes with --template custom"]),
+    ("unknown-template", ["new", "my_op", "--template", "pointwise"], ["--template pointwise", "elementwise, rowwise, custom"]),
+    ("dtype-bf8", ["new", "my_op", "--dtypes", "bf8"], ["--dtypes: unknown bf8", "bf16, fp16, fp32"]),
+    ("dtype-empty", ["new", "my_op", "--dtypes", ","], ["--dtypes: unknown (empty)"]),
+    ("remove-unknown", ["remove", "nope", "--yes"], ["no op 'nope'", "gelu_and_mul, gelu_tanh_and_mul, silu_and_mul"]),
+    ("remove-unconfirmed", ["remove", "silu_and_mul"], ["pass --yes"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "needles"), [pytest.param(a, n, id=i) for i, a, n in REFUSALS])
+def test_refusals_leave_the_tree_unchanged(project: ProjectCopy, args, needles):
+    result = project.run(*args)
+    assert_one_line_error(result, *needles)
+    project.assert_unchanged()
+
+
+def test_new_refuses_to_overwrite_a_stray_file(project: ProjectCopy):
+    project.path("tests/ops/test_my_op.py").write_text("# someone's own test\n")
+    project.commit()
+    result = project.run("new", "my_op")
+    assert_one_line_error(result, "already exists", "tests/ops/test_my_op.py")
+    project.assert_unchanged()
+
+
+# ------------------------------------------------------------------------------- --dry-run, --json
+
+
+def test_new_dry_run_prints_the_diff_that_new_applies(project: ProjectCopy):
+    result = project.ok("new", "my_scale", "--category", "fresh_cat", "--dry-run")
+    out = result.stdout
+    assert "+++ b/library/csrc/fresh_cat/my_scale.cu" in out
+    assert "--- /dev/null" in out
+    assert "--- a/library/CMakeLists.txt" in out and "+  csrc/fresh_cat/my_scale.cu" in out
+    assert '+  m.def("my_scale(Tensor! out, Tensor input, float scale) -> ()");' in out
+    assert "dry run: nothing was changed" in result.output
+    project.assert_unchanged()
+
+    # The printed diff is exactly what `new` does: applying it gives the same bytes.
+    patch = project.root.parent / "new.diff"
+    patch.write_text(out[: out.index("dry run: nothing was changed")])
+    project.git("apply", str(patch))
+    applied = snapshot(project.root)
+    project.git("reset", "-q", "--hard")
+    project.git("clean", "-fdq")
+    project.assert_unchanged()
+    project.ok("new", "my_scale", "--category", "fresh_cat")
+    assert snapshot(project.root) == applied, describe_difference(applied, snapshot(project.root))
+
+
+def test_new_dry_run_json(project: ProjectCopy):
+    data = project.ok("new", "my_scale", "--category", "fresh_cat", "--dry-run", "--json").json()
+    assert data["dry_run"] is True
+    assert sorted(data["created"]) == created_files("my_scale", "fresh_cat", True)
+    assert sorted(data["modified"]) == MODIFIED_FILES
+    assert "+++ b/library/csrc/fresh_cat/my_scale.cu" in data["diff"]
+    project.assert_unchanged()
+
+
+def test_remove_dry_run_changes_nothing(project: ProjectCopy):
+    result = project.ok("remove", "silu_and_mul", "--dry-run")
+    assert "--- a/library/csrc/activation/silu_and_mul.cu" in result.output
+    assert "+++ /dev/null" in result.output
+    assert "-  csrc/activation/silu_and_mul.cu" in result.output
+    data = project.ok("remove", "silu_and_mul", "--dry-run", "--json").json()
+    assert data["dry_run"] is True
+    assert "library/csrc/activation/silu_and_mul.cu" in data["deleted"]
+    assert sorted(data["modified"]) == MODIFIED_FILES
+    project.assert_unchanged()
+
+
+def _kernelkit_subprocess(project: ProjectCopy, *args: str) -> subprocess.CompletedProcess[str]:
+    """kernelkit as a user pipes it: stdout is not a terminal, no COLUMNS set."""
+    env = dict(os.environ, NO_COLOR="1", TERM="dumb")
+    for var in ("COLUMNS", "LINES", "FORCE_COLOR"):
+        env.pop(var, None)
+    return subprocess.run(
+        [sys.executable, "-m", "kernelkit", *args], cwd=project.root, capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_new_dry_run_diff_survives_a_pipe(project: ProjectCopy):
+    proc = _kernelkit_subprocess(project, "new", "a_rather_long_operation_name_for_wide_lines", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    patch = project.root.parent / "new.diff"
+    patch.write_text(proc.stdout)
+    check = subprocess.run(["git", "apply", "--check", str(patch)], cwd=project.root, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    project.assert_unchanged()
+
+
+def test_remove_dry_run_diff_survives_a_pipe(project: ProjectCopy):
+    proc = _kernelkit_subprocess(project, "remove", "gelu_tanh_and_mul", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    project.assert_unchanged()
+    patch = project.root.parent / "remove.diff"
+    patch.write_text(proc.stdout)
+    check = subprocess.run(["git", "apply", "--check", str(patch)], cwd=project.root, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+
+# ------------------------------------------------------------------------------------- atomicity
+
+NEW_ARGS = ("new", "my_scale", "--category", "fresh_cat")
+NEW_SWAPS = 9  # 5 created + 4 modified files
+REMOVE_ARGS = ("remove", "silu_and_mul", "--yes")
+REMOVE_SWAPS = 8  # 4 deleted + 4 modified files
+
+
+def _hook(monkeypatch: pytest.MonkeyPatch, on_call: int | None = None, exc: BaseException | None = None, action=None):
+    """Replace transaction._before_swap; on the `on_call`-th call raise `exc` (or run `action`)."""
+    calls: list[str] = []
+
+    def before_swap(index, path):
+        calls.append(str(path))
+        if on_call is not None and len(calls) == on_call:
+            if action is not None:
+                action()
+            if exc is not None:
+                raise exc
+
+    monkeypatch.setattr(transaction, "_before_swap", before_swap)
+    return calls
+
+
+def test_new_swaps_every_file_once(project: ProjectCopy, monkeypatch):
+    calls = _hook(monkeypatch)
+    project.ok(*NEW_ARGS)
+    expected = created_files("my_scale", "fresh_cat", True) + MODIFIED_FILES
+    assert sorted(calls) == sorted(str(project.root.resolve() / rel) for rel in expected)
+    assert len(calls) == NEW_SWAPS
+
+
+@pytest.mark.parametrize("on_call", range(1, NEW_SWAPS + 1))
+def test_new_failing_midway_changes_nothing(project: ProjectCopy, monkeypatch, on_call):
+    calls = _hook(monkeypatch, on_call, RuntimeError("disk on fire"))
+    result = project.run(*NEW_ARGS)
+    assert len(calls) == on_call
+    assert result.exit_code == 70, result.output  # an internal error: one line, no traceback
+    assert len(result.lines) == 1 and result.lines[0].startswith("error: internal error: RuntimeError: disk on fire")
+    assert "Traceback" not in result.output
+    project.assert_unchanged()
+    assert not project.path("library/csrc/fresh_cat").exists()
+    assert not project.path(f"{PKG}/fresh_cat").exists()
+
+
+def test_new_interrupted_midway_changes_nothing(project: ProjectCopy, monkeypatch):
+    calls = _hook(monkeypatch, 3, KeyboardInterrupt())
+    result = project.run(*NEW_ARGS)
+    assert len(calls) == 3
+    assert result.exit_code == 130, result.output
+    assert result.lines == ["error: interrupted"]
+    project.assert_unchanged()
+
+
+def test_new_failing_while_staging_changes_nothing(project: ProjectCopy, monkeypatch):
+    """A failure while the new files are being staged (here: making the second new folder) removes
+    the staged files and the folders made so far."""
+    real_mkdir = transaction.Path.mkdir
+    made: list[str] = []
+
+    def mkdir(self, *args, **kwargs):
+        made.append(str(self))
+        if len(made) == 2:
+            raise OSError(28, "No space left on device")
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(transaction.Path, "mkdir", mkdir)
+    calls = _hook(monkeypatch)
+    result = project.run(*NEW_ARGS)
+    monkeypatch.setattr(transaction.Path, "mkdir", real_mkdir)
+    assert made == [str(project.root.resolve() / "library/csrc/fresh_cat"), str(project.root.resolve() / PKG / "fresh_cat")]
+    assert calls == []  # failed before the first swap
+    assert result.exit_code == 70 and "No space left on device" in result.output and "Traceback" not in result.output
+    project.assert_unchanged()
+
+
+def test_new_failing_while_writing_a_staged_file_leaves_no_staging_file(project: ProjectCopy, monkeypatch):
+    real_chmod = os.chmod
+    seen: list[str] = []
+
+    def chmod(path, mode, *args, **kwargs):
+        if str(path).endswith(".kernelkit-new"):
+            seen.append(str(path))
+            if len(seen) == 2:
+                raise OSError(28, "No space left on device")
+        return real_chmod(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(transaction.os, "chmod", chmod)
+    calls = _hook(monkeypatch)
+    result = project.run(*NEW_ARGS)
+    monkeypatch.setattr(transaction.os, "chmod", real_chmod)
+    assert len(seen) == 2 and calls == []
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "No space left on device" in result.output
+    project.assert_unchanged()
+
+
+@pytest.mark.parametrize("on_call", range(1, REMOVE_SWAPS + 1))
+def test_remove_failing_midway_changes_nothing(project: ProjectCopy, monkeypatch, on_call):
+    calls = _hook(monkeypatch, on_call, RuntimeError("disk on fire"))
+    result = project.run(*REMOVE_ARGS)
+    assert len(calls) == on_call
+    assert result.exit_code == 70 and "disk on fire" in result.output
+    assert "Traceback" not in result.output and len(result.lines) == 1
+    project.assert_unchanged()
+
+
+def test_remove_interrupted_midway_changes_nothing(project: ProjectCopy, monkeypatch):
+    calls = _hook(monkeypatch, 3, KeyboardInterrupt())
+    result = project.run(*REMOVE_ARGS)
+    assert len(calls) == 3
+    assert result.exit_code == 130 and result.lines == ["error: interrupted"]
+    project.assert_unchanged()
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("disk on fire"), KeyboardInterrupt()], ids=["error", "interrupt"])
+def test_remove_of_a_new_category_failing_midway_keeps_its_folders(project: ProjectCopy, monkeypatch, exc):
+    project.ok(*NEW_ARGS)
+    project.commit("with my_scale")
+    calls = _hook(monkeypatch, 3, exc)
+    result = project.run("remove", "my_scale", "--yes")
+    assert len(calls) == 3
+    assert result.exit_code == (130 if isinstance(exc, KeyboardInterrupt) else 70)
+    project.assert_unchanged()
+    assert project.run("check").exit_code == 0
+
+
+needs_main_thread = pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="SIGINT handlers need the main thread"
+)
+
+
+@needs_main_thread
+def test_ctrl_c_during_the_swap_is_held_until_new_is_complete(project: ProjectCopy, monkeypatch):
+    calls = _hook(monkeypatch, 3, action=lambda: os.kill(os.getpid(), signal.SIGINT))
+    result = project.run(*NEW_ARGS)
+    assert len(calls) == NEW_SWAPS  # the swap went on to the end
+    assert result.exit_code == 130 and result.lines == ["error: interrupted"]
+    assert project.staging_leftovers() == []
+    assert not project.path(".kernelkit.lock").exists()
+    check = project.run("check", "--json")
+    assert check.json() == {"ok": True, "ops": 4, "findings": []}  # all of the op, not part of it
+
+
+@needs_main_thread
+def test_ctrl_c_during_remove_swap_leaves_no_empty_folders(project: ProjectCopy, monkeypatch):
+    project.ok(*NEW_ARGS)
+    calls = _hook(monkeypatch, 3, action=lambda: os.kill(os.getpid(), signal.SIGINT))
+    result = project.run("remove", "my_scale", "--yes")
+    assert len(calls) == NEW_SWAPS  # 5 files deleted, 4 edited
+    assert result.exit_code == 130
+    assert project.git_status() == ""  # every file is back as it was...
+    assert not project.path("library/csrc/fresh_cat").exists()
+    assert not project.path(f"{PKG}/fresh_cat").exists()
+
+
+# ------------------------------------------------------------------------------------------- lock
+
+
+def _dead_pid() -> int:
+    for _ in range(20):
+        proc = subprocess.Popen(["true"])
+        proc.wait()
+        try:
+            os.kill(proc.pid, 0)
+        except ProcessLookupError:
+            return proc.pid
+    pytest.skip("could not find a pid that stays free")
+
+
+@pytest.mark.parametrize("command", [NEW_ARGS, REMOVE_ARGS], ids=["new", "remove"])
+def test_a_live_lock_is_refused_naming_its_pid(project: ProjectCopy, command):
+    # Another process really holds the lock (flock), as a concurrent `kernelkit new` would.
+    lock = project.path(".kernelkit.lock")
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR); "
+         "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, str(os.getpid()).encode()); print('held', flush=True); "
+         "time.sleep(60)", str(lock)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = project.run(*command)
+        assert_one_line_error(result, f"pid {holder.pid}", "another kernelkit command")
+        assert lock.read_text() == str(holder.pid)  # someone else's lock is left alone
+    finally:
+        holder.kill()
+        holder.wait()
+    lock.unlink()
+    project.assert_unchanged()
+
+
+def test_a_stale_lock_is_taken_over(project: ProjectCopy):
+    lock = project.path(".kernelkit.lock")
+    lock.write_text(str(_dead_pid()))
+    project.ok(*NEW_ARGS)
+    assert not lock.exists()
+    assert project.run("check").exit_code == 0
+    lock.write_text(str(_dead_pid()))
+    project.ok("remove", "my_scale", "--yes")
+    assert not lock.exists()
+    project.assert_unchanged()
+
+
+def test_the_lock_is_released_after_a_refusal(project: ProjectCopy):
+    result = project.run("new", "MyOp")
+    assert result.exit_code != 0
+    assert not project.path(".kernelkit.lock").exists()
+    project.ok(*NEW_ARGS)  # the next command is not blocked
+    assert not project.path(".kernelkit.lock").exists()
+
+
+# ------------------------------------------------------------------------------------- check findings
+
+
+def _only_finding(project: ProjectCopy) -> dict:
+    result = project.run("check", "--json")
+    assert result.exit_code == 1, result.output
+    data = result.json()
+    assert data["ok"] is False and data["ops"] == 3
+    assert len(data["findings"]) == 1, data["findings"]
+    return data["findings"][0]
+
+
+def test_check_finds_a_missing_cmake_entry(project: ProjectCopy):
+    text = project.read(CMAKE)
+    assert "  csrc/activation/silu_and_mul.cu\n" in text
+    project.write(CMAKE, text.replace("  csrc/activation/silu_and_mul.cu\n", ""))
+    finding = _only_finding(project)
+    assert finding["op"] == "silu_and_mul"
+    assert "CMake" in finding["message"]
+    assert finding["where"] == CMAKE
+    table = project.run("check")
+    assert table.exit_code == 1
+    row = next(line for line in table.output.splitlines() if "silu_and_mul" in line)
+    assert "CMake" in row and CMAKE in row
+
+
+def test_check_finds_a_missing_fake_impl(project: ProjectCopy):
+    rel = f"{PKG}/activation/gelu_and_mul.py"
+    text = project.read(rel)
+    cut = text.index('\n\n@torch.library.register_fake("kernelkit::gelu_and_mul")')
+    project.write(rel, text[: cut + 1])
+    finding = _only_finding(project)
+    assert finding["op"] == "gelu_and_mul"
+    assert "register_fake" in finding["message"]
+    where, _, line = finding["where"].partition(":")
+    assert where == rel
+    if line:  # a missing decorator may be pointed at the wrapper's line
+        assert 1 <= int(line) <= len(project.read(rel).splitlines())
+    table = project.run("check")
+    assert table.exit_code == 1 and "register_fake" in table.output and rel in table.output
+
+
+def test_check_finds_a_binding_that_disagrees_with_the_schema(project: ProjectCopy):
+    text = project.read(REGISTRATION)
+    before = "void gelu_tanh_and_mul(Tensor out, Tensor input) {"
+    assert before in text
+    project.write(REGISTRATION, text.replace(before, "void gelu_tanh_and_mul(Tensor out, Tensor input, double eps) {"))
+    line = next(i for i, t in enumerate(project.read(REGISTRATION).splitlines(), 1) if t.startswith("void gelu_tanh_and_mul("))
+    finding = _only_finding(project)
+    assert finding == {
+        "op": "gelu_tanh_and_mul",
+        "message": "binding takes 3 arguments, schema has 2",
+        "where": f"{REGISTRATION}:{line}",
+    }
+    table = project.run("check")
+    assert table.exit_code == 1 and "binding takes 3 arguments, schema has 2" in table.output
+    assert f"{REGISTRATION}:{line}" in table.output
+
+
+def test_check_finds_a_missing_test(project: ProjectCopy):
+    project.path("tests/ops/test_silu_and_mul.py").unlink()
+    finding = _only_finding(project)
+    assert finding == {"op": "silu_and_mul", "message": "missing: test", "where": "tests/ops/test_silu_and_mul.py"}
+
+
+def test_check_json_lists_every_finding(project: ProjectCopy):
+    project.write(CMAKE, project.read(CMAKE).replace("  csrc/activation/silu_and_mul.cu\n", ""))
+    project.path("tests/ops/test_gelu_and_mul.py").unlink()
+    project.write(
+        REGISTRATION,
+        project.read(REGISTRATION).replace(
+            'm.def("gelu_tanh_and_mul(Tensor! out, Tensor input) -> ()");',
+            'm.def("gelu_tanh_and_mul(Tensor! out, Tensor input, Scalar alpha) -> ()");',
+        ),
+    )
+    result = project.run("check", "--json")
+    assert result.exit_code == 1
+    data = result.json()
+    assert data["ok"] is False
+    assert all(set(f) == {"op", "message", "where"} for f in data["findings"])
+    assert all(f["op"] and f["message"] and f["where"] for f in data["findings"])
+    by_op = {}
+    for f in data["findings"]:
+        by_op.setdefault(f["op"], []).append(f)
+    assert set(by_op) == set(ACTIVATION_OPS)
+    assert any("CMake" in f["message"] for f in by_op["silu_and_mul"])
+    assert [f["message"] for f in by_op["gelu_and_mul"]] == ["missing: test"]
+    scalar = by_op["gelu_tanh_and_mul"]
+    assert len(scalar) == 1 and "Scalar" in scalar[0]["message"] and scalar[0]["where"].startswith(f"{REGISTRATION}:")
+
+
+def test_check_outside_a_project_is_one_line(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from kernelkit.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 2
+    assert "no kernelkit project here" in result.output and "Traceback" not in result.output
+
+
+# --------------------------------------------------------------------------- compile, link, load, test
+
+LOAD_AND_DESCRIBE = """
+import json
+import torch
+expected = json.loads(sys.argv[1])
+import kernelkit_ops
+
+def describe(schema):
+    return {
+        "args": [[a.name, str(a.type), bool(a.alias_info is not None and a.alias_info.is_write), repr(a.default_value)]
+                 for a in schema.arguments],
+        "returns": [str(r.type) for r in schema.returns],
+    }
+
+report = {"file": kernelkit_ops.__file__, "library": str(kernelkit_ops.LIBRARY_PATH), "ops": {}}
+for name, text in expected.items():
+    schema = getattr(torch.ops.kernelkit, name).default._schema
+    report["ops"][name] = {
+        "actual": describe(schema),
+        "expected": describe(torch._C.parse_schema("kernelkit::" + text)),
+        "text": str(schema),
+        "cuda_kernel": torch._C._dispatch_has_kernel_for_dispatch_key("kernelkit::" + name, "CUDA"),
+        "exported": callable(getattr(kernelkit_ops, name, None)) and name in kernelkit_ops.__all__,
+    }
+print(json.dumps(report))
+"""
+
+
+def _without_launcher(argv: list[str]) -> list[str]:
+    return argv[1:] if os.path.basename(argv[0]) == "ccache" else argv
+
+
+def _compiler(command: str) -> str:
+    return os.path.basename(_without_launcher(shlex.split(command))[0])
+
+
+@pytest.mark.slow
+def test_generated_ops_compile_link_load_and_pass_their_cpu_tests(project: ProjectCopy):
+    tools = build_tools()
+    ops = {  # op -> (category, template)
+        "my_scale": ("fresh_cat", "elementwise"),
+        "my_rowsum": ("activation", "rowwise"),
+        "my_custom": ("fresh_cat", "custom"),
+    }
+    for name, (category, template) in ops.items():
+        project.ok("new", name, "--category", category, *TEMPLATES[template][1])
+    check = project.run("check", "--json")
+    assert check.json() == {"ok": True, "ops": 6, "findings": []}, check.output
+
+    package_dir = project.root / PKG
+    configured = configure(project, tools, f"-DKERNELKIT_PACKAGE_DIR={package_dir}")
+    assert configured.returncode == 0, configured.stdout[-3000:] + configured.stderr[-3000:]
+
+    # The exact commands of the configure: nvcc for each kernel, the host C++ compiler for registration.cc.
+    commands = compile_commands(project)
+    kernels = [f"csrc/{category}/{name}.cu" for name, (category, _) in ops.items()]
+    for rel in kernels:
+        assert _compiler(commands[rel]) == "nvcc", commands[rel]
+        assert "-gencode=arch=compute_90a,code=sm_90a" in commands[rel]
+    registration = commands["csrc/registration.cc"]
+    assert _compiler(registration) != "nvcc" and "-DTORCH_TARGET_VERSION=" in registration, registration
+
+    built = subprocess.run(
+        [tools["cmake"], "--build", "build"], cwd=project.root, env=build_env(tools), capture_output=True, text=True, timeout=600
+    )
+    log = built.stdout + built.stderr
+    assert built.returncode == 0, log[-6000:]
+    for rel in kernels:
+        assert f"Building CUDA object CMakeFiles/kernelkit_ops.dir/{rel}.o" in log
+    assert "Building CXX object CMakeFiles/kernelkit_ops.dir/csrc/registration.cc.o" in log
+    libraries = sorted(package_dir.glob("_kernelkit_ops*.so"))
+    assert len(libraries) == 1, libraries
+
+    # Loads in a fresh interpreter, from the copy, with the schemas asked for.
+    expected = {name: TEMPLATES[template][2] for name, (_, template) in ops.items()}
+    loaded = project.python(LOAD_AND_DESCRIBE, json.dumps(expected))
+    assert loaded.returncode == 0, loaded.stderr[-4000:]
+    report = json.loads(loaded.stdout.strip().splitlines()[-1])
+    assert report["file"].startswith(str(project.root.resolve())), report["file"]
+    assert report["library"] == str(libraries[0].resolve())
+    for name in ops:
+        op = report["ops"][name]
+        assert op["actual"] == op["expected"], (name, op)
+        assert op["actual"]["returns"] == []
+        assert op["cuda_kernel"] is True and op["exported"] is True
+    assert "bool flag=False" in report["ops"]["my_custom"]["text"]
+    assert report["ops"]["my_custom"]["actual"]["args"][0][2] is True  # Tensor! out is written
+
+    # The generated tests' CPU part passes against the built library.
+    for name in ops:
+        run = project.pytest(f"tests/ops/test_{name}.py", "-m", "not gpu", "-q", "-p", "no:cacheprovider", "-rA")
+        output = run.stdout + run.stderr
+        assert run.returncode == 0, output[-4000:]
+        passed = re.search(r"(\d+) passed", output)
+        assert passed and int(passed.group(1)) >= 4, output[-2000:]
+        assert not re.search(r"\d+ (failed|error)", output), output[-2000:]
+        assert "test_fake_impl_shapes" in output and "test_schema_registered" in output
+
+    # And it all comes out again, byte for byte, folders included.
+    for name in ops:
+        project.ok("remove", name, "--yes")
+    project.assert_unchanged()
+    assert not (project.root / "library/csrc/fresh_cat").exists()
+    assert not (package_dir / "fresh_cat").exists()
+
+
+# ------------------------------------------------------------------------- known bugs, kept honest
+
+
+@pytest.fixture(scope="session")
+def registration_command(tmp_path_factory) -> tuple[str, list[str]]:
+    """The configured compile command of registration.cc (of a throwaway copy) and that copy's root."""
+    from pytest import MonkeyPatch
+
+    tools = build_tools()
+    root = make_pristine(tmp_path_factory.mktemp("kernelkit_configured") / "project")
+    copy = ProjectCopy(root, MonkeyPatch())
+    configured = configure(copy, tools)
+    if configured.returncode != 0:
+        pytest.fail(f"configure failed:\n{configured.stdout[-3000:]}{configured.stderr[-3000:]}")
+    argv = _without_launcher(shlex.split(compile_commands(copy)["csrc/registration.cc"]))
+    if "-o" in argv:
+        i = argv.index("-o")
+        del argv[i : i + 2]
+    return str(root), [*argv, "-fsyntax-only"]
+
+
+def _registration_compiles(project: ProjectCopy, registration_command) -> subprocess.CompletedProcess[str]:
+    configured_root, argv = registration_command
+    argv = [a.replace(configured_root, str(project.root)) for a in argv]
+    return subprocess.run(argv, cwd=project.root, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["new", "my_op"], id="control-op"),
+        pytest.param(["new", "my_op", "--schema", "my_op(Tensor! out, Tensor x, int[] dims, str mode) -> ()"], id="control-args"),
+        pytest.param(["new", "num_rows"], id="op-num_rows"),
+        pytest.param(["new", "int64_t"], id="op-int64_t"),
+        pytest.param(["new", "gated_activation"], id="op-gated_activation"),
+        pytest.param(["new", "my_op", "--schema", "my_op(Tensor! out, Tensor x, int dtype) -> ()"], id="arg-dtype"),
+        pytest.param(["new", "my_op", "--schema", "my_op(Tensor! out, Tensor x, int guard) -> ()"], id="arg-guard"),
+    ],
+)  # fmt: skip
+def test_names_that_break_the_binding_are_refused(project: ProjectCopy, registration_command, args):
+    result = project.run(*args)
+    if result.exit_code != 0:  # refused: fine, as long as cleanly
+        assert_one_line_error(result)
+        project.assert_unchanged()
+        return
+    compiled = _registration_compiles(project, registration_command)
+    assert compiled.returncode == 0, compiled.stderr[-3000:]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["new", "v"], id="op-v"),
+        pytest.param(["new", "my_op", "--schema", "my_op(Tensor! out, Tensor x, float v) -> ()"], id="arg-v"),
+    ],
+)
+def test_names_that_break_the_wrapper_are_refused(project: ProjectCopy, args):
+    result = project.run(*args)
+    if result.exit_code != 0:
+        assert_one_line_error(result)
+        project.assert_unchanged()
+        return
+    name = args[1]
+    data = project.run("list", "--json").json()
+    category = next(r["category"] for r in data if r["op"] == name)
+    tree = ast.parse(project.read(f"{PKG}/{category}/{name}.py"))
+    imported = {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+    function = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == name)
+    used = {n.id for n in ast.walk(function) if isinstance(n, ast.Name)}
+    shadowed = ({name} | {a.arg for a in function.args.args}) & imported & (used | {name})
+    assert not shadowed, f"the wrapper rebinds {shadowed}, which it imports and uses"
+
+
+def test_new_and_remove_keep_crlf_files_byte_for_byte(project: ProjectCopy):
+    cmake = project.path(CMAKE)
+    cmake.write_bytes(cmake.read_bytes().replace(b"\n", b"\r\n"))
+    project.commit("CRLF CMakeLists.txt")
+    project.ok(*NEW_ARGS)
+    project.ok("remove", "my_scale", "--yes")
+    project.assert_unchanged()
