@@ -14,6 +14,7 @@ import datetime
 import importlib.util
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -145,6 +146,8 @@ def device_slug(name: str) -> str:
 
 
 def git_commit(root: Path) -> str:
+    if override := os.environ.get("KERNELKIT_COMMIT"):  # e.g. a GPU machine that gets the tree without .git
+        return override
     out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
     dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True).stdout.strip()
     commit = out.stdout.strip() if out.returncode == 0 else "unknown"

@@ -4,7 +4,7 @@
 #   2. `make build` and `make test` from scratch there (the README's two commands, no network);
 #   3. each `kernelkit new` template, unedited, builds and passes its generated GPU tests (in a copy);
 #   4. `kernelkit init` + one op per template: make test passes in the new project;
-#   5. the first timing of the activation ops.
+#   5. kernelkit bench --save --plot of the library's ops (twice, the second compared to the first).
 # Logs and results under $OUT. Carry library/python/kernelkit_ops/_kernelkit_ops.so and .whl/.
 set -uo pipefail
 export PYTHONUNBUFFERED=1
@@ -30,7 +30,7 @@ if compgen -G ".whl/*.whl" >/dev/null; then  # wheels the machine lacks (no netw
   python3 -m pip install -q --no-index --no-deps --no-compile .whl/*.whl 2>&1 | tail -2
 fi
 
-PHASES=${PHASES:-carried build test generated init timing}
+PHASES=${PHASES:-carried build test generated init bench}
 
 if [[ " $PHASES " == *" carried "* && -f library/python/kernelkit_ops/_kernelkit_ops.so ]]; then
   step carried-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" python3 -m pytest tests/ops -m gpu -q -p no:cacheprovider
@@ -73,8 +73,11 @@ if [[ " $PHASES " == *" init "* ]]; then
   ) && step init-make-test bash -c "cd $proj && make test"
 fi
 
-if [[ " $PHASES " == *" timing "* ]]; then
-  step timing "$py" benchmarks/activation_first_timing.py "$OUT"
+if [[ " $PHASES " == *" bench "* ]]; then
+  # twice: the second run compares against the first, so run-to-run noise is visible (and must not flag)
+  step bench "$py" -m kernelkit bench --save --plot --json "$OUT/bench-first.json"
+  step bench-again "$py" -m kernelkit bench --json "$OUT/bench-second.json" --compare "$OUT/bench-first.json"
+  cp benchmarks/results/*/*.md benchmarks/results/*/*.png "$OUT/" 2>/dev/null
 fi
 
 echo; echo "=== summary"; printf '%s\n' "${summary[@]}" | tee "$OUT/summary.txt"
