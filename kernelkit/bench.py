@@ -51,6 +51,7 @@ def load_bench(project: Project, op: str) -> OpBench:
     spec = importlib.util.spec_from_file_location(f"kernelkit_bench_{op}", files[op])
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # torch.compile (dynamo) looks the reference's module up by name
     spec.loader.exec_module(module)
     bench = getattr(module, "BENCH", None)
     if not isinstance(bench, OpBench):

@@ -37,7 +37,12 @@ def bench(
     if unknown:
         raise KernelkitError(f"no benchmark for {', '.join(unknown)}; ops with one: {', '.join(available) or '(none)'}", exit_code=2)
     token_filter = [int(t) for t in tokens.split(",") if t.strip()] if tokens else None
-    old = json.loads(compare.read_text()) if compare else None
+    old = None
+    if compare is not None:
+        try:
+            old = json.loads(compare.read_text())
+        except (OSError, ValueError) as exc:
+            raise KernelkitError(f"--compare {compare}: cannot read results JSON ({exc})", exit_code=2) from None
 
     import torch
 

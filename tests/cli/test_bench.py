@@ -157,3 +157,19 @@ def test_cli_unknown_op_lists_known(repo_root, monkeypatch):
     monkeypatch.chdir(repo_root)
     result = CliRunner().invoke(app, ["bench", "nope"])
     assert result.exit_code == 2 and "silu_and_mul" in result.output and "Traceback" not in result.output
+
+
+def test_reference_from_a_bench_file_compiles(project):
+    # dynamo looks the reference's module up by name: the loader must register it in sys.modules
+    import torch
+
+    b = core.load_bench(project, "silu_and_mul")
+    compiled = torch.compile(b.reference, dynamic=False)
+    x = torch.randn(4, 16)
+    torch.testing.assert_close(compiled({"input": x}), b.reference({"input": x}))
+
+
+def test_compare_with_a_missing_file_is_a_clear_error(repo_root, monkeypatch, tmp_path):
+    monkeypatch.chdir(repo_root)
+    result = CliRunner().invoke(app, ["bench", "silu_and_mul", "--compare", str(tmp_path / "nope.json")])
+    assert result.exit_code == 2 and "cannot read results JSON" in result.output
