@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from kernelkit import __version__
-from kernelkit.cli import bench, build, check, doctor, init, list_ops, new, remove, test
+from kernelkit.cli import bench, build, check, doctor, init, list_ops, new, release, remove, test
 from kernelkit.cli._ui import console
 
 app = typer.Typer(
@@ -41,6 +41,7 @@ app.command("list")(list_ops.list_ops)
 app.command("remove")(remove.remove)
 app.command("init")(init.init)
 app.command("doctor")(doctor.doctor)
+app.command("release")(release.release)
 
 
 def main() -> None:

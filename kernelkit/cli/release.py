@@ -1,0 +1,90 @@
+"""`kernelkit release [patch|minor|major|X.Y.Z]`: bump the version everywhere, changelog, commit, tag."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from kernelkit import layout
+from kernelkit import release as core
+from kernelkit import transaction
+from kernelkit.cli._ui import console, err_console, handles_errors, print_json
+from kernelkit.errors import KernelkitError
+from kernelkit.project import find_project
+
+
+@handles_errors
+def release(
+    bump: Annotated[
+        str, typer.Argument(metavar="patch|minor|major|X.Y.Z", help="Which part to bump, or the new version itself.")
+    ] = "patch",
+    wheel: Annotated[
+        bool, typer.Option("--wheel", help="Also build the wheel and check it installs and imports in a fresh venv (before committing).")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the diff and the commit/tag it would make; change nothing.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a summary as JSON (for scripts).")] = False,
+) -> None:
+    """Bump the version in every file that holds it, add a CHANGELOG section (ops and commits since the
+    last tag), commit `release vX.Y.Z` and tag it. All or nothing."""
+    project = find_project()
+    with transaction.project_lock(project.root):
+        plan = core.plan_release(project, bump, wheel=wheel)
+        if plan.warning:
+            # stderr: the warning must not break --json on stdout.
+            err_console.print(f"[bold yellow]warning:[/] [yellow]{escape(plan.warning)}[/]", soft_wrap=True)
+        if dry_run:
+            _report_dry_run(plan, json_out)
+            return
+        if not yes:
+            if not typer.get_text_stream("stdin").isatty():
+                raise KernelkitError(f"refusing to release {plan.tag} without confirmation; pass --yes", exit_code=2)
+            _summary(plan)
+            if not typer.confirm(f"Release {plan.tag}?"):
+                raise typer.Exit(1)
+        with err_console.status("releasing", spinner="dots") as status:
+            done = core.execute(plan, on_step=lambda message: status.update(message))
+    if json_out:
+        print_json(done.to_json())
+        return
+    rel = lambda p: layout.rel(project, p)  # noqa: E731
+    console.print(f"[green]released[/] [bold]{plan.tag}[/] ({plan.current} → {plan.version})")
+    console.print(f"  commit  {done.commit[:12]}  {plan.commit_message}", markup=False, soft_wrap=True)
+    console.print(f"  tag     {plan.tag} (annotated: the changelog section)", markup=False, soft_wrap=True)
+    console.print(f"  files   {', '.join(rel(p) for p in plan.files)}", markup=False, soft_wrap=True)
+    if done.wheel:
+        imported = ", ".join(f"{m} {v}" for m, v in done.wheel.imported.items())
+        console.print(f"  wheel   {rel(done.wheel.path)} ({_size(done.wheel.size)}); imports {imported} in a fresh venv", markup=False, soft_wrap=True)
+    console.print(f"next: [bold]git push && git push origin {plan.tag}[/]")
+
+
+def _summary(plan: core.Plan) -> None:
+    rel = lambda p: layout.rel(plan.project, p)  # noqa: E731
+    console.print(f"release [bold]{plan.tag}[/] ({plan.current} → {plan.version}), since {escape(plan.previous_tag or 'the first commit')}", soft_wrap=True)
+    console.print(f"  edits   {', '.join(rel(p) for p in plan.files)}", markup=False, soft_wrap=True)
+    console.print(f"  commit  {plan.commit_message}; annotated tag {plan.tag}", markup=False, soft_wrap=True)
+    if plan.wheel:
+        console.print("  wheel   built and import-checked in a fresh venv before the commit")
+    console.print(plan.section, markup=False, highlight=False, soft_wrap=True)
+
+
+def _report_dry_run(plan: core.Plan, json_out: bool) -> None:
+    diff = plan.changes.diff()
+    if json_out:
+        print_json({**plan.to_json(), "dry_run": True, "commit": None, "wheel": None, "diff": diff})
+        return
+    print(diff, end="")  # plain: a diff must survive copy/paste and pipes unwrapped
+    console.print(f"would commit [bold]{plan.commit_message!r}[/] and tag [bold]{plan.tag}[/] (annotated, message: the CHANGELOG section)", soft_wrap=True)
+    if plan.wheel:
+        console.print("would build the wheel into dist/ and check it installs and imports in a fresh venv, before committing", soft_wrap=True)
+    console.print("[yellow]dry run: nothing was changed[/]")
+
+
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024**2:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / 1024**2:.1f} MiB"

@@ -1,0 +1,625 @@
+"""`kernelkit release`: bump the version everywhere it lives, write the changelog, commit and tag.
+
+A release is planned first (every refusal happens there, before anything is touched), then carried
+out in steps: the files (through `transaction.apply`, atomic), the optional wheel build and import
+check, the commit, the annotated tag. If any step after the file writes fails, everything done so
+far is undone (tag deleted, HEAD and index reset to the commit we started from, files rewritten from
+the bytes saved before), so the repository is exactly as it was.
+
+The version lives in pyproject.toml ([project].version), in `__version__` of the op library's
+package (and of the `kernelkit` package when the project is kernelkit itself), and in any file
+listed in `[tool.kernelkit] version-files`; they must all agree before a bump.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomlkit
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+from tomlkit.items import String
+
+from kernelkit import buildsys, layout, regions, registry, transaction
+from kernelkit.errors import KernelkitError
+from kernelkit.project import PYPROJECT, Project
+from kernelkit.toolchain import find_nvcc, tool_env
+
+BUMPS = ("patch", "minor", "major")
+CHANGELOG = "CHANGELOG.md"
+CHANGELOG_TITLE = "# Changelog\n"
+TAG_PREFIX = "v"
+TAG_GLOB = "v[0-9]*"
+
+# Strict X.Y.Z (no leading zeros): the tag, the wheel name and every file must spell it the same way.
+_SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+_DUNDER_VERSION = re.compile(r"""^[ \t]*__version__[ \t]*=[ \t]*(['"])(?P<version>[^'"\n]*)\1""", re.M)
+_PLAIN_VERSION = re.compile(r"""^[ \t]*version[ \t]*=[ \t]*(['"])(?P<version>[^'"\n]*)\1""", re.M)
+_SCHEMA_CALL = re.compile(r'm\.def\("(.*)"\)')
+
+# Steps of `execute`, in order; `_after_step` is called after each.
+FILES_WRITTEN = "files-written"
+WHEEL_CHECKED = "wheel-checked"
+COMMITTED = "committed"
+TAGGED = "tagged"
+
+
+def _after_step(step: str) -> None:
+    """Hook after each step of `execute`; tests replace it to inject a failure there."""
+
+
+# ------------------------------------------------------------------------------------------ git
+
+
+def _git(root: Path, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0")
+    try:
+        proc = subprocess.run(["git", *args], cwd=root, input=input, capture_output=True, text=True, env=env)
+    except FileNotFoundError:
+        raise KernelkitError("git not found: releasing needs git on PATH") from None
+    if check and proc.returncode != 0:
+        reason = (proc.stderr or proc.stdout).strip().splitlines()
+        raise KernelkitError(f"`git {' '.join(args[:2])}` failed: {reason[-1] if reason else f'exit {proc.returncode}'}")
+    return proc
+
+
+def _git_out(root: Path, *args: str) -> str:
+    return _git(root, *args).stdout.strip()
+
+
+def last_tag(root: Path) -> str | None:
+    """The newest v[0-9]* tag reachable from HEAD, or None when there is none."""
+    proc = _git(root, "describe", "--tags", "--abbrev=0", "--match", TAG_GLOB, check=False)
+    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
+
+
+def _tag_exists(root: Path, tag: str) -> bool:
+    return _git(root, "rev-parse", "-q", "--verify", f"refs/tags/{tag}", check=False).returncode == 0
+
+
+# ------------------------------------------------------------------------------------- versions
+
+
+def parse_bump(text: str) -> str:
+    """patch / minor / major, or an explicit X.Y.Z (a leading v is accepted and dropped)."""
+    value = text.strip()
+    if value in BUMPS:
+        return value
+    value = value.removeprefix(TAG_PREFIX)
+    if not _SEMVER.match(value):
+        raise KernelkitError(
+            f"'{text}' is not a version: give patch, minor, major or an explicit X.Y.Z (e.g. 1.2.0)", exit_code=2
+        )
+    return value
+
+
+def next_version(current: str, bump: str) -> str:
+    if bump not in BUMPS:
+        return bump
+    match = _SEMVER.match(current)
+    if not match:
+        raise KernelkitError(
+            f"the current version '{current}' is not X.Y.Z, so `{bump}` cannot bump it; give the new version explicitly"
+        )
+    major, minor, patch = (int(g) for g in match.groups())
+    if bump == "major":
+        return f"{major + 1}.0.0"
+    if bump == "minor":
+        return f"{major}.{minor + 1}.0"
+    return f"{major}.{minor}.{patch + 1}"
+
+
+def announces_breaking(current: str, new: str) -> bool:
+    """Whether going current -> new tells users to expect breaking changes, per semver.
+
+    From 1.0.0 on that takes a major bump; below it, semver's 0.x convention lets a minor bump
+    carry breaking changes (0.1.x -> 0.2.0)."""
+    old, nxt = Version(current), Version(new)
+    if old.major >= 1:
+        return nxt.major > old.major
+    return nxt.major > old.major or nxt.minor > old.minor
+
+
+@dataclass(frozen=True)
+class VersionSpot:
+    """One place the version is written: a file, the version there, and how to rewrite it."""
+
+    path: Path
+    version: str
+    kind: str  # "pyproject" (tomlkit) or "line" (a __version__ = / version = line)
+    span: tuple[int, int] = (0, 0)  # of the version text, for "line"
+
+    def rewrite(self, text: str, new: str) -> str:
+        if self.kind == "pyproject":
+            doc = tomlkit.parse(text)
+            old = doc["project"]["version"]
+            # Same quote style as before; tomlkit keeps the line's comment and every other byte.
+            doc["project"]["version"] = String.from_raw(new, old.type) if isinstance(old, String) else new
+            out = tomlkit.dumps(doc)
+            if tomllib.loads(out).get("project", {}).get("version") != new:  # never write a pyproject we misread
+                raise KernelkitError(f"{self.path}: could not rewrite [project].version")
+            return out
+        start, end = self.span
+        return text[:start] + new + text[end:]
+
+
+def _read(path: Path) -> str:
+    # Bytes, decoded: no newline translation, so a CRLF file keeps its line endings.
+    return path.read_bytes().decode("utf-8")
+
+
+def _pyproject_spot(project: Project) -> VersionSpot:
+    path = project.root / PYPROJECT
+    version = tomllib.loads(_read(path)).get("project", {}).get("version")
+    if not isinstance(version, str):
+        raise KernelkitError(
+            f"{PYPROJECT}: no [project].version string (a dynamic version is not supported by `kernelkit release`)"
+        )
+    return VersionSpot(path, version, "pyproject")
+
+
+def _line_spot(project: Project, path: Path, *, allow_plain: bool) -> VersionSpot:
+    rel = layout.rel(project, path)
+    try:
+        text = _read(path)
+    except FileNotFoundError:
+        raise KernelkitError(f"{rel}: missing (it should hold the version)") from None
+    except (UnicodeDecodeError, IsADirectoryError):
+        raise KernelkitError(f"{rel}: not a UTF-8 text file") from None
+    found = list(_DUNDER_VERSION.finditer(text))
+    what = '`__version__ = "X"`'
+    if not found and allow_plain:
+        found = list(_PLAIN_VERSION.finditer(text))
+        what = '`__version__ = "X"` or `version = "X"`'
+    if len(found) != 1:
+        lines = ", ".join(str(text.count("\n", 0, m.start()) + 1) for m in found)
+        raise KernelkitError(
+            f"{rel}: expected exactly one {what} line, found {len(found)}{f' (lines {lines})' if found else ''}"
+        )
+    match = found[0]
+    return VersionSpot(path, match.group("version"), "line", match.span("version"))
+
+
+def _extra_version_files(project: Project) -> list[Path]:
+    table = tomllib.loads(_read(project.root / PYPROJECT)).get("tool", {}).get("kernelkit", {})
+    listed = table.get("version-files", [])
+    if not isinstance(listed, list) or not all(isinstance(p, str) and p for p in listed):
+        raise KernelkitError(f'{PYPROJECT}: [tool.kernelkit] version-files must be a list of paths, e.g. ["src/pkg/_version.py"]')
+    paths = []
+    root = project.root.resolve()
+    for rel in listed:
+        path = (project.root / rel).resolve()
+        if root not in path.parents:
+            raise KernelkitError(f"{PYPROJECT}: version-files entry '{rel}' is outside the project")
+        paths.append(path)
+    return paths
+
+
+def version_spots(project: Project) -> list[VersionSpot]:
+    """Every place the version lives, pyproject.toml first."""
+    spots = [_pyproject_spot(project)]
+    cli_init = project.root / "kernelkit" / "__init__.py"  # the project is kernelkit itself
+    builtin = [layout.init_file(project)] if not cli_init.is_file() else [cli_init, layout.init_file(project)]
+    for path, allow_plain in [*((p, False) for p in builtin), *((p, True) for p in _extra_version_files(project))]:
+        if any(path.resolve() == spot.path.resolve() for spot in spots):
+            continue  # named twice (e.g. a built-in place also listed in version-files): one rewrite per file
+        spots.append(_line_spot(project, path, allow_plain=allow_plain))
+    return spots
+
+
+def current_version(project: Project, spots: list[VersionSpot]) -> str:
+    """The version every spot agrees on; refuses naming the files that disagree."""
+    reference = spots[0].version
+    odd = [s for s in spots if s.version != reference]
+    if odd:
+        raise KernelkitError(
+            f"the version differs between files: {', '.join(layout.rel(project, s.path) for s in odd)} "
+            f"disagree{'s' if len(odd) == 1 else ''} with {PYPROJECT} ({reference}); make them equal first",
+            details=[f"{layout.rel(project, s.path)}: {s.version}" for s in spots],
+        )
+    return reference
+
+
+# ------------------------------------------------------------------------------------------ ops
+
+
+@dataclass
+class OpChanges:
+    added: dict[str, str] = field(default_factory=dict)  # name -> schema
+    removed: dict[str, str] = field(default_factory=dict)
+    changed: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (old, new)
+
+    @property
+    def breaking(self) -> bool:
+        return bool(self.removed or self.changed)
+
+    def to_json(self) -> dict:
+        return {
+            "added": self.added,
+            "removed": self.removed,
+            "changed": {name: {"old": old, "new": new} for name, (old, new) in self.changed.items()},
+        }
+
+
+def schemas_of(text: str, where: str) -> dict[str, str]:
+    """op -> its m.def schema (whitespace collapsed, so reformatting is not a change)."""
+    out = {}
+    for entry in regions.entries(text, layout.SCHEMAS, where):
+        match = _SCHEMA_CALL.search(entry.text)
+        out[entry.key] = " ".join((match.group(1) if match else entry.text).split())
+    return out
+
+
+def op_changes(project: Project, tag: str | None) -> OpChanges:
+    """Ops added / removed / with a changed schema between `tag` and the working tree."""
+    rel = layout.rel(project, project.registration_file)
+    now = schemas_of(_read(project.registration_file), rel)
+    before: dict[str, str] = {}
+    if tag is not None:
+        # ./path: relative to the project root (the cwd), which need not be the repository's top.
+        shown = _git(project.root, "show", f"{tag}:./{rel}", check=False)
+        if shown.returncode == 0:
+            try:
+                before = schemas_of(shown.stdout, f"{tag}:{rel}")
+            except KernelkitError:
+                before = {}  # the tag predates the marker regions: nothing comparable, all ops are new
+    changes = OpChanges()
+    for name in sorted(now.keys() | before.keys()):
+        if name not in before:
+            changes.added[name] = now[name]
+        elif name not in now:
+            changes.removed[name] = before[name]
+        elif now[name] != before[name]:
+            changes.changed[name] = (before[name], now[name])
+    return changes
+
+
+# ------------------------------------------------------------------------------------ changelog
+
+
+def changelog_section(version: str, date: datetime.date, ops: OpChanges, commits: list[str], since: str | None) -> str:
+    lines = [f"## {TAG_PREFIX}{version} — {date.isoformat()}", "", "### Ops", ""]
+    for name, schema in ops.added.items():
+        lines.append(f"- added: `{schema}`")
+    for name, schema in ops.removed.items():
+        lines.append(f"- removed (breaking): `{schema}`")
+    for name, (old, new) in ops.changed.items():
+        lines.append(f"- schema changed (breaking): `{name}`: `{old}` → `{new}`")
+    if not (ops.added or ops.removed or ops.changed):
+        lines.append(f"- no op added, removed or changed since {since}")
+    lines += ["", "### Commits", ""]
+    lines += [f"- {subject}" for subject in commits] or [f"- no commits since {since}"]
+    return "\n".join(lines) + "\n"
+
+
+def with_section(existing: str | None, section: str) -> str:
+    """The changelog with `section` on top of the previous ones (below the title and any intro)."""
+    if existing is None:
+        return f"{CHANGELOG_TITLE}\n{section}"
+    lines = existing.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.startswith("## "):
+            return "".join(lines[:i]) + section + "\n" + "".join(lines[i:])
+    body = existing.rstrip("\n")
+    return f"{body}\n\n{section}" if body else f"{CHANGELOG_TITLE}\n{section}"
+
+
+# ----------------------------------------------------------------------------------------- plan
+
+
+@dataclass
+class Plan:
+    project: Project
+    current: str
+    version: str
+    previous_tag: str | None
+    head: str  # the commit the release starts from: what a rollback goes back to
+    spots: list[VersionSpot]
+    ops: OpChanges
+    commits: list[str]
+    section: str  # the changelog section, also the tag's message
+    changes: transaction.ChangeSet
+    warning: str | None = None
+    wheel: bool = False
+
+    @property
+    def tag(self) -> str:
+        return f"{TAG_PREFIX}{self.version}"
+
+    @property
+    def commit_message(self) -> str:
+        return f"release {self.tag}"
+
+    @property
+    def files(self) -> list[Path]:
+        return sorted(self.changes.changes)
+
+    def to_json(self) -> dict:
+        rel = lambda p: layout.rel(self.project, p)  # noqa: E731
+        return {
+            "previous_version": self.current,
+            "version": self.version,
+            "tag": self.tag,
+            "previous_tag": self.previous_tag,
+            "commit_message": self.commit_message,
+            "files": [rel(p) for p in self.files],
+            "version_files": [rel(s.path) for s in self.spots],
+            "ops": self.ops.to_json(),
+            "breaking": self.ops.breaking,
+            "warning": self.warning,
+            "commits": self.commits,
+            "changelog": self.section,
+        }
+
+
+def _dirty(root: Path) -> list[str]:
+    lines = _git(root, "status", "--porcelain").stdout.splitlines()
+    # Our own lock, held while releasing, is the one entry that is not the user's (a project whose
+    # .gitignore lacks it would otherwise never be releasable). Porcelain paths are from the top.
+    lock = _git_out(root, "rev-parse", "--show-prefix") + transaction.LOCK_NAME
+    return [line for line in lines if line != f"?? {lock}"]
+
+
+def plan_release(project: Project, bump: str, *, wheel: bool = False, today: datetime.date | None = None) -> Plan:
+    """Everything the release will do, or a KernelkitError saying why it must not happen."""
+    bump = parse_bump(bump)
+    root = project.root
+    if _git(root, "rev-parse", "--show-toplevel", check=False).returncode != 0:
+        raise KernelkitError(f"{root} is not in a git repository: a release is a commit and a tag (`git init` first)")
+    head = _git(root, "rev-parse", "-q", "--verify", "HEAD^{commit}", check=False).stdout.strip()
+    if not head:
+        raise KernelkitError("the repository has no commit yet: commit the project before releasing it")
+    dirty = _dirty(root)
+    if dirty:
+        raise KernelkitError(
+            f"the working tree is not clean ({len(dirty)} change{'s' if len(dirty) != 1 else ''}): "
+            "commit or stash them first, so the release commit holds only the release",
+            details=dirty[:20] + ([f"... and {len(dirty) - 20} more"] if len(dirty) > 20 else []),
+        )
+
+    spots = version_spots(project)
+    current = current_version(project, spots)
+    version = next_version(current, bump)
+    try:
+        greater = Version(version) > Version(current)
+    except InvalidVersion:
+        raise KernelkitError(f"{PYPROJECT}: the current version '{current}' is not a valid version") from None
+    if not greater:
+        raise KernelkitError(f"{version} is not greater than the current version {current}")
+    tag = f"{TAG_PREFIX}{version}"
+    if _tag_exists(root, tag):
+        raise KernelkitError(f"tag {tag} already exists: pick another version (or delete the tag if it was a mistake)")
+
+    findings = registry.check(project)
+    if findings:
+        raise KernelkitError(
+            f"`kernelkit check` finds {len(findings)} problem{'s' if len(findings) != 1 else ''}: fix them before releasing",
+            details=[f"{f.where}: {f.op}: {f.message}" for f in findings],
+        )
+    if wheel:
+        buildsys.check_requisites()  # a missing nvcc/cmake/ninja refuses now, not after the files are written
+
+    previous = last_tag(root)
+    ops = op_changes(project, previous)
+    log_range = [f"{previous}..HEAD"] if previous else ["HEAD"]
+    commits = _git(root, "log", "--format=%s", *log_range).stdout.splitlines()
+    section = changelog_section(version, today or datetime.date.today(), ops, commits, previous or "the start")
+
+    changes = transaction.ChangeSet(root)
+    for spot in spots:
+        changes.write(spot.path, spot.rewrite(_read(spot.path), version))
+    changelog = root / CHANGELOG
+    changes.write(changelog, with_section(_read(changelog) if changelog.is_file() else None, section))
+
+    warning = None
+    if ops.breaking and not announces_breaking(current, version):
+        parts = [f"removed {', '.join(ops.removed)}" if ops.removed else "", f"changed the schema of {', '.join(ops.changed)}" if ops.changed else ""]
+        needed = "a minor or major bump (0.x)" if Version(current).major == 0 else "a major bump"
+        warning = (
+            f"breaking change: since {previous} the ops {'; '.join(p for p in parts if p)}, "
+            f"but {current} -> {version} does not say so; semver asks for {needed}"
+        )
+    return Plan(project, current, version, previous, head, spots, ops, commits, section, changes, warning, wheel)
+
+
+# ---------------------------------------------------------------------------------------- wheel
+
+
+@dataclass(frozen=True)
+class WheelCheck:
+    path: Path
+    size: int
+    imported: dict[str, str]  # module -> the __version__ it reported in the fresh venv
+
+    def to_json(self) -> dict:
+        return {"path": str(self.path), "size": self.size, "imported": self.imported}
+
+
+def _wheels(dist: Path, name: str, version: str) -> list[Path]:
+    found = []
+    for path in dist.glob("*.whl") if dist.is_dir() else []:
+        try:
+            wname, wversion, _, _ = parse_wheel_filename(path.name)
+        except InvalidWheelFilename:
+            continue
+        if wname == canonicalize_name(name) and wversion == Version(version):
+            found.append(path)
+    return found
+
+
+def build_wheel(project: Project, version: str) -> Path:
+    """`pip wheel .` into dist/, with this Python (its torch and scikit-build-core: no isolation)."""
+    name = tomllib.loads(_read(project.root / PYPROJECT))["project"]["name"]
+    env = tool_env()
+    nvcc = find_nvcc()
+    if nvcc.path:
+        env.setdefault("CUDACXX", nvcc.path)
+    cmd = [sys.executable, "-m", "pip", "wheel", ".", "--no-build-isolation", "--no-deps", "-w", "dist/"]
+    proc = subprocess.run(cmd, cwd=project.root, env=env, capture_output=True, text=True)
+    log = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        raise KernelkitError(
+            f"the wheel build failed (`{' '.join(cmd[1:])}`, exit {proc.returncode})",
+            details=buildsys.extract_errors(log) or log.splitlines()[-25:],
+        )
+    wheels = _wheels(project.root / "dist", name, version)
+    if not wheels:
+        raise KernelkitError(f"the wheel build succeeded but dist/ holds no {name} {version} wheel")
+    return max(wheels, key=lambda p: p.stat().st_mtime_ns)
+
+
+_IMPORT_CHECK = """
+import importlib, json, sys
+out = {}
+for name in sys.argv[1:]:
+    module = importlib.import_module(name)
+    top = sys.modules[name.split(".")[0]]
+    out[name] = {"version": getattr(top, "__version__", None), "file": module.__file__}
+print(json.dumps(out))
+"""
+
+
+def check_wheel(project: Project, wheel: Path, version: str) -> WheelCheck:
+    """Install the wheel alone in a fresh venv and import it there; every module must say `version`."""
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            names = set(zf.namelist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise KernelkitError(f"wheel check: {wheel} is not a valid wheel ({exc})") from None
+    modules = [project.name]
+    if "kernelkit/cli/__init__.py" in names:
+        modules.append("kernelkit.cli")
+    torch_spec = importlib.util.find_spec("torch")
+    if torch_spec is None or torch_spec.origin is None:
+        raise KernelkitError(f"cannot check the wheel: this Python ({sys.executable}) has no torch")
+    torch_parent = Path(torch_spec.origin).parent.parent
+
+    with tempfile.TemporaryDirectory(prefix="kernelkit-wheel-check-") as tmp:
+        venv = Path(tmp) / "venv"
+        python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV")}
+        env["PYTHONNOUSERSITE"] = "1"
+
+        def run(cmd: list[str], what: str) -> str:
+            proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise KernelkitError(f"wheel check: {what} failed (exit {proc.returncode})", details=(proc.stdout + proc.stderr).splitlines()[-25:])
+            return proc.stdout
+
+        # No pip inside: this Python's pip installs into it (--python), which also works where the
+        # base Python lacks ensurepip.
+        run([sys.executable, "-m", "venv", "--without-pip", str(venv)], "creating a venv")
+        site = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], "locating the venv").strip())
+        # torch is a multi-GB dependency: rather than install it again, the fresh venv sees this
+        # Python's torch through a .pth line (it comes after the venv's own site-packages, so the
+        # wheel's packages win over anything else living next to torch).
+        (site / "_kernelkit_wheel_check_torch.pth").write_text(f"{torch_parent}\n")
+        run(
+            [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "--quiet", str(wheel)],
+            "pip install of the wheel",
+        )
+        out = run([str(python), "-c", _IMPORT_CHECK, *modules], f"importing {', '.join(modules)} from the wheel")
+        imported = json.loads(out.strip().splitlines()[-1])
+        for module, info in imported.items():
+            if not Path(info["file"]).resolve().is_relative_to(site.resolve()):
+                raise KernelkitError(f"wheel check: {module} was imported from {info['file']}, not from the installed wheel")
+            if info["version"] != version:
+                raise KernelkitError(f"wheel check: {module} reports version {info['version']}, expected {version}")
+    return WheelCheck(wheel, wheel.stat().st_size, {m: info["version"] for m, info in imported.items()})
+
+
+# -------------------------------------------------------------------------------------- execute
+
+
+@dataclass
+class Released:
+    plan: Plan
+    commit: str
+    wheel: WheelCheck | None = None
+
+    def to_json(self) -> dict:
+        return {**self.plan.to_json(), "dry_run": False, "commit": self.commit, "wheel": self.wheel.to_json() if self.wheel else None}
+
+
+def execute(plan: Plan, on_step: Callable[[str], None] | None = None) -> Released:
+    """Write the files, build + check the wheel (when asked), commit, tag; on any failure undo it all."""
+    root = plan.project.root
+    say = on_step or (lambda message: None)
+    if _dirty(root) or _git_out(root, "rev-parse", "HEAD") != plan.head:  # e.g. edited while we asked for confirmation
+        raise KernelkitError("the working tree or HEAD changed since the release was planned; run the release again")
+    originals = {path: (path.read_bytes() if path.exists() else None) for path in plan.files}
+    transaction.apply(plan.changes)  # all files or none: a failure inside rolls back by itself
+    built: Path | None = None
+    wheels_before: set[Path] = set()
+    tagged = False
+    try:
+        _after_step(FILES_WRITTEN)
+        check = None
+        if plan.wheel:
+            wheels_before = set((root / "dist").glob("*.whl"))
+            say("building the wheel (compiles the library)")
+            built = build_wheel(plan.project, plan.version)
+            say("installing the wheel in a fresh venv and importing it")
+            check = check_wheel(plan.project, built, plan.version)
+            _after_step(WHEEL_CHECKED)
+        say(f"committing {plan.commit_message!r}")
+        _git(root, "add", "--", *(str(p) for p in plan.files))
+        _git(root, "commit", "-q", "-m", plan.commit_message)
+        commit = _git_out(root, "rev-parse", "HEAD")
+        _after_step(COMMITTED)
+        say(f"tagging {plan.tag}")
+        # verbatim: the default cleanup would strip the section's "## " and "### " lines as comments.
+        _git(root, "tag", "-a", "--cleanup=verbatim", "-F", "-", plan.tag, input=plan.section)
+        tagged = True
+        _after_step(TAGGED)
+    except BaseException as exc:
+        problems = _rollback(plan, originals, tagged, built if built not in wheels_before else None)
+        if problems:
+            raise KernelkitError(
+                f"the release failed ({exc}) and could not be fully undone; fix by hand:", details=problems
+            ) from exc
+        if isinstance(exc, KernelkitError):
+            raise KernelkitError(
+                f"{exc} (rolled back: files, HEAD and tags are as before)", exit_code=exc.exit_code, details=exc.details
+            ) from exc
+        raise
+    return Released(plan, commit, check)
+
+
+def _rollback(plan: Plan, originals: dict[Path, bytes | None], tagged: bool, wheel: Path | None) -> list[str]:
+    """Undo the tag, the commit, the index and the files; returns what could not be undone."""
+    root = plan.project.root
+    problems: list[str] = []
+
+    def attempt(what: str, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - keep undoing the rest, report each failure
+            problems.append(f"{what}: {exc}")
+
+    if tagged or _tag_exists(root, plan.tag):  # it did not exist when planned: any such tag is ours
+        attempt(f"delete tag {plan.tag} (`git tag -d {plan.tag}`)", lambda: _git(root, "tag", "-d", plan.tag))
+    # The tree was clean at plan.head, so HEAD and the whole index go back there (a commit made is
+    # dropped, like `git reset --soft HEAD~1` + unstaging); the working tree is left to the next step.
+    attempt(f"reset HEAD and the index to {plan.head[:12]} (`git reset {plan.head[:12]}`)", lambda: _git(root, "reset", "-q", plan.head))
+    for path, data in originals.items():
+        rel = layout.rel(plan.project, path)
+        if data is None:
+            attempt(f"delete {rel}", lambda path=path: path.unlink(missing_ok=True))
+        else:
+            attempt(f"restore {rel} (`git checkout -- {rel}`)", lambda path=path, data=data: path.write_bytes(data))
+    if wheel is not None:
+        attempt(f"delete {wheel}", lambda: wheel.unlink(missing_ok=True))
+    return problems
