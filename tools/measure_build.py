@@ -50,10 +50,17 @@ def main() -> None:
     record("no-op rebuild", "warm", build(copy, env))
     os.utime(kernel)
     record(f"touch {Path(KERNEL).name} (same content)", "warm (direct hit)", build(copy, env))
-    kernel.write_text(kernel.read_text() + "\n// measure_build: a changed line\n")
-    record(f"edit {Path(KERNEL).name} (new content)", "cold (miss)", build(copy, env))
-    kernel.write_text(kernel.read_text().replace("\n// measure_build: a changed line\n", ""))
+    original = kernel.read_text()
+    # a code change (a comment alone would be a preprocessed-mode hit), unique per run
+    kernel.write_text(original + f"\nnamespace {{ [[maybe_unused]] constexpr long kMeasureBuild = {time.time_ns()}; }}\n")
+    record(f"edit {Path(KERNEL).name} (new code)", "cold (miss)", build(copy, env))
+    kernel.write_text(original)
     record(f"revert {Path(KERNEL).name}", "warm (hit)", build(copy, env))
+    new = subprocess.run([sys.executable, "-m", "kernelkit", "new", f"measure_op_{time.time_ns() % 10**6}", "--category", "measure"],
+                         cwd=copy, env=env, capture_output=True, text=True)
+    if new.returncode != 0:
+        sys.exit(f"kernelkit new failed:\n{new.stdout}\n{new.stderr}")
+    record("after `kernelkit new` (new .cu + registration + link)", "warm", build(copy, env))
     shutil.rmtree(copy / "build")
     record("full build after rm -rf build", "warm", build(copy, env))
     shutil.rmtree(scratch / "ccache")

@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from kernelkit import release as core
 from kernelkit import transaction
 from kernelkit.errors import KernelkitError
+from scaffold_helpers import Result
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COPY_IGNORE = shutil.ignore_patterns(
@@ -58,22 +59,6 @@ def git(root: Path, *args: str, check: bool = True) -> str:
     if check and proc.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
     return proc.stdout
-
-
-@dataclass
-class Result:
-    exit_code: int
-    output: str  # stdout and stderr as a user sees them
-    stdout: str
-    stderr: str
-    exception: BaseException | None
-
-    def json(self):
-        return json.loads(self.stdout)
-
-    @property
-    def lines(self) -> list[str]:
-        return [line for line in self.output.splitlines() if line.strip()]
 
 
 @dataclass(frozen=True)
