@@ -160,3 +160,21 @@ def test_build_with_a_syntax_error_shows_file_and_line(tmp_path, repo_root, kern
     assert (copy / "build" / "dev" / "build.ninja").is_file()
     assert not list((copy / "library" / "python" / "kernelkit_ops").glob("_*.so"))
     assert "@@@" not in (repo_root / "library" / "csrc" / "activation" / "silu_and_mul.cu").read_text()
+
+
+@pytest.mark.slow
+def test_launcher_that_disagrees_with_its_declaration_fails_the_link(tmp_path, repo_root, kernelkit_proc):
+    # Kernels do not include the launcher header (so `new` recompiles only what it adds); the link
+    # with --no-undefined is what catches a definition whose signature drifted from the declaration.
+    copy = tmp_path / "project"
+    shutil.copytree(repo_root, copy, ignore=_IGNORE, symlinks=True)
+    kernel = copy / "library" / "csrc" / "activation" / "silu_and_mul.cu"
+    text = kernel.read_text()
+    assert "int64_t input_row_stride, DType dtype" in text
+    kernel.write_text(text.replace("int64_t input_row_stride, DType dtype", "int input_row_stride, DType dtype", 1))
+
+    proc = kernelkit_proc("build", cwd=copy, timeout=240)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    assert "Traceback" not in output
+    assert any("undefined reference" in line and "launch_silu_and_mul" in line for line in proc.stderr.splitlines()), output
