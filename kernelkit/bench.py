@@ -164,7 +164,8 @@ def results_document(rows: list[Row], ceilings: Ceilings, env: dict[str, str]) -
         "torch": env.get("torch", "unknown"),
         "commit": env.get("commit", "unknown"),
         "date": env.get("date") or datetime.date.today().isoformat(),
-        "method": "CUDA graph of >= 32 calls, 10 replays, median (p20/p80/min/max); inputs rotated over copies > 2x L2",
+        "method": "CUDA graphs of >= 32 calls; 5 rounds x 6 replays, impls interleaved, a fresh capture per round; "
+        "median (p20/p80/min/max) over all 30; inputs rotated over copies > 2x L2",
         "ceilings": {k: v for k, v in asdict(ceilings).items() if v is not None},
         "rows": [asdict(r) for r in rows],
     }
@@ -252,6 +253,7 @@ class Verdict:
     new_us: float
     change: float  # new/old - 1
     regressed: bool
+    within_spread: bool  # the two p20-p80 ranges overlap: the runs agree
 
 
 def compare(old: dict, new: dict, threshold: float = REGRESSION_THRESHOLD) -> list[Verdict]:
@@ -264,7 +266,10 @@ def compare(old: dict, new: dict, threshold: float = REGRESSION_THRESHOLD) -> li
             continue
         change = r["us"] / o["us"] - 1
         beyond_noise = r["us_p20"] > o["us_p80"]
-        verdicts.append(Verdict(r["op"], r["case"], r["impl"], o["us"], r["us"], change, change > threshold and beyond_noise))
+        overlap = r["us_p20"] <= o["us_p80"] and o["us_p20"] <= r["us_p80"]
+        verdicts.append(
+            Verdict(r["op"], r["case"], r["impl"], o["us"], r["us"], change, change > threshold and beyond_noise, overlap)
+        )
     return verdicts
 
 
@@ -304,7 +309,7 @@ def measure_ceilings(remeasure: bool = False) -> Ceilings:
     n = 8192
     a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
     b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    gemm = time_graph(lambda i: (lambda: a @ b), 1, calls_per_graph=8, replays=10)
+    gemm = time_graph(lambda i: (lambda: a @ b), 1, calls_per_graph=8)
     bf16 = 2 * n**3 / (gemm.us * 1e-6) / 1e12
     fp8 = None
     if torch.cuda.get_device_capability(0) >= (8, 9) and hasattr(torch, "_scaled_mm"):
@@ -332,16 +337,14 @@ def baseline_impls(bench: OpBench) -> dict[str, Callable]:
 def run_case(bench: OpBench, case: Case, impls: dict[str, Callable], ceilings: Ceilings, l2_bytes: int) -> list[Row]:
     import torch
 
-    from kernelkit.timing import rotation_count, time_graph
+    from kernelkit.timing import rotation_count, time_graphs
 
     per_copy = max(bench.bytes_moved(case), 1)
     copies = rotation_count(per_copy, l2_bytes)
     copies = max(1, min(copies, MAX_ROTATION_BYTES // per_copy))
     inputs = [bench.make_inputs(case) for _ in range(copies)]
-    rows = []
-    for impl, fn in impls.items():
-        timing = time_graph(lambda i, fn=fn: (lambda: fn(inputs[i])), copies)
-        rows.append(make_row(bench, case, impl, timing, ceilings))
+    timings = time_graphs({impl: (lambda i, fn=fn: (lambda: fn(inputs[i]))) for impl, fn in impls.items()}, copies)
+    rows = [make_row(bench, case, impl, timings[impl], ceilings) for impl in impls]
     del inputs
     torch.cuda.empty_cache()
     return rows

@@ -51,45 +51,77 @@ def rotation_count(bytes_per_call: int, l2_bytes: int, max_copies: int = 64) -> 
     return max(1, min(max_copies, math.ceil(2 * l2_bytes / bytes_per_call)))
 
 
-def time_graph(
-    make_call: Callable[[int], Callable[[], object]],
-    copies: int,
-    *,
-    calls_per_graph: int | None = None,
-    replays: int = 10,
-    warmup: int = 3,
-) -> Timing:
-    """Time `make_call(i)()` (i = input copy) captured `calls_per_graph` times in a CUDA graph."""
+def _capture(calls: list[Callable[[], object]], n: int, offset: int):
+    """A CUDA graph of n calls cycling over the input copies, starting at copy `offset`."""
     import torch
 
-    calls = [make_call(i) for i in range(copies)]
-    n = calls_per_graph or max(copies, 32)
-    for call in calls:  # warm up eagerly first: lazy init, autotuning, allocator growth
-        call()
-    torch.cuda.synchronize()
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.stream(stream):
-        for i in range(min(n, copies)):
-            calls[i % copies]()
+        for i in range(min(n, len(calls))):  # warm the side stream (allocator, lazy init) before capture
+            calls[(offset + i) % len(calls)]()
         torch.cuda.synchronize()
         with torch.cuda.graph(graph, stream=stream):
             for i in range(n):
-                calls[i % copies]()
+                calls[(offset + i) % len(calls)]()
     torch.cuda.synchronize()
+    return graph
+
+
+def _replay_us(graph, n: int, replays: int, warmup: int) -> list[float]:
+    import torch
+
     for _ in range(warmup):
         graph.replay()
     torch.cuda.synchronize()
-    per_call = []
+    samples = []
     for _ in range(replays):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         graph.replay()
         end.record()
         end.synchronize()
-        per_call.append(start.elapsed_time(end) * 1e3 / n)
-    return summarize(per_call)
+        samples.append(start.elapsed_time(end) * 1e3 / n)
+    return samples
+
+
+def time_graphs(
+    impls: dict[str, Callable[[int], Callable[[], object]]],
+    copies: int,
+    *,
+    calls_per_graph: int | None = None,
+    rounds: int = 5,
+    replays: int = 6,
+    warmup: int = 2,
+) -> dict[str, Timing]:
+    """Time several implementations of one case, interleaved.
+
+    Each round captures a fresh graph per impl (rotation starting at another copy) and replays it;
+    the impls take turns round by round, so clock or thermal drift hits all of them alike, and the
+    reported p20-p80 spans run-to-run variation (new capture, new input order), not just the
+    replay-to-replay jitter of one graph, which under-states how much two runs differ.
+    """
+    import torch
+
+    calls = {name: [make(i) for i in range(copies)] for name, make in impls.items()}
+    n = calls_per_graph or max(copies, 32)
+    for impl_calls in calls.values():  # eager warm-up: lazy init, compilation, autotuning
+        for call in impl_calls:
+            call()
+    torch.cuda.synchronize()
+    samples: dict[str, list[float]] = {name: [] for name in impls}
+    for r in range(rounds):
+        for name, impl_calls in calls.items():
+            graph = _capture(impl_calls, n, offset=(r * 7) % copies)
+            samples[name] += _replay_us(graph, n, replays, warmup)
+            del graph
+    return {name: summarize(s) for name, s in samples.items()}
+
+
+def time_graph(make_call: Callable[[int], Callable[[], object]], copies: int, **kwargs) -> Timing:
+    """Time `make_call(i)()` (i = input copy) captured in CUDA graphs; see time_graphs."""
+    return time_graphs({"_": make_call}, copies, **kwargs)["_"]
 
 
 def copy_ceiling_gbs(nbytes: int = 2 << 30) -> float:
@@ -102,7 +134,7 @@ def copy_ceiling_gbs(nbytes: int = 2 << 30) -> float:
 
     src = torch.randn(nbytes // 4, dtype=torch.bfloat16, device="cuda")
     dst = torch.empty_like(src)
-    memcpy = time_graph(lambda i: (lambda: dst.copy_(src)), 1, calls_per_graph=8, replays=10)
-    kernel = time_graph(lambda i: (lambda: torch.mul(src, 1, out=dst)), 1, calls_per_graph=8, replays=10)
+    memcpy = time_graph(lambda i: (lambda: dst.copy_(src)), 1, calls_per_graph=8)
+    kernel = time_graph(lambda i: (lambda: torch.mul(src, 1, out=dst)), 1, calls_per_graph=8)
     best_us = min(memcpy.us, kernel.us)
     return 2 * src.numel() * src.element_size() / (best_us * 1e-6) / 1e9

@@ -78,7 +78,12 @@ def choose_python() -> str:
 
 def pip_install(python: str, reqs: list[str], *, required: bool = True) -> None:
     log(f"pip install {' '.join(reqs)}")
-    code = subprocess.call([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", *reqs], stdout=sys.stderr)
+    # Few retries: on a machine without network (the GPU machine) a missing optional package must
+    # fail in seconds, not after pip's default back-off.
+    code = subprocess.call(
+        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--retries", "1", "--timeout", "15", *reqs],
+        stdout=sys.stderr,
+    )
     if code != 0 and required:
         sys.exit(f"[bootstrap] could not install {' '.join(reqs)} (no network?); install them and re-run")
     if code != 0:

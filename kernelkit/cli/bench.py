@@ -86,7 +86,12 @@ def bench(
         regressed = [v for v in verdicts if v.regressed]
         for v in regressed:
             console.print(f"[red]regressed[/] {v.op} {v.case} {v.impl}: {v.old_us:.2f} → {v.new_us:.2f} µs ({v.change:+.0%})")
-        console.print(f"compare: {len(verdicts)} rows matched, {len(regressed)} regressed (> 5% slower beyond noise)")
+        agree = sum(v.within_spread for v in verdicts)
+        console.print(
+            f"compare: {len(verdicts)} rows matched, {len(regressed)} regressed (> 5% slower beyond noise); "
+            f"{agree}/{len(verdicts)} within each other's p20–p80",
+            soft_wrap=True,
+        )
         raise typer.Exit(1 if regressed else 0)
 
 

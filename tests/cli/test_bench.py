@@ -135,9 +135,11 @@ def test_compare_flags_only_real_regressions():
     old = make_doc({"kernelkit": 60.0, "torch": 170.0})
     same = make_doc({"kernelkit": 61.0, "torch": 170.0})
     assert not any(v.regressed for v in core.compare(old, same))
+    assert all(v.within_spread for v in core.compare(old, same))  # 60 vs 61 with 1% spreads overlap
     slower = make_doc({"kernelkit": 66.0, "torch": 170.0})  # +10%, spreads of 1% do not overlap
     verdicts = {v.impl: v for v in core.compare(old, slower)}
     assert verdicts["kernelkit"].regressed and verdicts["kernelkit"].change == pytest.approx(0.1)
+    assert not verdicts["kernelkit"].within_spread
     assert not verdicts["torch"].regressed
     noisy = make_doc({"kernelkit": 66.0, "torch": 170.0}, spread=0.08)  # +10% but within the noise
     assert not any(v.regressed for v in core.compare(make_doc({"kernelkit": 60.0}, spread=0.08), noisy))

@@ -1,0 +1,90 @@
+"""kernelkit init: a standalone project where every command works; init + new + build in a temp dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kernelkit.cli import app
+
+
+def run(args: list[str], cwd: Path, monkeypatch) -> object:
+    monkeypatch.chdir(cwd)
+    return CliRunner().invoke(app, args)
+
+
+def test_init_writes_a_project_with_its_own_names(tmp_path, monkeypatch):
+    result = run(["init", str(tmp_path / "mylib"), "--name", "mylib", "--namespace", "myops", "--json"], tmp_path, monkeypatch)
+    assert result.exit_code == 0, result.output
+    root = tmp_path / "mylib"
+    created = set(json.loads(result.stdout)["created"])
+    for rel in ("pyproject.toml", "Makefile", "README.md", ".gitignore", ".ci/run", "tools/bootstrap.py",
+                "library/CMakeLists.txt", "library/csrc/registration.cc", "library/csrc/binding_utils.h",
+                "library/include/mylib.h", "library/include/kernelkit/dispatch.cuh",
+                "library/python/mylib/__init__.py", "library/python/mylib/_library.py", "library/python/mylib/_validate.py",
+                "tests/conftest.py"):
+        assert rel in created and (root / rel).is_file(), rel
+    assert "STABLE_TORCH_LIBRARY(myops, m)" in (root / "library/csrc/registration.cc").read_text()
+    assert 'OUTPUT_NAME "_mylib"' in (root / "library/CMakeLists.txt").read_text()
+    pyproject = (root / "pyproject.toml").read_text()
+    assert 'name = "mylib"' in pyproject and 'namespace = "myops"' in pyproject
+    assert "make build" in (root / "README.md").read_text() and "make test" in (root / "README.md").read_text()
+    assert os.access(root / ".ci/run", os.X_OK) and os.access(root / "tools/bootstrap.py", os.X_OK)
+    # commands find the project from a sub-folder of it
+    listed = run(["list", "--json"], root / "library" / "csrc", monkeypatch)
+    assert listed.exit_code == 0 and json.loads(listed.stdout) == []
+    assert run(["check"], root / "tests", monkeypatch).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["init", "{tmp}/x", "--name", "My-Lib"], "lowercase Python identifier"),
+        (["init", "{tmp}/x", "--name", "class"], "lowercase Python identifier"),
+        (["init", "{tmp}/x", "--name", "kernelkit"], "shadow the kernelkit CLI"),
+        (["init", "{tmp}/full"], "not an empty folder"),
+    ],
+)
+def test_init_refuses_bad_names_and_non_empty_folders(tmp_path, monkeypatch, args, message):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("mine")
+    result = run([a.format(tmp=tmp_path) for a in args], tmp_path, monkeypatch)
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "x").exists()
+    assert sorted(p.name for p in (tmp_path / "full").iterdir()) == ["keep.txt"]
+
+
+@pytest.mark.slow
+def test_init_then_new_builds_loads_and_passes_its_cpu_tests(tmp_path, monkeypatch):
+    root = tmp_path / "demo"
+    assert run(["init", str(root), "--name", "demolib"], tmp_path, monkeypatch).exit_code == 0
+    assert run(["new", "scale_it", "--category", "demo"], root, monkeypatch).exit_code == 0
+    assert run(["new", "row_total", "--category", "demo", "--template", "rowwise", "--dtypes", "bf16,fp32"], root, monkeypatch).exit_code == 0
+    assert run(["check"], root, monkeypatch).exit_code == 0
+
+    build = subprocess.run([sys.executable, "-m", "kernelkit", "build"], cwd=root, capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    assert (root / "library/python/demolib/_demolib.so").is_file()
+
+    env = dict(os.environ, PYTHONPATH=str(root / "library" / "python"))
+    probe = subprocess.run(
+        [sys.executable, "-c", "import demolib, torch; print(demolib.__file__); "
+         "print(torch.ops.demolib.scale_it.default._schema); print(torch.ops.demolib.row_total.default._schema)"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    lines = probe.stdout.splitlines()
+    assert lines[0].startswith(str(root)) and "demolib::scale_it(" in lines[1] and "demolib::row_total(" in lines[2]
+
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/ops", "-m", "not gpu", "-q", "-p", "no:cacheprovider"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert tests.returncode == 0, tests.stdout[-3000:]
+    assert " passed" in tests.stdout and " failed" not in tests.stdout
