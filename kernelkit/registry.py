@@ -55,12 +55,18 @@ class Op:
 
     @property
     def dtypes(self) -> list[str]:
-        """Dtypes the binding accepts, read from the kernel's dispatch (for `list`)."""
+        """Dtypes the kernel dispatches, read from its .cu and the kernelkit/*.cuh headers it includes."""
         if self.kernel is None:
             return []
         text = self.kernel.path.read_text()
-        found = [d for d, token in (("bf16", "kBFloat16"), ("fp16", "kFloat16"), ("fp32", "kFloat32")) if token in text]
-        return found or (["bf16", "fp16", "fp32"] if "dispatch_float_dtype" in text or "gated_activation" in text else [])
+        include_dir = self.kernel.path.parents[2] / "include"
+        for header in re.findall(r'#include\s+"(kernelkit/[\w./]+\.cuh)"', text):
+            path = include_dir / header
+            if path.is_file() and header != "kernelkit/dispatch.cuh":  # dispatch.cuh names every dtype
+                text += path.read_text()
+        if "dispatch_float_dtype(" in text:
+            return ["bf16", "fp16", "fp32"]
+        return [d for d, token in (("bf16", "kBFloat16"), ("fp16", "kFloat16"), ("fp32", "kFloat32")) if token in text]
 
 
 @dataclass(frozen=True)

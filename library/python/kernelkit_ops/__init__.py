@@ -13,12 +13,20 @@ LIBRARY_PATH = _library.load()
 from kernelkit_ops.activation.gelu_and_mul import gelu_and_mul
 from kernelkit_ops.activation.gelu_tanh_and_mul import gelu_tanh_and_mul
 from kernelkit_ops.activation.silu_and_mul import silu_and_mul
+from kernelkit_ops.norm.fused_add_rmsnorm import fused_add_rmsnorm
+from kernelkit_ops.norm.gemma_fused_add_rmsnorm import gemma_fused_add_rmsnorm
+from kernelkit_ops.norm.gemma_rmsnorm import gemma_rmsnorm
+from kernelkit_ops.norm.rmsnorm import rmsnorm
 # kernelkit:exports-end
 
 __all__ = [
     # kernelkit:all-begin
+    "fused_add_rmsnorm",
     "gelu_and_mul",
     "gelu_tanh_and_mul",
+    "gemma_fused_add_rmsnorm",
+    "gemma_rmsnorm",
+    "rmsnorm",
     "silu_and_mul",
     # kernelkit:all-end
 ]

@@ -1,0 +1,5 @@
+"""gemma_rmsnorm benchmark: kernelkit vs the torch reference (eager and torch.compile), hidden 4096 and 8192."""
+
+from rmsnorm_bench import rmsnorm_bench
+
+BENCH = rmsnorm_bench("gemma_rmsnorm", fused=False, gemma=True)

@@ -1,0 +1,19 @@
+// fused_add_rmsnorm: residual <- input + residual; input <- rmsnorm(residual), in place, one pass.
+#include "kernelkit/rmsnorm.cuh"
+
+// The launcher's declaration lives in kernelkit_ops.h; it is not included here, so that `kernelkit new`
+// (which edits that header) recompiles only the new kernel and the registration TU. A signature
+// that disagrees with the declaration fails the link (-Wl,--no-undefined): C++ names carry types.
+
+namespace kernelkit {
+
+cudaError_t launch_fused_add_rmsnorm(void* input, int64_t input_row_stride, void* residual, int64_t residual_row_stride,
+                       const void* weight, int64_t num_rows, int64_t hidden, double eps, bool enable_pdl, DType dtype,
+                       cudaStream_t stream) {
+  // The sum is normalised from fp32 registers (not re-read rounded from residual), then written over input.
+  const RmsNormArgs args{input, input_row_stride, input, input_row_stride, residual, residual_row_stride, weight,
+                         num_rows, hidden, static_cast<float>(eps)};
+  return launch_rmsnorm_family</*kFused=*/true, /*kGemma=*/false>(args, enable_pdl, dtype, stream);
+}
+
+}  // namespace kernelkit

@@ -1,0 +1,205 @@
+// RMSNorm and its fused-residual / Gemma variants:
+//   out = x * rsqrt(mean(x^2) + eps) * w            (rmsnorm)
+//   w -> (1 + w)                                    (gemma_*)
+//   x = input + residual; residual <- x; input <- ... (fused_add_*: in place)
+//
+// Memory-bound: each row is read once and written once, the weight comes from L2. One CTA per row
+// keeps the whole row in registers (16-byte vectors, up to kMaxVecsPerThread per thread), so there
+// is no second pass over memory; the sum of squares is one block reduction. The block is sized per
+// launch: few rows -> as many threads per row as it takes (latency: every load in flight at once);
+// many rows -> 256 threads with several vectors each (ILP, several CTAs per SM). Rows wider than
+// the register budget take a two-pass loop (the second read mostly hits L2).
+// Kernels are PDL-aware (see pdl.cuh): with enable_pdl the launch overlaps the previous kernel's tail.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernelkit/dispatch.cuh"
+#include "kernelkit/dtype.h"
+#include "kernelkit/pdl.cuh"
+#include "kernelkit/vec.cuh"
+
+namespace kernelkit {
+
+struct RmsNormArgs {
+  void* out;  // rmsnorm: out; fused_add: input (normalised in place)
+  int64_t out_row_stride;
+  const void* input;
+  int64_t input_row_stride;
+  void* residual;  // fused_add only: residual <- input + residual
+  int64_t residual_row_stride;
+  const void* weight;
+  int64_t num_rows;
+  int64_t hidden;
+  float eps;
+};
+
+namespace rmsnorm_detail {
+
+constexpr int kMaxThreads = 1024;
+constexpr int kMaxVecsPerThread = 4;  // x kept in fp32 registers: 4 x 8 (bf16) = 32 floats per thread
+
+__device__ __forceinline__ float block_sum(float value, float* warp_sums) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+  if (lane == 0) warp_sums[warp] = value;
+  __syncthreads();
+  value = lane < warps ? warp_sums[lane] : 0.0f;
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
+  __syncthreads();  // warp_sums is reused by the next row
+  return value;
+}
+
+template <bool kGemma>
+__device__ __forceinline__ float weight_factor(float w) {
+  return kGemma ? 1.0f + w : w;
+}
+
+// The row lives in registers: NV vectors of VEC elements per thread.
+template <typename T, int VEC, int NV, bool kFused, bool kGemma>
+__global__ void __launch_bounds__(kMaxThreads) rmsnorm_registers(RmsNormArgs a) {
+  __shared__ float warp_sums[32];
+  pdl_wait();
+  const int num_vecs = static_cast<int>(a.hidden / VEC);
+  const T* weight = static_cast<const T*>(a.weight);
+  for (int64_t row = blockIdx.x; row < a.num_rows; row += gridDim.x) {
+    const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
+    T* res = kFused ? static_cast<T*>(a.residual) + row * a.residual_row_stride : nullptr;
+    Vec<T, VEC> xv[NV], rv[NV], wv[NV];
+#pragma unroll
+    for (int i = 0; i < NV; ++i) {  // every load of the row in flight before the first use
+      const int v = threadIdx.x + i * blockDim.x;
+      if (v < num_vecs) {
+        xv[i] = Vec<T, VEC>::load(in + v * VEC);
+        if constexpr (kFused) rv[i] = Vec<T, VEC>::load(res + v * VEC);
+        wv[i] = Vec<T, VEC>::load(weight + v * VEC);
+      }
+    }
+    float x[NV][VEC];
+    float sum_sq = 0.0f;
+#pragma unroll
+    for (int i = 0; i < NV; ++i) {
+      const int v = threadIdx.x + i * blockDim.x;
+      if (v < num_vecs) {
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) {
+          float f = to_float(xv[i][j]);
+          if constexpr (kFused) {
+            f += to_float(rv[i][j]);
+            rv[i][j] = from_float<T>(f);
+          }
+          x[i][j] = f;
+          sum_sq += f * f;
+        }
+        if constexpr (kFused) rv[i].store(res + v * VEC);
+      }
+    }
+    const float scale = rsqrtf(block_sum(sum_sq, warp_sums) / static_cast<float>(a.hidden) + a.eps);
+    T* out = static_cast<T*>(a.out) + row * a.out_row_stride;
+#pragma unroll
+    for (int i = 0; i < NV; ++i) {
+      const int v = threadIdx.x + i * blockDim.x;
+      if (v < num_vecs) {
+        Vec<T, VEC> y;
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) y[j] = from_float<T>(x[i][j] * scale * weight_factor<kGemma>(to_float(wv[i][j])));
+        y.store(out + v * VEC);
+      }
+    }
+  }
+  pdl_launch_dependents();
+}
+
+// Rows too wide for registers: sum of squares in a first pass, normalise in a second.
+template <typename T, int VEC, bool kFused, bool kGemma>
+__global__ void __launch_bounds__(kMaxThreads) rmsnorm_two_pass(RmsNormArgs a) {
+  __shared__ float warp_sums[32];
+  pdl_wait();
+  const int64_t num_vecs = a.hidden / VEC;
+  const T* weight = static_cast<const T*>(a.weight);
+  for (int64_t row = blockIdx.x; row < a.num_rows; row += gridDim.x) {
+    const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
+    T* res = kFused ? static_cast<T*>(a.residual) + row * a.residual_row_stride : nullptr;
+    float sum_sq = 0.0f;
+    for (int64_t v = threadIdx.x; v < num_vecs; v += blockDim.x) {
+      auto xv = Vec<T, VEC>::load(in + v * VEC);
+      if constexpr (kFused) {
+        auto rv = Vec<T, VEC>::load(res + v * VEC);
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) rv[j] = from_float<T>(to_float(xv[j]) + to_float(rv[j]));
+        rv.store(res + v * VEC);  // the second pass reads the sum back from here
+        xv = rv;
+      }
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) sum_sq += to_float(xv[j]) * to_float(xv[j]);
+    }
+    const float scale = rsqrtf(block_sum(sum_sq, warp_sums) / static_cast<float>(a.hidden) + a.eps);
+    const T* src = kFused ? res : in;
+    T* out = static_cast<T*>(a.out) + row * a.out_row_stride;
+    for (int64_t v = threadIdx.x; v < num_vecs; v += blockDim.x) {
+      const auto xv = Vec<T, VEC>::load(src + v * VEC);
+      const auto wv = Vec<T, VEC>::load(weight + v * VEC);
+      Vec<T, VEC> y;
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) y[j] = from_float<T>(to_float(xv[j]) * scale * weight_factor<kGemma>(to_float(wv[j])));
+      y.store(out + v * VEC);
+    }
+  }
+  pdl_launch_dependents();
+}
+
+template <typename T, int VEC, bool kFused, bool kGemma>
+cudaError_t launch_typed(const RmsNormArgs& a, bool enable_pdl, int num_sms, cudaStream_t stream) {
+  const int64_t num_vecs = a.hidden / VEC;
+  // Few rows: spread each row over as many threads as it has vectors (latency). Many rows: 256
+  // threads per row and more vectors each (bytes in flight come from the many CTAs).
+  const bool few_rows = a.num_rows < 2 * static_cast<int64_t>(num_sms);
+  const int64_t target_threads = few_rows ? kMaxThreads : 256;
+  int nv = 1;
+  while (nv < kMaxVecsPerThread && (num_vecs + nv - 1) / nv > target_threads) nv *= 2;
+  const int64_t threads_needed = (num_vecs + nv - 1) / nv;
+  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(a.num_rows, 1 << 20));
+  if (threads_needed > kMaxThreads) {
+    return launch_with_pdl(rmsnorm_two_pass<T, VEC, kFused, kGemma>, dim3(grid), dim3(kMaxThreads), 0, stream,
+                           enable_pdl, a);
+  }
+  const unsigned threads = static_cast<unsigned>(std::max<int64_t>(32, (threads_needed + 31) / 32 * 32));
+  switch (nv) {
+    case 1: return launch_with_pdl(rmsnorm_registers<T, VEC, 1, kFused, kGemma>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
+    case 2: return launch_with_pdl(rmsnorm_registers<T, VEC, 2, kFused, kGemma>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
+    default: return launch_with_pdl(rmsnorm_registers<T, VEC, 4, kFused, kGemma>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
+  }
+}
+
+inline int sm_count() {
+  static int cached[64] = {};  // per device: the attribute query is not free on the launch path
+  int device = 0;
+  cudaGetDevice(&device);
+  if (device < 0 || device >= 64) return 132;
+  if (cached[device] == 0) cudaDeviceGetAttribute(&cached[device], cudaDevAttrMultiProcessorCount, device);
+  return cached[device] > 0 ? cached[device] : 132;
+}
+
+}  // namespace rmsnorm_detail
+
+template <bool kFused, bool kGemma>
+cudaError_t launch_rmsnorm_family(const RmsNormArgs& a, bool enable_pdl, DType dtype, cudaStream_t stream) {
+  if (a.num_rows == 0 || a.hidden == 0) return cudaSuccess;
+  const int num_sms = rmsnorm_detail::sm_count();
+  return dispatch_float_dtype(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    // Full 16-byte vectors, or scalars when the shape or a pointer does not allow them.
+    const int full = 16 / static_cast<int>(sizeof(T));
+    const bool aligned = pick_vec_width<T>({a.out, a.input, a.residual, a.weight},
+                                           {a.hidden, a.out_row_stride, a.input_row_stride, a.residual_row_stride}) == full;
+    if (aligned) return rmsnorm_detail::launch_typed<T, 16 / sizeof(T), kFused, kGemma>(a, enable_pdl, num_sms, stream);
+    return rmsnorm_detail::launch_typed<T, 1, kFused, kGemma>(a, enable_pdl, num_sms, stream);
+  });
+}
+
+}  // namespace kernelkit

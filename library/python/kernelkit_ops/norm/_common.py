@@ -1,0 +1,28 @@
+"""What the RMSNorm wrappers share: input checks, output allocation and the PDL default."""
+
+from __future__ import annotations
+
+import torch
+
+from kernelkit_ops import _validate as v
+
+
+def check_norm_inputs(op: str, x: torch.Tensor, x_name: str, weight: torch.Tensor, eps: float) -> None:
+    v.require_tensor(op, x_name, x)
+    v.require_cuda(op, x_name, x)
+    v.require_dtype(op, x_name, x)
+    v.require_rows(op, x_name, x)
+    v.require_tensor(op, "weight", weight)
+    v.require_same_device(op, "weight", weight, x_name, x)
+    v.require_same_dtype(op, "weight", weight, x_name, x)
+    v.require_shape(op, "weight", weight, (x.shape[-1],))
+    v.require_contiguous(op, "weight", weight)
+    if eps < 0:
+        v.fail(op, f"eps must be >= 0, got {eps}")
+
+
+def pdl_default(x: torch.Tensor, enable_pdl: bool | None) -> bool:
+    """sgl-kernel's default: programmatic dependent launch wherever the GPU has it (sm_90+)."""
+    if enable_pdl is not None:
+        return bool(enable_pdl)
+    return torch.cuda.get_device_capability(x.device)[0] >= 9

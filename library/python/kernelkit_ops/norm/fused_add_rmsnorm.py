@@ -1,0 +1,47 @@
+"""`fused_add_rmsnorm`: the residual add and RMSNorm of a transformer layer in one pass, in place."""
+
+from __future__ import annotations
+
+import torch
+
+from kernelkit_ops import _validate as v
+from kernelkit_ops.norm._common import check_norm_inputs, pdl_default
+
+
+def fused_add_rmsnorm(
+    input: torch.Tensor,
+    residual: torch.Tensor,
+    weight: torch.Tensor,
+    eps: float = 1e-6,
+    enable_pdl: bool | None = None,
+) -> None:
+    """In place: ``residual <- input + residual``; ``input <- residual * rsqrt(mean(residual²) + eps) * weight``.
+
+    The sum is formed in float32 and rounded once into ``residual``; the normalisation uses the
+    float32 sum (not the rounded one), as FlashInfer does.
+
+    Args:
+        input: ``[..., H]`` CUDA tensor, bfloat16/float16/float32, contiguous in its last dim; receives
+            the normalised output.
+        residual: same shape and dtype as input; receives input + residual.
+        weight: ``[H]``, input's dtype, contiguous.
+        eps: added to the mean square (>= 0).
+        enable_pdl: programmatic dependent launch; None (default) means on for sm_90+ GPUs.
+
+    Same signature and semantics as ``sgl_kernel.fused_add_rmsnorm``.
+    """
+    op = "fused_add_rmsnorm"
+    check_norm_inputs(op, input, "input", weight, eps)
+    v.require_tensor(op, "residual", residual)
+    v.require_same_device(op, "residual", residual, "input", input)
+    v.require_same_dtype(op, "residual", residual, "input", input)
+    v.require_shape(op, "residual", residual, input.shape)
+    v.require_rows(op, "residual", residual)
+    if input.numel():
+        torch.ops.kernelkit.fused_add_rmsnorm.default(input, residual, weight, float(eps), pdl_default(input, enable_pdl))
+
+
+@torch.library.register_fake("kernelkit::fused_add_rmsnorm")
+def _fused_add_rmsnorm_fake(input: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float, enable_pdl: bool) -> None:
+    # Mutates `input` and `residual` only; nothing to allocate.
+    return None

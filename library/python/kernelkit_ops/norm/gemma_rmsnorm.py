@@ -1,0 +1,50 @@
+"""`gemma_rmsnorm`: Gemma's RMSNorm, ``x * rsqrt(mean(x²) + eps) * (1 + weight)``."""
+
+from __future__ import annotations
+
+import torch
+
+from kernelkit_ops import _validate as v
+from kernelkit_ops.norm._common import check_norm_inputs, pdl_default
+
+
+def gemma_rmsnorm(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    eps: float = 1e-6,
+    out: torch.Tensor | None = None,
+    enable_pdl: bool | None = None,
+) -> torch.Tensor:
+    """Return ``input * rsqrt(mean(input², -1) + eps) * (1 + weight)``, statistics in float32.
+
+    Args:
+        input: ``[..., H]`` CUDA tensor, bfloat16/float16/float32, contiguous in its last dim; leading
+            dims may be row-strided (e.g. a slice of a wider buffer).
+        weight: ``[H]``, input's dtype, contiguous.
+        eps: added to the mean square (>= 0).
+        out: optional tensor of input's shape/dtype/device to write into.
+        enable_pdl: launch with programmatic dependent launch (overlaps the previous kernel's tail);
+            None (default) means on for sm_90+ GPUs, as in sgl-kernel.
+
+    Returns:
+        ``out`` (allocated when not given). Same signature and semantics as ``sgl_kernel.gemma_rmsnorm``.
+    """
+    op = "gemma_rmsnorm"
+    check_norm_inputs(op, input, "input", weight, eps)
+    if out is None:
+        out = torch.empty(input.shape, device=input.device, dtype=input.dtype)
+    else:
+        v.require_tensor(op, "out", out)
+        v.require_same_device(op, "out", out, "input", input)
+        v.require_same_dtype(op, "out", out, "input", input)
+        v.require_shape(op, "out", out, input.shape)
+        v.require_rows(op, "out", out)
+    if out.numel():  # T = 0 launches nothing
+        torch.ops.kernelkit.gemma_rmsnorm.default(out, input, weight, float(eps), pdl_default(input, enable_pdl))
+    return out
+
+
+@torch.library.register_fake("kernelkit::gemma_rmsnorm")
+def _gemma_rmsnorm_fake(out: torch.Tensor, input: torch.Tensor, weight: torch.Tensor, eps: float, enable_pdl: bool) -> None:
+    # Mutates `out` only; nothing to allocate.
+    return None
