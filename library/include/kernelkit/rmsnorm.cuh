@@ -40,7 +40,16 @@ struct RmsNormArgs {
 namespace rmsnorm_detail {
 
 constexpr int kMaxThreads = 1024;
-constexpr int kMaxVecsPerThread = 4;  // x kept in fp32 registers: 4 x 8 (bf16) = 32 floats per thread
+constexpr int kMaxVecsPerThread = 4;
+
+// Register budget: 1024 threads leave 64 registers each, enough for one vector of the row; 2 and 4
+// vectors per thread need the 128 / 255 registers of 512- / 256-thread blocks (with 1024 as the
+// bound the compiler spilled 400+ bytes per thread for 4 vectors: h8192 fell to 22% of the copy
+// ceiling on the H100; ptxas -v now reports no spills for any instance).
+template <int NV>
+constexpr int max_threads() {
+  return NV == 1 ? 1024 : (NV == 2 ? 512 : 256);
+}
 
 __device__ __forceinline__ float block_sum(float value, float* warp_sums) {
 #pragma unroll
@@ -62,7 +71,7 @@ __device__ __forceinline__ float weight_factor(float w) {
 
 // The row lives in registers: NV vectors of VEC elements per thread.
 template <typename T, int VEC, int NV, bool kFused, bool kGemma>
-__global__ void __launch_bounds__(kMaxThreads) rmsnorm_registers(RmsNormArgs a) {
+__global__ void __launch_bounds__(max_threads<NV>()) rmsnorm_registers(RmsNormArgs a) {
   __shared__ float warp_sums[32];
   pdl_wait();
   const int num_vecs = static_cast<int>(a.hidden / VEC);
@@ -80,7 +89,7 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_registers(RmsNormArgs a) 
         wv[i] = Vec<T, VEC>::load(weight + v * VEC);
       }
     }
-    float x[NV][VEC];
+    float x[kFused ? NV : 1][kFused ? VEC : 1];  // the fused sum in fp32; plain rows re-convert xv
     float sum_sq = 0.0f;
 #pragma unroll
     for (int i = 0; i < NV; ++i) {
@@ -92,8 +101,8 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_registers(RmsNormArgs a) 
           if constexpr (kFused) {
             f += to_float(rv[i][j]);
             rv[i][j] = from_float<T>(f);
+            x[i][j] = f;
           }
-          x[i][j] = f;
           sum_sq += f * f;
         }
         if constexpr (kFused) rv[i].store(res + v * VEC);
@@ -107,7 +116,10 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_registers(RmsNormArgs a) 
       if (v < num_vecs) {
         Vec<T, VEC> y;
 #pragma unroll
-        for (int j = 0; j < VEC; ++j) y[j] = from_float<T>(x[i][j] * scale * weight_factor<kGemma>(to_float(wv[i][j])));
+        for (int j = 0; j < VEC; ++j) {
+          const float xf = kFused ? x[i][j] : to_float(xv[i][j]);
+          y[j] = from_float<T>(xf * scale * weight_factor<kGemma>(to_float(wv[i][j])));
+        }
         y.store(out + v * VEC);
       }
     }
@@ -159,12 +171,17 @@ cudaError_t launch_typed(const RmsNormArgs& a, bool enable_pdl, int num_sms, cud
   // Few rows: spread each row over as many threads as it has vectors (latency). Many rows: 256
   // threads per row and more vectors each (bytes in flight come from the many CTAs).
   const bool few_rows = a.num_rows < 2 * static_cast<int64_t>(num_sms);
-  const int64_t target_threads = few_rows ? kMaxThreads : 256;
+  const auto cap = [](int nv) -> int64_t { return nv == 1 ? max_threads<1>() : (nv == 2 ? max_threads<2>() : max_threads<4>()); };
+  const auto threads_for = [&](int nv) { return (num_vecs + nv - 1) / nv; };
   int nv = 1;
-  while (nv < kMaxVecsPerThread && (num_vecs + nv - 1) / nv > target_threads) nv *= 2;
-  const int64_t threads_needed = (num_vecs + nv - 1) / nv;
+  if (few_rows) {
+    while (nv < kMaxVecsPerThread && threads_for(nv) > cap(nv)) nv *= 2;
+  } else {
+    while (nv < kMaxVecsPerThread && threads_for(nv) > 256) nv *= 2;
+  }
+  const int64_t threads_needed = threads_for(nv);
   const unsigned grid = static_cast<unsigned>(std::min<int64_t>(a.num_rows, 1 << 20));
-  if (threads_needed > kMaxThreads) {
+  if (threads_needed > cap(nv)) {
     return launch_with_pdl(rmsnorm_two_pass<T, VEC, kFused, kGemma>, dim3(grid), dim3(kMaxThreads), 0, stream,
                            enable_pdl, a);
   }
