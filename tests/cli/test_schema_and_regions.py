@@ -344,11 +344,16 @@ def test_real_regions_round_trip(repo_root, rel, spec, key, entry):
 
 
 def test_real_regions_hold_the_activation_ops(repo_root):
+    # Every region lists the same ops, sorted, the activation ops among them (the library grows; this
+    # test is about the regions, not about which ops exist).
     registration = (repo_root / "library/csrc/registration.cc").read_text()
-    for spec in (layout.BINDINGS, layout.SCHEMAS, layout.IMPLS):
-        assert [e.key for e in regions.entries(registration, spec)] == ["gelu_and_mul", "gelu_tanh_and_mul", "silu_and_mul"]
+    bindings = [e.key for e in regions.entries(registration, layout.BINDINGS)]
+    assert {"gelu_and_mul", "gelu_tanh_and_mul", "silu_and_mul"} <= set(bindings)
+    assert bindings == sorted(bindings)
+    for spec in (layout.SCHEMAS, layout.IMPLS):
+        assert [e.key for e in regions.entries(registration, spec)] == bindings
     cmake = (repo_root / "library/CMakeLists.txt").read_text()
-    assert [e.key for e in regions.entries(cmake, layout.SOURCES)] == ["gelu_and_mul", "gelu_tanh_and_mul", "silu_and_mul"]
+    assert sorted(e.key for e in regions.entries(cmake, layout.SOURCES)) == bindings
     assert regions.entries(cmake, layout.FP4_SOURCES) == []
 
 
