@@ -35,6 +35,25 @@ void gated_activation(const char* op, GatedLauncher launch, Tensor& out, const T
 }
 
 // kernelkit:bindings-begin
+void apply_rope_with_cos_sin_cache_inplace(Tensor positions, Tensor query, Tensor key, int64_t head_size, Tensor cos_sin_cache, bool is_neox) {
+  constexpr const char* op = "apply_rope_with_cos_sin_cache_inplace";
+  check_cuda(positions, op, "positions");
+  check_cuda(query, op, "query");
+  check_cuda(key, op, "key");
+  check_cuda(cos_sin_cache, op, "cos_sin_cache");
+  check_same_device(positions, "positions", query, "query", op);
+  const DType dtype = float_dtype_in(positions, op, "positions", {DType::kBFloat16, DType::kFloat16});
+  check_same_dtype(positions, "positions", query, "query", op);
+  check_same_shape(positions, "positions", query, "query", op);
+  check_contiguous(positions, op, "positions");
+  check_contiguous(query, op, "query");
+  if (positions.numel() == 0) return;
+  torch::stable::accelerator::DeviceGuard guard(positions.get_device_index());
+  check_launch(launch_apply_rope_with_cos_sin_cache_inplace(query.data_ptr(), positions.data_ptr(), positions.numel(), 1.0, dtype,
+                                 current_cuda_stream(positions.get_device_index())),
+               op);
+}
+
 void gelu_and_mul(Tensor out, Tensor input) { gated_activation("gelu_and_mul", launch_gelu_and_mul, out, input); }
 
 void gelu_tanh_and_mul(Tensor out, Tensor input) {
@@ -49,6 +68,7 @@ void silu_and_mul(Tensor out, Tensor input) { gated_activation("silu_and_mul", l
 
 STABLE_TORCH_LIBRARY(kernelkit, m) {
   // kernelkit:schemas-begin
+  m.def("apply_rope_with_cos_sin_cache_inplace(Tensor positions, Tensor! query, Tensor! key, int head_size, Tensor cos_sin_cache, bool is_neox) -> ()");
   m.def("gelu_and_mul(Tensor! out, Tensor input) -> ()");
   m.def("gelu_tanh_and_mul(Tensor! out, Tensor input) -> ()");
   m.def("silu_and_mul(Tensor! out, Tensor input) -> ()");
@@ -57,6 +77,7 @@ STABLE_TORCH_LIBRARY(kernelkit, m) {
 
 STABLE_TORCH_LIBRARY_IMPL(kernelkit, CUDA, m) {
   // kernelkit:impls-begin
+  m.impl("apply_rope_with_cos_sin_cache_inplace", TORCH_BOX(&kernelkit::binding::apply_rope_with_cos_sin_cache_inplace));
   m.impl("gelu_and_mul", TORCH_BOX(&kernelkit::binding::gelu_and_mul));
   m.impl("gelu_tanh_and_mul", TORCH_BOX(&kernelkit::binding::gelu_tanh_and_mul));
   m.impl("silu_and_mul", TORCH_BOX(&kernelkit::binding::silu_and_mul));

@@ -13,10 +13,12 @@ LIBRARY_PATH = _library.load()
 from kernelkit_ops.activation.gelu_and_mul import gelu_and_mul
 from kernelkit_ops.activation.gelu_tanh_and_mul import gelu_tanh_and_mul
 from kernelkit_ops.activation.silu_and_mul import silu_and_mul
+from kernelkit_ops.rope.apply_rope_with_cos_sin_cache_inplace import apply_rope_with_cos_sin_cache_inplace
 # kernelkit:exports-end
 
 __all__ = [
     # kernelkit:all-begin
+    "apply_rope_with_cos_sin_cache_inplace",
     "gelu_and_mul",
     "gelu_tanh_and_mul",
     "silu_and_mul",
