@@ -17,10 +17,12 @@ from kernelkit_ops.norm.fused_add_rmsnorm import fused_add_rmsnorm
 from kernelkit_ops.norm.gemma_fused_add_rmsnorm import gemma_fused_add_rmsnorm
 from kernelkit_ops.norm.gemma_rmsnorm import gemma_rmsnorm
 from kernelkit_ops.norm.rmsnorm import rmsnorm
+from kernelkit_ops.rope.apply_rope_with_cos_sin_cache_inplace import apply_rope_with_cos_sin_cache_inplace
 # kernelkit:exports-end
 
 __all__ = [
     # kernelkit:all-begin
+    "apply_rope_with_cos_sin_cache_inplace",
     "fused_add_rmsnorm",
     "gelu_and_mul",
     "gelu_tanh_and_mul",

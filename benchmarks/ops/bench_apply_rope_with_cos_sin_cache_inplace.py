@@ -1,0 +1,109 @@
+"""`apply_rope_with_cos_sin_cache_inplace` benchmark: kernelkit vs the torch reference (eager and torch.compile),
+and FlashInfer / sgl-kernel when installed (same signature).
+
+Case: a Llama-3-8B-like attention layer, 32 query + 8 kv heads x head_size 128, rotary_dim 128, NeoX style,
+bf16, query and key the q and k slices of one fused qkv projection output (row-strided, as in serving).
+
+Bytes model (exact, what the op must move): every rotated element of query and key read once and written
+once, each token's cos/sin row (rotary_dim fp32) read once, each position (int64) read once:
+    T * (Hq + Hk) * rotary_dim * 2 * 2 bytes  +  T * rotary_dim * 4  +  T * 8
+Positions are distinct (a random permutation of the cache rows), so no cos/sin row is shared between tokens
+and the cache term is really moved. V and the dims past rotary_dim (none here) are not counted: not touched.
+FLOPs: 6 per rotated pair (4 multiplies, 2 adds).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+
+from kernelkit.benchspec import Case, OpBench, token_sweep
+
+MAX_POS = 32768  # >= the largest case, so positions can be distinct
+ROPE_BASE = 500000.0  # Llama 3
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def cos_sin_cache(max_pos: int, rotary_dim: int, device: str = "cuda"):
+    """[max_pos, rotary_dim] fp32, [cos | sin], as sglang's RotaryEmbedding builds it."""
+    import torch
+
+    inv_freq = 1.0 / (ROPE_BASE ** (torch.arange(0, rotary_dim, 2, dtype=torch.float32, device=device) / rotary_dim))
+    freqs = torch.outer(torch.arange(max_pos, dtype=torch.float32, device=device), inv_freq)
+    return torch.cat((freqs.cos(), freqs.sin()), dim=-1)
+
+
+def make_inputs(case: Case) -> dict:
+    import torch
+
+    dtype = getattr(torch, case.dtype)
+    t, hq, hk, hs = case.tokens, case.size("q_heads"), case.size("kv_heads"), case.size("head_size")
+    qkv = torch.randn(t, (hq + 2 * hk) * hs, device="cuda", dtype=dtype)
+    query, key = qkv[:, : hq * hs], qkv[:, hq * hs : (hq + hk) * hs]
+    positions = torch.randperm(MAX_POS, device="cuda")[:t]
+    cache = cos_sin_cache(MAX_POS, case.size("rotary_dim"))  # one per input copy: cold like the rest
+    return {"args": [positions, query, key, hs, cache, True], "qkv": qkv}
+
+
+def kernelkit_impl(inputs: dict):
+    import kernelkit_ops
+
+    return kernelkit_ops.apply_rope_with_cos_sin_cache_inplace(*inputs["args"])
+
+
+def reference(inputs: dict):
+    """The same math in plain torch (NeoX; sglang's forward_native): fp32, written back in place."""
+    import torch
+
+    positions, query, key, head_size, cache, _ = inputs["args"]
+    rotary_dim = cache.shape[-1]
+    half = rotary_dim // 2
+    cos, sin = cache.index_select(0, positions).unsqueeze(1).chunk(2, dim=-1)  # [T, 1, half]
+    for x in (query, key):
+        heads = x.view(x.shape[0], -1, head_size)
+        x1, x2 = heads[..., :half].float(), heads[..., half:rotary_dim].float()
+        heads[..., :rotary_dim].copy_(torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1))
+
+
+def library_impls() -> dict[str, Callable]:
+    impls: dict[str, Callable] = {}
+    if _installed("sgl_kernel"):
+
+        def sgl(inputs: dict):
+            return importlib.import_module("sgl_kernel").apply_rope_with_cos_sin_cache_inplace(*inputs["args"])
+
+        impls["sgl_kernel"] = sgl
+    if _installed("flashinfer"):
+
+        def flashinfer(inputs: dict):
+            fi = importlib.import_module("flashinfer")
+            fn = getattr(fi, "apply_rope_with_cos_sin_cache_inplace", None) or importlib.import_module(
+                "flashinfer.rope"
+            ).apply_rope_with_cos_sin_cache_inplace
+            return fn(*inputs["args"])
+
+        impls["flashinfer"] = flashinfer
+    return impls
+
+
+def bytes_moved(case: Case) -> int:
+    t, heads, rd = case.tokens, case.size("q_heads") + case.size("kv_heads"), case.size("rotary_dim")
+    return t * heads * rd * 2 * case.itemsize + t * rd * 4 + t * 8
+
+
+BENCH = OpBench(
+    op="apply_rope_with_cos_sin_cache_inplace",
+    cases=token_sweep("bfloat16", q_heads=32, kv_heads=8, head_size=128, rotary_dim=128),
+    make_inputs=make_inputs,
+    impls={"kernelkit": kernelkit_impl, **library_impls()},
+    reference=reference,
+    bytes_moved=bytes_moved,
+    flops=lambda case: case.tokens * (case.size("q_heads") + case.size("kv_heads")) * case.size("rotary_dim") // 2 * 6,
+)
