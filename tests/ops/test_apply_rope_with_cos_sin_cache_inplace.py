@@ -228,6 +228,9 @@ BAD_INPUTS = {
 
 @pytest.mark.parametrize("name", list(BAD_INPUTS))
 def test_rejects_bad_input_naming_the_argument(name):
+    if name == "key-other-device" and torch.cuda.is_available() and torch.cuda.device_count() < 2:
+        # FakeTensorMode initialises the real device of a fake cuda:1; CI (no GPU) runs this case.
+        pytest.skip("a fake cuda:1 tensor needs either no GPU or two of them")
     make, message = BAD_INPUTS[name]
     with FakeTensorMode():
         args = make()
