@@ -26,3 +26,26 @@ def pdl_default(x: torch.Tensor, enable_pdl: bool | None) -> bool:
     if enable_pdl is not None:
         return bool(enable_pdl)
     return torch.cuda.get_device_capability(x.device)[0] >= 9
+
+
+def norm_output(op: str, input: torch.Tensor, weight: torch.Tensor, eps: float, out: torch.Tensor | None) -> torch.Tensor:
+    """Checks of rmsnorm/gemma_rmsnorm; returns the tensor to write into (allocated when `out` is None)."""
+    check_norm_inputs(op, input, "input", weight, eps)
+    if out is None:
+        return torch.empty(input.shape, device=input.device, dtype=input.dtype)
+    v.require_tensor(op, "out", out)
+    v.require_same_device(op, "out", out, "input", input)
+    v.require_same_dtype(op, "out", out, "input", input)
+    v.require_shape(op, "out", out, input.shape)
+    v.require_rows(op, "out", out)
+    return out
+
+
+def check_fused_inputs(op: str, input: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float) -> None:
+    """Checks of fused_add_rmsnorm/gemma_fused_add_rmsnorm."""
+    check_norm_inputs(op, input, "input", weight, eps)
+    v.require_tensor(op, "residual", residual)
+    v.require_same_device(op, "residual", residual, "input", input)
+    v.require_same_dtype(op, "residual", residual, "input", input)
+    v.require_shape(op, "residual", residual, input.shape)
+    v.require_rows(op, "residual", residual)

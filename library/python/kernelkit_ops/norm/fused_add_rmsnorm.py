@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from kernelkit_ops import _validate as v
-from kernelkit_ops.norm._common import check_norm_inputs, pdl_default
+from kernelkit_ops.norm._common import check_fused_inputs, pdl_default
 
 
 def fused_add_rmsnorm(
@@ -30,13 +29,7 @@ def fused_add_rmsnorm(
 
     Same signature and semantics as ``sgl_kernel.fused_add_rmsnorm``.
     """
-    op = "fused_add_rmsnorm"
-    check_norm_inputs(op, input, "input", weight, eps)
-    v.require_tensor(op, "residual", residual)
-    v.require_same_device(op, "residual", residual, "input", input)
-    v.require_same_dtype(op, "residual", residual, "input", input)
-    v.require_shape(op, "residual", residual, input.shape)
-    v.require_rows(op, "residual", residual)
+    check_fused_inputs("fused_add_rmsnorm", input, residual, weight, eps)
     if input.numel():
         torch.ops.kernelkit.fused_add_rmsnorm.default(input, residual, weight, float(eps), pdl_default(input, enable_pdl))
 

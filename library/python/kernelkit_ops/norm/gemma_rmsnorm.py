@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from kernelkit_ops import _validate as v
-from kernelkit_ops.norm._common import check_norm_inputs, pdl_default
+from kernelkit_ops.norm._common import norm_output, pdl_default
 
 
 def gemma_rmsnorm(
@@ -29,16 +28,7 @@ def gemma_rmsnorm(
     Returns:
         ``out`` (allocated when not given). Same signature and semantics as ``sgl_kernel.gemma_rmsnorm``.
     """
-    op = "gemma_rmsnorm"
-    check_norm_inputs(op, input, "input", weight, eps)
-    if out is None:
-        out = torch.empty(input.shape, device=input.device, dtype=input.dtype)
-    else:
-        v.require_tensor(op, "out", out)
-        v.require_same_device(op, "out", out, "input", input)
-        v.require_same_dtype(op, "out", out, "input", input)
-        v.require_shape(op, "out", out, input.shape)
-        v.require_rows(op, "out", out)
+    out = norm_output("gemma_rmsnorm", input, weight, eps, out)
     if out.numel():  # T = 0 launches nothing
         torch.ops.kernelkit.gemma_rmsnorm.default(out, input, weight, float(eps), pdl_default(input, enable_pdl))
     return out
