@@ -27,10 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomlkit
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
-from tomlkit.items import String
 
 from kernelkit import buildsys, layout, regions, registry, transaction
 from kernelkit.errors import KernelkitError
@@ -143,6 +141,12 @@ class VersionSpot:
 
     def rewrite(self, text: str, new: str) -> str:
         if self.kind == "pyproject":
+            # Imported here: only releasing needs tomlkit, and the GPU machine (no network) may lack it.
+            try:
+                import tomlkit
+                from tomlkit.items import String
+            except ImportError:
+                raise KernelkitError("kernelkit release needs tomlkit: pip install tomlkit") from None
             doc = tomlkit.parse(text)
             old = doc["project"]["version"]
             # Same quote style as before; tomlkit keeps the line's comment and every other byte.

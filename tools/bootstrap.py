@@ -35,13 +35,16 @@ REQUIRED = {
     "typer": "typer>=0.12",
     "rich": "rich>=13",
     "jinja2": "jinja2>=3.1",
-    "tomlkit": "tomlkit>=0.12",
     "packaging": "packaging>=23",
     "pytest": "pytest>=8",
     "scikit_build_core": "scikit-build-core>=0.10",
     "matplotlib": "matplotlib",  # kernelkit bench --plot
 }
-OPTIONAL = {"numpy": "numpy"}  # torch warns on import without it; nothing else needs it
+# Nice to have; a machine without network (the GPU machine) builds and tests without them.
+OPTIONAL = {
+    "numpy": "numpy",  # torch warns on import without it
+    "tomlkit": "tomlkit>=0.12",  # kernelkit release only
+}
 
 
 def log(msg: str) -> None:
