@@ -162,6 +162,28 @@ def parse_progress(line: str) -> tuple[int, int, str] | None:
     return (int(match.group(1)), int(match.group(2)), match.group(3)) if match else None
 
 
+_NVCC_LOC = re.compile(r"^(?P<path>[^\s:()][^()]*?)\((?P<line>\d+)\):")
+_GCC_LOC = re.compile(r"^(?P<path>[^\s:()][^:()]*?):(?P<line>\d+)(?P<col>:\d+)?:")
+
+
+def clickable(line: str, build_dir: Path, root: Path) -> str:
+    """`../../library/x.cu(23): error` -> `library/x.cu:23: error`: paths from the project root, in the
+    file:line form editors and terminals jump to (nvcc writes path(line), relative to the build dir)."""
+    for regex in (_NVCC_LOC, _GCC_LOC):
+        match = regex.match(line)
+        if not match:
+            continue
+        path = Path(match.group("path"))
+        absolute = (path if path.is_absolute() else build_dir / path).resolve()
+        try:
+            shown = str(absolute.relative_to(root.resolve()))
+        except ValueError:
+            shown = str(absolute)
+        col = match.groupdict().get("col") or ""
+        return f"{shown}:{match.group('line')}{col}:{line[match.end():]}"
+    return line
+
+
 def extract_errors(log: str, limit: int = 40) -> list[str]:
     """file:line error lines (gcc, nvcc, ld, CMake), deduplicated, in order; with the FAILED target lines."""
     found: list[str] = []
@@ -323,7 +345,7 @@ def _finish(project, ok, started, configured, log_lines, ccache, before) -> Buil
         configured=configured,
         steps=steps,
         ccache=delta,
-        errors=[] if ok else extract_errors(log),
+        errors=[] if ok else [clickable(e, project.build_dir, project.root) for e in extract_errors(log)],
         log=log,
         library=library if ok else None,
     )

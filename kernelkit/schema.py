@@ -141,6 +141,9 @@ def parse_arg(text: str, schema: str) -> Arg:
         raise KernelkitError(f"schema '{schema}': '{text}': lists of {base} are not supported")
     if mutable and (is_list or match.group("opt")):
         raise KernelkitError(f"schema '{schema}': '{text}': a mutable tensor must be a plain Tensor!")
+    default = match.group("default")
+    if default is not None:
+        _check_default(base, match.group("opt") is not None, match.group("list") is not None, default.strip(), match.group("name"), schema)
     return Arg(
         name=match.group("name"),
         base=base,
@@ -150,6 +153,28 @@ def parse_arg(text: str, schema: str) -> Arg:
         default=match.group("default"),
         list_size=(match.group("list") or "[]")[1:-1],
     )
+
+
+_NUMBER = {"int": re.compile(r"^-?\d+$"), "float": re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-?inf$|^nan$")}
+
+
+def _check_default(base: str, optional: bool, is_list: bool, value: str, name: str, schema: str) -> None:
+    """A default torch would refuse at load time (aborting the process) is refused here instead."""
+    if value == "None" and optional:
+        return
+    ok = False
+    if is_list:
+        ok = bool(re.match(r"^\[.*\]$", value)) and base in ("int", "float", "bool")
+    elif base in _NUMBER:
+        ok = bool(_NUMBER[base].match(value))
+    elif base == "bool":
+        ok = value in ("True", "False")
+    elif base == "str":
+        ok = len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
+    if not ok:
+        hint = {"bool": "True or False", "int": "an integer", "float": "a number like 1e-06", "str": "a quoted string"}
+        expected = "None" if base == "Tensor" else hint.get(base, "a literal of its type")
+        raise KernelkitError(f"schema '{schema}': default '{value}' of '{name}' is not valid for {base} (use {expected})")
 
 
 def parse_schema(text: str, expected_name: str | None = None) -> Schema:

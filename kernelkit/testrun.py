@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,11 +70,17 @@ def summarize(junit: Path, exit_code: int) -> TestSummary:
     return TestSummary(exit_code, passed, failed, skipped, gpu_skipped, reasons)
 
 
+def junit_path(project: Project) -> Path:
+    """Kept after the run (pytest prints its path), in the build folder that git ignores."""
+    return project.root / "build" / "test-results" / "junit.xml"
+
+
 def run_tests(
     project: Project, ops: list[str], keyword: str | None = None, device: str | None = None, extra: list[str] = ()
 ) -> TestSummary:
-    with tempfile.TemporaryDirectory(prefix="kernelkit-test-") as tmp:
-        junit = Path(tmp) / "junit.xml"
-        cmd = pytest_command(project, ops, keyword, device, list(extra), junit)
-        code = subprocess.call(cmd, cwd=project.root)
-        return summarize(junit, code)
+    junit = junit_path(project)
+    junit.parent.mkdir(parents=True, exist_ok=True)
+    junit.unlink(missing_ok=True)
+    cmd = pytest_command(project, ops, keyword, device, list(extra), junit)
+    code = subprocess.call(cmd, cwd=project.root)
+    return summarize(junit, code)

@@ -36,7 +36,7 @@ def bench(
     unknown = [n for n in names if n not in available]
     if unknown:
         raise KernelkitError(f"no benchmark for {', '.join(unknown)}; ops with one: {', '.join(available) or '(none)'}", exit_code=2)
-    token_filter = [int(t) for t in tokens.split(",") if t.strip()] if tokens else None
+    token_filter = _parse_tokens(tokens) if tokens else None
     old = None
     if compare is not None:
         try:
@@ -54,6 +54,9 @@ def bench(
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
     rows: list[core.Row] = []
     plan = [(b, c) for b in benches for c in core.select_cases(b, token_filter)]
+    if not plan:
+        swept = sorted({c.tokens for b in benches for c in b.cases})
+        raise KernelkitError(f"--tokens {tokens}: no case has that many tokens; the cases have {swept}", exit_code=2)
     with Progress(
         TextColumn("[bold]bench[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("{task.description}", style="dim"), console=console, transient=True,
@@ -93,6 +96,15 @@ def bench(
             soft_wrap=True,
         )
         raise typer.Exit(1 if regressed else 0)
+
+
+def _parse_tokens(text: str) -> list[int]:
+    values = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item.isdigit() or int(item) < 1:
+            raise KernelkitError(f"--tokens: '{item}' is not a token count (positive integers, e.g. 1,2048)", exit_code=2)
+        values.append(int(item))
+    return values
 
 
 def _render(doc: dict) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,6 +11,7 @@ from rich.tree import Tree
 
 from kernelkit import initproject, transaction
 from kernelkit.cli._ui import console, handles_errors, print_json
+from kernelkit.errors import KernelkitError
 
 
 @handles_errors
@@ -20,11 +22,14 @@ def init(
     json_out: Annotated[bool, typer.Option("--json", help="Print the created files as JSON.")] = False,
 ) -> None:
     """Create a kernel library project: library/, tests/, benchmarks/, Makefile, README, pyproject."""
-    package = name or path.resolve().name.replace("-", "_").lower()
+    package = name or re.sub(r"\W", "_", path.resolve().name).lower()
     changes = initproject.plan_init(path, package, namespace)
     created = [str(p.relative_to(changes.root)) for p in changes.created]
-    changes.root.mkdir(parents=True, exist_ok=True)
-    transaction.apply(changes)
+    try:
+        changes.root.mkdir(parents=True, exist_ok=True)
+        transaction.apply(changes)
+    except OSError as exc:
+        raise KernelkitError(f"cannot create {path}: {exc.strerror or exc}", exit_code=2) from None
     initproject.make_executable(changes.root)
     if json_out:
         print_json({"path": str(changes.root), "name": package, "namespace": namespace or package, "created": created})

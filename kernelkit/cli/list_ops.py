@@ -28,7 +28,7 @@ def last_bench_results(project: Project) -> dict[str, str]:
             if row.get("impl") != "kernelkit" or "op" not in row or "us" not in row:
                 continue
             pct = row.get("pct_of_ceiling")
-            summary[row["op"]] = f"{row['us']:.2f} µs" + (f" ({pct:.0f}%)" if pct is not None else "") + f" @ T={row.get('tokens', '?')}"
+            summary[row["op"]] = f"{row['us']:.3g} µs" + (f" {pct:.0f}%" if pct is not None else "") + f" T={row.get('tokens', '?')}"
     return summary
 
 
@@ -55,7 +55,8 @@ def list_ops(json_out: Annotated[bool, typer.Option("--json", help="Print the op
         print_json(rows)
         return
     table = Table(title=f"{project.name}: {len(rows)} ops (torch.ops.{project.namespace})")
-    for col in ("op", "category", "dtypes", "test", "bench", "last bench"):
+    table.add_column("op", no_wrap=True)  # the name users copy into other commands: never cut
+    for col in ("category", "dtypes", "test", "bench", "last bench"):
         table.add_column(col)
     for r in rows:
         table.add_row(

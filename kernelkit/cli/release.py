@@ -27,8 +27,10 @@ def release(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the diff and the commit/tag it would make; change nothing.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print a summary as JSON (for scripts).")] = False,
 ) -> None:
-    """Bump the version in every file that holds it, add a CHANGELOG section (ops and commits since the
-    last tag), commit `release vX.Y.Z` and tag it. All or nothing."""
+    """Bump every version place, add a CHANGELOG section, commit and tag vX.Y.Z (all or nothing).
+
+    The CHANGELOG section lists the ops added, removed or changed in schema and the commits since
+    the last tag."""
     project = find_project()
     with transaction.project_lock(project.root):
         plan = core.plan_release(project, bump, wheel=wheel)

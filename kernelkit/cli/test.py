@@ -8,6 +8,7 @@ import typer
 
 from kernelkit import testrun
 from kernelkit.cli._ui import console, handles_errors
+from kernelkit.errors import KernelkitError
 from kernelkit.project import find_project
 
 
@@ -25,13 +26,21 @@ def test(
     """Run the tests of the given ops (or all) with pytest."""
     project = find_project()
     device = None if gpu is None else ("gpu" if gpu else "cpu")
+    if device == "gpu" and not _cuda_visible():
+        raise KernelkitError("--gpu: no CUDA GPU is visible to torch here, so no GPU test can run", exit_code=1)
     summary = testrun.run_tests(project, ops or [], keyword, device, pytest_args or [])
     if summary.gpu_skipped:
         console.print(
             f"[yellow]{summary.gpu_skipped} GPU test{'s' if summary.gpu_skipped != 1 else ''} skipped:[/] "
-            "no CUDA GPU visible to torch; run them on a GPU machine (`kernelkit test --gpu`).",
+            "no CUDA GPU visible to torch; run them on a machine with one.",
             soft_wrap=True,
         )
-    if summary.exit_code == 5:  # pytest: no tests collected
-        console.print("[yellow]no tests selected[/]")
+    if summary.passed + summary.failed + summary.skipped == 0 and summary.exit_code in (0, 5):
+        raise KernelkitError("no tests selected (check the op names and -k)", exit_code=5)
     raise typer.Exit(summary.exit_code)
+
+
+def _cuda_visible() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

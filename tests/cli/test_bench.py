@@ -175,3 +175,10 @@ def test_compare_with_a_missing_file_is_a_clear_error(repo_root, monkeypatch, tm
     monkeypatch.chdir(repo_root)
     result = CliRunner().invoke(app, ["bench", "silu_and_mul", "--compare", str(tmp_path / "nope.json")])
     assert result.exit_code == 2 and "cannot read results JSON" in result.output
+
+
+@pytest.mark.parametrize("tokens", ["abc", "1.5", "0", "-5", "1,,2"])
+def test_bad_tokens_are_refused(repo_root, monkeypatch, tokens):
+    monkeypatch.chdir(repo_root)
+    result = CliRunner().invoke(app, ["bench", "silu_and_mul", "--tokens", tokens])
+    assert result.exit_code == 2 and "--tokens" in result.output and "internal error" not in result.output

@@ -178,3 +178,14 @@ def test_launcher_that_disagrees_with_its_declaration_fails_the_link(tmp_path, r
     assert proc.returncode != 0, output
     assert "Traceback" not in output
     assert any("undefined reference" in line and "launch_silu_and_mul" in line for line in proc.stderr.splitlines()), output
+
+
+def test_error_locations_become_root_relative_file_line(tmp_path):
+    from kernelkit.buildsys import clickable
+
+    build_dir, root = tmp_path / "build" / "dev", tmp_path
+    line = clickable("../../library/csrc/misc/bad_op.cu(23): error: expected a declaration", build_dir, root)
+    assert line == "library/csrc/misc/bad_op.cu:23: error: expected a declaration"
+    gcc = clickable(f"{root}/library/csrc/registration.cc:57:3: error: expected ';'", build_dir, root)
+    assert gcc == "library/csrc/registration.cc:57:3: error: expected ';'"
+    assert clickable("FAILED: x.o", build_dir, root) == "FAILED: x.o"

@@ -88,3 +88,19 @@ def test_init_then_new_builds_loads_and_passes_its_cpu_tests(tmp_path, monkeypat
     )
     assert tests.returncode == 0, tests.stdout[-3000:]
     assert " passed" in tests.stdout and " failed" not in tests.stdout
+
+
+def test_init_under_a_file_is_a_clear_error(tmp_path, monkeypatch):
+    (tmp_path / "afile").write_text("x")
+    result = run(["init", str(tmp_path / "afile" / "x"), "--name", "x"], tmp_path, monkeypatch)
+    assert result.exit_code == 2 and "cannot create" in result.output and "internal error" not in result.output
+
+
+def test_error_messages_keep_their_brackets(tmp_path, monkeypatch):
+    # Messages are printed as text, not Rich markup: "[tool.kernelkit]" must survive, "[/]" must not crash.
+    result = run(["list"], tmp_path, monkeypatch)
+    assert result.exit_code == 2 and "[tool.kernelkit]" in result.output
+    (tmp_path / "p").mkdir()
+    assert run(["init", str(tmp_path / "p" / "lib"), "--name", "lib"], tmp_path, monkeypatch).exit_code == 0
+    bad = run(["new", "x[/]"], tmp_path / "p" / "lib", monkeypatch)
+    assert bad.exit_code == 2 and "x[/]" in bad.output and "Traceback" not in bad.output

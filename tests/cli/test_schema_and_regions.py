@@ -3,6 +3,8 @@ and `remove` edit), as units: no project copy, no CLI."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from kernelkit import layout, regions
@@ -359,3 +361,24 @@ def test_real_regions_hold_the_activation_ops(repo_root):
 def test_insert_then_remove_keeps_a_hand_edited_region():
     text = LINES_TEXT.replace("# kernelkit:things-begin\n", "# kernelkit:things-begin\n\n")
     assert regions.remove(regions.insert(text, LINES, "banana", '    "banana",'), LINES, "banana") == text
+
+
+@pytest.mark.parametrize(
+    "schema, message",
+    [
+        ("foo(Tensor! out, Tensor input, bool flag=true) -> ()", "default 'true' of 'flag' is not valid for bool"),
+        ("foo(Tensor! out, Tensor input, float eps=abc) -> ()", "default 'abc' of 'eps' is not valid for float"),
+        ("foo(Tensor! out, Tensor input, float eps=1e-6f) -> ()", "default '1e-6f' of 'eps'"),
+        ("foo(Tensor! out, Tensor input, int n=1.5) -> ()", "default '1.5' of 'n' is not valid for int"),
+        ("foo(Tensor! out, Tensor input, str mode=abc) -> ()", "a quoted string"),
+    ],
+)
+def test_defaults_torch_would_reject_at_load_are_refused(schema, message):
+    # torch aborts the whole process when the library registers such a schema: refuse it up front.
+    with pytest.raises(KernelkitError, match=re.escape(message)):
+        parse_schema(schema)
+
+
+def test_valid_defaults_pass():
+    s = parse_schema('foo(Tensor! out, Tensor input, float eps=1e-06, bool f=False, int n=-3, str m="x", Tensor? b=None) -> ()')
+    assert [a.default for a in s.args[2:]] == ["1e-06", "False", "-3", '"x"', "None"]

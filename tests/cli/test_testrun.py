@@ -133,7 +133,19 @@ def test_cli_test_reports_gpu_skips(kernelkit_proc, repo_root):
     assert "passed" in proc.stdout
     if not _cuda_available():
         assert "GPU tests skipped: no CUDA GPU visible to torch" in proc.stdout
-        assert "kernelkit test --gpu" in proc.stdout
+        assert "run them on a machine with one" in proc.stdout
+
+
+def test_cli_test_gpu_without_a_gpu_is_an_error(kernelkit_proc, repo_root):
+    if _cuda_available():
+        pytest.skip("this machine has a GPU")
+    proc = kernelkit_proc("test", "silu_and_mul", "--gpu", cwd=repo_root)
+    assert proc.returncode == 1 and "--gpu: no CUDA GPU is visible" in proc.stderr
+
+
+def test_cli_test_with_nothing_selected_fails(kernelkit_proc, repo_root):
+    proc = kernelkit_proc("test", "silu_and_mul", "-k", "no_such_test_zzz", cwd=repo_root)
+    assert proc.returncode == 5 and "no tests selected" in proc.stderr
 
 
 def test_cli_test_unknown_op_exits_2(kernelkit_proc, repo_root):
