@@ -290,6 +290,13 @@ def build(
         # -U first: CMake reports an unused -D only when it creates the entry, so a typo must be re-created
         # on every configure to be caught every time.
         unset = [arg for name, _ in options.defines for arg in ("-U", name.split(":")[0])]
+        # -D entries of the previous build that are not given again are dropped too, so that every
+        # flag means "this build" (as --fp4/--arch/--debug do) instead of sticking in the cache.
+        given = {name.split(":")[0] for name, _ in options.defines}
+        for arg in previous or []:
+            name = arg[2:].split("=", 1)[0].split(":")[0]
+            if arg.startswith("-D") and name not in given and not name.startswith(("KERNELKIT_", "Python_")):
+                unset += ["-U", name]
         cmd = ["cmake", "-S", str(project.library_dir), "-B", str(project.build_dir), "-G", "Ninja", *unset, *cache_args]
         if run(cmd) != 0:
             options_file.unlink(missing_ok=True)

@@ -267,3 +267,22 @@ def test_cli_build_json_reports_result(cli, monkeypatch):
     assert data["ok"] is False
     assert data["errors"] == ["CMake Error at x"]
     assert "log" not in data
+
+
+@pytest.mark.slow
+def test_a_define_left_off_is_dropped_from_the_cache(tmp_path, repo_root, monkeypatch):
+    # Every build flag describes this build: a -D given last time and not now must not stick.
+    import shutil
+
+    from kernelkit import buildsys
+    from kernelkit.project import find_project
+
+    copy = tmp_path / "p"
+    shutil.copytree(repo_root, copy, ignore=shutil.ignore_patterns(".venv", "build", ".git", "__pycache__", "*.so", ".whl", "compile_commands.json"))
+    project = find_project(copy)
+    first = buildsys.build(project, buildsys.BuildOptions(defines=(("CMAKE_BUILD_TYPE", "Debug"),)))
+    assert first.ok, first.log[-2000:]
+    assert "CMAKE_BUILD_TYPE:STRING=Debug" in (project.build_dir / "CMakeCache.txt").read_text()
+    second = buildsys.build(project, buildsys.BuildOptions())
+    assert second.ok and second.configured, second.log[-2000:]
+    assert "CMAKE_BUILD_TYPE:STRING=Debug" not in (project.build_dir / "CMakeCache.txt").read_text()
