@@ -47,5 +47,15 @@ class OpBench:
     flops: Callable[[Case], int] = field(default=lambda case: 0)
 
 
+def installed(module: str) -> bool:
+    """Whether an optional library to compare against (sgl_kernel, flashinfer, liger_kernel) is importable."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def token_sweep(dtype: str = "bfloat16", tokens: tuple[int, ...] = DEFAULT_TOKENS, **shape: int) -> list[Case]:
     return [Case(tokens=t, dtype=dtype, shape=tuple(shape.items())) for t in tokens]

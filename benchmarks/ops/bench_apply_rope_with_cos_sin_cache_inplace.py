@@ -15,20 +15,13 @@ FLOPs: 6 per rotated pair (4 multiplies, 2 adds).
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Callable
 
-from kernelkit.benchspec import Case, OpBench, token_sweep
+from kernelkit.benchspec import Case, OpBench, installed, token_sweep
 
 MAX_POS = 32768  # >= the largest case, so positions can be distinct
 ROPE_BASE = 500000.0  # Llama 3
 
-
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def cos_sin_cache(max_pos: int, rotary_dim: int, device: str = "cuda"):
@@ -74,13 +67,13 @@ def reference(inputs: dict):
 
 def library_impls() -> dict[str, Callable]:
     impls: dict[str, Callable] = {}
-    if _installed("sgl_kernel"):
+    if installed("sgl_kernel"):
 
         def sgl(inputs: dict):
             return importlib.import_module("sgl_kernel").apply_rope_with_cos_sin_cache_inplace(*inputs["args"])
 
         impls["sgl_kernel"] = sgl
-    if _installed("flashinfer"):
+    if installed("flashinfer"):
 
         def flashinfer(inputs: dict):
             fi = importlib.import_module("flashinfer")

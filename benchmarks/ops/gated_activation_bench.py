@@ -7,29 +7,22 @@ flashinfer (same signature), Liger (SwiGLU only: silu(a) * b on separate halves)
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Callable
 
-from kernelkit.benchspec import Case, OpBench, token_sweep
+from kernelkit.benchspec import Case, OpBench, installed, token_sweep
 
-
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def library_impls(op: str) -> dict[str, Callable]:
     impls: dict[str, Callable] = {}
     for lib in ("sgl_kernel", "flashinfer"):
-        if _installed(lib):
+        if installed(lib):
 
             def call(inputs: dict, lib=lib):
                 return getattr(importlib.import_module(lib), op)(inputs["input"], inputs["out"])
 
             impls[lib] = call
-    if op == "silu_and_mul" and _installed("liger_kernel"):
+    if op == "silu_and_mul" and installed("liger_kernel"):
 
         def liger(inputs: dict):
             from liger_kernel.ops.swiglu import LigerSiLUMulFunction

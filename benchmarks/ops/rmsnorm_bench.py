@@ -8,19 +8,12 @@ required): sgl_kernel and flashinfer (same call), Liger (rmsnorm only).
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Callable
 
-from kernelkit.benchspec import Case, OpBench, token_sweep
+from kernelkit.benchspec import Case, OpBench, installed, token_sweep
 
 EPS = 1e-6
 
-
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def _norm(x, w, gemma: bool):
@@ -61,7 +54,7 @@ def rmsnorm_bench(op: str, *, fused: bool, gemma: bool) -> OpBench:
 
     impls: dict[str, Callable] = {"kernelkit": kernelkit_impl}
     for lib in ("sgl_kernel", "flashinfer"):
-        if _installed(lib):
+        if installed(lib):
 
             def call(i: dict, lib=lib):
                 module = importlib.import_module(lib if lib == "sgl_kernel" else "flashinfer.norm")
@@ -70,7 +63,7 @@ def rmsnorm_bench(op: str, *, fused: bool, gemma: bool) -> OpBench:
                 return getattr(module, op)(i["input"], i["weight"], EPS, out=i["out"])
 
             impls[lib] = call
-    if op == "rmsnorm" and _installed("liger_kernel"):
+    if op == "rmsnorm" and installed("liger_kernel"):
 
         def liger(i: dict):
             from liger_kernel.ops.rms_norm import LigerRMSNormFunction
