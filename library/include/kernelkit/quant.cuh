@@ -1,0 +1,70 @@
+// What every quantization kernel shares: the rounding that the tests define bit for bit.
+//
+//   fp8 e4m3:  q = e4m3_rn(clamp(x / s, lo, hi))   (IEEE division, not x * (1/s): the reference
+//              divides, and the two differ in the last bit for ~1 value in 10)
+//   int8:      q = rint(clamp(x / s, lo, hi))       (round half to even, like torch.round)
+//   ue8m0:     s -> the smallest power of two >= s (exact, from the bits; no log2f)
+//
+// NaN: ignored by absmax (fmaxf keeps the other operand), so one NaN does not poison a row's scale;
+// a NaN value stays NaN in e4m3 (0x7f / 0xff) and becomes 0 in int8. +-inf: absmax = inf, so the
+// scale is inf, the finite values of that row/group quantize to 0 and the inf itself to NaN (inf/inf),
+// exactly what the formula above gives in fp32 (and what the PyTorch reference in the tests gives).
+#pragma once
+
+#include <cuda_fp8.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace kernelkit {
+
+constexpr float kFp8E4m3Max = 448.0f;
+
+// clamp that keeps NaN (fminf/fmaxf would turn it into a bound): torch.clamp's semantics.
+__device__ __forceinline__ float clamp_keep_nan(float v, float lo, float hi) {
+  return v != v ? v : fminf(fmaxf(v, lo), hi);
+}
+
+// Round to nearest even into e4m3 with saturation: identical to torch's
+// `.clamp(-448, 448).to(torch.float8_e4m3fn)` for every float, NaN included.
+__device__ __forceinline__ uint8_t float_to_e4m3(float v) {
+  return static_cast<uint8_t>(__nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3));
+}
+
+// Two values -> two e4m3 bytes (low byte = first), one cvt instruction on sm_89+.
+__device__ __forceinline__ uint16_t float2_to_e4m3x2(float a, float b) {
+  return static_cast<uint16_t>(__nv_cvt_float2_to_fp8x2(make_float2(a, b), __NV_SATFINITE, __NV_E4M3));
+}
+
+__device__ __forceinline__ int8_t float_to_int8_rn(float v, float lo, float hi) {
+  if (v != v) return 0;
+  return static_cast<int8_t>(__float2int_rn(fminf(fmaxf(v, lo), hi)));
+}
+
+// Smallest power of two >= s, for s > 0 normal or inf (scale_ue8m0): bump the exponent when any
+// mantissa bit is set. Subnormal s cannot occur (callers floor s with eps / fp8_max, eps > 0).
+__device__ __forceinline__ float pow2_ceil(float s) {
+  uint32_t bits = __float_as_uint(s);
+  if ((bits & 0x007fffffu) != 0u && (bits & 0x7f800000u) != 0x7f800000u) bits = (bits & 0xff800000u) + 0x00800000u;
+  return __uint_as_float(bits);
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  return v;
+}
+
+// Max over the block; `scratch` holds 32 floats. Every thread gets the result.
+__device__ __forceinline__ float block_max(float v, float* scratch) {
+  v = warp_max(v);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = (blockDim.x + 31) / 32;
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < warps ? scratch[lane] : 0.0f;
+  v = warp_max(v);
+  __syncthreads();  // scratch may be reused right after
+  return v;
+}
+
+}  // namespace kernelkit
