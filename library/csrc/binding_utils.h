@@ -128,6 +128,11 @@ inline void check_same_device(const Tensor& a, const char* arg_a, const Tensor& 
         " must be on the same device, got cuda:", a.get_device_index(), " and cuda:", b.get_device_index());
 }
 
+inline void check_scalar_type(const Tensor& t, ScalarType expected, const char* op, const char* arg) {
+  KK_CHECK(t.scalar_type() == expected, op, arg, " must be ", scalar_type_name(expected), ", got ",
+           scalar_type_name(t.scalar_type()));
+}
+
 inline void check_same_dtype(const Tensor& a, const char* arg_a, const Tensor& b, const char* arg_b,
                              const char* op) {
   KK_CHECK(a.scalar_type() == b.scalar_type(), op, arg_b, " must have the dtype of ", arg_a, " (",
