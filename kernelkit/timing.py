@@ -138,3 +138,14 @@ def copy_ceiling_gbs(nbytes: int = 2 << 30) -> float:
     kernel = time_graph(lambda i: (lambda: torch.mul(src, 1, out=dst)), 1, calls_per_graph=8)
     best_us = min(memcpy.us, kernel.us)
     return 2 * src.numel() * src.element_size() / (best_us * 1e-6) / 1e9
+
+
+def empty_kernel_us() -> float:
+    """GPU time per call of a kernel that does (almost) nothing -- a 1-element fill -- timed like the ops.
+
+    The launch floor: no op can take less per call in a graph, so latency-bound cases are read against it.
+    """
+    import torch
+
+    one = torch.empty(1, device="cuda")
+    return time_graph(lambda i: (lambda: one.fill_(0.0)), 1, calls_per_graph=64).us

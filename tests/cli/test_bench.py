@@ -116,6 +116,15 @@ def test_markdown_table():
     assert "60.00" in line and "2.83×" in line
 
 
+def test_markdown_states_the_launch_floor_when_measured():
+    from dataclasses import replace
+
+    doc = core.results_document([], replace(CEILINGS, empty_kernel_us=1.25), {"device": "NVIDIA H100 80GB HBM3"})
+    assert doc["ceilings"]["empty_kernel_us"] == 1.25
+    assert "empty kernel 1.25 µs per call" in core.markdown(doc)
+    assert "empty kernel" not in core.markdown(core.results_document([], CEILINGS, {"device": "x"}))
+
+
 def test_plot_writes_a_png(tmp_path):
     path = tmp_path / "plot.png"
     core.plot(make_doc({"kernelkit": 60.0, "torch": 170.0, "torch.compile": 100.0}), path)
