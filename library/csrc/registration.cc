@@ -8,10 +8,10 @@
 namespace kernelkit::binding {
 namespace {
 
-using GatedLauncher = cudaError_t (*)(void*, const void*, int64_t, int64_t, int64_t, int64_t, DType, cudaStream_t);
+using GatedLauncher = cudaError_t (*)(void*, const void*, int64_t, int64_t, int64_t, int64_t, bool, DType, cudaStream_t);
 
 // out[..., d] = act(input[..., :d]) * input[..., d:]
-void gated_activation(const char* op, GatedLauncher launch, Tensor& out, const Tensor& input) {
+void gated_activation(const char* op, GatedLauncher launch, Tensor& out, const Tensor& input, bool enable_pdl) {
   check_cuda(input, op, "input");
   check_cuda(out, op, "out");
   check_same_device(input, "input", out, "out", op);
@@ -29,7 +29,7 @@ void gated_activation(const char* op, GatedLauncher launch, Tensor& out, const T
   const int64_t rows = num_rows(out);
   if (rows == 0 || d == 0) return;
   torch::stable::accelerator::DeviceGuard guard(input.get_device_index());
-  check_launch(launch(out.data_ptr(), input.data_ptr(), rows, d, out_stride, in_stride, dtype,
+  check_launch(launch(out.data_ptr(), input.data_ptr(), rows, d, out_stride, in_stride, enable_pdl, dtype,
                       current_cuda_stream(input.get_device_index())),
                op);
 }
@@ -190,10 +190,12 @@ void fused_add_rmsnorm(Tensor input, Tensor residual, Tensor weight, double eps,
   fused_add_rms_norm("fused_add_rmsnorm", launch_fused_add_rmsnorm, input, residual, weight, eps, enable_pdl);
 }
 
-void gelu_and_mul(Tensor out, Tensor input) { gated_activation("gelu_and_mul", launch_gelu_and_mul, out, input); }
+void gelu_and_mul(Tensor out, Tensor input, bool enable_pdl) {
+  gated_activation("gelu_and_mul", launch_gelu_and_mul, out, input, enable_pdl);
+}
 
-void gelu_tanh_and_mul(Tensor out, Tensor input) {
-  gated_activation("gelu_tanh_and_mul", launch_gelu_tanh_and_mul, out, input);
+void gelu_tanh_and_mul(Tensor out, Tensor input, bool enable_pdl) {
+  gated_activation("gelu_tanh_and_mul", launch_gelu_tanh_and_mul, out, input, enable_pdl);
 }
 
 void gemma_fused_add_rmsnorm(Tensor input, Tensor residual, Tensor weight, double eps, bool enable_pdl) {
@@ -208,7 +210,9 @@ void rmsnorm(Tensor out, Tensor input, Tensor weight, double eps, bool enable_pd
   rms_norm("rmsnorm", launch_rmsnorm, out, input, weight, eps, enable_pdl);
 }
 
-void silu_and_mul(Tensor out, Tensor input) { gated_activation("silu_and_mul", launch_silu_and_mul, out, input); }
+void silu_and_mul(Tensor out, Tensor input, bool enable_pdl) {
+  gated_activation("silu_and_mul", launch_silu_and_mul, out, input, enable_pdl);
+}
 // kernelkit:bindings-end
 
 }  // namespace
@@ -218,12 +222,12 @@ STABLE_TORCH_LIBRARY(kernelkit, m) {
   // kernelkit:schemas-begin
   m.def("apply_rope_with_cos_sin_cache_inplace(Tensor positions, Tensor! query, Tensor! key, int head_size, Tensor cos_sin_cache, bool is_neox, Tensor! position_errors) -> ()");
   m.def("fused_add_rmsnorm(Tensor! input, Tensor! residual, Tensor weight, float eps, bool enable_pdl) -> ()");
-  m.def("gelu_and_mul(Tensor! out, Tensor input) -> ()");
-  m.def("gelu_tanh_and_mul(Tensor! out, Tensor input) -> ()");
+  m.def("gelu_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()");
+  m.def("gelu_tanh_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()");
   m.def("gemma_fused_add_rmsnorm(Tensor! input, Tensor! residual, Tensor weight, float eps, bool enable_pdl) -> ()");
   m.def("gemma_rmsnorm(Tensor! out, Tensor input, Tensor weight, float eps, bool enable_pdl) -> ()");
   m.def("rmsnorm(Tensor! out, Tensor input, Tensor weight, float eps, bool enable_pdl) -> ()");
-  m.def("silu_and_mul(Tensor! out, Tensor input) -> ()");
+  m.def("silu_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()");
   // kernelkit:schemas-end
 }
 

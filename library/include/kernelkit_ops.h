@@ -33,11 +33,11 @@ cudaError_t launch_fused_add_rmsnorm(void* input, int64_t input_row_stride, void
 
 // gelu_and_mul: out[r, :d] = gelu(input[r, :d]) * input[r, d:2d]
 cudaError_t launch_gelu_and_mul(void* out, const void* input, int64_t num_rows, int64_t d, int64_t out_row_stride,
-                                int64_t input_row_stride, DType dtype, cudaStream_t stream);
+                                int64_t input_row_stride, bool enable_pdl, DType dtype, cudaStream_t stream);
 
 // gelu_tanh_and_mul: out[r, :d] = gelu_tanh(input[r, :d]) * input[r, d:2d]
 cudaError_t launch_gelu_tanh_and_mul(void* out, const void* input, int64_t num_rows, int64_t d,
-                                     int64_t out_row_stride, int64_t input_row_stride, DType dtype,
+                                     int64_t out_row_stride, int64_t input_row_stride, bool enable_pdl, DType dtype,
                                      cudaStream_t stream);
 
 // gemma_fused_add_rmsnorm: residual[r] += input[r]; input[r] = rmsnorm(residual[r]) * (1 + weight) (in place)
@@ -57,7 +57,7 @@ cudaError_t launch_rmsnorm(void* out, int64_t out_row_stride, const void* input,
 
 // silu_and_mul: out[r, :d] = silu(input[r, :d]) * input[r, d:2d]
 cudaError_t launch_silu_and_mul(void* out, const void* input, int64_t num_rows, int64_t d, int64_t out_row_stride,
-                                int64_t input_row_stride, DType dtype, cudaStream_t stream);
+                                int64_t input_row_stride, bool enable_pdl, DType dtype, cudaStream_t stream);
 // kernelkit:launchers-end
 
 }  // namespace kernelkit

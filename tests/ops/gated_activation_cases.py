@@ -48,7 +48,8 @@ class GatedActivationTests:
     def test_schema_registered(self):
         schema = self.torch_op._schema
         assert schema.name == f"kernelkit::{self.op}"
-        assert [(a.name, str(a.type)) for a in schema.arguments] == [("out", "Tensor"), ("input", "Tensor")]
+        args = [(a.name, str(a.type)) for a in schema.arguments]
+        assert args == [("out", "Tensor"), ("input", "Tensor"), ("enable_pdl", "bool")]
         assert schema.arguments[0].alias_info is not None and schema.arguments[0].alias_info.is_write
         assert schema.arguments[1].alias_info is None
         assert schema.returns == []
@@ -58,8 +59,9 @@ class GatedActivationTests:
 
         fn = getattr(kernelkit_ops, self.op)
         params = inspect.signature(fn).parameters
-        assert list(params) == ["input", "out"]
-        assert params["out"].default is None
+        # sgl-kernel's (input, out=None), then FlashInfer's enable_pdl=None keyword
+        assert list(params) == ["input", "out", "enable_pdl"]
+        assert params["out"].default is None and params["enable_pdl"].default is None
         assert self.op in kernelkit_ops.__all__
         assert f"sgl_kernel.{self.op}" in (fn.__doc__ or "")
 
@@ -160,7 +162,22 @@ class GatedActivationTests:
     def test_opcheck(self):
         x = torch.randn(16, 2 * 40, device="cuda", dtype=torch.bfloat16)
         out = torch.empty(16, 40, device="cuda", dtype=torch.bfloat16)
-        torch.library.opcheck(self.torch_op, (out, x))
+        for pdl in (True, False):
+            torch.library.opcheck(self.torch_op, (out, x, pdl))
+
+    @pytest.mark.gpu
+    def test_pdl_reads_what_the_previous_kernel_wrote(self):
+        # With PDL the launch overlaps the previous kernel; the kernel's griddepcontrol.wait must still
+        # see that kernel's writes. Producer: a copy into the buffer the op reads right after.
+        x = torch.randn(512, 2 * 4096, device="cuda", dtype=torch.bfloat16)
+        buf = torch.full_like(x, float("nan"))
+        results = []
+        for pdl in (True, False, None):
+            buf.fill_(float("nan"))
+            buf.copy_(x)
+            results.append(self.wrapper(buf, enable_pdl=pdl))
+        torch.testing.assert_close(results[0], self.expected(x), rtol=1.6e-2, atol=1e-2)
+        assert torch.equal(results[0], results[1]) and torch.equal(results[0], results[2])
 
     @pytest.mark.gpu
     def test_torch_compile_fullgraph(self):
@@ -173,16 +190,16 @@ class GatedActivationTests:
         # The raw torch op is public too: its C++ binding checks and names the argument.
         x = torch.randn(4, 16, device="cuda", dtype=torch.bfloat16)
         with pytest.raises(RuntimeError, match=rf"{self.op}: out must have shape"):
-            self.torch_op(torch.empty(4, 7, device="cuda", dtype=torch.bfloat16), x)
+            self.torch_op(torch.empty(4, 7, device="cuda", dtype=torch.bfloat16), x, True)
         with pytest.raises(RuntimeError, match=rf"{self.op}: input must be bfloat16, float16 or float32"):
-            self.torch_op(torch.empty(4, 8, device="cuda", dtype=torch.float64), x.double())
+            self.torch_op(torch.empty(4, 8, device="cuda", dtype=torch.float64), x.double(), True)
         with pytest.raises(RuntimeError, match=rf"{self.op}: out must have the dtype of input"):
-            self.torch_op(torch.empty(4, 8, device="cuda", dtype=torch.float16), x)
+            self.torch_op(torch.empty(4, 8, device="cuda", dtype=torch.float16), x, True)
         with pytest.raises(RuntimeError, match=rf"{self.op}: input must be contiguous in its last dimension"):
-            self.torch_op(torch.empty(8, 8, device="cuda", dtype=torch.bfloat16), torch.empty(16, 8, device="cuda", dtype=torch.bfloat16).t())
+            self.torch_op(torch.empty(8, 8, device="cuda", dtype=torch.bfloat16), torch.empty(16, 8, device="cuda", dtype=torch.bfloat16).t(), True)
 
     @pytest.mark.gpu
     def test_zero_tokens_launches_nothing(self):
         x = torch.empty(0, 2 * 128, device="cuda", dtype=torch.bfloat16)
         assert self.wrapper(x).shape == (0, 128)
-        self.torch_op(torch.empty(0, 128, device="cuda", dtype=torch.bfloat16), x)  # the binding too
+        self.torch_op(torch.empty(0, 128, device="cuda", dtype=torch.bfloat16), x, True)  # the binding too

@@ -18,8 +18,8 @@ struct GeluErf {
 }  // namespace
 
 cudaError_t launch_gelu_and_mul(void* out, const void* input, int64_t num_rows, int64_t d, int64_t out_row_stride,
-                                int64_t input_row_stride, DType dtype, cudaStream_t stream) {
-  return launch_gated_activation<GeluErf>(out, input, num_rows, d, out_row_stride, input_row_stride, dtype, stream);
+                                int64_t input_row_stride, bool enable_pdl, DType dtype, cudaStream_t stream) {
+  return launch_gated_activation<GeluErf>(out, input, num_rows, d, out_row_stride, input_row_stride, enable_pdl, dtype, stream);
 }
 
 }  // namespace kernelkit

@@ -72,3 +72,12 @@ def require_rows(op: str, name: str, t: torch.Tensor) -> None:
                 f"{name} of shape {list(t.shape)} and strides {list(t.stride())} does not collapse into rows "
                 "with one stride; call .contiguous()",
             )
+
+
+def pdl_default(x: torch.Tensor, enable_pdl: bool | None) -> bool:
+    """sgl-kernel's default: programmatic dependent launch wherever the GPU has it (sm_90+)."""
+    if enable_pdl is not None:
+        return bool(enable_pdl)
+    if not torch.cuda.is_available():  # tracing with fake CUDA tensors on a machine without a GPU
+        return False
+    return torch.cuda.get_device_capability(x.device)[0] >= 9

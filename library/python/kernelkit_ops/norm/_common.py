@@ -21,13 +21,6 @@ def check_norm_inputs(op: str, x: torch.Tensor, x_name: str, weight: torch.Tenso
         v.fail(op, f"eps must be >= 0, got {eps}")
 
 
-def pdl_default(x: torch.Tensor, enable_pdl: bool | None) -> bool:
-    """sgl-kernel's default: programmatic dependent launch wherever the GPU has it (sm_90+)."""
-    if enable_pdl is not None:
-        return bool(enable_pdl)
-    return torch.cuda.get_device_capability(x.device)[0] >= 9
-
-
 def norm_output(op: str, input: torch.Tensor, weight: torch.Tensor, eps: float, out: torch.Tensor | None) -> torch.Tensor:
     """Checks of rmsnorm/gemma_rmsnorm; returns the tensor to write into (allocated when `out` is None)."""
     check_norm_inputs(op, input, "input", weight, eps)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from kernelkit_ops.norm._common import norm_output, pdl_default
+from kernelkit_ops._validate import pdl_default
+from kernelkit_ops.norm._common import norm_output
 
 
 def gemma_rmsnorm(
