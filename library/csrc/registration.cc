@@ -208,6 +208,42 @@ void rmsnorm(Tensor out, Tensor input, Tensor weight, double eps, bool enable_pd
   rms_norm("rmsnorm", launch_rmsnorm, out, input, weight, eps, enable_pdl);
 }
 
+void sgl_per_token_group_quant_fp8(Tensor input, Tensor output_q, Tensor output_s, int64_t group_size, double eps, double fp8_min, double fp8_max, bool scale_ue8m0) {
+  constexpr const char* op = "sgl_per_token_group_quant_fp8";
+  check_cuda(input, op, "input");
+  check_cuda(output_q, op, "output_q");
+  check_cuda(output_s, op, "output_s");
+  check_same_device(input, "input", output_q, "output_q", op);
+  const DType dtype = float_dtype_in(input, op, "input", {DType::kBFloat16, DType::kFloat16, DType::kFloat32});
+  check_same_dtype(input, "input", output_q, "output_q", op);
+  check_same_shape(input, "input", output_q, "output_q", op);
+  check_contiguous(input, op, "input");
+  check_contiguous(output_q, op, "output_q");
+  if (input.numel() == 0) return;
+  torch::stable::accelerator::DeviceGuard guard(input.get_device_index());
+  check_launch(launch_sgl_per_token_group_quant_fp8(output_q.data_ptr(), input.data_ptr(), input.numel(), eps, dtype,
+                                 current_cuda_stream(input.get_device_index())),
+               op);
+}
+
+void sgl_per_token_group_quant_int8(Tensor input, Tensor output_q, Tensor output_s, int64_t group_size, double eps, double int8_min, double int8_max) {
+  constexpr const char* op = "sgl_per_token_group_quant_int8";
+  check_cuda(input, op, "input");
+  check_cuda(output_q, op, "output_q");
+  check_cuda(output_s, op, "output_s");
+  check_same_device(input, "input", output_q, "output_q", op);
+  const DType dtype = float_dtype_in(input, op, "input", {DType::kBFloat16, DType::kFloat16, DType::kFloat32});
+  check_same_dtype(input, "input", output_q, "output_q", op);
+  check_same_shape(input, "input", output_q, "output_q", op);
+  check_contiguous(input, op, "input");
+  check_contiguous(output_q, op, "output_q");
+  if (input.numel() == 0) return;
+  torch::stable::accelerator::DeviceGuard guard(input.get_device_index());
+  check_launch(launch_sgl_per_token_group_quant_int8(output_q.data_ptr(), input.data_ptr(), input.numel(), eps, dtype,
+                                 current_cuda_stream(input.get_device_index())),
+               op);
+}
+
 void silu_and_mul(Tensor out, Tensor input) { gated_activation("silu_and_mul", launch_silu_and_mul, out, input); }
 // kernelkit:bindings-end
 
@@ -223,6 +259,8 @@ STABLE_TORCH_LIBRARY(kernelkit, m) {
   m.def("gemma_fused_add_rmsnorm(Tensor! input, Tensor! residual, Tensor weight, float eps, bool enable_pdl) -> ()");
   m.def("gemma_rmsnorm(Tensor! out, Tensor input, Tensor weight, float eps, bool enable_pdl) -> ()");
   m.def("rmsnorm(Tensor! out, Tensor input, Tensor weight, float eps, bool enable_pdl) -> ()");
+  m.def("sgl_per_token_group_quant_fp8(Tensor input, Tensor! output_q, Tensor! output_s, int group_size, float eps, float fp8_min, float fp8_max, bool scale_ue8m0) -> ()");
+  m.def("sgl_per_token_group_quant_int8(Tensor input, Tensor! output_q, Tensor! output_s, int group_size, float eps, float int8_min, float int8_max) -> ()");
   m.def("silu_and_mul(Tensor! out, Tensor input) -> ()");
   // kernelkit:schemas-end
 }
@@ -236,6 +274,8 @@ STABLE_TORCH_LIBRARY_IMPL(kernelkit, CUDA, m) {
   m.impl("gemma_fused_add_rmsnorm", TORCH_BOX(&kernelkit::binding::gemma_fused_add_rmsnorm));
   m.impl("gemma_rmsnorm", TORCH_BOX(&kernelkit::binding::gemma_rmsnorm));
   m.impl("rmsnorm", TORCH_BOX(&kernelkit::binding::rmsnorm));
+  m.impl("sgl_per_token_group_quant_fp8", TORCH_BOX(&kernelkit::binding::sgl_per_token_group_quant_fp8));
+  m.impl("sgl_per_token_group_quant_int8", TORCH_BOX(&kernelkit::binding::sgl_per_token_group_quant_int8));
   m.impl("silu_and_mul", TORCH_BOX(&kernelkit::binding::silu_and_mul));
   // kernelkit:impls-end
 }
