@@ -5,6 +5,10 @@
 #include "binding_utils.h"
 #include "kernelkit_ops.h"
 
+#include <cmath>
+#include <cstdio>
+#include <string>
+
 namespace kernelkit::binding {
 namespace {
 
@@ -88,6 +92,88 @@ void fused_add_rms_norm(const char* op, FusedNormLauncher launch, Tensor& input,
   check_launch(launch(input.data_ptr(), in_stride, residual.data_ptr(), res_stride, weight.data_ptr(), rows,
                       input.size(input.dim() - 1), eps, enable_pdl, dtype, current_cuda_stream(input.get_device_index())),
                op);
+}
+
+// %g, for the doubles in messages (std::to_string prints 1e-10 as 0.000000).
+std::string num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", v);
+  return buf;
+}
+
+// The per-token-group quant ops (fp8, int8): input [..., H] rows of a float dtype, output_q of input's
+// shape in the 8-bit type, output_s [..., H / group_size] fp32 with any strides whose leading dims
+// collapse into one row stride (row-major, column-major `empty(G, T).T`, TMA-aligned padding), no two
+// scales at one address.
+struct GroupQuantBound {
+  const char* name;
+  double value;
+  double limit;  // the 8-bit type's most negative (min) or largest (max) value
+};
+struct GroupQuantLayout {
+  DType dtype;
+  int64_t rows, hidden, input_row_stride, q_row_stride, s_row_stride, s_group_stride;
+};
+constexpr int64_t kGroupSizes[] = {16, 32, 64, 128, 256};  // kernelkit/per_token_group_quant.cuh
+
+GroupQuantLayout check_group_quant(const char* op, const Tensor& input, const Tensor& output_q, ScalarType q_type,
+                                   const Tensor& output_s, int64_t group_size, double eps, GroupQuantBound qmin,
+                                   GroupQuantBound qmax) {
+  check_cuda(input, op, "input");
+  check_cuda(output_q, op, "output_q");
+  check_cuda(output_s, op, "output_s");
+  check_same_device(input, "input", output_q, "output_q", op);
+  check_same_device(input, "input", output_s, "output_s", op);
+  GroupQuantLayout l{};
+  l.dtype = float_dtype(input, op, "input");
+  check_scalar_type(output_q, q_type, op, "output_q");
+  check_scalar_type(output_s, ScalarType::Float, op, "output_s");
+  KK_CHECK(input.dim() >= 1, op, "input must have at least one dimension");
+  bool known_size = false;
+  for (int64_t g : kGroupSizes) known_size = known_size || g == group_size;
+  KK_CHECK(known_size, op, "group_size must be one of 16, 32, 64, 128, 256, got ", group_size);
+  const int64_t nd = input.dim();
+  l.hidden = input.size(nd - 1);
+  KK_CHECK(l.hidden % group_size == 0, op, "the last dimension of input (", l.hidden,
+           ") must be a multiple of group_size (", group_size, ")");
+  check_same_shape(input, "input", output_q, "output_q", op);
+  const int64_t groups = l.hidden / group_size;
+  bool scale_shape = output_s.dim() == nd && output_s.size(nd - 1) == groups;
+  for (int64_t i = 0; scale_shape && i + 1 < nd; ++i) scale_shape = output_s.size(i) == input.size(i);
+  KK_CHECK(scale_shape, op, "output_s must have shape ", shape_str(input, groups),
+           " (input's leading dims, hidden / group_size), got ", shape_str(output_s));
+  l.input_row_stride = row_stride(input, op, "input");
+  l.q_row_stride = row_stride(output_q, op, "output_q");
+  l.rows = num_rows(input);
+  // output_s: the group stride, and the row stride its leading dims collapse into (size-1 dims skipped).
+  l.s_group_stride = groups > 1 ? output_s.stride(nd - 1) : 1;
+  l.s_row_stride = 0;
+  int64_t inner_stride = -1, inner_size = 1;
+  for (int64_t i = nd - 2; i >= 0; --i) {
+    if (output_s.size(i) == 1) continue;
+    KK_CHECK(inner_stride < 0 || output_s.stride(i) == inner_stride * inner_size, op, "output_s of shape ",
+             shape_str(output_s), " has leading dimensions that do not collapse into rows with one stride");
+    if (inner_stride < 0) l.s_row_stride = output_s.stride(i);
+    inner_stride = output_s.stride(i);
+    inner_size = output_s.size(i);
+  }
+  if (l.rows <= 1) l.s_row_stride = groups * l.s_group_stride;
+  // Ordered by stride, each stride must step past the extent of the dimension inside it.
+  const bool rows_inner = l.s_row_stride <= l.s_group_stride;
+  const int64_t in_s = rows_inner ? l.s_row_stride : l.s_group_stride, in_n = rows_inner ? l.rows : groups;
+  const int64_t out_s = rows_inner ? l.s_group_stride : l.s_row_stride, out_n = rows_inner ? groups : l.rows;
+  const bool disjoint = (in_n <= 1 || in_s >= 1) && (out_n <= 1 || out_s >= (in_n <= 1 ? 1 : in_s * in_n));
+  KK_CHECK(l.s_row_stride >= 0 && l.s_group_stride >= 0 && disjoint, op, "output_s of shape ", shape_str(output_s),
+           " has negative or overlapping strides (row stride ", l.s_row_stride, ", group stride ", l.s_group_stride,
+           "); every scale needs its own element");
+  KK_CHECK(std::isfinite(eps) && static_cast<float>(eps) > 0.0f && std::isfinite(static_cast<float>(eps)), op,
+           "eps must be a positive finite float32 (it floors absmax so that an all-zero group does not divide by "
+           "zero), got ", num(eps));
+  KK_CHECK(qmax.value > 0.0 && qmax.value <= qmax.limit, op, qmax.name, " must be in (0, ", num(qmax.limit), "], got ",
+           num(qmax.value));
+  KK_CHECK(qmin.value >= qmin.limit && qmin.value <= qmax.value, op, qmin.name, " must be in [", num(qmin.limit), ", ",
+           qmax.name, " = ", num(qmax.value), "], got ", num(qmin.value));
+  return l;
 }
 
 // kernelkit:bindings-begin
@@ -210,6 +296,36 @@ void rmsnorm(Tensor out, Tensor input, Tensor weight, double eps, bool enable_pd
   rms_norm("rmsnorm", launch_rmsnorm, out, input, weight, eps, enable_pdl);
 }
 
+void sgl_per_token_group_quant_fp8(Tensor input, Tensor output_q, Tensor output_s, int64_t group_size, double eps,
+                                   double fp8_min, double fp8_max, bool scale_ue8m0) {
+  constexpr const char* op = "sgl_per_token_group_quant_fp8";
+  const GroupQuantLayout l = check_group_quant(op, input, output_q, ScalarType::Float8_e4m3fn, output_s, group_size, eps,
+                                               {"fp8_min", fp8_min, -448.0}, {"fp8_max", fp8_max, 448.0});
+  if (l.rows == 0 || l.hidden == 0) return;
+  torch::stable::accelerator::DeviceGuard guard(input.get_device_index());
+  check_launch(launch_sgl_per_token_group_quant_fp8(output_q.data_ptr(), l.q_row_stride,
+                                                    static_cast<float*>(output_s.data_ptr()), l.s_row_stride,
+                                                    l.s_group_stride, input.data_ptr(), l.input_row_stride, l.rows,
+                                                    l.hidden, group_size, eps, fp8_min, fp8_max, scale_ue8m0, l.dtype,
+                                                    current_cuda_stream(input.get_device_index())),
+               op);
+}
+
+void sgl_per_token_group_quant_int8(Tensor input, Tensor output_q, Tensor output_s, int64_t group_size, double eps,
+                                    double int8_min, double int8_max) {
+  constexpr const char* op = "sgl_per_token_group_quant_int8";
+  const GroupQuantLayout l = check_group_quant(op, input, output_q, ScalarType::Char, output_s, group_size, eps,
+                                               {"int8_min", int8_min, -128.0}, {"int8_max", int8_max, 127.0});
+  if (l.rows == 0 || l.hidden == 0) return;
+  torch::stable::accelerator::DeviceGuard guard(input.get_device_index());
+  check_launch(launch_sgl_per_token_group_quant_int8(output_q.data_ptr(), l.q_row_stride,
+                                                     static_cast<float*>(output_s.data_ptr()), l.s_row_stride,
+                                                     l.s_group_stride, input.data_ptr(), l.input_row_stride, l.rows,
+                                                     l.hidden, group_size, eps, int8_min, int8_max, l.dtype,
+                                                     current_cuda_stream(input.get_device_index())),
+               op);
+}
+
 void silu_and_mul(Tensor out, Tensor input, bool enable_pdl) {
   gated_activation("silu_and_mul", launch_silu_and_mul, out, input, enable_pdl);
 }
@@ -227,6 +343,8 @@ STABLE_TORCH_LIBRARY(kernelkit, m) {
   m.def("gemma_fused_add_rmsnorm(Tensor! input, Tensor! residual, Tensor weight, float eps, bool enable_pdl) -> ()");
   m.def("gemma_rmsnorm(Tensor! out, Tensor input, Tensor weight, float eps, bool enable_pdl) -> ()");
   m.def("rmsnorm(Tensor! out, Tensor input, Tensor weight, float eps, bool enable_pdl) -> ()");
+  m.def("sgl_per_token_group_quant_fp8(Tensor input, Tensor! output_q, Tensor! output_s, int group_size, float eps, float fp8_min, float fp8_max, bool scale_ue8m0) -> ()");
+  m.def("sgl_per_token_group_quant_int8(Tensor input, Tensor! output_q, Tensor! output_s, int group_size, float eps, float int8_min, float int8_max) -> ()");
   m.def("silu_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()");
   // kernelkit:schemas-end
 }
@@ -240,6 +358,8 @@ STABLE_TORCH_LIBRARY_IMPL(kernelkit, CUDA, m) {
   m.impl("gemma_fused_add_rmsnorm", TORCH_BOX(&kernelkit::binding::gemma_fused_add_rmsnorm));
   m.impl("gemma_rmsnorm", TORCH_BOX(&kernelkit::binding::gemma_rmsnorm));
   m.impl("rmsnorm", TORCH_BOX(&kernelkit::binding::rmsnorm));
+  m.impl("sgl_per_token_group_quant_fp8", TORCH_BOX(&kernelkit::binding::sgl_per_token_group_quant_fp8));
+  m.impl("sgl_per_token_group_quant_int8", TORCH_BOX(&kernelkit::binding::sgl_per_token_group_quant_int8));
   m.impl("silu_and_mul", TORCH_BOX(&kernelkit::binding::silu_and_mul));
   // kernelkit:impls-end
 }

@@ -55,6 +55,25 @@ cudaError_t launch_rmsnorm(void* out, int64_t out_row_stride, const void* input,
                        const void* weight, int64_t num_rows, int64_t hidden, double eps, bool enable_pdl, DType dtype,
                        cudaStream_t stream);
 
+// sgl_per_token_group_quant_fp8: for each row r < num_rows and group j < hidden / group_size of input
+// (rows of `hidden` contiguous elements, input_row_stride apart), s = max(absmax, eps) / fp8_max
+// (pow2_ceil'd when scale_ue8m0) into output_s[r * s_row_stride + j * s_group_stride] (fp32) and
+// e4m3(clamp(x / s, fp8_min, fp8_max)) into output_q (rows q_row_stride bytes apart).
+// group_size in {16, 32, 64, 128, 256}; eps > 0.
+cudaError_t launch_sgl_per_token_group_quant_fp8(void* output_q, int64_t q_row_stride, float* output_s,
+                                                 int64_t s_row_stride, int64_t s_group_stride, const void* input,
+                                                 int64_t input_row_stride, int64_t num_rows, int64_t hidden,
+                                                 int64_t group_size, double eps, double fp8_min, double fp8_max,
+                                                 bool scale_ue8m0, DType dtype, cudaStream_t stream);
+
+// sgl_per_token_group_quant_int8: as sgl_per_token_group_quant_fp8 with s = max(absmax, eps) / int8_max
+// and q = rint(clamp(x / s, int8_min, int8_max)) as int8 (NaN -> 0).
+cudaError_t launch_sgl_per_token_group_quant_int8(void* output_q, int64_t q_row_stride, float* output_s,
+                                                  int64_t s_row_stride, int64_t s_group_stride, const void* input,
+                                                  int64_t input_row_stride, int64_t num_rows, int64_t hidden,
+                                                  int64_t group_size, double eps, double int8_min, double int8_max,
+                                                  DType dtype, cudaStream_t stream);
+
 // silu_and_mul: out[r, :d] = silu(input[r, :d]) * input[r, d:2d]
 cudaError_t launch_silu_and_mul(void* out, const void* input, int64_t num_rows, int64_t d, int64_t out_row_stride,
                                 int64_t input_row_stride, bool enable_pdl, DType dtype, cudaStream_t stream);

@@ -1,0 +1,68 @@
+"""`sgl_per_token_group_quant_int8`: per-token-group int8 quantization with one fp32 scale per group
+of ``group_size`` elements, as sgl-kernel has it."""
+
+from __future__ import annotations
+
+import torch
+
+from kernelkit_ops.quantization._group import check_group_quant
+
+OP = "sgl_per_token_group_quant_int8"
+
+
+def sgl_per_token_group_quant_int8(
+    input: torch.Tensor,
+    output_q: torch.Tensor,
+    output_s: torch.Tensor,
+    group_size: int,
+    eps: float,
+    int8_min: float,
+    int8_max: float,
+) -> None:
+    """Quantize ``input`` to int8 per group of ``group_size`` consecutive elements of its last dim,
+    writing ``output_q`` and ``output_s`` in place (same signature as ``sgl_kernel.sgl_per_token_group_quant_int8``).
+
+    For row ``t`` and group ``j``, in float32: ``s = max(absmax(group), eps) / int8_max`` (an IEEE
+    division); ``output_s[t, j] = s`` and ``output_q[t, i] = round(clamp(x[t, i] / s, int8_min, int8_max))``
+    with round half to even (``torch.round``).
+
+    Args:
+        input: ``[..., H]`` (usually ``[T, H]``) bfloat16/float16/float32 CUDA tensor, contiguous in its
+            last dim; its rows may be strided (a slice of a wider buffer).
+        output_q: ``input``'s shape, ``torch.int8``, contiguous in its last dim (rows may be strided).
+        output_s: ``[..., H / group_size]`` float32, row-major, column-major (``torch.empty(G, T).T``) or
+            padded column-major: any layout whose leading dims collapse into one row stride and whose
+            scales do not overlap; ``s`` goes to ``t * stride(0) + j * stride(1)``.
+        group_size: one of 16, 32, 64, 128, 256; must divide ``H``.
+        eps: floor of ``absmax`` (> 0, a positive finite float32): an all-zero group gets ``s = eps / int8_max``.
+        int8_min, int8_max: the clamp range; ``0 < int8_max <= 127`` and ``-128 <= int8_min <= int8_max``.
+
+    Returns:
+        None. Empty inputs (T = 0) launch nothing.
+
+    NaN and inf: NaN is ignored by ``absmax`` and quantizes to 0; an inf makes its group's scale inf,
+    so every value of that group quantizes to 0 (finite / inf = 0, inf / inf = NaN -> 0).
+    """
+    check_group_quant(
+        OP, input, output_q, torch.int8, output_s, group_size, eps,
+        ("int8_min", int8_min, -128.0), ("int8_max", int8_max, 127.0),
+    )  # fmt: skip
+    if output_q.numel():  # T = 0 (or H = 0) launches nothing
+        torch.ops.kernelkit.sgl_per_token_group_quant_int8.default(
+            input, output_q, output_s, group_size, float(eps), float(int8_min), float(int8_max)
+        )
+    return None
+
+
+@torch.library.register_fake("kernelkit::sgl_per_token_group_quant_int8")
+def _sgl_per_token_group_quant_int8_fake(
+    input: torch.Tensor,
+    output_q: torch.Tensor,
+    output_s: torch.Tensor,
+    group_size: int,
+    eps: float,
+    int8_min: float,
+    int8_max: float,
+) -> None:
+    # Mutates output_q and output_s only; nothing to allocate.
+    return None
