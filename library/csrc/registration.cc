@@ -176,6 +176,31 @@ GroupQuantLayout check_group_quant(const char* op, const Tensor& input, const Te
   return l;
 }
 
+// The quantization ops' outputs. output_q: float8_e4m3fn with input's shape, rows of one stride.
+int64_t check_fp8_output(const char* op, const Tensor& input, const Tensor& output_q) {
+  check_cuda(output_q, op, "output_q");
+  check_same_device(input, "input", output_q, "output_q", op);
+  check_scalar_type(output_q, ScalarType::Float8_e4m3fn, op, "output_q");
+  check_same_shape(input, "input", output_q, "output_q", op);
+  return row_stride(output_q, op, "output_q");
+}
+
+// output_s of the per-token ops: one float32 per row of input, contiguous, shaped input.shape[:-1] + [1]
+// (what sglang allocates) or input.shape[:-1].
+void check_row_scales(const char* op, const Tensor& input, const Tensor& output_s) {
+  check_cuda(output_s, op, "output_s");
+  check_same_device(input, "input", output_s, "output_s", op);
+  check_scalar_type(output_s, ScalarType::Float, op, "output_s");
+  const int64_t lead = input.dim() - 1;
+  bool ok = output_s.dim() == lead || (output_s.dim() == lead + 1 && output_s.size(lead) == 1);
+  for (int64_t i = 0; ok && i < lead; ++i) ok = output_s.size(i) == input.size(i);
+  std::string rows = "[";
+  for (int64_t i = 0; i < lead; ++i) rows += (i ? ", " : "") + std::to_string(input.size(i));
+  KK_CHECK(ok, op, "output_s must have shape ", shape_str(input, 1), " or ", rows + "]",
+           " (one scale per row of input ", shape_str(input), "), got ", shape_str(output_s));
+  check_contiguous(output_s, op, "output_s");
+}
+
 // kernelkit:bindings-begin
 // query/key as [T, heads, head_size]: 2-D [T, heads * head_size] rows or 3-D [T, heads, head_size],
 // each head's dims contiguous; (token, head) strides in elements. Sizes-1 dims get dense strides, so
@@ -276,6 +301,29 @@ void fused_add_rmsnorm(Tensor input, Tensor residual, Tensor weight, double eps,
   fused_add_rms_norm("fused_add_rmsnorm", launch_fused_add_rmsnorm, input, residual, weight, eps, enable_pdl);
 }
 
+void fused_add_rmsnorm_quant_fp8(Tensor input, Tensor residual, Tensor weight, Tensor output_q, Tensor output_s,
+                                 double eps, bool enable_pdl) {
+  constexpr const char* op = "fused_add_rmsnorm_quant_fp8";
+  const DType dtype = check_norm_inputs(op, input, "input", weight, eps);
+  check_cuda(residual, op, "residual");
+  check_same_device(input, "input", residual, "residual", op);
+  check_same_dtype(input, "input", residual, "residual", op);
+  check_same_shape(input, "input", residual, "residual", op);
+  const int64_t in_stride = row_stride(input, op, "input");
+  const int64_t res_stride = row_stride(residual, op, "residual");
+  const int64_t q_stride = check_fp8_output(op, input, output_q);
+  check_row_scales(op, input, output_s);
+  const int64_t rows = num_rows(input);
+  if (rows == 0) return;
+  torch::stable::accelerator::DeviceGuard guard(input.get_device_index());
+  check_launch(launch_fused_add_rmsnorm_quant_fp8(output_q.data_ptr(), q_stride,
+                                                  static_cast<float*>(output_s.data_ptr()), input.data_ptr(),
+                                                  in_stride, residual.data_ptr(), res_stride, weight.data_ptr(), rows,
+                                                  input.size(input.dim() - 1), eps, enable_pdl, dtype,
+                                                  current_cuda_stream(input.get_device_index())),
+               op);
+}
+
 void gelu_and_mul(Tensor out, Tensor input, bool enable_pdl) {
   gated_activation("gelu_and_mul", launch_gelu_and_mul, out, input, enable_pdl);
 }
@@ -294,6 +342,40 @@ void gemma_rmsnorm(Tensor out, Tensor input, Tensor weight, double eps, bool ena
 
 void rmsnorm(Tensor out, Tensor input, Tensor weight, double eps, bool enable_pdl) {
   rms_norm("rmsnorm", launch_rmsnorm, out, input, weight, eps, enable_pdl);
+}
+
+void sgl_per_tensor_quant_fp8(Tensor input, Tensor output_q, Tensor output_s, bool is_static, Tensor workspace) {
+  constexpr const char* op = "sgl_per_tensor_quant_fp8";
+  check_cuda(input, op, "input");
+  const DType dtype = float_dtype(input, op, "input");
+  int64_t in_stride = row_stride(input, op, "input");
+  int64_t q_stride = check_fp8_output(op, input, output_q);
+  check_cuda(output_s, op, "output_s");
+  check_same_device(input, "input", output_s, "output_s", op);
+  check_scalar_type(output_s, ScalarType::Float, op, "output_s");
+  KK_CHECK(output_s.numel() == 1 && output_s.dim() <= 1, op, "output_s must have shape [1] (or []), got ",
+           shape_str(output_s));
+  check_cuda(workspace, op, "workspace");
+  check_same_device(input, "input", workspace, "workspace", op);
+  check_scalar_type(workspace, ScalarType::Float, op, "workspace");
+  check_contiguous(workspace, op, "workspace");
+  KK_CHECK(is_static || workspace.numel() >= 1, op,
+           "workspace must hold at least one float32 for a dynamic scale (the Python wrapper allocates it), got ",
+           shape_str(workspace));
+  int64_t rows = num_rows(input);
+  if (rows == 0) return;
+  int64_t hidden = input.size(input.dim() - 1);
+  if (input.is_contiguous() && output_q.is_contiguous()) {  // one flat row: no per-vector row arithmetic
+    hidden = input.numel();
+    rows = 1;
+    in_stride = q_stride = hidden;
+  }
+  torch::stable::accelerator::DeviceGuard guard(input.get_device_index());
+  check_launch(launch_sgl_per_tensor_quant_fp8(output_q.data_ptr(), q_stride, static_cast<float*>(output_s.data_ptr()),
+                                               input.data_ptr(), in_stride, rows, hidden, is_static,
+                                               static_cast<float*>(workspace.data_ptr()), workspace.numel(), dtype,
+                                               current_cuda_stream(input.get_device_index())),
+               op);
 }
 
 void sgl_per_token_group_quant_fp8(Tensor input, Tensor output_q, Tensor output_s, int64_t group_size, double eps,
@@ -326,6 +408,24 @@ void sgl_per_token_group_quant_int8(Tensor input, Tensor output_q, Tensor output
                op);
 }
 
+void sgl_per_token_quant_fp8(Tensor input, Tensor output_q, Tensor output_s) {
+  constexpr const char* op = "sgl_per_token_quant_fp8";
+  check_cuda(input, op, "input");
+  const DType dtype = float_dtype(input, op, "input");
+  const int64_t in_stride = row_stride(input, op, "input");
+  const int64_t hidden = input.size(input.dim() - 1);
+  KK_CHECK(hidden < (int64_t{1} << 31), op, "hidden size ", hidden, " is too large (max 2^31 - 1)");
+  const int64_t q_stride = check_fp8_output(op, input, output_q);
+  check_row_scales(op, input, output_s);
+  const int64_t rows = num_rows(input);
+  if (rows == 0) return;
+  torch::stable::accelerator::DeviceGuard guard(input.get_device_index());
+  check_launch(launch_sgl_per_token_quant_fp8(output_q.data_ptr(), q_stride, static_cast<float*>(output_s.data_ptr()),
+                                              input.data_ptr(), in_stride, rows, hidden, dtype,
+                                              current_cuda_stream(input.get_device_index())),
+               op);
+}
+
 void silu_and_mul(Tensor out, Tensor input, bool enable_pdl) {
   gated_activation("silu_and_mul", launch_silu_and_mul, out, input, enable_pdl);
 }
@@ -338,13 +438,16 @@ STABLE_TORCH_LIBRARY(kernelkit, m) {
   // kernelkit:schemas-begin
   m.def("apply_rope_with_cos_sin_cache_inplace(Tensor positions, Tensor! query, Tensor! key, int head_size, Tensor cos_sin_cache, bool is_neox, Tensor! position_errors) -> ()");
   m.def("fused_add_rmsnorm(Tensor! input, Tensor! residual, Tensor weight, float eps, bool enable_pdl) -> ()");
+  m.def("fused_add_rmsnorm_quant_fp8(Tensor input, Tensor! residual, Tensor weight, Tensor! output_q, Tensor! output_s, float eps, bool enable_pdl) -> ()");
   m.def("gelu_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()");
   m.def("gelu_tanh_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()");
   m.def("gemma_fused_add_rmsnorm(Tensor! input, Tensor! residual, Tensor weight, float eps, bool enable_pdl) -> ()");
   m.def("gemma_rmsnorm(Tensor! out, Tensor input, Tensor weight, float eps, bool enable_pdl) -> ()");
   m.def("rmsnorm(Tensor! out, Tensor input, Tensor weight, float eps, bool enable_pdl) -> ()");
+  m.def("sgl_per_tensor_quant_fp8(Tensor input, Tensor! output_q, Tensor! output_s, bool is_static, Tensor! workspace) -> ()");
   m.def("sgl_per_token_group_quant_fp8(Tensor input, Tensor! output_q, Tensor! output_s, int group_size, float eps, float fp8_min, float fp8_max, bool scale_ue8m0) -> ()");
   m.def("sgl_per_token_group_quant_int8(Tensor input, Tensor! output_q, Tensor! output_s, int group_size, float eps, float int8_min, float int8_max) -> ()");
+  m.def("sgl_per_token_quant_fp8(Tensor input, Tensor! output_q, Tensor! output_s) -> ()");
   m.def("silu_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()");
   // kernelkit:schemas-end
 }
@@ -353,13 +456,16 @@ STABLE_TORCH_LIBRARY_IMPL(kernelkit, CUDA, m) {
   // kernelkit:impls-begin
   m.impl("apply_rope_with_cos_sin_cache_inplace", TORCH_BOX(&kernelkit::binding::apply_rope_with_cos_sin_cache_inplace));
   m.impl("fused_add_rmsnorm", TORCH_BOX(&kernelkit::binding::fused_add_rmsnorm));
+  m.impl("fused_add_rmsnorm_quant_fp8", TORCH_BOX(&kernelkit::binding::fused_add_rmsnorm_quant_fp8));
   m.impl("gelu_and_mul", TORCH_BOX(&kernelkit::binding::gelu_and_mul));
   m.impl("gelu_tanh_and_mul", TORCH_BOX(&kernelkit::binding::gelu_tanh_and_mul));
   m.impl("gemma_fused_add_rmsnorm", TORCH_BOX(&kernelkit::binding::gemma_fused_add_rmsnorm));
   m.impl("gemma_rmsnorm", TORCH_BOX(&kernelkit::binding::gemma_rmsnorm));
   m.impl("rmsnorm", TORCH_BOX(&kernelkit::binding::rmsnorm));
+  m.impl("sgl_per_tensor_quant_fp8", TORCH_BOX(&kernelkit::binding::sgl_per_tensor_quant_fp8));
   m.impl("sgl_per_token_group_quant_fp8", TORCH_BOX(&kernelkit::binding::sgl_per_token_group_quant_fp8));
   m.impl("sgl_per_token_group_quant_int8", TORCH_BOX(&kernelkit::binding::sgl_per_token_group_quant_int8));
+  m.impl("sgl_per_token_quant_fp8", TORCH_BOX(&kernelkit::binding::sgl_per_token_quant_fp8));
   m.impl("silu_and_mul", TORCH_BOX(&kernelkit::binding::silu_and_mul));
   // kernelkit:impls-end
 }

@@ -31,6 +31,13 @@ cudaError_t launch_fused_add_rmsnorm(void* input, int64_t input_row_stride, void
                        const void* weight, int64_t num_rows, int64_t hidden, double eps, bool enable_pdl, DType dtype,
                        cudaStream_t stream);
 
+// fused_add_rmsnorm_quant_fp8: residual[r] += input[r]; y = rmsnorm(residual[r]) * weight rounded to dtype;
+// scales[r] = max(absmax(y), 1e-10) / 448; output_q[r] = e4m3(y / scales[r]). input is only read.
+cudaError_t launch_fused_add_rmsnorm_quant_fp8(void* output_q, int64_t q_row_stride, float* scales, const void* input,
+                                               int64_t input_row_stride, void* residual, int64_t residual_row_stride,
+                                               const void* weight, int64_t num_rows, int64_t hidden, double eps,
+                                               bool enable_pdl, DType dtype, cudaStream_t stream);
+
 // gelu_and_mul: out[r, :d] = gelu(input[r, :d]) * input[r, d:2d]
 cudaError_t launch_gelu_and_mul(void* out, const void* input, int64_t num_rows, int64_t d, int64_t out_row_stride,
                                 int64_t input_row_stride, bool enable_pdl, DType dtype, cudaStream_t stream);
@@ -55,6 +62,14 @@ cudaError_t launch_rmsnorm(void* out, int64_t out_row_stride, const void* input,
                        const void* weight, int64_t num_rows, int64_t hidden, double eps, bool enable_pdl, DType dtype,
                        cudaStream_t stream);
 
+// sgl_per_tensor_quant_fp8: output_q = e4m3(input / s) over [num_rows, hidden] rows (strides in elements; a
+// dense tensor may come as one row of numel). is_static: s = scale[0]; else s = max(absmax, 1e-10) / 448 is
+// written to scale[0], using workspace (workspace_len floats, no initial value needed) for per-CTA maxima.
+cudaError_t launch_sgl_per_tensor_quant_fp8(void* output_q, int64_t q_row_stride, float* scale, const void* input,
+                                            int64_t input_row_stride, int64_t num_rows, int64_t hidden,
+                                            bool is_static, float* workspace, int64_t workspace_len, DType dtype,
+                                            cudaStream_t stream);
+
 // sgl_per_token_group_quant_fp8: for each row r < num_rows and group j < hidden / group_size of input
 // (rows of `hidden` contiguous elements, input_row_stride apart), s = max(absmax, eps) / fp8_max
 // (pow2_ceil'd when scale_ue8m0) into output_s[r * s_row_stride + j * s_group_stride] (fp32) and
@@ -73,6 +88,11 @@ cudaError_t launch_sgl_per_token_group_quant_int8(void* output_q, int64_t q_row_
                                                   int64_t input_row_stride, int64_t num_rows, int64_t hidden,
                                                   int64_t group_size, double eps, double int8_min, double int8_max,
                                                   DType dtype, cudaStream_t stream);
+
+// sgl_per_token_quant_fp8: scales[r] = max(absmax(input[r]), 1e-10) / 448; output_q[r] = e4m3(input[r] / scales[r])
+cudaError_t launch_sgl_per_token_quant_fp8(void* output_q, int64_t q_row_stride, float* scales, const void* input,
+                                           int64_t input_row_stride, int64_t num_rows, int64_t hidden, DType dtype,
+                                           cudaStream_t stream);
 
 // silu_and_mul: out[r, :d] = silu(input[r, :d]) * input[r, d:2d]
 cudaError_t launch_silu_and_mul(void* out, const void* input, int64_t num_rows, int64_t d, int64_t out_row_stride,

@@ -17,8 +17,11 @@ from kernelkit_ops.norm.fused_add_rmsnorm import fused_add_rmsnorm
 from kernelkit_ops.norm.gemma_fused_add_rmsnorm import gemma_fused_add_rmsnorm
 from kernelkit_ops.norm.gemma_rmsnorm import gemma_rmsnorm
 from kernelkit_ops.norm.rmsnorm import rmsnorm
+from kernelkit_ops.quantization.fused_add_rmsnorm_quant_fp8 import fused_add_rmsnorm_quant_fp8
+from kernelkit_ops.quantization.sgl_per_tensor_quant_fp8 import sgl_per_tensor_quant_fp8
 from kernelkit_ops.quantization.sgl_per_token_group_quant_fp8 import sgl_per_token_group_quant_fp8
 from kernelkit_ops.quantization.sgl_per_token_group_quant_int8 import sgl_per_token_group_quant_int8
+from kernelkit_ops.quantization.sgl_per_token_quant_fp8 import sgl_per_token_quant_fp8
 from kernelkit_ops.rope.apply_rope_with_cos_sin_cache_inplace import apply_rope_with_cos_sin_cache_inplace
 # kernelkit:exports-end
 
@@ -26,13 +29,16 @@ __all__ = [
     # kernelkit:all-begin
     "apply_rope_with_cos_sin_cache_inplace",
     "fused_add_rmsnorm",
+    "fused_add_rmsnorm_quant_fp8",
     "gelu_and_mul",
     "gelu_tanh_and_mul",
     "gemma_fused_add_rmsnorm",
     "gemma_rmsnorm",
     "rmsnorm",
+    "sgl_per_tensor_quant_fp8",
     "sgl_per_token_group_quant_fp8",
     "sgl_per_token_group_quant_int8",
+    "sgl_per_token_quant_fp8",
     "silu_and_mul",
     # kernelkit:all-end
 ]

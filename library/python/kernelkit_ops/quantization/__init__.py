@@ -1,1 +1,1 @@
-"""quantization ops."""
+"""Quantization: sgl-kernel's fp8 per-tensor, per-token and per-token-group quantizers (and int8 per group), and RMSNorm fused with per-token fp8 quantization."""

@@ -1,0 +1,339 @@
+// sgl_per_tensor_quant_fp8: one scale for the whole tensor, q = e4m3(x / s).
+//   static:  s is read from scale[0] (used as given).
+//   dynamic: s = max(absmax(x), 1e-10) / 448 is written to scale[0] (dynamic_fp8.cuh).
+//
+// Bytes (the model the bench uses): numel * sizeof(x) read + numel written + 4. bf16 [T, 4096] at the
+// 3.0 TB/s copy ceiling: T=2048 25.2 MB -> 8.4 us, T=16384 201 MB -> 67 us.
+//
+// Static: a plain streaming map, 4 x 16-byte loads in flight per thread (predicted ~90% of copy at T >= 2048).
+//
+// Dynamic needs the absmax of the whole tensor before the first q can be written. sgl-kernel does it in
+// two kernels (absmax with an atomicMax, then quantize), i.e. two full passes over x: 3 B/element of
+// HBM traffic becomes 5. Here it is ONE kernel and, while the tensor fits on chip, ONE pass:
+//   - a persistent grid of exactly the co-resident CTAs (occupancy API x SM count, launched as a
+//     cooperative kernel so the driver guarantees co-residency and provides the grid barrier; works in
+//     CUDA graphs and with concurrent streams, since the barrier state belongs to the launch);
+//   - each CTA takes one contiguous chunk of the tensor and keeps it on chip: 16 vectors per thread in
+//     registers (512 threads: 128 KB per SM) plus, when the chunk is larger, up to ~220 KB per SM of
+//     shared memory filled with cp.async. H100: 132 x ~350 KB = ~46 MB on chip, so bf16 [2048, 4096]
+//     (16 MB, registers alone) and [2048, 7168] (28 MB) are read exactly once;
+//   - local absmax -> partial_max[cta] (a per-call workspace, written before it is read: no zeroing,
+//     nothing shared between calls) -> grid.sync() -> every CTA reduces the partials -> quantize from
+//     the registers / shared memory and write q.
+// The cost over the copy floor is the barrier (~1-2 us) and reads and writes not overlapping (the
+// pipeline fills twice): predicted ~75% of copy at T=2048 h4096 (vs ~55% for two passes).
+// Larger tensors: the part of each chunk beyond the on-chip capacity is streamed twice -- read for the
+// absmax before the barrier, re-read after it, newest first so that the lines still in L2 (50 MB) are
+// used before they are evicted. bf16 [16384, 4096] (134 MB): ~88 MB streamed, of which ~30 MB hit L2,
+// so HBM moves ~260 MB instead of the model's 201 MB: predicted ~75% (two plain passes: 335 MB, ~60%).
+#include <cooperative_groups.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernelkit/dispatch.cuh"
+#include "kernelkit/dtype.h"
+#include "kernelkit/dynamic_fp8.cuh"
+#include "kernelkit/quant.cuh"
+#include "kernelkit/vec.cuh"
+
+// The launcher's declaration lives in kernelkit_ops.h; it is not included here, so that `kernelkit new`
+// (which edits that header) recompiles only the new kernel and the registration TU. A signature
+// that disagrees with the declaration fails the link (-Wl,--no-undefined): C++ names carry types.
+
+namespace kernelkit {
+namespace {
+
+// [num_rows, hidden] rows with their own strides (elements); a dense tensor comes as one row of numel.
+struct PerTensorArgs {
+  uint8_t* q;
+  int64_t q_row_stride;
+  float* scale;
+  const void* input;
+  int64_t input_row_stride;
+  int64_t num_rows;
+  int64_t vecs_per_row;
+  int64_t total_vecs;
+  bool q_aligned;
+};
+
+template <typename T, int VEC>
+__device__ __forceinline__ int64_t row_offset(const PerTensorArgs& a, int64_t v, int64_t row_stride) {
+  if (a.num_rows == 1) return v * VEC;
+  const int64_t row = v / a.vecs_per_row;
+  return row * row_stride + (v - row * a.vecs_per_row) * VEC;
+}
+
+template <typename T, int VEC>
+__device__ __forceinline__ const T* in_at(const PerTensorArgs& a, int64_t v) {
+  return static_cast<const T*>(a.input) + row_offset<T, VEC>(a, v, a.input_row_stride);
+}
+
+template <typename T, int VEC>
+__device__ __forceinline__ uint8_t* q_at(const PerTensorArgs& a, int64_t v) {
+  return a.q + row_offset<T, VEC>(a, v, a.q_row_stride);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Static scale: stream through, kStaticUnroll vectors per thread in flight.
+
+constexpr int kStaticThreads = 256;
+constexpr int kStaticUnroll = 4;
+
+template <typename T, int VEC>
+__global__ void __launch_bounds__(kStaticThreads) per_tensor_static(PerTensorArgs a) {
+  const float s = *a.scale;
+  const int64_t step = int64_t(gridDim.x) * kStaticThreads * kStaticUnroll;
+  for (int64_t v0 = int64_t(blockIdx.x) * kStaticThreads * kStaticUnroll + threadIdx.x; v0 < a.total_vecs;
+       v0 += step) {
+    Vec<T, VEC> x[kStaticUnroll];
+#pragma unroll
+    for (int u = 0; u < kStaticUnroll; ++u) {
+      const int64_t v = v0 + u * kStaticThreads;
+      if (v < a.total_vecs) x[u] = Vec<T, VEC>::load(in_at<T, VEC>(a, v));
+    }
+#pragma unroll
+    for (int u = 0; u < kStaticUnroll; ++u) {
+      const int64_t v = v0 + u * kStaticThreads;
+      if (v < a.total_vecs) store_fp8(q_at<T, VEC>(a, v), x[u], s, a.q_aligned);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Dynamic scale: one cooperative kernel (see the top of the file).
+
+constexpr int kDynThreads = 512;
+constexpr int kRegSlots = 16;     // vectors per thread kept in registers (64 registers for 16-byte vectors)
+constexpr int kStreamUnroll = 4;  // vectors per thread in flight in the streamed part
+
+__device__ __forceinline__ void cp_async_16(void* smem_dst, const void* gmem_src) {
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(gmem_src) : "memory");
+}
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
+__device__ __forceinline__ int64_t imin64(int64_t x, int64_t y) { return x < y ? x : y; }
+
+// Slot k of thread t in a CTA's chunk is vector begin + k * blockDim + t (coalesced for every k):
+// slots [0, kRegSlots) live in registers, [kRegSlots, kRegSlots + smem_slots) in shared memory (each
+// thread reads back only what its own cp.async wrote, so no __syncthreads is needed), the rest of the
+// chunk is streamed.
+template <typename T, int VEC>
+__global__ void __launch_bounds__(kDynThreads, 1)
+    per_tensor_dynamic(PerTensorArgs a, float* __restrict__ partial_max, int64_t chunk, int smem_slots) {
+  using V = Vec<T, VEC>;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  V* smem = reinterpret_cast<V*>(smem_raw);
+  __shared__ float scratch[32];
+  const int tid = threadIdx.x;
+  constexpr int nt = kDynThreads;
+  const int64_t begin = int64_t(blockIdx.x) * chunk;
+  const int64_t end = imin64(begin + chunk, a.total_vecs);
+  const int64_t resident_end = imin64(end, begin + int64_t(kRegSlots + smem_slots) * nt);
+
+  // 1. Issue every on-chip load (shared memory first: cp.async needs no registers), then stream the rest.
+  if constexpr (sizeof(V) == 16) {
+    for (int k = 0; k < smem_slots; ++k) {
+      const int64_t v = begin + int64_t(kRegSlots + k) * nt + tid;
+      if (v < resident_end) cp_async_16(&smem[k * nt + tid], in_at<T, VEC>(a, v));
+    }
+  }
+  V reg[kRegSlots];
+#pragma unroll
+  for (int k = 0; k < kRegSlots; ++k) {
+    const int64_t v = begin + int64_t(k) * nt + tid;
+    if (v < resident_end) reg[k] = V::load(in_at<T, VEC>(a, v));
+  }
+  float m = 0.0f;
+  const int64_t streamed = end - resident_end;
+  const int64_t stream_iters = streamed > 0 ? (streamed + kStreamUnroll * nt - 1) / (kStreamUnroll * nt) : 0;
+  for (int64_t it = 0; it < stream_iters; ++it) {
+    const int64_t v0 = resident_end + it * kStreamUnroll * nt + tid;
+    V x[kStreamUnroll];
+#pragma unroll
+    for (int u = 0; u < kStreamUnroll; ++u) {
+      if (v0 + u * nt < end) x[u] = V::load(in_at<T, VEC>(a, v0 + u * nt));
+    }
+#pragma unroll
+    for (int u = 0; u < kStreamUnroll; ++u) {
+      if (v0 + u * nt < end) m = vec_absmax(m, x[u]);
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < kRegSlots; ++k) {
+    if (begin + int64_t(k) * nt + tid < resident_end) m = vec_absmax(m, reg[k]);
+  }
+  if constexpr (sizeof(V) == 16) {
+    cp_async_wait_all();
+    for (int k = 0; k < smem_slots; ++k) {
+      if (begin + int64_t(kRegSlots + k) * nt + tid < resident_end) m = vec_absmax(m, smem[k * nt + tid]);
+    }
+  }
+
+  // 2. Grid-wide max: one partial per CTA, the barrier, then every CTA reduces all partials (<= a few
+  //    hundred floats from L2; __ldcg because L1 is not coherent across SMs).
+  m = block_max(m, scratch);
+  if (tid == 0) partial_max[blockIdx.x] = m;
+  cooperative_groups::this_grid().sync();
+  float g = 0.0f;
+  for (int i = tid; i < static_cast<int>(gridDim.x); i += nt) g = fmaxf(g, __ldcg(partial_max + i));
+  const float s = fp8_scale_from_absmax(block_max(g, scratch));
+  if (blockIdx.x == 0 && tid == 0) *a.scale = s;
+
+  // 3. Quantize: the streamed part first and newest first (its tail is still in L2), then the on-chip part.
+  for (int64_t it = stream_iters - 1; it >= 0; --it) {
+    const int64_t v0 = resident_end + it * kStreamUnroll * nt + tid;
+    V x[kStreamUnroll];
+#pragma unroll
+    for (int u = 0; u < kStreamUnroll; ++u) {
+      if (v0 + u * nt < end) x[u] = V::load(in_at<T, VEC>(a, v0 + u * nt));
+    }
+#pragma unroll
+    for (int u = 0; u < kStreamUnroll; ++u) {
+      if (v0 + u * nt < end) store_fp8(q_at<T, VEC>(a, v0 + u * nt), x[u], s, a.q_aligned);
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < kRegSlots; ++k) {
+    const int64_t v = begin + int64_t(k) * nt + tid;
+    if (v < resident_end) store_fp8(q_at<T, VEC>(a, v), reg[k], s, a.q_aligned);
+  }
+  if constexpr (sizeof(V) == 16) {
+    for (int k = 0; k < smem_slots; ++k) {
+      const int64_t v = begin + int64_t(kRegSlots + k) * nt + tid;
+      if (v < resident_end) store_fp8(q_at<T, VEC>(a, v), smem[k * nt + tid], s, a.q_aligned);
+    }
+  }
+}
+
+// What the launcher needs to know about the device and a kernel instance, found once per device (the
+// attribute and occupancy queries are not free on the launch path). The instance's dynamic shared
+// memory limit is raised here, once, to the most any call may ask for and never lowered, so a CUDA
+// graph captured earlier keeps launching with its own size.
+struct DynamicLimits {
+  int sms = 0;
+  int ctas_per_sm = 0;     // co-resident CTAs per SM without dynamic shared memory
+  int max_smem_slots = 0;  // shared-memory slots (kDynThreads x 16 bytes) one CTA may have
+  cudaError_t error = cudaSuccess;
+};
+
+template <typename T, int VEC>
+DynamicLimits dynamic_limits(int device) {
+  static DynamicLimits cached[64];
+  DynamicLimits fresh;
+  DynamicLimits& d = (device >= 0 && device < 64) ? cached[device] : fresh;
+  if (d.sms > 0) return d;
+  auto kernel = per_tensor_dynamic<T, VEC>;
+  DynamicLimits r;
+  int optin = 0;
+  cudaFuncAttributes attr{};
+  if ((r.error = cudaDeviceGetAttribute(&r.sms, cudaDevAttrMultiProcessorCount, device)) != cudaSuccess) return r;
+  if ((r.error = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device)) != cudaSuccess) return r;
+  if ((r.error = cudaFuncGetAttributes(&attr, kernel)) != cudaSuccess) return r;
+  if ((r.error = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&r.ctas_per_sm, kernel, kDynThreads, 0)) != cudaSuccess) {
+    return r;
+  }
+  if (sizeof(Vec<T, VEC>) == 16) {  // cp.async moves 16 bytes: scalar instances keep registers only
+    const int64_t bytes = std::max<int64_t>(0, int64_t(optin) - int64_t(attr.sharedSizeBytes) - 1024);
+    r.max_smem_slots = static_cast<int>(bytes / (int64_t(kDynThreads) * 16));
+  }
+  if (r.max_smem_slots > 0) {
+    r.error = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, r.max_smem_slots * kDynThreads * 16);
+    if (r.error != cudaSuccess) return r;
+  }
+  if (r.sms <= 0 || r.ctas_per_sm <= 0) {
+    r.error = cudaErrorLaunchOutOfResources;
+    return r;
+  }
+  d = r;
+  return d;
+}
+
+template <typename T, int VEC>
+cudaError_t launch_dynamic(const PerTensorArgs& a, float* workspace, int64_t workspace_len, cudaStream_t stream) {
+  auto kernel = per_tensor_dynamic<T, VEC>;
+  int device = 0;
+  cudaError_t err = cudaGetDevice(&device);
+  if (err != cudaSuccess) return err;
+  const DynamicLimits lim = dynamic_limits<T, VEC>(device);
+  if (lim.error != cudaSuccess) return lim.error;
+
+  constexpr int64_t kSlotVecs = kDynThreads;                     // vectors per slot (one per thread)
+  constexpr int64_t kRegCapacity = int64_t(kRegSlots) * kDynThreads;  // vectors per CTA in registers
+  int smem_slots = 0;
+  int64_t grid = int64_t(lim.sms) * lim.ctas_per_sm;
+  if (a.total_vecs <= grid * kRegCapacity) {
+    // Registers suffice. At least one vector per thread, so a small tensor uses few CTAs (T=1: one)
+    // and the barrier stays cheap.
+    grid = std::min<int64_t>(grid, (a.total_vecs + kSlotVecs - 1) / kSlotVecs);
+  } else if (lim.max_smem_slots > 0) {
+    // One CTA per SM: registers + as much shared memory as its chunk needs (at most the limit; the rest
+    // of the chunk is streamed).
+    const int64_t per_sm = (a.total_vecs + lim.sms - 1) / lim.sms;
+    smem_slots = static_cast<int>(std::min<int64_t>(lim.max_smem_slots, (per_sm - kRegCapacity + kSlotVecs - 1) / kSlotVecs));
+    int ctas_per_sm = 0;
+    err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas_per_sm, kernel, kDynThreads, size_t(smem_slots) * kSlotVecs * 16);
+    if (err != cudaSuccess) return err;
+    if (ctas_per_sm < 1) return cudaErrorLaunchOutOfResources;
+    grid = int64_t(lim.sms) * ctas_per_sm;
+  }
+  grid = std::max<int64_t>(1, std::min<int64_t>(grid, workspace_len));
+  const int64_t chunk = (a.total_vecs + grid - 1) / grid;
+
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(grid));
+  config.blockDim = dim3(kDynThreads);
+  config.dynamicSmemBytes = size_t(smem_slots) * kSlotVecs * 16;
+  config.stream = stream;
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeCooperative;  // co-residency guaranteed, grid.sync() allowed
+  attribute[0].val.cooperative = 1;
+  config.attrs = attribute;
+  config.numAttrs = 1;
+  return cudaLaunchKernelEx(&config, kernel, a, workspace, chunk, smem_slots);
+}
+
+inline int sm_count(int device) {
+  static int cached[64] = {};
+  if (device < 0 || device >= 64) return 132;
+  if (cached[device] == 0) cudaDeviceGetAttribute(&cached[device], cudaDevAttrMultiProcessorCount, device);
+  return cached[device] > 0 ? cached[device] : 132;
+}
+
+template <typename T, int VEC>
+cudaError_t launch_static(const PerTensorArgs& a, cudaStream_t stream) {
+  int device = 0;
+  cudaError_t err = cudaGetDevice(&device);
+  if (err != cudaSuccess) return err;
+  const int sms = sm_count(device);
+  const int64_t per_cta = int64_t(kStaticThreads) * kStaticUnroll;
+  const int64_t grid = std::max<int64_t>(1, std::min<int64_t>((a.total_vecs + per_cta - 1) / per_cta, int64_t(sms) * 8));
+  per_tensor_static<T, VEC><<<static_cast<unsigned>(grid), kStaticThreads, 0, stream>>>(a);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t launch_sgl_per_tensor_quant_fp8(void* output_q, int64_t q_row_stride, float* scale, const void* input,
+                                            int64_t input_row_stride, int64_t num_rows, int64_t hidden,
+                                            bool is_static, float* workspace, int64_t workspace_len, DType dtype,
+                                            cudaStream_t stream) {
+  if (num_rows == 0 || hidden == 0) return cudaSuccess;
+  if (!is_static && (workspace == nullptr || workspace_len < 1)) return cudaErrorInvalidValue;
+  return dispatch_float_dtype(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    constexpr int kFull = 16 / sizeof(T);
+    const bool full = pick_vec_width<T>({input}, {hidden, num_rows > 1 ? input_row_stride : 0}) == kFull;
+    auto run = [&](auto vec_c) {
+      constexpr int VEC = decltype(vec_c)::value;
+      PerTensorArgs a{static_cast<uint8_t*>(output_q), q_row_stride, scale, input, input_row_stride, num_rows,
+                      hidden / VEC, num_rows * (hidden / VEC), false};
+      a.q_aligned = reinterpret_cast<uintptr_t>(output_q) % VEC == 0 && (num_rows == 1 || q_row_stride % VEC == 0);
+      return is_static ? launch_static<T, VEC>(a, stream) : launch_dynamic<T, VEC>(a, workspace, workspace_len, stream);
+    };
+    return full ? run(std::integral_constant<int, kFull>{}) : run(std::integral_constant<int, 1>{});
+  });
+}
+
+}  // namespace kernelkit

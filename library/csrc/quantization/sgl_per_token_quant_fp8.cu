@@ -1,0 +1,162 @@
+// sgl_per_token_quant_fp8: per row t, s[t] = max(absmax(x[t]), 1e-10) / 448 and q[t] = e4m3(x[t] / s[t])
+// (dynamic_fp8.cuh has the rule, quant.cuh the rounding and the NaN/inf behaviour).
+//
+// Memory-bound: bytes = T*H*sizeof(x) read + T*H written (fp8) + 4*T (scales). bf16, h4096, at the
+// 3.0 TB/s copy ceiling: T=2048 25.2 MB -> 8.4 us, T=16384 201 MB -> 67 us (predicted ~90% at T >= 2048).
+//
+// One CTA per row, the row in registers (16-byte vectors, NV per thread), so x is read once: load,
+// absmax, block max, then quantize from the registers. The block is sized like rmsnorm.cuh's:
+//   few rows (T < 2 * SMs): as many threads as the row has vectors (up to 1024): every load in flight
+//     at once, one DRAM round trip per row -- latency is what counts there;
+//   many rows: <= 128 threads per row with up to 8 vectors each, every instance capped at 64 registers
+//     (__launch_bounds__ min blocks), so 8+ rows are in flight per SM and hide each other's reduction.
+// Rows too wide for registers (> 16384 bf16 / 8192 fp32 elements, or unaligned rows, which take
+// scalar accesses: > 2048 elements) take a two-pass loop; the second read mostly hits L2.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernelkit/dispatch.cuh"
+#include "kernelkit/dtype.h"
+#include "kernelkit/dynamic_fp8.cuh"
+#include "kernelkit/pdl.cuh"
+#include "kernelkit/quant.cuh"
+#include "kernelkit/vec.cuh"
+
+// The launcher's declaration lives in kernelkit_ops.h; it is not included here, so that `kernelkit new`
+// (which edits that header) recompiles only the new kernel and the registration TU. A signature
+// that disagrees with the declaration fails the link (-Wl,--no-undefined): C++ names carry types.
+
+namespace kernelkit {
+namespace {
+
+struct PerTokenArgs {
+  uint8_t* q;
+  int64_t q_row_stride;
+  float* scales;  // one per row, contiguous
+  const void* input;
+  int64_t input_row_stride;
+  int64_t num_rows;
+  int64_t hidden;
+  bool q_aligned;  // every q row start is VEC-byte aligned: vector stores
+};
+
+constexpr int kMaxVecsPerThread = 8;
+constexpr int kManyRowsThreads = 128;
+constexpr int kTwoPassThreads = 512;
+
+// Register caps: every instance gets at most 64 registers (min blocks x threads = 64K registers).
+template <int NV>
+constexpr int max_threads() {
+  return NV <= 2 ? 1024 : (NV == 4 ? 512 : 256);
+}
+template <int NV>
+constexpr int min_blocks() {
+  return 65536 / (64 * max_threads<NV>());
+}
+
+template <typename T, int VEC, int NV>
+__global__ void __launch_bounds__(max_threads<NV>(), min_blocks<NV>()) per_token_registers(PerTokenArgs a) {
+  __shared__ float scratch[32];
+  pdl_wait();
+  const int num_vecs = static_cast<int>(a.hidden / VEC);
+  for (int64_t row = blockIdx.x; row < a.num_rows; row += gridDim.x) {
+    const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
+    Vec<T, VEC> xv[NV];
+#pragma unroll
+    for (int i = 0; i < NV; ++i) {  // every load of the row in flight before the first use
+      const int v = threadIdx.x + i * blockDim.x;
+      if (v < num_vecs) xv[i] = Vec<T, VEC>::load(in + v * VEC);
+    }
+    float m = 0.0f;
+#pragma unroll
+    for (int i = 0; i < NV; ++i) {
+      if (threadIdx.x + i * blockDim.x < num_vecs) m = vec_absmax(m, xv[i]);
+    }
+    const float s = fp8_scale_from_absmax(block_max(m, scratch));
+    if (threadIdx.x == 0) a.scales[row] = s;
+    uint8_t* q = a.q + row * a.q_row_stride;
+#pragma unroll
+    for (int i = 0; i < NV; ++i) {
+      const int v = threadIdx.x + i * blockDim.x;
+      if (v < num_vecs) store_fp8(q + v * VEC, xv[i], s, a.q_aligned);
+    }
+  }
+  pdl_launch_dependents();
+}
+
+template <typename T, int VEC>
+__global__ void __launch_bounds__(kTwoPassThreads) per_token_two_pass(PerTokenArgs a) {
+  __shared__ float scratch[32];
+  pdl_wait();
+  const int64_t num_vecs = a.hidden / VEC;
+  for (int64_t row = blockIdx.x; row < a.num_rows; row += gridDim.x) {
+    const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
+    float m = 0.0f;
+    for (int64_t v = threadIdx.x; v < num_vecs; v += blockDim.x) m = vec_absmax(m, Vec<T, VEC>::load(in + v * VEC));
+    const float s = fp8_scale_from_absmax(block_max(m, scratch));
+    if (threadIdx.x == 0) a.scales[row] = s;
+    uint8_t* q = a.q + row * a.q_row_stride;
+    for (int64_t v = threadIdx.x; v < num_vecs; v += blockDim.x) {
+      store_fp8(q + v * VEC, Vec<T, VEC>::load(in + v * VEC), s, a.q_aligned);
+    }
+  }
+  pdl_launch_dependents();
+}
+
+inline int sm_count() {
+  static int cached[64] = {};  // per device: the attribute query is not free on the launch path
+  int device = 0;
+  cudaGetDevice(&device);
+  if (device < 0 || device >= 64) return 132;
+  if (cached[device] == 0) cudaDeviceGetAttribute(&cached[device], cudaDevAttrMultiProcessorCount, device);
+  return cached[device] > 0 ? cached[device] : 132;
+}
+
+template <typename T, int VEC>
+cudaError_t launch_typed(const PerTokenArgs& a, cudaStream_t stream) {
+  const int64_t num_vecs = a.hidden / VEC;
+  const bool few_rows = a.num_rows < 2 * static_cast<int64_t>(sm_count());
+  const auto cap = [](int nv) -> int64_t {
+    return nv == 1 ? max_threads<1>() : nv == 2 ? max_threads<2>() : nv == 4 ? max_threads<4>() : max_threads<8>();
+  };
+  const auto threads_for = [&](int nv) { return (num_vecs + nv - 1) / nv; };
+  const int64_t want = few_rows ? 1024 : kManyRowsThreads;  // threads per row we aim for
+  int nv = 1;
+  while (nv < kMaxVecsPerThread && threads_for(nv) > std::min<int64_t>(want, cap(nv))) nv *= 2;
+  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(a.num_rows, 1 << 20));
+  if (threads_for(nv) > cap(nv)) {
+    return launch_with_pdl(per_token_two_pass<T, VEC>, dim3(grid), dim3(kTwoPassThreads), 0, stream, false, a);
+  }
+  const unsigned threads = static_cast<unsigned>(std::max<int64_t>(32, (threads_for(nv) + 31) / 32 * 32));
+  switch (nv) {
+    case 1: return launch_with_pdl(per_token_registers<T, VEC, 1>, dim3(grid), dim3(threads), 0, stream, false, a);
+    case 2: return launch_with_pdl(per_token_registers<T, VEC, 2>, dim3(grid), dim3(threads), 0, stream, false, a);
+    case 4: return launch_with_pdl(per_token_registers<T, VEC, 4>, dim3(grid), dim3(threads), 0, stream, false, a);
+    default: return launch_with_pdl(per_token_registers<T, VEC, 8>, dim3(grid), dim3(threads), 0, stream, false, a);
+  }
+}
+
+}  // namespace
+
+cudaError_t launch_sgl_per_token_quant_fp8(void* output_q, int64_t q_row_stride, float* scales, const void* input,
+                                           int64_t input_row_stride, int64_t num_rows, int64_t hidden, DType dtype,
+                                           cudaStream_t stream) {
+  if (num_rows == 0 || hidden == 0) return cudaSuccess;
+  return dispatch_float_dtype(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    constexpr int kFull = 16 / sizeof(T);
+    PerTokenArgs a{static_cast<uint8_t*>(output_q), q_row_stride, scales, input, input_row_stride, num_rows, hidden,
+                   false};
+    // The vector width follows the input (16-byte loads); q gets VEC-byte stores where its rows allow.
+    if (pick_vec_width<T>({input}, {hidden, input_row_stride}) == kFull) {
+      a.q_aligned = reinterpret_cast<uintptr_t>(output_q) % kFull == 0 && q_row_stride % kFull == 0;
+      return launch_typed<T, kFull>(a, stream);
+    }
+    a.q_aligned = true;
+    return launch_typed<T, 1>(a, stream);
+  });
+}
+
+}  // namespace kernelkit

@@ -1,0 +1,218 @@
+// fused_add_rmsnorm followed by per-token fp8 quantization, in one pass over memory:
+//   residual <- input + residual                       (in place, input's dtype)
+//   y        = rmsnorm(residual) * weight, rounded to input's dtype   (never written to memory)
+//   s[t]     = max(absmax(y[t]), 1e-10) / 448,  q[t] = e4m3(y[t] / s[t])   (dynamic_fp8.cuh)
+// `input` is only read.
+//
+// Bytes: input + residual read, residual + q (1 B/element) + s written, weight from L2: 7 B/element for
+// bf16, against 11 for fused_add_rmsnorm (8) followed by sgl_per_token_quant_fp8 (3). bf16 h4096 at the
+// 3.0 TB/s copy ceiling: T=2048 58.7 MB -> 19.6 us (the pair: 30.8 us), T=16384 470 MB -> 157 us (the
+// pair: 246 us); predicted ~90% of copy at T >= 2048, i.e. ~1.5x the pair.
+//
+// Bit-exact drop-in for the pair: y must be exactly what fused_add_rmsnorm writes, so these kernels
+// MIRROR rmsnorm.cuh's rmsnorm_registers / rmsnorm_two_pass (kFused, !kGemma) -- the same thread ->
+// vector mapping, the same fp32 expressions in the same order, the same block_sum, and the same launch
+// configuration (launch_typed below copies rmsnorm_detail::launch_typed's choice of threads and vectors
+// per thread, and the same vector-width rule). A change to either side must be made to both;
+// tests/ops/test_fused_add_rmsnorm_quant_fp8.py (test_matches_unfused_pair, at every launch shape) holds
+// them together. Only the epilogue differs: y stays in registers, its absmax is one more block
+// reduction, then q and s are written instead of y. Wide rows (two-pass kernel) recompute y from the
+// rounded residual in a third pass, as rmsnorm_two_pass's second pass does.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernelkit/dispatch.cuh"
+#include "kernelkit/dtype.h"
+#include "kernelkit/dynamic_fp8.cuh"
+#include "kernelkit/pdl.cuh"
+#include "kernelkit/quant.cuh"
+#include "kernelkit/rmsnorm.cuh"
+#include "kernelkit/vec.cuh"
+
+namespace kernelkit {
+
+struct RmsNormQuantArgs {
+  uint8_t* q;
+  int64_t q_row_stride;
+  float* scales;  // one per row, contiguous
+  const void* input;
+  int64_t input_row_stride;
+  void* residual;
+  int64_t residual_row_stride;
+  const void* weight;
+  int64_t num_rows;
+  int64_t hidden;
+  float eps;
+  bool q_aligned;  // q rows allow VEC-byte stores
+};
+
+namespace rmsnorm_quant_detail {
+
+using rmsnorm_detail::block_sum;
+using rmsnorm_detail::kMaxThreads;
+using rmsnorm_detail::kMaxVecsPerThread;
+using rmsnorm_detail::max_threads;
+
+// rmsnorm_registers<T, VEC, NV, kFused=true, kGemma=false> with a quantizing epilogue.
+template <typename T, int VEC, int NV>
+__global__ void __launch_bounds__(max_threads<NV>()) add_rmsnorm_quant_registers(RmsNormQuantArgs a) {
+  __shared__ float warp_sums[32];
+  pdl_wait();
+  const int num_vecs = static_cast<int>(a.hidden / VEC);
+  const T* weight = static_cast<const T*>(a.weight);
+  for (int64_t row = blockIdx.x; row < a.num_rows; row += gridDim.x) {
+    const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
+    T* res = static_cast<T*>(a.residual) + row * a.residual_row_stride;
+    Vec<T, VEC> xv[NV], rv[NV], wv[NV];
+#pragma unroll
+    for (int i = 0; i < NV; ++i) {  // every load of the row in flight before the first use
+      const int v = threadIdx.x + i * blockDim.x;
+      if (v < num_vecs) {
+        xv[i] = Vec<T, VEC>::load(in + v * VEC);
+        rv[i] = Vec<T, VEC>::load(res + v * VEC);
+        wv[i] = Vec<T, VEC>::load(weight + v * VEC);
+      }
+    }
+    // The fp32 sum f = x + r is normalised, not the rounded residual. rmsnorm_registers keeps f in
+    // fp32 registers; here xv and rv stay packed and f is formed again after the reduction (the same
+    // fp32 addition of the same operands, so the same bits) -- half the registers for 16-bit types,
+    // which room the epilogue needs.
+    float sum_sq = 0.0f;
+#pragma unroll
+    for (int i = 0; i < NV; ++i) {
+      const int v = threadIdx.x + i * blockDim.x;
+      if (v < num_vecs) {
+        Vec<T, VEC> sum;
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) {
+          float f = to_float(xv[i][j]);
+          f += to_float(rv[i][j]);
+          sum[j] = from_float<T>(f);
+          sum_sq += f * f;
+        }
+        sum.store(res + v * VEC);
+      }
+    }
+    const float scale = rsqrtf(block_sum(sum_sq, warp_sums) / static_cast<float>(a.hidden) + a.eps);
+    // Epilogue: y rounded to T (exactly fused_add_rmsnorm's output), its absmax, then q = y / s.
+    Vec<T, VEC> y[NV];
+    float m = 0.0f;
+#pragma unroll
+    for (int i = 0; i < NV; ++i) {
+      const int v = threadIdx.x + i * blockDim.x;
+      if (v < num_vecs) {
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) {
+          float f = to_float(xv[i][j]);
+          f += to_float(rv[i][j]);
+          y[i][j] = from_float<T>(f * scale * to_float(wv[i][j]));
+        }
+        m = vec_absmax(m, y[i]);
+      }
+    }
+    const float s = fp8_scale_from_absmax(block_max(m, warp_sums));
+    if (threadIdx.x == 0) a.scales[row] = s;
+    uint8_t* q = a.q + row * a.q_row_stride;
+#pragma unroll
+    for (int i = 0; i < NV; ++i) {
+      const int v = threadIdx.x + i * blockDim.x;
+      if (v < num_vecs) store_fp8(q + v * VEC, y[i], s, a.q_aligned);
+    }
+  }
+  pdl_launch_dependents();
+}
+
+// rmsnorm_two_pass<T, VEC, kFused=true, kGemma=false> with a quantizing epilogue: pass 2 finds
+// absmax(y), pass 3 recomputes the same y and quantizes (both re-read residual, mostly from L2).
+template <typename T, int VEC>
+__global__ void __launch_bounds__(kMaxThreads) add_rmsnorm_quant_two_pass(RmsNormQuantArgs a) {
+  __shared__ float warp_sums[32];
+  pdl_wait();
+  const int64_t num_vecs = a.hidden / VEC;
+  const T* weight = static_cast<const T*>(a.weight);
+  for (int64_t row = blockIdx.x; row < a.num_rows; row += gridDim.x) {
+    const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
+    T* res = static_cast<T*>(a.residual) + row * a.residual_row_stride;
+    float sum_sq = 0.0f;
+    for (int64_t v = threadIdx.x; v < num_vecs; v += blockDim.x) {
+      auto xv = Vec<T, VEC>::load(in + v * VEC);
+      auto rv = Vec<T, VEC>::load(res + v * VEC);
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) rv[j] = from_float<T>(to_float(xv[j]) + to_float(rv[j]));
+      rv.store(res + v * VEC);  // the later passes read the sum back from here
+      xv = rv;
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) sum_sq += to_float(xv[j]) * to_float(xv[j]);
+    }
+    const float scale = rsqrtf(block_sum(sum_sq, warp_sums) / static_cast<float>(a.hidden) + a.eps);
+    const auto y_at = [&](int64_t v) {
+      const auto xv = Vec<T, VEC>::load(res + v * VEC);
+      const auto wv = Vec<T, VEC>::load(weight + v * VEC);
+      Vec<T, VEC> y;
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) y[j] = from_float<T>(to_float(xv[j]) * scale * to_float(wv[j]));
+      return y;
+    };
+    float m = 0.0f;
+    for (int64_t v = threadIdx.x; v < num_vecs; v += blockDim.x) m = vec_absmax(m, y_at(v));
+    const float s = fp8_scale_from_absmax(block_max(m, warp_sums));
+    if (threadIdx.x == 0) a.scales[row] = s;
+    uint8_t* q = a.q + row * a.q_row_stride;
+    for (int64_t v = threadIdx.x; v < num_vecs; v += blockDim.x) store_fp8(q + v * VEC, y_at(v), s, a.q_aligned);
+  }
+  pdl_launch_dependents();
+}
+
+// The launch shape of rmsnorm_detail::launch_typed, verbatim (see the top of the file).
+template <typename T, int VEC>
+cudaError_t launch_typed(const RmsNormQuantArgs& a, bool enable_pdl, int num_sms, cudaStream_t stream) {
+  const int64_t num_vecs = a.hidden / VEC;
+  const bool few_rows = a.num_rows < 2 * static_cast<int64_t>(num_sms);
+  const auto cap = [](int nv) -> int64_t { return nv == 1 ? max_threads<1>() : (nv == 2 ? max_threads<2>() : max_threads<4>()); };
+  const auto threads_for = [&](int nv) { return (num_vecs + nv - 1) / nv; };
+  int nv = 1;
+  if (few_rows) {
+    while (nv < kMaxVecsPerThread && threads_for(nv) > cap(nv)) nv *= 2;
+  } else {
+    while (nv < kMaxVecsPerThread && threads_for(nv) > 256) nv *= 2;
+  }
+  const int64_t threads_needed = threads_for(nv);
+  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(a.num_rows, 1 << 20));
+  if (threads_needed > cap(nv)) {
+    return launch_with_pdl(add_rmsnorm_quant_two_pass<T, VEC>, dim3(grid), dim3(kMaxThreads), 0, stream, enable_pdl, a);
+  }
+  const unsigned threads = static_cast<unsigned>(std::max<int64_t>(32, (threads_needed + 31) / 32 * 32));
+  switch (nv) {
+    case 1: return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 1>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
+    case 2: return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 2>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
+    default: return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 4>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
+  }
+}
+
+}  // namespace rmsnorm_quant_detail
+
+inline cudaError_t launch_add_rmsnorm_quant(RmsNormQuantArgs a, bool enable_pdl, DType dtype, cudaStream_t stream) {
+  if (a.num_rows == 0 || a.hidden == 0) return cudaSuccess;
+  const int num_sms = rmsnorm_detail::sm_count();
+  return dispatch_float_dtype(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    constexpr int kFull = 16 / static_cast<int>(sizeof(T));
+    // fused_add_rmsnorm's rule (its out is input): full 16-byte vectors when input, residual, weight and
+    // their strides allow them, scalars otherwise. q does not take part (it would change the vector width,
+    // and with it the summation order); q_aligned picks its store width instead.
+    const bool aligned = pick_vec_width<T>({a.input, a.input, a.residual, a.weight},
+                                           {a.hidden, a.input_row_stride, a.input_row_stride, a.residual_row_stride}) == kFull;
+    if (aligned) {
+      a.q_aligned = reinterpret_cast<uintptr_t>(a.q) % kFull == 0 && a.q_row_stride % kFull == 0;
+      return rmsnorm_quant_detail::launch_typed<T, kFull>(a, enable_pdl, num_sms, stream);
+    }
+    a.q_aligned = true;
+    return rmsnorm_quant_detail::launch_typed<T, 1>(a, enable_pdl, num_sms, stream);
+  });
+}
+
+}  // namespace kernelkit

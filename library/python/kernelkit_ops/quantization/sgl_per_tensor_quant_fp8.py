@@ -1,0 +1,61 @@
+"""`sgl_per_tensor_quant_fp8`: fp8 (e4m3) quantization with one scale for the whole tensor, static or dynamic."""
+
+from __future__ import annotations
+
+import torch
+
+from kernelkit_ops import _validate as v
+from kernelkit_ops.quantization._common import check_float32, check_fp8_output, check_input
+
+# Scratch for the dynamic kernel's per-CTA maxima: one float per co-resident CTA (a few hundred on an
+# H100); the kernel uses at most this many CTAs. Allocated per call (stream-ordered, no initial value
+# needed), so concurrent calls on different streams or devices never share it.
+WORKSPACE_FLOATS = 4096
+
+
+def sgl_per_tensor_quant_fp8(input: torch.Tensor, output_q: torch.Tensor, output_s: torch.Tensor, is_static: bool) -> None:
+    """``output_q = e4m3(input / s)`` with one scale ``s`` for the whole tensor.
+
+    * ``is_static=True``: ``s = output_s`` as given (read on the GPU, never written);
+    * ``is_static=False`` (dynamic): ``s = max(absmax(input), 1e-10) / 448`` is written to ``output_s``.
+
+    Same signature and semantics as ``sgl_kernel.sgl_per_tensor_quant_fp8``, with these choices spelled
+    out: an all-zero (or all-NaN) tensor gets the floor scale ``1e-10 / 448`` (> 0) and all-zero q (sgl-kernel
+    would divide by 0); NaN is ignored by the absmax and stays NaN in q; an inf makes the dynamic scale inf,
+    so every finite value quantizes to 0 and the inf to NaN. The division is IEEE ``x / s``, the rounding
+    round-to-nearest-even with saturation to ±448 (``(x / s).clamp(-448, 448).to(torch.float8_e4m3fn)``).
+
+    Dynamic mode is one kernel and, while the tensor fits on chip (about 46 MB on an H100: e.g. bf16
+    ``[2048, 7168]``), one pass over memory: a persistent cooperative grid keeps each CTA's share of the
+    tensor in registers and shared memory across the grid-wide max. Larger tensors read the part that
+    does not fit a second time (the most recently read lines from L2): still one kernel, predicted ~1.3x
+    the bytes of one pass for bf16 ``[16384, 4096]``, where sgl-kernel's two kernels (two full reads)
+    move 1.67x. It allocates a small float32 workspace per call (16 KB, no initialisation).
+
+    Args:
+        input: ``[..., H]`` CUDA tensor, bfloat16/float16/float32, rows contiguous in the last dim with one
+            row stride (a row slice is fine; contiguous tensors are processed as one flat array). Only read.
+        output_q: float8_e4m3fn, input's shape (rows with one row stride); overwritten.
+        output_s: float32 with one element, shape ``[1]`` (what sglang allocates) or ``[]``.
+        is_static: see above.
+
+    Empty input: nothing is launched or written (a dynamic ``output_s`` keeps its value).
+    """
+    op = "sgl_per_tensor_quant_fp8"
+    check_input(op, input)
+    check_fp8_output(op, input, output_q)
+    check_float32(op, "output_s", output_s, input)
+    if output_s.numel() != 1 or output_s.dim() > 1:
+        v.fail(op, f"output_s must have shape [1] (or []), got {list(output_s.shape)}")
+    if input.numel() == 0:
+        return
+    workspace = torch.empty(0 if is_static else WORKSPACE_FLOATS, device=input.device, dtype=torch.float32)
+    torch.ops.kernelkit.sgl_per_tensor_quant_fp8.default(input, output_q, output_s, bool(is_static), workspace)
+
+
+@torch.library.register_fake("kernelkit::sgl_per_tensor_quant_fp8")
+def _sgl_per_tensor_quant_fp8_fake(
+    input: torch.Tensor, output_q: torch.Tensor, output_s: torch.Tensor, is_static: bool, workspace: torch.Tensor
+) -> None:
+    # Writes output_q, output_s (dynamic) and workspace only; nothing to allocate.
+    return None

@@ -1,0 +1,265 @@
+"""Tests of `fused_add_rmsnorm_quant_fp8`: a bit-exact drop-in for `fused_add_rmsnorm` followed by
+`sgl_per_token_quant_fp8`.
+
+The reference is the pair itself, built from our own ops on copies: `kernelkit_ops.fused_add_rmsnorm`
+gives y (and the residual), quant_reference.quant_fp8 quantizes y with s = max(absmax(y), 1e-10) / 448.
+The fused kernel mirrors fused_add_rmsnorm's kernels (same thread -> element mapping, same fp32
+summation order, same block reduction, same launch shape; see rmsnorm_quant.cuh), so y -- and with it
+q and s -- must come out identical, not just close: the shapes below cover every launch shape
+(few rows / many rows, 1, 2 and 4 vectors per thread, the two-pass kernel, the scalar path). If the two
+ever diverge (e.g. rmsnorm.cuh's launch heuristics change and rmsnorm_quant.cuh is not changed with
+them), this test fails on large shapes: 1 bf16 ulp of y flips for ~1 element in 2^16.
+
+CPU (CI): schema, signature, fake impl under FakeTensorMode, wrapper validation, bench model.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+import torch
+from torch._subclasses.fake_tensor import FakeTensorMode
+
+import kernelkit_ops
+from fp8_quant_cases import FP8_NAN_BYTE, per_token_reference, poisoned_q, poisoned_scales
+from quant_reference import FP8_MAX, assert_fp8_equal
+
+OP = "fused_add_rmsnorm_quant_fp8"
+DTYPES = [torch.bfloat16, torch.float16, torch.float32]
+fused = kernelkit_ops.fused_add_rmsnorm_quant_fp8
+torch_op = torch.ops.kernelkit.fused_add_rmsnorm_quant_fp8.default
+# opcheck without its "test_schema" util: that one compares every argument before and after the call with
+# torch.allclose, which has no float8 kernel (pytorch/pytorch#135998, #115757). What it would prove --
+# the schema declares exactly the arguments the op writes -- test_schema_registered checks on the schema
+# and the numerics tests check on the data (input and weight come back unchanged, poisoned outputs are
+# fully overwritten).
+OPCHECK_UTILS = ("test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
+
+# rmsnorm_cases.SHAPES (1 vector per thread, odd hidden -> scalar path, H = 1, 0 tokens, two-pass rows,
+# > 2^14 tokens, 3-D) plus many-rows shapes (T >= 264 on an H100): 2 and 4 vectors per thread.
+SHAPES = [
+    (1, 4096), (7, 2048), (128, 5120), (33, 7168), (2, 8192), (5, 4100), (3, 1), (0, 4096),
+    (4, 40000), (16385, 4096), (2, 3, 1024), (300, 4096), (2048, 7168), (1000, 8192),
+]  # fmt: skip
+
+
+def make(shape, dtype, device="cuda", scale_shape="T1"):
+    x = torch.randn(*shape, device=device, dtype=dtype) * 2
+    r = torch.randn(*shape, device=device, dtype=dtype)
+    w = torch.randn(shape[-1], device=device, dtype=dtype)
+    rows = tuple(shape[:-1])
+    return x, r, w, poisoned_q(shape, device), poisoned_scales(rows + (1,) if scale_shape == "T1" else rows, device)
+
+
+def unfused_pair(x, r, w, eps=1e-6, enable_pdl=False):
+    """(residual, q, s) from fused_add_rmsnorm + the per-token rule, on copies."""
+    y, res = x.clone(), r.clone()
+    kernelkit_ops.fused_add_rmsnorm(y, res, w, eps, enable_pdl=enable_pdl)
+    q, s = per_token_reference(y)
+    return res, q, s
+
+
+def run_and_check(x, r, w, q, s, eps=1e-6, enable_pdl=False):
+    x0 = x.clone()
+    res_ref, q_ref, s_ref = unfused_pair(x, r, w, eps, enable_pdl)
+    assert fused(x, r, w, q, s, eps, enable_pdl=enable_pdl) is None
+    assert torch.equal(x, x0), "input was modified"
+    assert torch.equal(r, res_ref), "residual differs from fused_add_rmsnorm's"
+    assert_fp8_equal(q, q_ref)
+    assert torch.equal(s, s_ref.reshape(s.shape)), "scales differ"
+
+
+# ---------------------------------------------------------------------- CPU: schema, signature, checks
+
+
+def test_schema_registered():
+    schema = torch_op._schema
+    assert [a.name for a in schema.arguments] == ["input", "residual", "weight", "output_q", "output_s", "eps", "enable_pdl"]
+    writes = [a.alias_info is not None and a.alias_info.is_write for a in schema.arguments]
+    assert writes == [False, True, False, True, True, False, False]
+
+
+def test_signature():
+    params = inspect.signature(fused).parameters
+    assert list(params) == ["input", "residual", "weight", "output_q", "output_s", "eps", "enable_pdl"]
+    assert params["eps"].default == 1e-6 and params["enable_pdl"].default is None
+    assert OP in kernelkit_ops.__all__
+    assert "fused_add_rmsnorm" in fused.__doc__ and "sgl_per_token_quant_fp8" in fused.__doc__
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("scale_shape", ["T1", "T"])
+def test_fake_impl(dtype, scale_shape):
+    with FakeTensorMode():
+        x, r, w, q, s = make((3, 5, 64), dtype, scale_shape=scale_shape)
+        assert fused(x, r, w, q, s, enable_pdl=False) is None
+
+
+def test_rejects_cpu_tensor():
+    x, r, w, q, s = make((4, 16), torch.bfloat16, device="cpu")
+    with pytest.raises(ValueError, match=rf"{OP}: input must be a CUDA tensor"):
+        fused(x, r, w, q, s)
+
+
+BAD_INPUTS = [
+    (lambda x, r, w, q, s: (x, r, w.half(), q, s), "weight must have the dtype of input"),
+    (lambda x, r, w, q, s: (x, r, torch.empty(8, device="cuda", dtype=w.dtype), q, s), r"weight must have shape \[16\]"),
+    (lambda x, r, w, q, s: (x, r.float(), w, q, s), "residual must have the dtype of input"),
+    (lambda x, r, w, q, s: (x, torch.empty(2, 16, device="cuda", dtype=r.dtype), w, q, s), r"residual must have shape \[4, 16\]"),
+    (lambda x, r, w, q, s: (x, r, w, x.clone(), s), "output_q must be float8_e4m3fn, got bfloat16"),
+    (lambda x, r, w, q, s: (x, r, w, poisoned_q((4, 8)), s), r"output_q must have shape \[4, 16\]"),
+    (lambda x, r, w, q, s: (x, r, w, q, s.double()), "output_s must be float32, got float64"),
+    (lambda x, r, w, q, s: (x, r, w, q, poisoned_scales((1, 4))), r"output_s must have shape \[4, 1\] or \[4\]"),
+    (lambda x, r, w, q, s: (x.int(), r, w, q, s), "input must be one of bfloat16"),
+    (lambda x, r, w, q, s: (torch.empty(16, 4, device="cuda", dtype=x.dtype).t(), r, w, q, s), "input must be contiguous in its last dimension"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("mutate, message", BAD_INPUTS, ids=[m for _, m in BAD_INPUTS])
+def test_rejects_bad_input(mutate, message):
+    with FakeTensorMode():
+        args = mutate(*make((4, 16), torch.bfloat16))
+        with pytest.raises(ValueError, match=rf"{OP}: {message}"):
+            fused(*args, enable_pdl=False)
+
+
+def test_rejects_negative_eps():
+    with FakeTensorMode():
+        with pytest.raises(ValueError, match=rf"{OP}: eps must be >= 0"):
+            fused(*make((4, 16), torch.bfloat16), eps=-1.0, enable_pdl=False)
+
+
+def test_bench_bytes_model():
+    from kernelkit import bench
+    from kernelkit.project import find_project
+
+    b = bench.load_bench(find_project(Path(__file__).resolve().parents[2]), OP)
+    assert sorted({c.size("hidden") for c in b.cases}) == [4096, 7168]
+    assert sorted({c.tokens for c in b.cases}) == [1, 128, 2048, 16384]
+    assert {"kernelkit", "kernelkit_unfused"} <= set(b.impls)
+    case = next(c for c in b.cases if c.tokens == 2048 and c.size("hidden") == 4096)
+    # input + residual read, residual written (bf16), q written (1 B), weight read, s written
+    assert b.bytes_moved(case) == 2048 * 4096 * (3 * 2 + 1) + 4096 * 2 + 2048 * 4
+
+
+# ------------------------------------------------------------------------------------- GPU: numerics
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_matches_unfused_pair(dtype, shape):
+    x, r, w, q, s = make(shape, dtype, scale_shape="T1" if len(shape) % 2 == 0 else "T")
+    if x.numel() == 0:
+        fused(x, r, w, q, s)
+        assert bool(s.isnan().all())
+        return
+    run_and_check(x, r, w, q, s)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", [(7, 4096), (2048, 4096)], ids=str)
+def test_close_to_fp32_reference(shape):
+    """The pair itself is right: y dequantized (q * s) is within e4m3's rounding of the fp32 math."""
+    x, r, w, q, s = make(shape, torch.bfloat16)
+    total = x.float() + r.float()
+    y32 = total * torch.rsqrt(total.pow(2).mean(-1, keepdim=True) + 1e-6) * w.float()
+    fused(x, r, w, q, s)
+    torch.testing.assert_close(s, y32.abs().amax(-1, keepdim=True) / FP8_MAX, rtol=1.6e-2, atol=0)
+    # e4m3: 3 mantissa bits (half-ulp 2^-4 relative), subnormal spacing 2^-9 (in units of s); bf16 y: 2^-8
+    err = (q.float() * s - y32).abs()
+    assert bool((err <= y32.abs() * (2**-4 + 2**-7) + s * 2**-9).all())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("enable_pdl", [False, True])
+def test_pdl_on_and_off(enable_pdl):
+    x, r, w, q, s = make((300, 4096), torch.bfloat16)
+    run_and_check(x, r, w, q, s, 1e-5, enable_pdl)
+
+
+@pytest.mark.gpu
+def test_row_strided_tensors():
+    """Slices of wider buffers (strides multiples of 8: the same 16-byte vectors as the contiguous copies
+    the pair runs on, hence the same summation order)."""
+    buf = torch.randn(37, 4096 + 64, device="cuda", dtype=torch.bfloat16)
+    x = buf[:, :4096]
+    r = torch.randn(37, 4096 + 128, device="cuda", dtype=torch.bfloat16)[:, 64:4160]
+    w = torch.randn(4096, device="cuda", dtype=torch.bfloat16)
+    qbuf = poisoned_q((37, 4096 + 16))
+    q = qbuf[:, 16:]
+    s = poisoned_scales((37,))
+    untouched = buf[:, 4096:].clone()
+    run_and_check(x, r, w, q, s)
+    assert torch.equal(buf[:, 4096:], untouched), "wrote outside input's rows"
+    assert bool((qbuf[:, :16].view(torch.uint8) == FP8_NAN_BYTE).all()), "wrote outside output_q's rows"
+
+
+@pytest.mark.gpu
+def test_unaligned_output_q():
+    x, r, w, _, s = make((300, 4096), torch.bfloat16)
+    qbuf = poisoned_q((300 * 4096 + 8,))
+    q = qbuf[3 : 3 + 300 * 4096].view(300, 4096)
+    run_and_check(x, r, w, q, s)
+
+
+@pytest.mark.gpu
+def test_zero_rows_get_the_floor_scale():
+    """input = -residual: the sum, hence y, is exactly 0 -> s = 1e-10 / 448 (> 0) and q = ±0 (the sign of
+    0 * weight is kept, as the pair keeps it)."""
+    x, r, w, q, s = make((5, 4096), torch.bfloat16)
+    x[2] = -r[2]
+    run_and_check(x, r, w, q, s)
+    assert torch.equal(s[2, 0], torch.tensor(1e-10, device="cuda") / FP8_MAX)
+    assert bool((q[2].float() == 0).all())
+
+
+@pytest.mark.gpu
+def test_runs_on_current_stream():
+    x, r, w, q, s = make((512, 4096), torch.bfloat16)
+    res_ref, q_ref, s_ref = unfused_pair(x, r, w)
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        fused(x, r, w, q, s, enable_pdl=False)
+    stream.synchronize()
+    assert torch.equal(r, res_ref)
+    assert_fp8_equal(q, q_ref)
+    assert torch.equal(s, s_ref)
+
+
+@pytest.mark.gpu
+def test_opcheck():
+    x, r, w, q, s = make((16, 256), torch.bfloat16)
+    torch.library.opcheck(torch_op, (x, r, w, q, s, 1e-6, False), test_utils=OPCHECK_UTILS)
+
+
+@pytest.mark.gpu
+def test_torch_compile_fullgraph():
+    x, r, w, q, s = make((8, 512), torch.bfloat16)
+    res_ref, q_ref, s_ref = unfused_pair(x, r, w)
+
+    @torch.compile(fullgraph=True)
+    def fn(a, b, c, d, e):
+        fused(a, b, c, d, e)
+        return e * 2
+
+    got = fn(x, r, w, q, s)
+    assert torch.equal(got, s_ref * 2)
+    assert torch.equal(r, res_ref)
+    assert_fp8_equal(q, q_ref)
+
+
+@pytest.mark.gpu
+def test_binding_rejects_bad_input():
+    x, r, w, q, s = make((4, 16), torch.bfloat16)
+    with pytest.raises(RuntimeError, match=rf"{OP}: weight must have shape \[16\]"):
+        torch_op(x, r, w[:8], q, s, 1e-6, False)
+    with pytest.raises(RuntimeError, match=rf"{OP}: output_q must be float8_e4m3fn, got bfloat16"):
+        torch_op(x, r, w, x.clone(), s, 1e-6, False)
+    with pytest.raises(RuntimeError, match=rf"{OP}: output_s must have shape \[4, 1\] or \[4\]"):
+        torch_op(x, r, w, q, torch.empty(8, device="cuda"), 1e-6, False)
+    with pytest.raises(RuntimeError, match=rf"{OP}: eps must be >= 0"):
+        torch_op(x, r, w, q, s, -1.0, False)

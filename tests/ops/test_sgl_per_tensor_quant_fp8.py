@@ -1,0 +1,295 @@
+"""Tests of `sgl_per_tensor_quant_fp8` (static and dynamic scale): q bit-exact against
+tests/ops/quant_reference.py, the dynamic scale equal (fp32).
+
+CPU (CI): schema (with the workspace argument), sgl-kernel's Python signature, fake impl under
+FakeTensorMode, wrapper validation, bench model.
+GPU: every path of the dynamic kernel -- one CTA, registers only, registers + shared memory, a tensor
+larger than the chip (streamed part), the scalar path, row-strided 2-D addressing --, static scales
+(with saturation), bf16/fp16/fp32, empty / 1-D / 3-D inputs, all-zero / NaN / inf tensors, poisoned
+outputs, unaligned output_q, streams, CUDA-graph capture and replay (the cooperative launch),
+opcheck and torch.compile.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+import torch
+from torch._subclasses.fake_tensor import FakeTensorMode
+
+import kernelkit_ops
+from fp8_quant_cases import FP8_NAN_BYTE, per_tensor_reference, poisoned_q, poisoned_scales
+from quant_reference import FP8_MAX, assert_fp8_equal
+
+OP = "sgl_per_tensor_quant_fp8"
+DTYPES = [torch.bfloat16, torch.float16, torch.float32]
+quant = kernelkit_ops.sgl_per_tensor_quant_fp8
+torch_op = torch.ops.kernelkit.sgl_per_tensor_quant_fp8.default
+# opcheck without its "test_schema" util: that one compares every argument before and after the call with
+# torch.allclose, which has no float8 kernel (pytorch/pytorch#135998, #115757). What it would prove --
+# the schema declares exactly the arguments the op writes -- test_schema_registered checks on the schema
+# and the numerics tests check on the data (input and weight come back unchanged, poisoned outputs are
+# fully overwritten).
+OPCHECK_UTILS = ("test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
+
+# Dynamic-kernel paths on an H100 (132 SMs, 46 MB on chip; 16-byte vectors): (1, 4096) one CTA;
+# (128, 4096) 128 CTAs, registers; (2048, 4096) bf16 registers (fp32: + shared memory); (2048, 7168)
+# registers + shared memory; (16384, 4096) larger than the chip: the rest of each chunk is streamed
+# twice; (7, 13) and (1001, 4097) odd numel -> scalar path (registers, then streamed); empty, 1-D, 3-D.
+SHAPES = [(1, 4096), (128, 4096), (2048, 4096), (2048, 7168), (16384, 4096), (7, 13), (1001, 4097), (0, 4096), (4096,), (2, 3, 1024)]
+
+
+def make(shape, dtype, device="cuda", scale_shape=(1,)):
+    x = (torch.randn(shape, device=device, dtype=torch.float32) * 3).to(dtype)
+    return x, poisoned_q(shape, device), poisoned_scales(scale_shape, device)
+
+
+def check_dynamic(x, q, s):
+    q_ref, s_ref = per_tensor_reference(x)
+    assert_fp8_equal(q, q_ref)
+    assert torch.equal(s, s_ref.reshape(s.shape)), f"scale {s.tolist()} != {s_ref.tolist()}"
+
+
+# ---------------------------------------------------------------------- CPU: schema, signature, checks
+
+
+def test_schema_registered():
+    schema = torch_op._schema
+    assert [a.name for a in schema.arguments] == ["input", "output_q", "output_s", "is_static", "workspace"]
+    writes = [a.alias_info is not None and a.alias_info.is_write for a in schema.arguments]
+    assert writes == [False, True, True, False, True]
+
+
+def test_sgl_kernel_signature():
+    """The workspace is the wrapper's business: the Python signature is sgl-kernel's."""
+    params = inspect.signature(quant).parameters
+    assert list(params) == ["input", "output_q", "output_s", "is_static"]
+    assert all(p.default is inspect.Parameter.empty for p in params.values())
+    assert OP in kernelkit_ops.__all__ and f"sgl_kernel.{OP}" in quant.__doc__
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("is_static", [False, True])
+@pytest.mark.parametrize("scale_shape", [(1,), ()], ids=["[1]", "[]"])
+def test_fake_impl(dtype, is_static, scale_shape):
+    with FakeTensorMode():
+        x, q, s = make((3, 5, 64), dtype, scale_shape=scale_shape)
+        assert quant(x, q, s, is_static) is None
+
+
+def test_rejects_cpu_tensor():
+    x, q, s = make((4, 16), torch.bfloat16, device="cpu")
+    with pytest.raises(ValueError, match=rf"{OP}: input must be a CUDA tensor"):
+        quant(x, q, s, False)
+
+
+BAD_INPUTS = [
+    (lambda x, q, s: (x, q.view(torch.uint8), s), "output_q must be float8_e4m3fn, got uint8"),
+    (lambda x, q, s: (x, poisoned_q((4, 8)), s), r"output_q must have shape \[4, 16\]"),
+    (lambda x, q, s: (x, poisoned_q((16, 4)).t(), s), "output_q must be contiguous in its last dimension"),
+    (lambda x, q, s: (x, q, s.double()), "output_s must be float32, got float64"),
+    (lambda x, q, s: (x, q, poisoned_scales((2,))), r"output_s must have shape \[1\] \(or \[\]\), got \[2\]"),
+    (lambda x, q, s: (x, q, poisoned_scales((1, 1))), r"output_s must have shape \[1\] \(or \[\]\), got \[1, 1\]"),
+    (lambda x, q, s: (x.half().int(), q, s), "input must be one of bfloat16, float16, float32, got int32"),
+    (lambda x, q, s: (torch.empty(16, 4, device="cuda", dtype=x.dtype).t(), q, s), "input must be contiguous in its last dimension"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("mutate, message", BAD_INPUTS, ids=[m for _, m in BAD_INPUTS])
+@pytest.mark.parametrize("is_static", [False, True])
+def test_rejects_bad_input(mutate, message, is_static):
+    with FakeTensorMode():
+        x, q, s = mutate(*make((4, 16), torch.bfloat16))
+        with pytest.raises(ValueError, match=rf"{OP}: {message}"):
+            quant(x, q, s, is_static)
+
+
+def test_bench_bytes_model():
+    from kernelkit import bench
+    from kernelkit.project import find_project
+
+    b = bench.load_bench(find_project(Path(__file__).resolve().parents[2]), OP)
+    assert sorted({c.size("hidden") for c in b.cases}) == [4096, 7168]
+    assert sorted({c.size("is_static") for c in b.cases}) == [0, 1]
+    assert sorted({c.tokens for c in b.cases}) == [1, 128, 2048, 16384]
+    case = next(c for c in b.cases if c.tokens == 2048 and c.size("hidden") == 4096)
+    assert b.bytes_moved(case) == 2048 * 4096 * (2 + 1) + 4  # x read, q written, one scale
+
+
+# ------------------------------------------------------------------------------------- GPU: numerics
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_dynamic_matches_reference(dtype, shape):
+    x, q, s = make(shape, dtype, scale_shape=(1,) if len(shape) != 1 else ())
+    x0 = x.clone()
+    assert quant(x, q, s, False) is None
+    if x.numel():
+        check_dynamic(x, q, s)
+    else:  # nothing launched, nothing written
+        assert bool(s.isnan().all())
+    assert torch.equal(x, x0), "input was modified"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape", [(1, 4096), (2048, 7168), (16384, 4096), (7, 13), (2, 3, 1024)], ids=str)
+def test_static_matches_reference(dtype, shape):
+    """The given scale is used as is (0.7 x the dynamic one, so the largest values saturate at ±448) and
+    output_s is not written."""
+    x, q, _ = make(shape, dtype)
+    s = (x.float().abs().amax() / FP8_MAX * 0.7).reshape(1)
+    s0 = s.clone()
+    quant(x, q, s, True)
+    q_ref, _ = per_tensor_reference(x, s)
+    assert_fp8_equal(q, q_ref)
+    assert torch.equal(s, s0)
+    assert bool((q.float().abs() == FP8_MAX).any())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("rows", [37, 16384])
+@pytest.mark.parametrize("is_static", [False, True])
+def test_row_strided_input_and_output(rows, is_static):
+    """Slices of wider buffers: the kernels address rows with their strides (16384 rows: also streamed)."""
+    buf = torch.randn(rows, 4096 + 64, device="cuda", dtype=torch.bfloat16)
+    x = buf[:, 64:]
+    qbuf = poisoned_q((rows, 4096 + 32))
+    q = qbuf[:, :4096]
+    s = torch.full((1,), 0.01, device="cuda") if is_static else poisoned_scales((1,))
+    quant(x, q, s, is_static)
+    if is_static:
+        assert_fp8_equal(q, per_tensor_reference(x, s)[0])
+    else:
+        check_dynamic(x, q, s)
+    assert bool((qbuf[:, 4096:].view(torch.uint8) == FP8_NAN_BYTE).all()), "wrote outside output_q's rows"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("offset", [1, 4])
+@pytest.mark.parametrize("is_static", [False, True])
+def test_unaligned_output_q(offset, is_static):
+    x = torch.randn(300, 4096, device="cuda", dtype=torch.bfloat16)
+    qbuf = poisoned_q((300 * 4096 + 8,))
+    q = qbuf[offset : offset + 300 * 4096].view(300, 4096)
+    s = torch.full((1,), 0.01, device="cuda") if is_static else poisoned_scales((1,))
+    quant(x, q, s, is_static)
+    if is_static:
+        assert_fp8_equal(q, per_tensor_reference(x, s)[0])
+    else:
+        check_dynamic(x, q, s)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", [(4, 4096), (2048, 7168)], ids=str)
+def test_special_values(shape):
+    """All zeros: the floor scale 1e-10 / 448 (> 0) and all-zero q. NaN: ignored by the absmax, NaN in q.
+    inf: the scale is inf, finite values -> 0, the inf -> NaN. All NaN: the floor scale."""
+    floor = torch.tensor(1e-10, device="cuda", dtype=torch.float32) / FP8_MAX
+    x = torch.zeros(shape, device="cuda", dtype=torch.bfloat16)
+    q, s = poisoned_q(shape), poisoned_scales((1,))
+    quant(x, q, s, False)
+    assert s.item() > 0 and torch.equal(s[0], floor) and bool((q.view(torch.uint8) == 0).all())
+
+    x = torch.randn(shape, device="cuda", dtype=torch.bfloat16)
+    x[1, 3] = float("nan")
+    quant(x, q, s, False)
+    check_dynamic(x, q, s)
+    assert torch.isfinite(s).all() and q[1, 3].float().isnan()
+
+    x[2, 5] = float("-inf")
+    quant(x, q, s, False)
+    check_dynamic(x, q, s)
+    assert torch.isinf(s).all() and q[2, 5].float().isnan() and bool((q.float().nan_to_num(0) == 0).all())
+
+    x.fill_(float("nan"))
+    quant(x, q, s, False)
+    assert torch.equal(s[0], floor) and bool(q.float().isnan().all())
+
+
+@pytest.mark.gpu
+def test_max_at_every_cta_boundary():
+    """The grid-wide max must see every CTA's chunk: put the only large value in each position in turn
+    (first, last, and around chunk boundaries of the 132-CTA grid)."""
+    x = torch.randn(2048, 4096, device="cuda", dtype=torch.bfloat16)
+    n = x.numel()
+    for flat in [0, n - 1, n // 132, n // 132 - 1, n // 2, 8 * 512 * 16, n - 8 * 512 * 16 - 1]:
+        y = x.clone()
+        y.view(-1)[flat] = -1000.0
+        q, s = poisoned_q(y.shape), poisoned_scales((1,))
+        quant(y, q, s, False)
+        check_dynamic(y, q, s)
+        assert s.item() == pytest.approx(1000.0 / FP8_MAX)
+
+
+@pytest.mark.gpu
+def test_runs_on_current_stream():
+    x, q, s = make((2048, 4096), torch.bfloat16)
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        quant(x, q, s, False)
+    stream.synchronize()
+    check_dynamic(x, q, s)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", [(1, 4096), (2048, 7168), (16384, 4096)], ids=str)
+def test_cuda_graph_replay(shape):
+    """The cooperative launch captured in a CUDA graph, replayed on new data (as `kernelkit bench` times it)."""
+    x, q, s = make(shape, torch.bfloat16)
+    quant(x, q, s, False)  # warm up outside the capture
+    graph = torch.cuda.CUDAGraph()
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream), torch.cuda.graph(graph, stream=stream):
+        quant(x, q, s, False)
+    torch.cuda.current_stream().wait_stream(stream)
+    for scale in (5.0, 0.25):
+        x.copy_(torch.randn(shape, device="cuda", dtype=torch.float32) * scale)
+        graph.replay()
+        torch.cuda.synchronize()
+        check_dynamic(x, q, s)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("is_static", [False, True])
+def test_opcheck(is_static):
+    x, q, s = make((16, 256), torch.bfloat16)
+    if is_static:
+        s.fill_(0.02)
+    workspace = torch.zeros(0 if is_static else 4096, device="cuda")  # zeros: unused slots compare equal
+    torch.library.opcheck(torch_op, (x, q, s, is_static, workspace), test_utils=OPCHECK_UTILS)
+
+
+@pytest.mark.gpu
+def test_torch_compile_fullgraph():
+    x, q, s = make((8, 512), torch.bfloat16)
+    q_ref, s_ref = per_tensor_reference(x)
+
+    @torch.compile(fullgraph=True)
+    def fn(a, b, c):
+        quant(a, b, c, False)
+        return c * 2
+
+    got = fn(x, q, s)
+    assert torch.equal(got, (s_ref * 2).reshape(1))
+    assert_fp8_equal(q, q_ref)
+
+
+@pytest.mark.gpu
+def test_binding_rejects_bad_input():
+    x, q, s = make((4, 16), torch.bfloat16)
+    ws = torch.empty(16, device="cuda")
+    with pytest.raises(RuntimeError, match=rf"{OP}: workspace must hold at least one float32"):
+        torch_op(x, q, s, False, torch.empty(0, device="cuda"))
+    with pytest.raises(RuntimeError, match=rf"{OP}: output_q must be float8_e4m3fn, got bfloat16"):
+        torch_op(x, x.clone(), s, False, ws)
+    with pytest.raises(RuntimeError, match=rf"{OP}: output_s must have shape \[1\] \(or \[\]\), got \[2\]"):
+        torch_op(x, q, torch.empty(2, device="cuda"), False, ws)
+    with pytest.raises(RuntimeError, match=rf"{OP}: workspace must be float32, got int32"):
+        torch_op(x, q, s, False, ws.int())

@@ -1,0 +1,257 @@
+"""Tests of `sgl_per_token_quant_fp8`: q bit-exact against tests/ops/quant_reference.py and s equal (fp32).
+
+CPU (CI): schema, sgl-kernel signature, fake impl under FakeTensorMode, wrapper validation, bench model.
+GPU: every launch shape (few rows / many rows, 1 to 8 vectors per thread, two-pass rows, the scalar
+path), bf16/fp16/fp32, 0 / 1 / odd / 16385 tokens, 1-D and 3-D inputs, row-strided and unaligned
+outputs, all-zero / NaN / inf / tiny rows, poisoned outputs, streams, CUDA graphs, opcheck, torch.compile.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+import torch
+from torch._subclasses.fake_tensor import FakeTensorMode
+
+import kernelkit_ops
+from fp8_quant_cases import FP8, FP8_NAN_BYTE, per_token_reference, poisoned_q, poisoned_scales, rows_of_varied_scale
+from quant_reference import FP8_MAX, assert_fp8_equal
+
+OP = "sgl_per_token_quant_fp8"
+DTYPES = [torch.bfloat16, torch.float16, torch.float32]
+quant = kernelkit_ops.sgl_per_token_quant_fp8
+torch_op = torch.ops.kernelkit.sgl_per_token_quant_fp8.default
+# opcheck without its "test_schema" util: that one compares every argument before and after the call with
+# torch.allclose, which has no float8 kernel (pytorch/pytorch#135998, #115757). What it would prove --
+# the schema declares exactly the arguments the op writes -- test_schema_registered checks on the schema
+# and the numerics tests check on the data (input and weight come back unchanged, poisoned outputs are
+# fully overwritten).
+OPCHECK_UTILS = ("test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
+
+# The launch shapes on an H100 (132 SMs; "few rows" = T < 264), bf16: (1|128|7, 4096|7168) few rows, one
+# vector per thread; (300, 4096) many rows, 4 vectors x 128 threads; (2048, 7168) 8 vectors; (33, 16384)
+# few rows, 2 vectors x 1024 threads; (600, 16384) 8 vectors x 256 threads; (2, 40000) two-pass;
+# (5, 4100) and (3, 13) the scalar path (two-pass / registers); fp32 (33, 16384) two-pass.
+SHAPES = [
+    (1, 4096), (128, 4096), (7, 7168), (300, 4096), (2048, 7168), (33, 16384), (600, 16384), (2, 40000),
+    (5, 4100), (3, 13), (0, 4096), (16385, 4096), (2, 3, 1024), (4096,),
+]  # fmt: skip
+
+
+def make(shape, dtype, scale_shape="T1", device="cuda"):
+    x = rows_of_varied_scale(shape, dtype, device)
+    rows = tuple(shape[:-1])
+    s_shape = rows + (1,) if scale_shape == "T1" else rows
+    return x, poisoned_q(shape, device), poisoned_scales(s_shape, device)
+
+
+def check(x, q, s):
+    q_ref, s_ref = per_token_reference(x)
+    assert_fp8_equal(q, q_ref)
+    assert torch.equal(s, s_ref.reshape(s.shape)), "scales differ"
+
+
+# ---------------------------------------------------------------------- CPU: schema, signature, checks
+
+
+def test_schema_registered():
+    schema = torch_op._schema
+    assert [a.name for a in schema.arguments] == ["input", "output_q", "output_s"]
+    assert [a.alias_info is not None and a.alias_info.is_write for a in schema.arguments] == [False, True, True]
+
+
+def test_sgl_kernel_signature():
+    params = inspect.signature(quant).parameters
+    assert list(params) == ["input", "output_q", "output_s"]
+    assert OP in kernelkit_ops.__all__ and f"sgl_kernel.{OP}" in quant.__doc__
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("scale_shape", ["T1", "T"])
+def test_fake_impl(dtype, scale_shape):
+    with FakeTensorMode():
+        x, q, s = make((3, 5, 64), dtype, scale_shape)
+        assert quant(x, q, s) is None
+
+
+def test_rejects_cpu_tensor():
+    x, q, s = make((4, 16), torch.bfloat16, device="cpu")
+    with pytest.raises(ValueError, match=rf"{OP}: input must be a CUDA tensor"):
+        quant(x, q, s)
+
+
+BAD_INPUTS = [
+    (lambda x, q, s: (x, q.view(torch.uint8), s), "output_q must be float8_e4m3fn, got uint8"),
+    (lambda x, q, s: (x, torch.empty(4, 16, device="cuda", dtype=torch.bfloat16), s), "output_q must be float8_e4m3fn"),
+    (lambda x, q, s: (x, poisoned_q((4, 8)), s), r"output_q must have shape \[4, 16\]"),
+    (lambda x, q, s: (x, poisoned_q((16, 4)).t(), s), "output_q must be contiguous in its last dimension"),
+    (lambda x, q, s: (x, q, s.half()), "output_s must be float32, got float16"),
+    (lambda x, q, s: (x, q, torch.empty(4, 2, device="cuda")), r"output_s must have shape \[4, 1\] or \[4\]"),
+    (lambda x, q, s: (x, q, torch.empty_strided((4, 1), (2, 1), device="cuda")), "output_s must be contiguous"),
+    (lambda x, q, s: (x.int(), q, s), "input must be one of bfloat16, float16, float32, got int32"),
+    (lambda x, q, s: (torch.empty(16, 4, device="cuda", dtype=x.dtype).t(), q, s), "input must be contiguous in its last dimension"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("mutate, message", BAD_INPUTS, ids=[m for _, m in BAD_INPUTS])
+def test_rejects_bad_input(mutate, message):
+    with FakeTensorMode():
+        x, q, s = mutate(*make((4, 16), torch.bfloat16))
+        with pytest.raises(ValueError, match=rf"{OP}: {message}"):
+            quant(x, q, s)
+
+
+def test_bench_bytes_model():
+    from kernelkit import bench
+    from kernelkit.project import find_project
+
+    b = bench.load_bench(find_project(Path(__file__).resolve().parents[2]), OP)
+    assert sorted({c.size("hidden") for c in b.cases}) == [4096, 7168]
+    assert sorted({c.tokens for c in b.cases}) == [1, 128, 2048, 16384]
+    case = next(c for c in b.cases if c.tokens == 2048 and c.size("hidden") == 4096)
+    assert b.bytes_moved(case) == 2048 * 4096 * (2 + 1) + 2048 * 4  # x read, q + s written
+
+
+# ------------------------------------------------------------------------------------- GPU: numerics
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_matches_reference(dtype, shape):
+    x, q, s = make(shape, dtype, "T1" if len(shape) % 2 == 0 else "T")
+    x0 = x.clone()
+    assert quant(x, q, s) is None
+    if x.numel():
+        check(x, q, s)
+    else:  # nothing launched, nothing written
+        assert bool((q.view(torch.uint8) == FP8_NAN_BYTE).all()) and bool(s.isnan().all())
+    assert torch.equal(x, x0), "input was modified"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_special_rows(dtype):
+    """All-zero row: the floor scale (> 0) and all-zero q; NaN ignored by the absmax and kept in q; an inf
+    makes its row's scale inf (finite values -> 0, the inf -> NaN); an all-NaN row gets the floor; a row
+    of tiny values (absmax < 1e-10, fp32 only) is scaled by the floor, not by its absmax."""
+    x = torch.randn(7, 4096, device="cuda", dtype=dtype) * 3
+    x[0] = 0
+    x[1, 5] = float("nan")
+    x[2, 7] = float("inf")
+    x[3] = float("nan")
+    x[4, 9] = float("-inf")
+    x[4, 10] = float("nan")
+    if dtype == torch.float32:
+        x[5] *= 1e-13
+    x[6, 100] = 1e4 if dtype != torch.float16 else 6e4  # one large value: the rest quantize small
+    q = poisoned_q(x.shape)
+    s = poisoned_scales((7, 1))
+    quant(x, q, s)
+    check(x, q, s)
+    floor = torch.tensor(1e-10, dtype=torch.float32, device="cuda") / FP8_MAX
+    assert s[0, 0] > 0 and torch.equal(s[0, 0], floor) and bool((q[0].view(torch.uint8) == 0).all())
+    assert torch.isinf(s[2, 0]) and torch.isinf(s[4, 0]) and torch.equal(s[3, 0], floor)
+    assert q[1, 5].float().isnan() and q[2, 7].float().isnan() and q[3].float().isnan().all()
+    assert bool((q[2].float().nan_to_num(0) == 0).all())  # finite / inf = 0
+    if dtype == torch.float32:
+        assert torch.equal(s[5, 0], floor) and q[5].float().abs().max() > 0
+
+
+@pytest.mark.gpu
+def test_saturation_and_rounding_are_exact():
+    """Values at the row max map to exactly ±448; the rest round to nearest even (compared bit for bit)."""
+    x = torch.linspace(-3, 3, 4096, device="cuda", dtype=torch.float32).repeat(64, 1)
+    x = x * torch.arange(1, 65, device="cuda", dtype=torch.float32)[:, None]
+    q, s = poisoned_q(x.shape), poisoned_scales((64, 1))
+    quant(x, q, s)
+    check(x, q, s)
+    assert bool((q.float().abs().amax(dim=1) == 448).all())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("rows", [37, 1000])
+def test_row_strided_input_and_output(rows):
+    buf = torch.randn(rows, 4096 + 64, device="cuda", dtype=torch.bfloat16)
+    x = buf[:, 64:]
+    qbuf = poisoned_q((rows, 4096 + 32))
+    q = qbuf[:, :4096]
+    s = poisoned_scales((rows,))
+    quant(x, q, s)
+    check(x, q, s)
+    assert bool((qbuf[:, 4096:].view(torch.uint8) == FP8_NAN_BYTE).all()), "wrote outside output_q's rows"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("offset", [1, 4])
+def test_unaligned_output_q(offset):
+    """output_q at an odd byte offset: the kernel stores bytes instead of 8-byte vectors."""
+    x = torch.randn(300, 4096, device="cuda", dtype=torch.bfloat16)
+    qbuf = poisoned_q((300 * 4096 + 8,))
+    q = qbuf[offset : offset + 300 * 4096].view(300, 4096)
+    s = poisoned_scales((300, 1))
+    quant(x, q, s)
+    check(x, q, s)
+
+
+@pytest.mark.gpu
+def test_runs_on_current_stream():
+    x, q, s = make((512, 4096), torch.bfloat16)
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        quant(x, q, s)
+    stream.synchronize()
+    check(x, q, s)
+
+
+@pytest.mark.gpu
+def test_cuda_graph_replay():
+    x, q, s = make((256, 4096), torch.bfloat16)
+    quant(x, q, s)  # warm up outside the capture
+    graph = torch.cuda.CUDAGraph()
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream), torch.cuda.graph(graph, stream=stream):
+        quant(x, q, s)
+    torch.cuda.current_stream().wait_stream(stream)
+    x.copy_(rows_of_varied_scale(x.shape, x.dtype))
+    graph.replay()
+    torch.cuda.synchronize()
+    check(x, q, s)
+
+
+@pytest.mark.gpu
+def test_opcheck():
+    x, q, s = make((16, 256), torch.bfloat16)
+    torch.library.opcheck(torch_op, (x, q, s), test_utils=OPCHECK_UTILS)
+
+
+@pytest.mark.gpu
+def test_torch_compile_fullgraph():
+    x, q, s = make((8, 512), torch.bfloat16)
+    q_ref, s_ref = per_token_reference(x)
+
+    @torch.compile(fullgraph=True)
+    def fn(a, b, c):
+        quant(a, b, c)
+        return c * 2
+
+    got = fn(x, q, s)
+    assert torch.equal(got, s_ref * 2)
+    assert_fp8_equal(q, q_ref)
+
+
+@pytest.mark.gpu
+def test_binding_rejects_bad_input():
+    x, q, s = make((4, 16), torch.bfloat16)
+    with pytest.raises(RuntimeError, match=rf"{OP}: output_q must be float8_e4m3fn, got bfloat16"):
+        torch_op(x, x.clone(), s)
+    with pytest.raises(RuntimeError, match=rf"{OP}: output_s must have shape \[4, 1\] or \[4\]"):
+        torch_op(x, q, torch.empty(2, 2, device="cuda"))
+    with pytest.raises(RuntimeError, match=rf"{OP}: output_s must be float32, got float16"):
+        torch_op(x, q, s.half())
+    with pytest.raises(RuntimeError, match=rf"{OP}: input must be a CUDA tensor"):
+        torch_op(x.cpu(), q, s)
