@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from kernelkit_ops.norm._common import check_fused_inputs, pdl_default
+from kernelkit_ops._validate import pdl_default
+from kernelkit_ops.norm._common import check_fused_inputs
 from kernelkit_ops.quantization._common import check_fp8_output, check_row_scales
 
 
