@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import torch
 
-from quant_reference import FP8_MAX, absmax, quant_fp8
+from quant_reference import FP8_MAX, absmax, ieee_div, quant_fp8
 
 FP8 = torch.float8_e4m3fn
 ABSMAX_FLOOR = 1e-10  # the documented floor: an all-zero row/tensor gets s = 1e-10 / 448
 FP8_NAN_BYTE = 0x7F
 
 
+def floor_scale(device: str = "cuda") -> torch.Tensor:
+    """The scale of an all-zero (or all-NaN) row/tensor: float32(1e-10) / 448, IEEE-divided."""
+    return ieee_div(torch.tensor(ABSMAX_FLOOR, dtype=torch.float32, device=device), FP8_MAX)
+
+
 def dynamic_scale(m: torch.Tensor) -> torch.Tensor:
     """s from a float32 absmax, as the kernels compute it: fmaxf(m, 1e-10f) / 448.0f."""
-    return m.float().clamp(min=ABSMAX_FLOOR) / FP8_MAX
+    return ieee_div(m.float().clamp(min=ABSMAX_FLOOR), FP8_MAX)
 
 
 def per_token_reference(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

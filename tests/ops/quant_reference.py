@@ -13,6 +13,17 @@ import torch
 FP8_MAX = 448.0
 
 
+def ieee_div(a: torch.Tensor, b: torch.Tensor | float) -> torch.Tensor:
+    """a / b correctly rounded to float32, as the kernels' `div.rn.f32` gives it.
+
+    Not `a.float() / b`: on CUDA, torch divides by a Python number as a multiply by its reciprocal,
+    which differs in the last bit for some values. Dividing in float64 and rounding once is exact
+    IEEE float32 division (float64 carries more than 2 x 24 + 2 bits, so double rounding is harmless).
+    """
+    b = b.double() if isinstance(b, torch.Tensor) else float(b)
+    return (a.double() / b).float()
+
+
 def absmax(x: torch.Tensor, dim: int | None = None, keepdim: bool = False) -> torch.Tensor:
     """max |x| in fp32 with NaN ignored (0 for an all-NaN or empty slice)."""
     a = x.float().abs().nan_to_num(nan=0.0, posinf=float("inf"))
@@ -33,11 +44,11 @@ def pow2_ceil(s: torch.Tensor) -> torch.Tensor:
 
 def quant_fp8(x: torch.Tensor, scale: torch.Tensor, lo: float = -FP8_MAX, hi: float = FP8_MAX) -> torch.Tensor:
     """x / scale (broadcast) rounded into e4m3."""
-    return (x.float() / scale).clamp(lo, hi).to(torch.float8_e4m3fn)
+    return ieee_div(x, scale).clamp(lo, hi).to(torch.float8_e4m3fn)
 
 
 def quant_int8(x: torch.Tensor, scale: torch.Tensor, lo: float = -128.0, hi: float = 127.0) -> torch.Tensor:
-    q = (x.float() / scale).clamp(lo, hi).round()
+    q = ieee_div(x, scale).clamp(lo, hi).round()
     return q.nan_to_num(nan=0.0).to(torch.int8)
 
 

@@ -20,7 +20,7 @@ import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 import kernelkit_ops
-from fp8_quant_cases import FP8_NAN_BYTE, per_tensor_reference, poisoned_q, poisoned_scales
+from fp8_quant_cases import FP8_NAN_BYTE, per_tensor_reference, poisoned_q, poisoned_scales, floor_scale
 from quant_reference import FP8_MAX, assert_fp8_equal
 
 OP = "sgl_per_tensor_quant_fp8"
@@ -189,7 +189,7 @@ def test_unaligned_output_q(offset, is_static):
 def test_special_values(shape):
     """All zeros: the floor scale 1e-10 / 448 (> 0) and all-zero q. NaN: ignored by the absmax, NaN in q.
     inf: the scale is inf, finite values -> 0, the inf -> NaN. All NaN: the floor scale."""
-    floor = torch.tensor(1e-10, device="cuda", dtype=torch.float32) / FP8_MAX
+    floor = floor_scale()
     x = torch.zeros(shape, device="cuda", dtype=torch.bfloat16)
     q, s = poisoned_q(shape), poisoned_scales((1,))
     quant(x, q, s, False)

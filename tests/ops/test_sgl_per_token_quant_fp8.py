@@ -16,7 +16,7 @@ import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 import kernelkit_ops
-from fp8_quant_cases import FP8, FP8_NAN_BYTE, per_token_reference, poisoned_q, poisoned_scales, rows_of_varied_scale
+from fp8_quant_cases import FP8, FP8_NAN_BYTE, per_token_reference, poisoned_q, poisoned_scales, rows_of_varied_scale, floor_scale
 from quant_reference import FP8_MAX, assert_fp8_equal
 
 OP = "sgl_per_token_quant_fp8"
@@ -151,7 +151,7 @@ def test_special_rows(dtype):
     s = poisoned_scales((7, 1))
     quant(x, q, s)
     check(x, q, s)
-    floor = torch.tensor(1e-10, dtype=torch.float32, device="cuda") / FP8_MAX
+    floor = floor_scale()
     assert s[0, 0] > 0 and torch.equal(s[0, 0], floor) and bool((q[0].view(torch.uint8) == 0).all())
     assert torch.isinf(s[2, 0]) and torch.isinf(s[4, 0]) and torch.equal(s[3, 0], floor)
     assert q[1, 5].float().isnan() and q[2, 7].float().isnan() and q[3].float().isnan().all()
