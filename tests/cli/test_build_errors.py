@@ -170,8 +170,8 @@ def test_launcher_that_disagrees_with_its_declaration_fails_the_link(tmp_path, r
     shutil.copytree(repo_root, copy, ignore=_IGNORE, symlinks=True)
     kernel = copy / "library" / "csrc" / "activation" / "silu_and_mul.cu"
     text = kernel.read_text()
-    assert "int64_t input_row_stride, DType dtype" in text
-    kernel.write_text(text.replace("int64_t input_row_stride, DType dtype", "int input_row_stride, DType dtype", 1))
+    assert "int64_t input_row_stride, bool enable_pdl" in text
+    kernel.write_text(text.replace("int64_t input_row_stride, bool enable_pdl", "int input_row_stride, bool enable_pdl", 1))
 
     proc = kernelkit_proc("build", cwd=copy, timeout=240)
     output = proc.stdout + proc.stderr

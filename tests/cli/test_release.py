@@ -39,7 +39,7 @@ CLI_INIT = "kernelkit/__init__.py"
 OPS_INIT = "library/python/kernelkit_ops/__init__.py"
 REGISTRATION = "library/csrc/registration.cc"
 VERSION_FILES = (PYPROJECT, CLI_INIT, OPS_INIT)
-GELU_SCHEMA = 'm.def("gelu_and_mul(Tensor! out, Tensor input) -> ()");'
+GELU_SCHEMA = 'm.def("gelu_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()");'
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 # Local to each copy: the tests never depend on (or fight) the user's global git config.
 _GIT_CONFIG = {
@@ -294,7 +294,7 @@ def test_without_a_previous_tag_every_op_is_added_and_every_commit_listed(repo: 
     repo.ok("patch", "--yes")
     changelog = repo.read("CHANGELOG.md")
     for op in ("gelu_and_mul", "gelu_tanh_and_mul", "silu_and_mul"):
-        assert f"- added: `{op}(Tensor! out, Tensor input) -> ()`" in changelog
+        assert f"- added: `{op}(Tensor! out, Tensor input, bool enable_pdl) -> ()`" in changelog
     assert "- pristine copy" in changelog and "- docs: a note after the tag" in changelog
 
 
@@ -359,7 +359,7 @@ def test_breaking_change_with_a_patch_bump_warns_and_the_changelog_says_so(break
     assert "- removed (breaking): `old_op(Tensor! out) -> ()`" in ops
     assert (
         "- schema changed (breaking): `gelu_and_mul`: `gelu_and_mul(Tensor! out, Tensor input, float scale) -> ()`"
-        " → `gelu_and_mul(Tensor! out, Tensor input) -> ()`"
+        " → `gelu_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()`"
     ) in ops
     assert "silu_and_mul" not in ops  # unchanged ops are not listed
     assert "v0.1.1" in breaking.tags()

@@ -108,7 +108,7 @@ def test_list_json_shows_the_activation_ops(project: ProjectCopy):
         assert row["dtypes"] == ["bf16", "fp16", "fp32"]
         assert row["test"] is True and row["bench"] is True
         assert row["fp4"] is False
-        assert row["schema"] == f"{row['op']}(Tensor! out, Tensor input) -> ()"
+        assert row["schema"] == f"{row['op']}(Tensor! out, Tensor input, bool enable_pdl) -> ()"
     project.assert_unchanged()
 
 
@@ -214,13 +214,13 @@ def test_remove_an_original_op_keeps_the_rest_consistent(project: ProjectCopy):
     # its CMake entry, launcher declaration, binding, m.def, m.impl, export and __all__ entry
     for line in (
         "-  csrc/activation/silu_and_mul.cu",
-        '-  m.def("silu_and_mul(Tensor! out, Tensor input) -> ()");',
+        '-  m.def("silu_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()");',
         '-  m.impl("silu_and_mul", TORCH_BOX(&kernelkit::binding::silu_and_mul));',
         "-from kernelkit_ops.activation.silu_and_mul import silu_and_mul",
         '-    "silu_and_mul",',
     ):
         assert line in changed, line
-    assert any(line.startswith("-void silu_and_mul(Tensor out, Tensor input)") for line in changed)
+    assert any(line.startswith("-void silu_and_mul(Tensor out, Tensor input, bool enable_pdl)") for line in changed)
     assert any(line.startswith("-cudaError_t launch_silu_and_mul(") for line in changed)
     listed = [r["op"] for r in project.ok("list", "--json").json()]
     assert listed == [op for op in repo_ops() if op != "silu_and_mul"]
@@ -625,18 +625,18 @@ def test_check_finds_a_missing_fake_impl(project: ProjectCopy):
 
 def test_check_finds_a_binding_that_disagrees_with_the_schema(project: ProjectCopy):
     text = project.read(REGISTRATION)
-    before = "void gelu_tanh_and_mul(Tensor out, Tensor input) {"
+    before = "void gelu_tanh_and_mul(Tensor out, Tensor input, bool enable_pdl) {"
     assert before in text
-    project.write(REGISTRATION, text.replace(before, "void gelu_tanh_and_mul(Tensor out, Tensor input, double eps) {"))
+    project.write(REGISTRATION, text.replace(before, "void gelu_tanh_and_mul(Tensor out, Tensor input, bool enable_pdl, double eps) {"))
     line = next(i for i, t in enumerate(project.read(REGISTRATION).splitlines(), 1) if t.startswith("void gelu_tanh_and_mul("))
     finding = _only_finding(project)
     assert finding == {
         "op": "gelu_tanh_and_mul",
-        "message": "binding takes 3 arguments, schema has 2",
+        "message": "binding takes 4 arguments, schema has 3",
         "where": f"{REGISTRATION}:{line}",
     }
     table = project.run("check")
-    assert table.exit_code == 1 and "binding takes 3 arguments, schema has 2" in table.output
+    assert table.exit_code == 1 and "binding takes 4 arguments, schema has 3" in table.output
     assert f"{REGISTRATION}:{line}" in table.output
 
 
@@ -652,7 +652,7 @@ def test_check_json_lists_every_finding(project: ProjectCopy):
     project.write(
         REGISTRATION,
         project.read(REGISTRATION).replace(
-            'm.def("gelu_tanh_and_mul(Tensor! out, Tensor input) -> ()");',
+            'm.def("gelu_tanh_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()");',
             'm.def("gelu_tanh_and_mul(Tensor! out, Tensor input, Scalar alpha) -> ()");',
         ),
     )
