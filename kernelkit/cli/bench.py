@@ -63,6 +63,10 @@ def bench(
     ) as progress:
         task = progress.add_task("", total=len(plan))
         compiled_for: dict[str, dict] = {}
+        # One compile per case shape (dynamic=False): an op with more cases than dynamo's recompile
+        # limit (8) would silently time eager under the torch.compile label from the 9th case on.
+        knob = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
+        setattr(torch._dynamo.config, knob, max(getattr(torch._dynamo.config, knob), 4 * len(plan)))
         for b, case in plan:
             progress.update(task, description=f"{b.op} {case.label}")
             impls = dict(b.impls)
