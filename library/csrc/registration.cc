@@ -2,8 +2,22 @@
 // op schemas (m.def) and CUDA implementations (m.impl), all on the LibTorch stable ABI
 // (TORCH_TARGET_VERSION = 2.10), so one build loads in every torch >= 2.10.
 // `kernelkit new` / `kernelkit remove` edit the marked regions; keep entries sorted by op name.
+// FP4 ops (`kernelkit new --fp4`) have their binding and m.impl in the fp4-* regions, compiled only
+// with KERNELKIT_ENABLE_FP4 (`kernelkit build --fp4`); their m.def is registered in every build.
 #include "binding_utils.h"
 #include "kernelkit_ops.h"
+
+// What this build was compiled with, as one string in the library: `kernelkit list`/`doctor` read it
+// from the file, `kernelkit_ops.fp4_enabled()` from the loaded library (kernelkit/features.py).
+#ifdef KERNELKIT_ENABLE_FP4
+#define KERNELKIT_FEATURE_FP4 "1"
+#else
+#define KERNELKIT_FEATURE_FP4 "0"
+#endif
+extern "C" {
+extern __attribute__((visibility("default"), used)) const char kernelkit_features[];
+const char kernelkit_features[] = "KERNELKIT_FEATURES:fp4=" KERNELKIT_FEATURE_FP4;
+}
 
 namespace kernelkit::binding {
 namespace {
@@ -211,6 +225,11 @@ void rmsnorm(Tensor out, Tensor input, Tensor weight, double eps, bool enable_pd
 void silu_and_mul(Tensor out, Tensor input) { gated_activation("silu_and_mul", launch_silu_and_mul, out, input); }
 // kernelkit:bindings-end
 
+#ifdef KERNELKIT_ENABLE_FP4
+// kernelkit:fp4-bindings-begin
+// kernelkit:fp4-bindings-end
+#endif  // KERNELKIT_ENABLE_FP4
+
 }  // namespace
 }  // namespace kernelkit::binding
 
@@ -238,4 +257,8 @@ STABLE_TORCH_LIBRARY_IMPL(kernelkit, CUDA, m) {
   m.impl("rmsnorm", TORCH_BOX(&kernelkit::binding::rmsnorm));
   m.impl("silu_and_mul", TORCH_BOX(&kernelkit::binding::silu_and_mul));
   // kernelkit:impls-end
+#ifdef KERNELKIT_ENABLE_FP4
+  // kernelkit:fp4-impls-begin
+  // kernelkit:fp4-impls-end
+#endif  // KERNELKIT_ENABLE_FP4
 }

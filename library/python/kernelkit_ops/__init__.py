@@ -8,6 +8,7 @@ from kernelkit_ops import _library
 __version__ = "0.1.0"  # kept equal to the project version by `kernelkit release`
 
 LIBRARY_PATH = _library.load()
+fp4_enabled = _library.fp4_enabled  # whether the FP4 kernels are built (`kernelkit build --fp4`)
 
 # kernelkit:exports-begin
 from kernelkit_ops.activation.gelu_and_mul import gelu_and_mul

@@ -1,4 +1,4 @@
-"""Loads the compiled op library (``_kernelkit_ops*.so``) into torch once.
+"""Loads the compiled op library (``_kernelkit_ops*.so``) into torch once, and says what it was built with.
 
 The library registers its ops under ``torch.ops.kernelkit`` when loaded. It is built for the
 LibTorch stable ABI of torch 2.10, so the same file loads in every torch >= 2.10.
@@ -6,12 +6,16 @@ LibTorch stable ABI of torch 2.10, so the same file loads in every torch >= 2.10
 
 from __future__ import annotations
 
+import ctypes
+import functools
 from pathlib import Path
 
 import torch
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 LIBRARY_GLOB = "_kernelkit_ops*.so"
+FEATURES_SYMBOL = "kernelkit_features"  # "KERNELKIT_FEATURES:fp4=1", defined in registration.cc
+_loaded: Path | None = None
 
 
 def library_path() -> Path | None:
@@ -21,6 +25,7 @@ def library_path() -> Path | None:
 
 
 def load() -> Path:
+    global _loaded
     path = library_path()
     if path is None:
         raise ImportError(
@@ -28,4 +33,34 @@ def load() -> Path:
             "build it with `kernelkit build` (or `make build`)"
         )
     torch.ops.load_library(str(path))
+    _loaded = path
     return path
+
+
+@functools.cache
+def features() -> dict[str, str]:
+    """What the loaded library was compiled with, e.g. ``{"fp4": "1"}``; empty for a library built
+    before kernelkit recorded it. Read from the loaded library itself (the same handle torch holds)."""
+    if _loaded is None:
+        return {}
+    try:
+        first = ctypes.c_char.in_dll(ctypes.CDLL(str(_loaded)), FEATURES_SYMBOL)
+    except (OSError, ValueError):
+        return {}
+    text = ctypes.string_at(ctypes.addressof(first)).decode("ascii", "replace")
+    _, _, items = text.partition(":")
+    return dict(item.split("=", 1) for item in items.split(",") if "=" in item)
+
+
+def fp4_enabled() -> bool:
+    """Whether the library has the FP4 kernels (built with ``kernelkit build --fp4``)."""
+    return features().get("fp4") == "1"
+
+
+def require_fp4(op: str) -> None:
+    """The first check of every FP4 op's wrapper: without the FP4 kernels the op has a schema but no kernel."""
+    if not fp4_enabled():
+        raise RuntimeError(
+            f"{op}: kernelkit_ops was built without FP4 kernels; rebuild with `kernelkit build --fp4` "
+            "(CMake: -DKERNELKIT_ENABLE_FP4=ON)"
+        )
