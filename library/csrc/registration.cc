@@ -227,6 +227,24 @@ void silu_and_mul(Tensor out, Tensor input) { gated_activation("silu_and_mul", l
 
 #ifdef KERNELKIT_ENABLE_FP4
 // kernelkit:fp4-bindings-begin
+void scaled_fp4_quant(Tensor output, Tensor input, Tensor output_scale, Tensor input_global_scale) {
+  constexpr const char* op = "scaled_fp4_quant";
+  check_cuda(output, op, "output");
+  check_cuda(input, op, "input");
+  check_cuda(output_scale, op, "output_scale");
+  check_cuda(input_global_scale, op, "input_global_scale");
+  check_same_device(input, "input", output, "output", op);
+  const DType dtype = float_dtype_in(input, op, "input", {DType::kBFloat16, DType::kFloat16, DType::kFloat32});
+  check_same_dtype(input, "input", output, "output", op);
+  check_same_shape(input, "input", output, "output", op);
+  check_contiguous(input, op, "input");
+  check_contiguous(output, op, "output");
+  if (input.numel() == 0) return;
+  torch::stable::accelerator::DeviceGuard guard(input.get_device_index());
+  check_launch(launch_scaled_fp4_quant(output.data_ptr(), input.data_ptr(), input.numel(), 1.0, dtype,
+                                 current_cuda_stream(input.get_device_index())),
+               op);
+}
 // kernelkit:fp4-bindings-end
 #endif  // KERNELKIT_ENABLE_FP4
 
@@ -242,6 +260,7 @@ STABLE_TORCH_LIBRARY(kernelkit, m) {
   m.def("gemma_fused_add_rmsnorm(Tensor! input, Tensor! residual, Tensor weight, float eps, bool enable_pdl) -> ()");
   m.def("gemma_rmsnorm(Tensor! out, Tensor input, Tensor weight, float eps, bool enable_pdl) -> ()");
   m.def("rmsnorm(Tensor! out, Tensor input, Tensor weight, float eps, bool enable_pdl) -> ()");
+  m.def("scaled_fp4_quant(Tensor! output, Tensor input, Tensor! output_scale, Tensor input_global_scale) -> ()");
   m.def("silu_and_mul(Tensor! out, Tensor input) -> ()");
   // kernelkit:schemas-end
 }
@@ -259,6 +278,7 @@ STABLE_TORCH_LIBRARY_IMPL(kernelkit, CUDA, m) {
   // kernelkit:impls-end
 #ifdef KERNELKIT_ENABLE_FP4
   // kernelkit:fp4-impls-begin
+  m.impl("scaled_fp4_quant", TORCH_BOX(&kernelkit::binding::scaled_fp4_quant));
   // kernelkit:fp4-impls-end
 #endif  // KERNELKIT_ENABLE_FP4
 }

@@ -55,6 +55,10 @@ cudaError_t launch_rmsnorm(void* out, int64_t out_row_stride, const void* input,
                        const void* weight, int64_t num_rows, int64_t hidden, double eps, bool enable_pdl, DType dtype,
                        cudaStream_t stream);
 
+// scaled_fp4_quant: output = input * scale (contiguous, numel elements)
+cudaError_t launch_scaled_fp4_quant(void* out, const void* input, int64_t numel, double scale, DType dtype,
+                              cudaStream_t stream);
+
 // silu_and_mul: out[r, :d] = silu(input[r, :d]) * input[r, d:2d]
 cudaError_t launch_silu_and_mul(void* out, const void* input, int64_t num_rows, int64_t d, int64_t out_row_stride,
                                 int64_t input_row_stride, DType dtype, cudaStream_t stream);

@@ -18,6 +18,7 @@ from kernelkit_ops.norm.fused_add_rmsnorm import fused_add_rmsnorm
 from kernelkit_ops.norm.gemma_fused_add_rmsnorm import gemma_fused_add_rmsnorm
 from kernelkit_ops.norm.gemma_rmsnorm import gemma_rmsnorm
 from kernelkit_ops.norm.rmsnorm import rmsnorm
+from kernelkit_ops.quantization.scaled_fp4_quant import scaled_fp4_quant
 from kernelkit_ops.rope.apply_rope_with_cos_sin_cache_inplace import apply_rope_with_cos_sin_cache_inplace
 # kernelkit:exports-end
 
@@ -30,6 +31,7 @@ __all__ = [
     "gemma_fused_add_rmsnorm",
     "gemma_rmsnorm",
     "rmsnorm",
+    "scaled_fp4_quant",
     "silu_and_mul",
     # kernelkit:all-end
 ]
