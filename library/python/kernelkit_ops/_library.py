@@ -7,7 +7,6 @@ LibTorch stable ABI of torch 2.10, so the same file loads in every torch >= 2.10
 from __future__ import annotations
 
 import ctypes
-import functools
 from pathlib import Path
 
 import torch
@@ -15,7 +14,9 @@ import torch
 _PACKAGE_DIR = Path(__file__).resolve().parent
 LIBRARY_GLOB = "_kernelkit_ops*.so"
 FEATURES_SYMBOL = "kernelkit_features"  # "KERNELKIT_FEATURES:fp4=1", defined in registration.cc
-_loaded: Path | None = None
+# What the loaded library was compiled with, e.g. {"fp4": "1"}; set once by load(). A plain dict read
+# by plain functions, so that torch.compile traces the wrappers that check it without a graph break.
+_FEATURES: dict[str, str] = {}
 
 
 def library_path() -> Path | None:
@@ -25,7 +26,6 @@ def library_path() -> Path | None:
 
 
 def load() -> Path:
-    global _loaded
     path = library_path()
     if path is None:
         raise ImportError(
@@ -33,18 +33,16 @@ def load() -> Path:
             "build it with `kernelkit build` (or `make build`)"
         )
     torch.ops.load_library(str(path))
-    _loaded = path
+    _FEATURES.clear()
+    _FEATURES.update(_read_features(path))
     return path
 
 
-@functools.cache
-def features() -> dict[str, str]:
-    """What the loaded library was compiled with, e.g. ``{"fp4": "1"}``; empty for a library built
-    before kernelkit recorded it. Read from the loaded library itself (the same handle torch holds)."""
-    if _loaded is None:
-        return {}
+def _read_features(path: Path) -> dict[str, str]:
+    """The feature record of the loaded library (ctypes gets the handle torch already holds); empty
+    for a library built before kernelkit recorded it."""
     try:
-        first = ctypes.c_char.in_dll(ctypes.CDLL(str(_loaded)), FEATURES_SYMBOL)
+        first = ctypes.c_char.in_dll(ctypes.CDLL(str(path)), FEATURES_SYMBOL)
     except (OSError, ValueError):
         return {}
     text = ctypes.string_at(ctypes.addressof(first)).decode("ascii", "replace")
@@ -52,9 +50,14 @@ def features() -> dict[str, str]:
     return dict(item.split("=", 1) for item in items.split(",") if "=" in item)
 
 
+def features() -> dict[str, str]:
+    """What the loaded library was compiled with, e.g. ``{"fp4": "1"}`` (empty before load() or for an old build)."""
+    return dict(_FEATURES)
+
+
 def fp4_enabled() -> bool:
     """Whether the library has the FP4 kernels (built with ``kernelkit build --fp4``)."""
-    return features().get("fp4") == "1"
+    return _FEATURES.get("fp4") == "1"
 
 
 def require_fp4(op: str) -> None:
