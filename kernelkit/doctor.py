@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 
 from packaging.version import InvalidVersion, Version
 
+from kernelkit import features
 from kernelkit.buildsys import DEFAULT_ARCH
 from kernelkit.project import Project
 from kernelkit.toolchain import Tool, detect_gpus, find_nvcc, find_tool
@@ -65,17 +66,20 @@ def check_gpu() -> tuple[Check, list[str]]:
 
 
 def check_library(project: Project | None) -> list[Check]:
-    """Is the op library built, and does it load? Loaded in a child process so a crash cannot take doctor down."""
+    """Is the op library built, does it load, has it the FP4 kernels? Loaded in a child process so a
+    crash cannot take doctor down; FP4 from the loaded library, else from the feature record in the file."""
     if project is None:
         return [Check("library", False, "not inside a kernelkit project", "cd into one, or `kernelkit init PATH`", False)]
     built = sorted(project.python_package_dir.glob("_*.so"))
     if not built:
         return [Check("library", False, "not built", "kernelkit build", False)]
+    fp4 = features.fp4_status(project)
     probe = (
         f"import sys; sys.path.insert(0, {str(project.python_package_dir.parent)!r}); "
         f"import {project.name} as m, torch; "
         f"ops = [n for n in torch._C._dispatch_get_all_op_names() if n.startswith('{project.namespace}::')]; "
-        "print(len(ops))"
+        "f = getattr(m, 'fp4_enabled', None); "
+        "print(len(ops), '?' if f is None else int(f()))"
     )
     try:
         out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
@@ -84,8 +88,11 @@ def check_library(project: Project | None) -> list[Check]:
     if out.returncode != 0:
         last = (out.stderr.strip().splitlines() or ["unknown error"])[-1]
         return [Check("library", False, f"{built[0].name} does not load: {last}", "kernelkit build", False)]
-    n_ops = out.stdout.strip()
-    return [Check("library", True, f"{built[0].name} loads; {n_ops} ops in torch.ops.{project.namespace}", "", False)]
+    n_ops, _, loaded_fp4 = (out.stdout.strip().splitlines() or [""])[-1].partition(" ")
+    if loaded_fp4 in ("0", "1") and fp4 is not features.Fp4.UNKNOWN:
+        fp4 = features.Fp4.BUILT if loaded_fp4 == "1" else features.Fp4.NOT_BUILT  # what the loaded library says
+    detail = f"{built[0].name} loads; {n_ops} ops in torch.ops.{project.namespace}; {fp4.describe()}"
+    return [Check("library", True, detail, "", False)]
 
 
 def _python_check() -> Check:

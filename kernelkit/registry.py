@@ -37,11 +37,13 @@ class Op:
     cmake: Location | None = None
     launcher_decl: Location | None = None
     binding: Location | None = None
+    binding_fp4: bool = False  # found in region fp4-bindings (under #ifdef KERNELKIT_ENABLE_FP4)
     binding_params: list[tuple[str, str]] = field(default_factory=list)  # (C++ type, name)
     schema: Schema | None = None
     schema_loc: Location | None = None
     schema_error: str | None = None
     impl: Location | None = None
+    impl_fp4: bool = False  # found in region fp4-impls
     wrapper: Location | None = None  # def <name>( in the wrapper file
     wrapper_call_args: int | None = None  # positional args of torch.ops.<ns>.<name>.default(...)
     wrapper_call_keywords: bool = False
@@ -51,7 +53,8 @@ class Op:
     all_entry: Location | None = None
     test: Location | None = None
     bench: Location | None = None
-    fp4: bool = False
+    fp4: bool = False  # its .cu is in the CMake fp4-sources list: compiled only with KERNELKIT_ENABLE_FP4
+    repeated: list[tuple[str, Location]] = field(default_factory=list)  # (piece, where) of a second definition
 
     @property
     def dtypes(self) -> list[str]:
@@ -87,8 +90,13 @@ def _get(ops: dict[str, Op], name: str) -> Op:
     return ops.setdefault(name, Op(name))
 
 
-def _region(project: Project, path: Path, spec: regions.RegionSpec) -> list[regions.Entry]:
-    return regions.entries(_read(path), spec, layout.rel(project, path))
+def _region(project: Project, path: Path, spec: regions.RegionSpec, optional: bool = False) -> list[regions.Entry]:
+    """The region's entries; an `optional` region a file does not have at all counts as empty
+    (the fp4-* regions of registration.cc, for projects made before they existed)."""
+    text = _read(path)
+    if optional and spec.begin not in text and spec.end not in text:
+        return []
+    return regions.entries(text, spec, layout.rel(project, path))
 
 
 def _binding_params(block: str) -> list[tuple[str, str]]:
@@ -149,9 +157,14 @@ def scan(project: Project) -> dict[str, Op]:
             op.category = e.text.strip().split("/")[1]
     for e in _region(project, header, layout.LAUNCHERS):
         _get(ops, e.key).launcher_decl = Location(header, e.line)
-    for e in _region(project, registration, layout.BINDINGS):
-        op = _get(ops, e.key)
-        op.binding, op.binding_params = Location(registration, e.line), _binding_params(e.text)
+    for spec, fp4 in ((layout.BINDINGS, False), (layout.FP4_BINDINGS, True)):
+        for e in _region(project, registration, spec, optional=fp4):
+            op = _get(ops, e.key)
+            if op.binding is not None:
+                op.repeated.append(("binding", Location(registration, e.line)))
+                continue
+            op.binding, op.binding_fp4 = Location(registration, e.line), fp4
+            op.binding_params = _binding_params(e.text)
     for e in _region(project, registration, layout.SCHEMAS):
         op = _get(ops, e.key)
         op.schema_loc = Location(registration, e.line)
@@ -160,8 +173,13 @@ def scan(project: Project) -> dict[str, Op]:
             op.schema = parse_schema(match.group(1) if match else e.text)
         except KernelkitError as exc:
             op.schema_error = str(exc)
-    for e in _region(project, registration, layout.IMPLS):
-        _get(ops, e.key).impl = Location(registration, e.line)
+    for spec, fp4 in ((layout.IMPLS, False), (layout.FP4_IMPLS, True)):
+        for e in _region(project, registration, spec, optional=fp4):
+            op = _get(ops, e.key)
+            if op.impl is not None:
+                op.repeated.append(("m.impl", Location(registration, e.line)))
+                continue
+            op.impl, op.impl_fp4 = Location(registration, e.line), fp4
     for e in _region(project, init, layout.EXPORTS):
         _get(ops, e.key).export = Location(init, e.line)
     for e in _region(project, init, layout.ALL):
@@ -218,6 +236,10 @@ def check(project: Project, ops: dict[str, Op] | None = None) -> list[Finding]:
             bad(op.schema_error, op.schema_loc)
         if op.impl is None:
             missing("m.impl (schema without a CUDA implementation)", registration)
+        for piece, loc in op.repeated:
+            bad(f"a second {piece} (the first is at {(op.binding if piece == 'binding' else op.impl).show(project)})", loc)
+        if op.cmake is not None:
+            findings += _fp4_placement(project, op)
         if op.wrapper is None:
             missing("Python wrapper", layout.wrapper_file(project, cat, op.name))
         if op.fake is None:
@@ -235,6 +257,32 @@ def check(project: Project, ops: dict[str, Op] | None = None) -> list[Finding]:
         if op.schema is not None:
             findings += _agreement(project, op)
     return findings
+
+
+def _fp4_placement(project: Project, op: Op) -> list[Finding]:
+    """An FP4 op's binding and m.impl must sit in the fp4-* regions (under #ifdef KERNELKIT_ENABLE_FP4),
+    every other op's outside them: its CMake list decides whether its launcher exists in a build."""
+    out: list[Finding] = []
+    for piece, loc, in_fp4, region in (
+        ("binding", op.binding, op.binding_fp4, layout.FP4_BINDINGS.name),
+        ("m.impl", op.impl, op.impl_fp4, layout.FP4_IMPLS.name),
+    ):
+        if loc is None or in_fp4 == op.fp4:
+            continue
+        if op.fp4:
+            message = (
+                f"FP4 op (its .cu is in CMake's fp4-sources) but its {piece} is outside region {region}: a build "
+                "without --fp4 does not compile its launcher and fails to link; move it into the region "
+                "(under #ifdef KERNELKIT_ENABLE_FP4)"
+            )
+        else:
+            message = (
+                f"{piece} is in region {region} (FP4 builds only) but the op's .cu is in CMake's sources list: "
+                "without --fp4 the op has no CUDA kernel; move it to region "
+                f"{layout.BINDINGS.name if piece == 'binding' else layout.IMPLS.name} (or the .cu to fp4-sources)"
+            )
+        out.append(Finding(op.name, message, loc.show(project)))
+    return out
 
 
 def _agreement(project: Project, op: Op) -> list[Finding]:

@@ -60,6 +60,7 @@ class NewOp:
     template: str = "elementwise"
     dtypes: tuple[str, ...] = ("bf16", "fp16", "fp32")
     schema: str | None = None  # custom only
+    fp4: bool = False  # compiled only in FP4 builds: fp4-sources, fp4-bindings, fp4-impls
 
 
 def binding_identifiers(project: Project) -> set[str]:
@@ -161,6 +162,9 @@ def _context(project: Project, req: NewOp, schema: Schema) -> dict:
         "dtype_names": "/".join(DTYPES[d][2] for d in req.dtypes),
         "bench_dtype": DTYPES["bf16" if "bf16" in req.dtypes else req.dtypes[0]][2],
         "args": [_ArgView(a, _test_value(a)) for a in schema.args],
+        "fp4": req.fp4,
+        # positional arguments the wrapper cannot do without (the FP4 test calls it without kernels)
+        "wrapper_required": sum(1 for a in schema.args if a.py_default is None) if req.template == "custom" else 1,
     }
     if req.template == "custom":
         outs, ins = schema.mutable_tensors, schema.input_tensors
@@ -245,12 +249,17 @@ def plan_new(project: Project, req: NewOp) -> ChangeSet:
         changes.write(category_init, f'"""{req.category} ops."""\n')
 
     header, registration, init = layout.header_file(project), project.registration_file, layout.init_file(project)
+    fp4 = req.fp4
     edits = [
-        (project.cmake_file, layout.SOURCES, layout.cmake_entry(req.category, req.name)),
+        (project.cmake_file, layout.FP4_SOURCES if fp4 else layout.SOURCES, layout.cmake_entry(req.category, req.name)),
         (header, layout.LAUNCHERS, _render(t, "decl.h", ctx)),
-        (registration, layout.BINDINGS, _render(t, "binding.cc", ctx)),
-        (registration, layout.SCHEMAS, f'  m.def("{schema.render()}");'),
-        (registration, layout.IMPLS, f'  m.impl("{req.name}", TORCH_BOX(&{_binding_ns(project)}::{req.name}));'),
+        (registration, layout.FP4_BINDINGS if fp4 else layout.BINDINGS, _render(t, "binding.cc", ctx)),
+        (registration, layout.SCHEMAS, f'  m.def("{schema.render()}");'),  # every build: wrapper, fake, compile
+        (
+            registration,
+            layout.FP4_IMPLS if fp4 else layout.IMPLS,
+            f'  m.impl("{req.name}", TORCH_BOX(&{_binding_ns(project)}::{req.name}));',
+        ),
         (init, layout.EXPORTS, f"from {project.name}.{req.category}.{req.name} import {req.name}"),
         (init, layout.ALL, f'    "{req.name}",'),
     ]
@@ -299,9 +308,9 @@ def plan_remove(project: Project, name: str) -> ChangeSet:
     for path, spec, loc in (
         (project.cmake_file, layout.FP4_SOURCES if op.fp4 else layout.SOURCES, op.cmake),
         (header, layout.LAUNCHERS, op.launcher_decl),
-        (registration, layout.BINDINGS, op.binding),
+        (registration, layout.FP4_BINDINGS if op.binding_fp4 else layout.BINDINGS, op.binding),
         (registration, layout.SCHEMAS, op.schema_loc),
-        (registration, layout.IMPLS, op.impl),
+        (registration, layout.FP4_IMPLS if op.impl_fp4 else layout.IMPLS, op.impl),
         (init, layout.EXPORTS, op.export),
         (init, layout.ALL, op.all_entry),
     ):

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from kernelkit import bench as core
+from kernelkit import features, registry
 from kernelkit.cli._ui import console, handles_errors
 from kernelkit.errors import KernelkitError
 from kernelkit.project import find_project
@@ -36,6 +37,7 @@ def bench(
     unknown = [n for n in names if n not in available]
     if unknown:
         raise KernelkitError(f"no benchmark for {', '.join(unknown)}; ops with one: {', '.join(available) or '(none)'}", exit_code=2)
+    names = _without_unbuilt_fp4_ops(project, names, named=bool(ops))
     token_filter = _parse_tokens(tokens) if tokens else None
     old = None
     if compare is not None:
@@ -100,6 +102,25 @@ def bench(
             soft_wrap=True,
         )
         raise typer.Exit(1 if regressed else 0)
+
+
+def _without_unbuilt_fp4_ops(project, names: list[str], named: bool) -> list[str]:
+    """FP4 ops have no kernel in a build without --fp4: named ones are refused with the fix, the
+    default 'every op' skips them with a note."""
+    fp4 = features.fp4_status(project)
+    if fp4 is features.Fp4.BUILT:
+        return names
+    fp4_ops = [n for n, op in registry.scan(project).items() if op.fp4 and n in names]
+    if not fp4_ops:
+        return names
+    if named:
+        raise KernelkitError(
+            f"{', '.join(fp4_ops)}: FP4 op{'s' if len(fp4_ops) > 1 else ''} but the library has no FP4 kernels "
+            f"({fp4.describe()}); rebuild with `kernelkit build --fp4`",
+            exit_code=2,
+        )
+    console.print(f"[yellow]skipping FP4 ops[/] {', '.join(fp4_ops)}: {fp4.describe()}", soft_wrap=True)
+    return [n for n in names if n not in fp4_ops]
 
 
 def _parse_tokens(text: str) -> list[int]:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from kernelkit import registry
+from kernelkit import features, registry
 from kernelkit.cli._ui import console, handles_errors, print_json
 from kernelkit.project import Project, find_project
 
@@ -34,10 +34,12 @@ def last_bench_results(project: Project) -> dict[str, str]:
 
 @handles_errors
 def list_ops(json_out: Annotated[bool, typer.Option("--json", help="Print the ops as JSON.")] = False) -> None:
-    """List the ops: category, dtypes, test, bench, last benchmark result."""
+    """List the ops: category, dtypes, test, bench, last benchmark result; whether the FP4 kernels are built."""
     project = find_project()
     ops = registry.scan(project)
     bench = last_bench_results(project)
+    fp4 = features.fp4_status(project)  # from the built library's bytes: no import, no torch
+    fp4_built = {features.Fp4.BUILT: True, features.Fp4.NOT_BUILT: False}.get(fp4)
     rows = [
         {
             "op": op.name,
@@ -47,6 +49,7 @@ def list_ops(json_out: Annotated[bool, typer.Option("--json", help="Print the op
             "test": op.test is not None,
             "bench": op.bench is not None,
             "fp4": op.fp4,
+            "fp4_built": fp4_built if op.fp4 else None,  # FP4 ops only: is its kernel in the built library
             "last_bench": bench.get(op.name),
         }
         for op in ops.values()
@@ -54,13 +57,13 @@ def list_ops(json_out: Annotated[bool, typer.Option("--json", help="Print the op
     if json_out:
         print_json(rows)
         return
-    table = Table(title=f"{project.name}: {len(rows)} ops (torch.ops.{project.namespace})")
+    table = Table(title=f"{project.name}: {len(rows)} ops (torch.ops.{project.namespace})", caption=fp4.describe())
     table.add_column("op", no_wrap=True)  # the name users copy into other commands: never cut
     for col in ("category", "dtypes", "test", "bench", "last bench"):
         table.add_column(col)
     for r in rows:
         table.add_row(
-            r["op"] + (" [dim](fp4)[/]" if r["fp4"] else ""),
+            r["op"] + (f" [dim]({_fp4_cell(r['fp4_built'])})[/]" if r["fp4"] else ""),
             r["category"] or "?",
             ",".join(r["dtypes"]),
             "✓" if r["test"] else "[red]✗[/]",
@@ -68,3 +71,7 @@ def list_ops(json_out: Annotated[bool, typer.Option("--json", help="Print the op
             r["last_bench"] or "[dim]—[/]",
         )
     console.print(table)
+
+
+def _fp4_cell(built: bool | None) -> str:
+    return {True: "fp4: built", False: "fp4: not built"}.get(built, "fp4")

@@ -24,6 +24,14 @@ def new(
         Optional[str], typer.Option("--schema", help="For --template custom: 'NAME(Tensor! out, Tensor input, float eps) -> ()'.")
     ] = None,
     dtypes: Annotated[str, typer.Option("--dtypes", help="Comma-separated: bf16, fp16, fp32.")] = "bf16,fp16,fp32",
+    fp4: Annotated[
+        bool,
+        typer.Option(
+            "--fp4",
+            help="An FP4 op: compiled only in FP4 builds (kernelkit build --fp4); kernel, binding and m.impl go to the "
+            "fp4 regions, its wrapper raises a clear error and its tests skip without them.",
+        ),
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the unified diff; change nothing.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print created/modified files as JSON.")] = False,
 ) -> None:
@@ -31,7 +39,7 @@ def new(
     project = find_project()
     if template is None:
         template = "custom" if schema else "elementwise"  # --schema alone means a custom op
-    request = scaffold.NewOp(name, category, template, scaffold.parse_dtypes(dtypes), schema)
+    request = scaffold.NewOp(name, category, template, scaffold.parse_dtypes(dtypes), schema, fp4)
     with transaction.project_lock(project.root):
         changes = scaffold.plan_new(project, request)
         files = scaffold.files_of(changes)
@@ -39,10 +47,12 @@ def new(
             _report(project, files, json_out, dry_run=True, diff=changes.diff())
             return
         transaction.apply(changes)
-    _report(project, files, json_out, dry_run=False, name=name)
+    _report(project, files, json_out, dry_run=False, name=name, fp4=fp4)
 
 
-def _report(project: Project, files: dict, json_out: bool, *, dry_run: bool, diff: str = "", name: str = "") -> None:
+def _report(
+    project: Project, files: dict, json_out: bool, *, dry_run: bool, diff: str = "", name: str = "", fp4: bool = False
+) -> None:
     rel = {k: [layout.rel(project, p) for p in v] for k, v in files.items()}
     if json_out:
         print_json({"dry_run": dry_run, **rel, **({"diff": diff} if dry_run else {})})
@@ -58,4 +68,5 @@ def _report(project: Project, files: dict, json_out: bool, *, dry_run: bool, dif
             for path in rel[kind]:
                 branch.add(path)
     console.print(tree)
-    console.print(f"next: [bold]kernelkit build && kernelkit test {name}[/]   (then `kernelkit bench {name}`)")
+    build = "kernelkit build --fp4" if fp4 else "kernelkit build"
+    console.print(f"next: [bold]{build} && kernelkit test {name}[/]   (then `kernelkit bench {name}`)")

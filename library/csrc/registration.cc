@@ -2,12 +2,22 @@
 // op schemas (m.def) and CUDA implementations (m.impl), all on the LibTorch stable ABI
 // (TORCH_TARGET_VERSION = 2.10), so one build loads in every torch >= 2.10.
 // `kernelkit new` / `kernelkit remove` edit the marked regions; keep entries sorted by op name.
+// FP4 ops (`kernelkit new --fp4`) have their binding and m.impl in the fp4-* regions, compiled only
+// with KERNELKIT_ENABLE_FP4 (`kernelkit build --fp4`); their m.def is registered in every build.
 #include "binding_utils.h"
 #include "kernelkit_ops.h"
 
-#include <cmath>
-#include <cstdio>
-#include <string>
+// What this build was compiled with, as one string in the library: `kernelkit list`/`doctor` read it
+// from the file, `kernelkit_ops.fp4_enabled()` from the loaded library (kernelkit/features.py).
+#ifdef KERNELKIT_ENABLE_FP4
+#define KERNELKIT_FEATURE_FP4 "1"
+#else
+#define KERNELKIT_FEATURE_FP4 "0"
+#endif
+extern "C" {
+extern __attribute__((visibility("default"), used)) const char kernelkit_features[];
+const char kernelkit_features[] = "KERNELKIT_FEATURES:fp4=" KERNELKIT_FEATURE_FP4;
+}
 
 namespace kernelkit::binding {
 namespace {
@@ -431,6 +441,52 @@ void silu_and_mul(Tensor out, Tensor input, bool enable_pdl) {
 }
 // kernelkit:bindings-end
 
+#ifdef KERNELKIT_ENABLE_FP4
+// kernelkit:fp4-bindings-begin
+void scaled_fp4_quant(Tensor output, Tensor input, Tensor output_scale, Tensor input_global_scale) {
+  constexpr const char* op = "scaled_fp4_quant";
+  check_cuda(input, op, "input");
+  check_cuda(output, op, "output");
+  check_cuda(output_scale, op, "output_scale");
+  check_cuda(input_global_scale, op, "input_global_scale");
+  check_same_device(input, "input", output, "output", op);
+  check_same_device(input, "input", output_scale, "output_scale", op);
+  check_same_device(input, "input", input_global_scale, "input_global_scale", op);
+  const DType dtype = float_dtype_in(input, op, "input", {DType::kBFloat16, DType::kFloat16});
+  KK_CHECK(input.dim() == 2, op, "input must be 2-D [m, n], got shape ", shape_str(input));
+  const int64_t m = input.size(0), n = input.size(1);
+  KK_CHECK(n % 16 == 0, op, "input's last dimension (", n, ") must be a multiple of 16 (one scale per 16 values)");
+  KK_CHECK(n <= (int64_t{1} << 30) && m <= INT32_MAX, op, "input of shape ", shape_str(input), " is too large");
+  const int64_t in_stride = row_stride(input, op, "input");
+  check_scalar_type(output, ScalarType::Byte, op, "output");
+  KK_CHECK(output.dim() == 2 && output.size(0) == m && output.size(1) == n / 2, op, "output must have shape [", m,
+           ", ", n / 2, "] (two FP4 values per byte), got ", shape_str(output));
+  check_contiguous(output, op, "output");
+  KK_CHECK(reinterpret_cast<uintptr_t>(output.data_ptr()) % 8 == 0, op, "output must be 8-byte aligned");
+  // The scales as sgl-kernel allocates them (int32 [padded_m, padded_blocks / 4]) or as the bytes they
+  // are (float8_e4m3fn or uint8 [padded_m, padded_blocks]).
+  const int64_t padded_m = (m + 127) / 128 * 128, padded_blocks = (n / 16 + 3) / 4 * 4;
+  const ScalarType st = output_scale.scalar_type();
+  const int64_t scale_cols = st == ScalarType::Int ? padded_blocks / 4 : padded_blocks;
+  KK_CHECK(st == ScalarType::Int || st == ScalarType::Float8_e4m3fn || st == ScalarType::Byte, op,
+           "output_scale must be float8_e4m3fn (or int32 / uint8 holding the e4m3 bytes), got ", scalar_type_name(st));
+  KK_CHECK(output_scale.dim() == 2 && output_scale.size(0) == padded_m && output_scale.size(1) == scale_cols, op,
+           "output_scale must have shape [", padded_m, ", ", scale_cols, "] (rows padded to 128, blocks of 16 to 4",
+           st == ScalarType::Int ? ", 4 scales per int32" : "", "), got ", shape_str(output_scale));
+  check_contiguous(output_scale, op, "output_scale");
+  check_scalar_type(input_global_scale, ScalarType::Float, op, "input_global_scale");
+  KK_CHECK(input_global_scale.numel() == 1, op, "input_global_scale must hold one value, got shape ",
+           shape_str(input_global_scale));
+  if (m == 0 || n == 0) return;
+  torch::stable::accelerator::DeviceGuard guard(input.get_device_index());
+  check_launch(launch_scaled_fp4_quant(output.data_ptr(), output_scale.data_ptr(), input.data_ptr(), in_stride, m, n,
+                                       static_cast<const float*>(input_global_scale.data_ptr()), dtype,
+                                       current_cuda_stream(input.get_device_index())),
+               op);
+}
+// kernelkit:fp4-bindings-end
+#endif  // KERNELKIT_ENABLE_FP4
+
 }  // namespace
 }  // namespace kernelkit::binding
 
@@ -444,6 +500,7 @@ STABLE_TORCH_LIBRARY(kernelkit, m) {
   m.def("gemma_fused_add_rmsnorm(Tensor! input, Tensor! residual, Tensor weight, float eps, bool enable_pdl) -> ()");
   m.def("gemma_rmsnorm(Tensor! out, Tensor input, Tensor weight, float eps, bool enable_pdl) -> ()");
   m.def("rmsnorm(Tensor! out, Tensor input, Tensor weight, float eps, bool enable_pdl) -> ()");
+  m.def("scaled_fp4_quant(Tensor! output, Tensor input, Tensor! output_scale, Tensor input_global_scale) -> ()");
   m.def("sgl_per_tensor_quant_fp8(Tensor input, Tensor! output_q, Tensor! output_s, bool is_static, Tensor! workspace) -> ()");
   m.def("sgl_per_token_group_quant_fp8(Tensor input, Tensor! output_q, Tensor! output_s, int group_size, float eps, float fp8_min, float fp8_max, bool scale_ue8m0) -> ()");
   m.def("sgl_per_token_group_quant_int8(Tensor input, Tensor! output_q, Tensor! output_s, int group_size, float eps, float int8_min, float int8_max) -> ()");
@@ -468,4 +525,9 @@ STABLE_TORCH_LIBRARY_IMPL(kernelkit, CUDA, m) {
   m.impl("sgl_per_token_quant_fp8", TORCH_BOX(&kernelkit::binding::sgl_per_token_quant_fp8));
   m.impl("silu_and_mul", TORCH_BOX(&kernelkit::binding::silu_and_mul));
   // kernelkit:impls-end
+#ifdef KERNELKIT_ENABLE_FP4
+  // kernelkit:fp4-impls-begin
+  m.impl("scaled_fp4_quant", TORCH_BOX(&kernelkit::binding::scaled_fp4_quant));
+  // kernelkit:fp4-impls-end
+#endif  // KERNELKIT_ENABLE_FP4
 }

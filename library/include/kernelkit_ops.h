@@ -62,6 +62,14 @@ cudaError_t launch_rmsnorm(void* out, int64_t out_row_stride, const void* input,
                        const void* weight, int64_t num_rows, int64_t hidden, double eps, bool enable_pdl, DType dtype,
                        cudaStream_t stream);
 
+// scaled_fp4_quant (FP4 builds only): NVFP4 of input [rows, cols] (bf16/fp16, cols % 16 == 0, rows
+// input_row_stride elements apart) into output [rows, cols / 2] (two e2m1 per byte, contiguous, 8-byte
+// aligned) and output_scale, the 128x4-swizzled e4m3 block scales [round_up(rows, 128), round_up(cols / 16, 4)]
+// bytes (padding written as 0); global_scale: one fp32 in device memory.
+cudaError_t launch_scaled_fp4_quant(void* output, void* output_scale, const void* input, int64_t input_row_stride,
+                                    int64_t rows, int64_t cols, const float* global_scale, DType dtype,
+                                    cudaStream_t stream);
+
 // sgl_per_tensor_quant_fp8: output_q = e4m3(input / s) over [num_rows, hidden] rows (strides in elements; a
 // dense tensor may come as one row of numel). is_static: s = scale[0]; else s = max(absmax, 1e-10) / 448 is
 // written to scale[0], using workspace (workspace_len floats, no initial value needed) for per-CTA maxima.

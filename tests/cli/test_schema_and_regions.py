@@ -355,7 +355,11 @@ def test_real_regions_hold_the_activation_ops(repo_root):
     assert {"gelu_and_mul", "gelu_tanh_and_mul", "silu_and_mul"} <= set(keys)
     texts = [e.text.strip() for e in regions.entries(cmake, layout.SOURCES)]
     assert texts == sorted(texts)  # the CMake list is kept sorted by path
-    assert regions.entries(cmake, layout.FP4_SOURCES) == []
+    # FP4 ops: in CMake's fp4-sources instead, their bindings and impls in the fp4 regions only.
+    fp4 = [e.key for e in regions.entries(cmake, layout.FP4_SOURCES)]
+    assert not set(fp4) & set(keys)
+    for spec in (layout.FP4_BINDINGS, layout.FP4_IMPLS):
+        assert [e.key for e in regions.entries(registration, spec)] == sorted(fp4)
 
 
 def test_insert_then_remove_keeps_a_hand_edited_region():

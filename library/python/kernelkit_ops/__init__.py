@@ -8,6 +8,7 @@ from kernelkit_ops import _library
 __version__ = "0.1.0"  # kept equal to the project version by `kernelkit release`
 
 LIBRARY_PATH = _library.load()
+fp4_enabled = _library.fp4_enabled  # whether the FP4 kernels are built (`kernelkit build --fp4`)
 
 # kernelkit:exports-begin
 from kernelkit_ops.activation.gelu_and_mul import gelu_and_mul
@@ -18,6 +19,7 @@ from kernelkit_ops.norm.gemma_fused_add_rmsnorm import gemma_fused_add_rmsnorm
 from kernelkit_ops.norm.gemma_rmsnorm import gemma_rmsnorm
 from kernelkit_ops.norm.rmsnorm import rmsnorm
 from kernelkit_ops.quantization.fused_add_rmsnorm_quant_fp8 import fused_add_rmsnorm_quant_fp8
+from kernelkit_ops.quantization.scaled_fp4_quant import scaled_fp4_quant
 from kernelkit_ops.quantization.sgl_per_tensor_quant_fp8 import sgl_per_tensor_quant_fp8
 from kernelkit_ops.quantization.sgl_per_token_group_quant_fp8 import sgl_per_token_group_quant_fp8
 from kernelkit_ops.quantization.sgl_per_token_group_quant_int8 import sgl_per_token_group_quant_int8
@@ -35,6 +37,7 @@ __all__ = [
     "gemma_fused_add_rmsnorm",
     "gemma_rmsnorm",
     "rmsnorm",
+    "scaled_fp4_quant",
     "sgl_per_tensor_quant_fp8",
     "sgl_per_token_group_quant_fp8",
     "sgl_per_token_group_quant_int8",

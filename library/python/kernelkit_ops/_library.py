@@ -1,4 +1,4 @@
-"""Loads the compiled op library (``_kernelkit_ops*.so``) into torch once.
+"""Loads the compiled op library (``_kernelkit_ops*.so``) into torch once, and says what it was built with.
 
 The library registers its ops under ``torch.ops.kernelkit`` when loaded. It is built for the
 LibTorch stable ABI of torch 2.10, so the same file loads in every torch >= 2.10.
@@ -6,12 +6,17 @@ LibTorch stable ABI of torch 2.10, so the same file loads in every torch >= 2.10
 
 from __future__ import annotations
 
+import ctypes
 from pathlib import Path
 
 import torch
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 LIBRARY_GLOB = "_kernelkit_ops*.so"
+FEATURES_SYMBOL = "kernelkit_features"  # "KERNELKIT_FEATURES:fp4=1", defined in registration.cc
+# What the loaded library was compiled with, e.g. {"fp4": "1"}; set once by load(). A plain dict read
+# by plain functions, so that torch.compile traces the wrappers that check it without a graph break.
+_FEATURES: dict[str, str] = {}
 
 
 def library_path() -> Path | None:
@@ -28,4 +33,37 @@ def load() -> Path:
             "build it with `kernelkit build` (or `make build`)"
         )
     torch.ops.load_library(str(path))
+    _FEATURES.clear()
+    _FEATURES.update(_read_features(path))
     return path
+
+
+def _read_features(path: Path) -> dict[str, str]:
+    """The feature record of the loaded library (ctypes gets the handle torch already holds); empty
+    for a library built before kernelkit recorded it."""
+    try:
+        first = ctypes.c_char.in_dll(ctypes.CDLL(str(path)), FEATURES_SYMBOL)
+    except (OSError, ValueError):
+        return {}
+    text = ctypes.string_at(ctypes.addressof(first)).decode("ascii", "replace")
+    _, _, items = text.partition(":")
+    return dict(item.split("=", 1) for item in items.split(",") if "=" in item)
+
+
+def features() -> dict[str, str]:
+    """What the loaded library was compiled with, e.g. ``{"fp4": "1"}`` (empty before load() or for an old build)."""
+    return dict(_FEATURES)
+
+
+def fp4_enabled() -> bool:
+    """Whether the library has the FP4 kernels (built with ``kernelkit build --fp4``)."""
+    return _FEATURES.get("fp4") == "1"
+
+
+def require_fp4(op: str) -> None:
+    """The first check of every FP4 op's wrapper: without the FP4 kernels the op has a schema but no kernel."""
+    if not fp4_enabled():
+        raise RuntimeError(
+            f"{op}: kernelkit_ops was built without FP4 kernels; rebuild with `kernelkit build --fp4` "
+            "(CMake: -DKERNELKIT_ENABLE_FP4=ON)"
+        )

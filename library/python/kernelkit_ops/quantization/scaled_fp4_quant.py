@@ -1,0 +1,76 @@
+"""`scaled_fp4_quant`: NVFP4 quantization (e2m1 values, one e4m3 scale per 16, swizzled for Blackwell MMA)."""
+
+from __future__ import annotations
+
+import torch
+
+from kernelkit_ops import _library
+from kernelkit_ops import _validate as v
+
+DTYPES = (torch.bfloat16, torch.float16)
+BLOCK_SIZE = 16  # values sharing one e4m3 scale
+
+
+def scaled_fp4_quant(input: torch.Tensor, input_global_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Quantize ``input`` to FP4 (e2m1) with one e4m3 scale per 16 values of its last dimension.
+
+    Needs the FP4 kernels (`kernelkit build --fp4`); without them it raises RuntimeError saying so.
+
+    Per block ``b`` of 16 values, in float32 with IEEE division, ``gs = input_global_scale``::
+
+        sf[b] = e4m3(gs * (max|x[b]| / 6))          # NaN ignored by the max; saturates at 448
+        q[b]  = e2m1(x[b] / (sf[b] / gs))           # 0 when sf[b] == 0
+
+    e2m1 rounds to nearest even and saturates at +-6 (what ``cvt.rn.satfinite.e2m1x2.f32`` does on
+    Blackwell, computed bit-identically on older GPUs): NaN becomes +6, -0 and negative values that
+    underflow keep their sign (code 0b1000), +-inf become +-6.
+
+    Args:
+        input: ``[..., n]`` CUDA tensor, bfloat16/float16, ``n`` a multiple of 16, contiguous in its
+            last dimension (a 2-D input may be row-strided, e.g. a slice of a wider buffer; other ranks
+            are reshaped to ``[-1, n]``).
+        input_global_scale: float32 CUDA tensor with one value (e.g. shape ``[1]``); typically
+            ``448 * 6 / amax(input)``.
+
+    Returns:
+        ``(output, output_scale)``: ``output`` uint8 ``[m, n / 2]`` with two e2m1 codes per byte (the
+        even-indexed value in the low nibble); ``output_scale`` float8_e4m3fn
+        ``[round_up(m, 128), round_up(n / 16, 4)]`` in the 128x4 swizzled layout of Blackwell's
+        block-scaled MMA (scale of row ``r``, block ``k`` at byte
+        ``((r // 128) * (P // 4) + k // 4) * 512 + (r % 32) * 16 + (r % 128) // 32 * 4 + k % 4``, ``P`` its
+        column count),
+        its padding rows and columns 0. Same signature, shapes and dtypes as ``sgl_kernel.scaled_fp4_quant``.
+    """
+    _library.require_fp4("scaled_fp4_quant")  # first: without the FP4 kernels the op has no CUDA kernel
+    op = "scaled_fp4_quant"
+    v.require_tensor(op, "input", input)
+    v.require_tensor(op, "input_global_scale", input_global_scale)
+    v.require_cuda(op, "input", input)
+    v.require_dtype(op, "input", input, DTYPES)
+    if input.dim() == 0:
+        v.fail(op, "input must have at least one dimension")
+    n = input.shape[-1]
+    if n % BLOCK_SIZE:
+        v.fail(op, f"input's last dimension ({n}) must be a multiple of {BLOCK_SIZE} (one scale per {BLOCK_SIZE} values)")
+    v.require_last_dim_contiguous(op, "input", input)
+    v.require_same_device(op, "input_global_scale", input_global_scale, "input", input)
+    v.require_dtype(op, "input_global_scale", input_global_scale, (torch.float32,))
+    if input_global_scale.numel() != 1:
+        v.fail(op, f"input_global_scale must hold one value, got shape {list(input_global_scale.shape)}")
+    x = input if input.dim() == 2 else input.reshape(-1, n)
+    m = x.shape[0]
+    output = torch.empty((m, n // 2), device=input.device, dtype=torch.uint8)
+    padded_m = (m + 127) // 128 * 128
+    padded_blocks = (n // BLOCK_SIZE + 3) // 4 * 4
+    output_scale = torch.empty((padded_m, padded_blocks), device=input.device, dtype=torch.float8_e4m3fn)
+    if output_scale.numel():  # m = 0 or n = 0 launches nothing
+        torch.ops.kernelkit.scaled_fp4_quant.default(output, x, output_scale, input_global_scale)
+    return output, output_scale
+
+
+@torch.library.register_fake("kernelkit::scaled_fp4_quant")
+def _scaled_fp4_quant_fake(
+    output: torch.Tensor, input: torch.Tensor, output_scale: torch.Tensor, input_global_scale: torch.Tensor
+) -> None:
+    # Writes output and output_scale only; nothing to allocate.
+    return None

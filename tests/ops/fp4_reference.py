@@ -1,0 +1,121 @@
+"""The NVFP4 rounding the scaled_fp4_quant tests hold the kernel to, written once in PyTorch (fp32).
+
+Per block of 16 values along the last dim, with gs the global scale (fp32), IEEE ops in this order:
+    vmax = max |x|                                 NaN ignored (0 for an all-NaN block)
+    sf   = e4m3_rn_sat(gs * (vmax / 6))            = (...).clamp(-448, 448).to(float8_e4m3fn)
+    inv  = 0 if float(sf) == 0 else 1 / (float(sf) / gs)
+    q    = e2m1_rn_satfinite(x * inv)
+Every division divides by a full tensor: torch's CUDA division by a Python scalar multiplies by its
+reciprocal instead, which differs in the last bit.
+
+e2m1: |q| in {0, 0.5, 1, 1.5, 2, 3, 4, 6} -> code 0..7, sign in bit 3. Round to nearest, ties to the even
+code (0.25 -> 0, 0.75 -> 1, 1.25 -> 1, 1.75 -> 2, 2.5 -> 2, 3.5 -> 4, 5 -> 4); above 6 and +-inf -> +-6;
+NaN -> +6 (0b0111); the sign is kept for zero and underflow (-0, -0.1 -> 0b1000). That is PTX
+cvt.rn.satfinite.e2m1x2.f32 (checked against cuda_fp4.hpp's emulation of it in the tests).
+
+Scales: [round_up(m, 128), round_up(n / 16, 4)] e4m3 in the 128x4 swizzled layout (Blackwell block-scaled
+MMA), padding 0.
+"""
+
+from __future__ import annotations
+
+import torch
+
+BLOCK = 16
+E2M1_MAX = 6.0
+FP8_MAX = 448.0
+# code -> value (codes 8..15 are the negatives; 8 is -0)
+E2M1_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0)
+
+
+def e2m1_codes(y: torch.Tensor) -> torch.Tensor:
+    """fp32 values -> e2m1 codes (uint8, 0..15). Each threshold is the midpoint of two neighbours;
+    `>` leaves the tie with the lower (even) code, `>=` gives it to the upper (even) one."""
+    y = y.float()
+    a = y.abs()
+    code = (a > 0.25).int() + (a >= 0.75).int() + (a > 1.25).int() + (a >= 1.75).int()
+    code += (a > 2.5).int() + (a >= 3.5).int() + (a > 5.0).int()
+    nan = torch.isnan(y)
+    code = torch.where(nan, torch.full_like(code, 7), code)
+    negative = torch.signbit(y) & ~nan
+    return (code | (negative.int() << 3)).to(torch.uint8)
+
+
+def e2m1_values(codes: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(E2M1_VALUES, device=codes.device)[codes.long()]
+
+
+def block_absmax(x: torch.Tensor) -> torch.Tensor:
+    """[m, n] -> [m, n / 16] fp32: max |x| of each block of 16, NaN ignored."""
+    m, n = x.shape
+    a = x.float().abs().nan_to_num(nan=0.0, posinf=float("inf")).reshape(m, n // BLOCK, BLOCK)
+    return a.amax(dim=-1)
+
+
+def block_scales(x: torch.Tensor, global_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sf e4m3 [m, n / 16], inv fp32 [m, n / 16]) as the kernel computes them."""
+    vmax = block_absmax(x)
+    gs = global_scale.float().reshape(1, 1).expand_as(vmax).contiguous()
+    scaled = gs * (vmax / torch.full_like(vmax, E2M1_MAX))
+    sf = scaled.clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn)
+    sf_value = sf.float()
+    inv = torch.ones_like(sf_value) / (sf_value / gs)
+    inv = torch.where(sf_value == 0, torch.zeros_like(inv), inv)
+    return sf, inv
+
+
+def quantize(x: torch.Tensor, global_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[m, n] -> (packed uint8 [m, n / 2], sf e4m3 [m, n / 16] in plain row-major order)."""
+    m, n = x.shape
+    sf, inv = block_scales(x, global_scale)
+    y = x.float().reshape(m, n // BLOCK, BLOCK) * inv.unsqueeze(-1)
+    codes = e2m1_codes(y).reshape(m, n)
+    packed = codes[:, 0::2] | (codes[:, 1::2] << 4)
+    return packed.contiguous(), sf
+
+
+def padded_shape(m: int, n: int) -> tuple[int, int]:
+    return (m + 127) // 128 * 128, (n // BLOCK + 3) // 4 * 4
+
+
+def swizzle(sf: torch.Tensor) -> torch.Tensor:
+    """[m, blocks] e4m3 -> [round_up(m, 128), round_up(blocks, 4)] e4m3 in the 128x4 layout, padding 0.
+
+    The padded matrix's row r = 128 * tile + 32 * group + i and block k = 4 * ktile + j go to
+    [tile][ktile][i][group][j] of the output's bytes.
+    """
+    m, blocks = sf.shape
+    rows, cols = (m + 127) // 128 * 128, (blocks + 3) // 4 * 4
+    padded = torch.zeros(rows, cols, dtype=torch.uint8, device=sf.device)
+    padded[:m, :blocks] = sf.view(torch.uint8)
+    tiles = padded.reshape(rows // 128, 4, 32, cols // 4, 4).permute(0, 3, 2, 1, 4).contiguous()
+    return tiles.reshape(rows, cols).view(torch.float8_e4m3fn)
+
+
+def scale_offsets(m: int, blocks: int, device=None) -> torch.Tensor:
+    """Byte offset of the scale of (row, block) in the swizzled tensor (the formula the kernel uses)."""
+    r = torch.arange(m, device=device).unsqueeze(1)
+    k = torch.arange(blocks, device=device).unsqueeze(0)
+    tiles = (blocks + 3) // 4
+    return ((r // 128) * tiles + k // 4) * 512 + (r % 32) * 16 + (r % 128) // 32 * 4 + k % 4
+
+
+def unswizzle(scales: torch.Tensor, m: int, blocks: int) -> torch.Tensor:
+    """The [m, blocks] scales out of the swizzled tensor."""
+    flat = scales.contiguous().view(torch.uint8).reshape(-1)
+    return flat[scale_offsets(m, blocks, scales.device)].view(torch.float8_e4m3fn)
+
+
+def reference(x: torch.Tensor, global_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """What scaled_fp4_quant(x, global_scale) returns, for x [m, n] (n % 16 == 0)."""
+    packed, sf = quantize(x, global_scale)
+    return packed, swizzle(sf)
+
+
+def dequantize(packed: torch.Tensor, scales: torch.Tensor, global_scale: torch.Tensor) -> torch.Tensor:
+    """Back to fp32 (q * sf / gs): for sanity checks of the round trip."""
+    m = packed.shape[0]
+    n = packed.shape[1] * 2
+    codes = torch.stack([packed & 0xF, packed >> 4], dim=-1).reshape(m, n)
+    sf = unswizzle(scales, m, n // BLOCK).float() / global_scale.float()
+    return (e2m1_values(codes).reshape(m, n // BLOCK, BLOCK) * sf.unsqueeze(-1)).reshape(m, n)
