@@ -4,7 +4,8 @@
 #   2. `make build` and `make test` from scratch there (the README's two commands, no network);
 #   3. each `kernelkit new` template, unedited, builds and passes its generated GPU tests (in a copy);
 #   4. `kernelkit init` + one op per template: make test passes in the new project;
-#   5. kernelkit bench --save --plot of the library's ops (twice, the second compared to the first).
+#   5. the FP4 build (kernelkit build --fp4) and the FP4 ops' GPU tests (what follows then has FP4);
+#   6. kernelkit bench --save --plot of the library's ops (twice, the second compared to the first).
 # Logs and results under $OUT. Carry library/python/kernelkit_ops/_kernelkit_ops.so and .whl/.
 set -uo pipefail
 export PYTHONUNBUFFERED=1
@@ -30,7 +31,7 @@ if compgen -G ".whl/*.whl" >/dev/null; then  # wheels the machine lacks (no netw
   python3 -m pip install -q --no-index --no-deps --no-compile .whl/*.whl 2>&1 | tail -2
 fi
 
-PHASES=${PHASES:-carried build test generated init bench}
+PHASES=${PHASES:-carried build test fp4 generated init bench}
 
 if [[ " $PHASES " == *" carried "* && -f library/python/kernelkit_ops/_kernelkit_ops.so ]]; then
   step carried-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" python3 -m pytest tests/ops -m gpu -q -p no:cacheprovider
@@ -44,6 +45,10 @@ if [[ " $PHASES " == *" test "* ]]; then
   step make-test make test
 fi
 py=$(python3 tools/bootstrap.py 2>/dev/null)
+if [[ " $PHASES " == *" fp4 "* ]]; then
+  step fp4-build "$py" -m kernelkit build --fp4
+  step fp4-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" "$py" -m pytest tests/ops/test_scaled_fp4_quant.py -m gpu -q -p no:cacheprovider
+fi
 step doctor "$py" -m kernelkit doctor
 
 if [[ " $PHASES " == *" generated "* ]]; then
