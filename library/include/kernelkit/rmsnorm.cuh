@@ -166,27 +166,45 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_two_pass(RmsNormArgs a) {
   pdl_launch_dependents();
 }
 
-template <typename T, int VEC, bool kFused, bool kGemma>
-cudaError_t launch_typed(const RmsNormArgs& a, bool enable_pdl, int num_sms, cudaStream_t stream) {
-  const int64_t num_vecs = a.hidden / VEC;
-  // Few rows: spread each row over as many threads as it has vectors (latency). Many rows: 256
-  // threads per row and more vectors each (bytes in flight come from the many CTAs).
-  const bool few_rows = a.num_rows < 2 * static_cast<int64_t>(num_sms);
+// The launch shape of the one-CTA-per-row kernels, shared with rmsnorm_quant.cuh (whose fused op must
+// reduce in the same order as fused_add_rmsnorm to give bit-identical results):
+// few rows -> spread each row over as many threads as it has vectors (latency); many rows -> 256
+// threads per row and more vectors each (bytes in flight come from the many CTAs).
+struct RowShape {
+  int64_t num_vecs;
+  bool few_rows;
+  int nv;             // vectors per thread: 1, 2 or 4
+  bool two_pass;      // the row does not fit in registers
+  unsigned threads;   // block size of the register kernels
+  unsigned grid;      // one CTA per row, capped (kernels stride past it)
+};
+
+inline RowShape row_shape(int64_t num_rows, int64_t num_vecs, int num_sms) {
+  RowShape r{};
+  r.num_vecs = num_vecs;
+  r.few_rows = num_rows < 2 * static_cast<int64_t>(num_sms);
   const auto cap = [](int nv) -> int64_t { return nv == 1 ? max_threads<1>() : (nv == 2 ? max_threads<2>() : max_threads<4>()); };
   const auto threads_for = [&](int nv) { return (num_vecs + nv - 1) / nv; };
-  int nv = 1;
-  if (few_rows) {
-    while (nv < kMaxVecsPerThread && threads_for(nv) > cap(nv)) nv *= 2;
-  } else {
-    while (nv < kMaxVecsPerThread && threads_for(nv) > 256) nv *= 2;
-  }
-  const int64_t threads_needed = threads_for(nv);
-  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(a.num_rows, 1 << 20));
-  if (threads_needed > cap(nv)) {
+  r.nv = 1;
+  while (r.nv < kMaxVecsPerThread && threads_for(r.nv) > (r.few_rows ? cap(r.nv) : 256)) r.nv *= 2;
+  const int64_t threads_needed = threads_for(r.nv);
+  r.two_pass = threads_needed > cap(r.nv);
+  r.threads = static_cast<unsigned>(std::max<int64_t>(32, (threads_needed + 31) / 32 * 32));
+  r.grid = static_cast<unsigned>(std::min<int64_t>(num_rows, 1 << 20));
+  return r;
+}
+
+template <typename T, int VEC, bool kFused, bool kGemma>
+cudaError_t launch_typed(const RmsNormArgs& a, bool enable_pdl, int num_sms, cudaStream_t stream) {
+  const RowShape shape = row_shape(a.num_rows, a.hidden / VEC, num_sms);
+  const int64_t num_vecs = shape.num_vecs;
+  const bool few_rows = shape.few_rows;
+  const int nv = shape.nv;
+  const unsigned grid = shape.grid, threads = shape.threads;
+  if (shape.two_pass) {
     return launch_with_pdl(rmsnorm_two_pass<T, VEC, kFused, kGemma>, dim3(grid), dim3(kMaxThreads), 0, stream,
                            enable_pdl, a);
   }
-  const unsigned threads = static_cast<unsigned>(std::max<int64_t>(32, (threads_needed + 31) / 32 * 32));
   // Many plain rows of <= 512 vectors (h4096 bf16): one vector per thread and <= 32 registers, so four
   // 512-thread CTAs (rows) share an SM at full occupancy -- torch.compile's shape. H100, h4096, T=2048:
   // 14.65 -> 13.44 µs (76% -> 83% of copy); h8192 gained nothing and fused rows spill at 32 registers.

@@ -12,8 +12,8 @@
 // Bit-exact drop-in for the pair: y must be exactly what fused_add_rmsnorm writes, so these kernels
 // MIRROR rmsnorm.cuh's rmsnorm_registers / rmsnorm_two_pass (kFused, !kGemma) -- the same thread ->
 // vector mapping, the same fp32 expressions in the same order, the same block_sum, and the same launch
-// configuration (launch_typed below copies rmsnorm_detail::launch_typed's choice of threads and vectors
-// per thread, and the same vector-width rule). A change to either side must be made to both;
+// configuration (launch_typed below takes rmsnorm_detail::row_shape, the one function that picks threads
+// and vectors per thread for both, and the same vector-width rule). A kernel change must be made to both;
 // tests/ops/test_fused_add_rmsnorm_quant_fp8.py (test_matches_unfused_pair, at every launch shape) holds
 // them together. Only the epilogue differs: y stays in registers, its absmax is one more block
 // reduction, then q and s are written instead of y. Wide rows (two-pass kernel) recompute y from the
@@ -167,26 +167,16 @@ __global__ void __launch_bounds__(kMaxThreads) add_rmsnorm_quant_two_pass(RmsNor
   pdl_launch_dependents();
 }
 
-// The launch shape of rmsnorm_detail::launch_typed, verbatim (see the top of the file).
+// The launch shape of rmsnorm_detail::launch_typed (rmsnorm_detail::row_shape): the same threads and
+// vectors per row, so the same fp32 reduction order as fused_add_rmsnorm (see the top of the file).
 template <typename T, int VEC>
 cudaError_t launch_typed(const RmsNormQuantArgs& a, bool enable_pdl, int num_sms, cudaStream_t stream) {
-  const int64_t num_vecs = a.hidden / VEC;
-  const bool few_rows = a.num_rows < 2 * static_cast<int64_t>(num_sms);
-  const auto cap = [](int nv) -> int64_t { return nv == 1 ? max_threads<1>() : (nv == 2 ? max_threads<2>() : max_threads<4>()); };
-  const auto threads_for = [&](int nv) { return (num_vecs + nv - 1) / nv; };
-  int nv = 1;
-  if (few_rows) {
-    while (nv < kMaxVecsPerThread && threads_for(nv) > cap(nv)) nv *= 2;
-  } else {
-    while (nv < kMaxVecsPerThread && threads_for(nv) > 256) nv *= 2;
-  }
-  const int64_t threads_needed = threads_for(nv);
-  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(a.num_rows, 1 << 20));
-  if (threads_needed > cap(nv)) {
+  const rmsnorm_detail::RowShape shape = rmsnorm_detail::row_shape(a.num_rows, a.hidden / VEC, num_sms);
+  const unsigned grid = shape.grid, threads = shape.threads;
+  if (shape.two_pass) {
     return launch_with_pdl(add_rmsnorm_quant_two_pass<T, VEC>, dim3(grid), dim3(kMaxThreads), 0, stream, enable_pdl, a);
   }
-  const unsigned threads = static_cast<unsigned>(std::max<int64_t>(32, (threads_needed + 31) / 32 * 32));
-  switch (nv) {
+  switch (shape.nv) {
     case 1: return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 1>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
     case 2: return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 2>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
     default: return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 4>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
