@@ -249,20 +249,6 @@ int load_width(const void* input, int64_t cols, int64_t input_row_stride) {
   return pick_vec_width<T>({input}, {cols, input_row_stride});
 }
 
-// SMs of the current device, asked once per device (the binding has set the device).
-int sm_count() {
-  constexpr int kMaxDevices = 64;
-  static std::atomic<int> cached[kMaxDevices] = {};
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) return 132;
-  int n = cached[device].load(std::memory_order_relaxed);
-  if (n == 0) {
-    if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || n <= 0) n = 132;
-    cached[device].store(n, std::memory_order_relaxed);
-  }
-  return n;
-}
-
 // CTAs of `kernel` (256 threads) one SM holds at once (registers decide: 5 at 48 per thread), asked once
 // per kernel instance.
 template <typename Kernel>

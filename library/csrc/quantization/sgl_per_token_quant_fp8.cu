@@ -77,11 +77,13 @@ __global__ void __launch_bounds__(max_threads<NV>(), min_blocks<NV>()) per_token
     const float s = fp8_scale_from_absmax(block_max(m, scratch));
     if (threadIdx.x == 0) a.scales[row] = s;
     uint8_t* q = a.q + row * a.q_row_stride;
+    ScaleDivider<>(s).with_divide([&](auto divide) {
 #pragma unroll
-    for (int i = 0; i < NV; ++i) {
-      const int v = threadIdx.x + i * blockDim.x;
-      if (v < num_vecs) store_fp8(q + v * VEC, xv[i], s, a.q_aligned);
-    }
+      for (int i = 0; i < NV; ++i) {
+        const int v = threadIdx.x + i * blockDim.x;
+        if (v < num_vecs) store_fp8(q + v * VEC, xv[i], divide, a.q_aligned);
+      }
+    });
   }
   pdl_launch_dependents();
 }
@@ -98,20 +100,13 @@ __global__ void __launch_bounds__(kTwoPassThreads) per_token_two_pass(PerTokenAr
     const float s = fp8_scale_from_absmax(block_max(m, scratch));
     if (threadIdx.x == 0) a.scales[row] = s;
     uint8_t* q = a.q + row * a.q_row_stride;
-    for (int64_t v = threadIdx.x; v < num_vecs; v += blockDim.x) {
-      store_fp8(q + v * VEC, Vec<T, VEC>::load(in + v * VEC), s, a.q_aligned);
-    }
+    ScaleDivider<>(s).with_divide([&](auto divide) {
+      for (int64_t v = threadIdx.x; v < num_vecs; v += blockDim.x) {
+        store_fp8(q + v * VEC, Vec<T, VEC>::load(in + v * VEC), divide, a.q_aligned);
+      }
+    });
   }
   pdl_launch_dependents();
-}
-
-inline int sm_count() {
-  static int cached[64] = {};  // per device: the attribute query is not free on the launch path
-  int device = 0;
-  cudaGetDevice(&device);
-  if (device < 0 || device >= 64) return 132;
-  if (cached[device] == 0) cudaDeviceGetAttribute(&cached[device], cudaDevAttrMultiProcessorCount, device);
-  return cached[device] > 0 ? cached[device] : 132;
 }
 
 template <typename T, int VEC>

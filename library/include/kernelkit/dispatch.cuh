@@ -5,12 +5,28 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 #include <type_traits>
 
 #include "kernelkit/dtype.h"
 
 namespace kernelkit {
+
+// SMs of the current device (grids are sized by it), asked once per device: the attribute query is not
+// free on the launch path. 132 (an H100 SXM) if the query fails.
+inline int sm_count() {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> cached[kMaxDevices] = {};
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) return 132;
+  int n = cached[device].load(std::memory_order_relaxed);
+  if (n == 0) {
+    if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || n <= 0) n = 132;
+    cached[device].store(n, std::memory_order_relaxed);
+  }
+  return n;
+}
 
 template <typename T>
 struct TypeTag {

@@ -2,7 +2,7 @@
 // sgl_per_token_quant_fp8, fused_add_rmsnorm_quant_fp8), and the vector helpers they share:
 //
 //   s = max(absmax(x), kFp8AbsmaxFloor) / 448        (fp32, IEEE division)
-//   q = e4m3_rn_satfinite(x / s)                     (quant.cuh: IEEE x / s, not x * (1/s))
+//   q = e4m3_rn_satfinite(x / s)                     (quant.cuh: IEEE x / s, via ScaleDivider)
 //
 // The floor keeps an all-zero (or all-NaN) tensor/row finite: s = 1e-10 / 448 > 0 and every q is 0,
 // where sgl-kernel writes s = 0 and relies on a 1/s guard. It changes nothing for data whose absmax is
@@ -47,17 +47,17 @@ __device__ __forceinline__ float vec_absmax(float m, const Vec<T, VEC>& x) {
   }
 }
 
-// VEC values -> VEC e4m3 bytes at dst: one VEC-byte store when `aligned` (dst is VEC-byte aligned),
-// byte stores otherwise (a q tensor at an odd offset). `aligned` is uniform per launch, so the branch
-// costs nothing measurable.
-template <typename T, int VEC>
-__device__ __forceinline__ void store_fp8(uint8_t* dst, const Vec<T, VEC>& x, float s, bool aligned) {
+// VEC values -> VEC e4m3 bytes of divide(x) = x / s at dst (`divide` from ScaleDivider::with_divide, or
+// IEEE division): one VEC-byte store when `aligned` (dst is VEC-byte aligned), byte stores otherwise (a
+// q tensor at an odd offset). `aligned` is uniform per launch, so the branch costs nothing measurable.
+template <typename T, int VEC, typename Div>
+__device__ __forceinline__ void store_fp8(uint8_t* dst, const Vec<T, VEC>& x, const Div& divide, bool aligned) {
   if constexpr (VEC == 1) {
-    *dst = float_to_e4m3(to_float(x[0]) / s);
+    *dst = float_to_e4m3(divide(to_float(x[0])));
   } else {
     Vec<uint16_t, VEC / 2> packed;
 #pragma unroll
-    for (int j = 0; j < VEC / 2; ++j) packed[j] = float2_to_e4m3x2(to_float(x[2 * j]) / s, to_float(x[2 * j + 1]) / s);
+    for (int j = 0; j < VEC / 2; ++j) packed[j] = float2_to_e4m3x2(divide(to_float(x[2 * j])), divide(to_float(x[2 * j + 1])));
     if (aligned) {
       packed.store(reinterpret_cast<uint16_t*>(dst));
     } else {

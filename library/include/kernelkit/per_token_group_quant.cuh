@@ -8,18 +8,22 @@
 //   with the rounding and the NaN/inf rules of quant.cuh (absmax ignores NaN; an inf makes its
 //   group's scale inf, so the group's finite values become 0 and the inf itself NaN (fp8) / 0 (int8)).
 //
-// Memory-bound: 3 bytes per bf16 element plus 4 per group, read or written once. Why it is fast:
-//  - One pass, everything in registers. A group belongs to a sub-warp of G/8 lanes, each lane holding
-//    8 consecutive elements (one 16-byte load for bf16/fp16, two for fp32); the group's absmax is a
-//    shuffle-xor butterfly inside the sub-warp: no shared memory, no __syncthreads.
-//  - Each lane writes its 8 quantized bytes as one 8-byte store; the sub-warp's first lane writes the
-//    scale at s[t * s_row_stride + j * s_group_stride], so row-major, column-major and padded
-//    (TMA-aligned) scale layouts are one code path.
-//  - A warp works on kUnroll tiles of 32 / (G/8) consecutive groups per step and issues all their loads
-//    before the first reduction: 32 bytes (bf16) in flight per lane, 8 KB per 256-thread CTA.
-//  - Grid: one step per CTA, ceil(groups / groups per CTA) CTAs (the hardware scheduler balances the
-//    tail better than a persistent grid whose CTAs get 3 or 4 steps each); grid-strided only beyond
-//    2^31 - 1 CTAs. Small T needs nothing special: T = 1, H = 7168 is 2 CTAs, latency-bound anyway.
+// Memory-bound: 3 bytes per bf16 element plus 4 per group, read or written once. How:
+//  - One pass, everything in registers. A group belongs to kLanes = G / E lanes of a warp, each lane
+//    holding E = min(G, 32) elements as E / 8 vectors of 8 (16-byte loads for bf16/fp16); vector k of
+//    lane l is at (k * kLanes + l) * 8 in the group, so each load instruction of the group's lanes is
+//    contiguous. The group's absmax is a shuffle-xor butterfly over its lanes: no shared memory, no
+//    __syncthreads.
+//  - E = 32 rather than 8: the per-group work (the scale's IEEE division, its reciprocal, the
+//    butterfly, the scale store) is done by every lane of the group, so four times fewer lanes per group
+//    is four times less of it. ncu on the H100 showed the E = 8 kernel issue-bound (0.8 warp
+//    instructions per scheduler-cycle at 69-76% of copy).
+//  - x / s is ScaleDivider (quant.cuh): a multiply and two FMAs instead of div.rn per element.
+//  - Grid: 2-D like the activations' -- x covers a row's groups (kThreads / kLanes per CTA), y walks
+//    rows -- so there is no index division, and the CTA's row is uniform.
+//  - Each lane writes its 8-byte quantized chunks; the group's first lane writes the scale at
+//    s[t * s_row_stride + j * s_group_stride], so row-major, column-major and padded (TMA-aligned)
+//    scale layouts are one code path.
 //  - Rows whose pointer/stride do not allow 16-byte loads (a slice at an odd offset) take the same
 //    kernel with scalar loads and byte stores instead of refusing.
 //
@@ -31,11 +35,13 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdint>
 #include <type_traits>
 
 #include "kernelkit/dispatch.cuh"
 #include "kernelkit/dtype.h"
+#include "kernelkit/dynamic_fp8.cuh"
 #include "kernelkit/quant.cuh"
 #include "kernelkit/vec.cuh"
 
@@ -60,111 +66,100 @@ struct GroupQuantArgs {
 
 namespace group_quant_detail {
 
-constexpr int kThreads = 256;
-constexpr int kElems = 8;   // per lane: 16 bytes of bf16/fp16 in, 8 bytes out
-constexpr int kUnroll = 2;  // groups per sub-warp per step, loaded before the first reduction
+constexpr int kThreads = 128;
+constexpr int kElems = 8;  // per vector: 16 bytes of bf16/fp16 in, 8 bytes out
 
-// The group sizes with a kernel: G / kElems lanes per group must be a power of two <= 32.
+// The group sizes with a kernel: a power of two from 16 to 256.
 constexpr bool supported_group_size(int64_t g) { return g == 16 || g == 32 || g == 64 || g == 128 || g == 256; }
 
+// 8 elements, kept in the input type (packed: 4 registers for bf16/fp16, not 8 fp32) until quantized.
 template <typename T, bool kVector>
-__device__ __forceinline__ void load8(const T* p, float (&x)[kElems]) {
+__device__ __forceinline__ Vec<T, kElems> load8(const T* p) {
+  Vec<T, kElems> x;
   if constexpr (kVector) {
     constexpr int VEC = 16 / sizeof(T);
 #pragma unroll
-    for (int v = 0; v < kElems / VEC; ++v) {
-      const auto vec = Vec<T, VEC>::load(p + v * VEC);
-#pragma unroll
-      for (int i = 0; i < VEC; ++i) x[v * VEC + i] = to_float(vec[i]);
-    }
+    for (int v = 0; v < kElems / VEC; ++v) reinterpret_cast<Vec<T, VEC>*>(&x)[v] = Vec<T, VEC>::load(p + v * VEC);
   } else {
 #pragma unroll
-    for (int i = 0; i < kElems; ++i) x[i] = to_float(p[i]);
+    for (int i = 0; i < kElems; ++i) x[i] = p[i];
   }
+  return x;
 }
 
-template <GroupQuantKind K>
-__device__ __forceinline__ uint32_t quantize4(const float* x, float s, float lo, float hi) {
+// Four values -> four 8-bit codes of x / s. For e4m3 the clamp is skipped when [lo, hi] covers
+// [-448, 448]: the satfinite conversion saturates there by itself, with the same NaN rule (the usual
+// call, fp8_min/max = -+448). `clamp` is uniform per launch.
+template <GroupQuantKind K, typename T, typename Divide>
+__device__ __forceinline__ uint32_t quantize4(const T* x, const Divide& divide, float lo, float hi, bool clamp) {
+  float q[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) q[i] = divide(to_float(x[i]));
   if constexpr (K == GroupQuantKind::kFp8E4m3) {
-    const uint32_t b01 = float2_to_e4m3x2(clamp_keep_nan(x[0] / s, lo, hi), clamp_keep_nan(x[1] / s, lo, hi));
-    const uint32_t b23 = float2_to_e4m3x2(clamp_keep_nan(x[2] / s, lo, hi), clamp_keep_nan(x[3] / s, lo, hi));
-    return b01 | (b23 << 16);
+    if (clamp) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) q[i] = clamp_keep_nan(q[i], lo, hi);
+    }
+    return uint32_t(float2_to_e4m3x2(q[0], q[1])) | (uint32_t(float2_to_e4m3x2(q[2], q[3])) << 16);
   } else {
     uint32_t out = 0;
 #pragma unroll
-    for (int i = 0; i < 4; ++i) out |= static_cast<uint32_t>(static_cast<uint8_t>(float_to_int8_rn(x[i] / s, lo, hi))) << (8 * i);
+    for (int i = 0; i < 4; ++i) out |= static_cast<uint32_t>(static_cast<uint8_t>(float_to_int8_rn(q[i], lo, hi))) << (8 * i);
     return out;
   }
 }
 
-template <typename T, int G, GroupQuantKind K, bool kVector>
+template <typename T, int G, int E, GroupQuantKind K, bool kVector>
 __global__ void __launch_bounds__(kThreads) per_token_group_quant_kernel(GroupQuantArgs a) {
-  constexpr int kLanes = G / kElems;         // lanes per group
-  constexpr int kTile = 32 / kLanes;         // groups per warp per unrolled slot
-  constexpr int kWarpStep = kTile * kUnroll;  // groups per warp per step
-  static_assert(kLanes >= 1 && kLanes <= 32 && (kLanes & (kLanes - 1)) == 0, "G / 8 must be a power of two <= 32");
-
-  const int lane = threadIdx.x % 32;
-  const int sub = lane / kLanes, li = lane % kLanes;
-  const int64_t num_groups = a.num_rows * a.groups_per_row;
-  const bool small = num_groups <= INT32_MAX;  // 32-bit division for the row index
-  const int64_t warps = int64_t(gridDim.x) * (kThreads / 32);
-  const T* input = static_cast<const T*>(a.input);
-
-  // `base` is the same for all lanes of a warp, so every lane takes part in every shuffle.
-  for (int64_t base = (int64_t(blockIdx.x) * (kThreads / 32) + threadIdx.x / 32) * kWarpStep; base < num_groups;
-       base += warps * kWarpStep) {
-    float x[kUnroll][kElems];
-    int64_t row[kUnroll], col[kUnroll];
+  constexpr int kLanes = G / E;  // lanes per group
+  constexpr int kVecs = E / kElems;  // vectors per lane
+  constexpr int kGroupsPerCta = kThreads / kLanes;
+  static_assert(kLanes >= 1 && kLanes <= 32 && (kLanes & (kLanes - 1)) == 0 && E % kElems == 0, "G / E lanes");
+  const int li = threadIdx.x % kLanes;
+  // The butterfly stays inside the group's lanes, and only they need to be converged: a group past the
+  // row's end leaves the loop together with its lanes.
+  const unsigned mask = kLanes == 32 ? 0xffffffffu : ((1u << kLanes) - 1u) << (threadIdx.x % 32 / kLanes * kLanes);
+  const bool clamp = !(a.qmin <= -kFp8E4m3Max && a.qmax >= kFp8E4m3Max);
+  for (int64_t row = blockIdx.y; row < a.num_rows; row += gridDim.y) {
+    const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
+    uint8_t* qrow = a.output_q + row * a.q_row_stride;
+    for (int64_t col = int64_t(blockIdx.x) * kGroupsPerCta + threadIdx.x / kLanes; col < a.groups_per_row;
+         col += int64_t(gridDim.x) * kGroupsPerCta) {
+      Vec<T, kElems> x[kVecs];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int64_t gid = base + u * kTile + sub;
-      row[u] = col[u] = -1;
-      if (gid < num_groups) {
-        if (small) {
-          const uint32_t r = static_cast<uint32_t>(gid) / static_cast<uint32_t>(a.groups_per_row);
-          row[u] = r;
-          col[u] = static_cast<uint32_t>(gid) - r * static_cast<uint32_t>(a.groups_per_row);
-        } else {
-          row[u] = gid / a.groups_per_row;
-          col[u] = gid - row[u] * a.groups_per_row;
-        }
-        load8<T, kVector>(input + row[u] * a.input_row_stride + col[u] * G + li * kElems, x[u]);
-      } else {
-#pragma unroll
-        for (int i = 0; i < kElems; ++i) x[u][i] = 0.0f;
-      }
-    }
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
+      for (int k = 0; k < kVecs; ++k) x[k] = load8<T, kVector>(in + col * G + (k * kLanes + li) * kElems);
       float m = 0.0f;
 #pragma unroll
-      for (int i = 0; i < kElems; ++i) m = fmaxf(m, fabsf(x[u][i]));  // fmaxf drops NaN
+      for (int k = 0; k < kVecs; ++k) m = vec_absmax(m, x[k]);  // NaN skipped
 #pragma unroll
-      for (int offset = kLanes / 2; offset > 0; offset /= 2) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, offset));
+      for (int offset = kLanes / 2; offset > 0; offset /= 2) m = fmaxf(m, __shfl_xor_sync(mask, m, offset));
       float s = fmaxf(m, a.eps) / a.qmax;
       if (K == GroupQuantKind::kFp8E4m3 && a.scale_ue8m0) s = pow2_ceil(s);
-      if (row[u] < 0) continue;
-      const uint32_t lo4 = quantize4<K>(x[u], s, a.qmin, a.qmax);
-      const uint32_t hi4 = quantize4<K>(x[u] + 4, s, a.qmin, a.qmax);
-      uint8_t* q = a.output_q + row[u] * a.q_row_stride + col[u] * G + li * kElems;
-      if constexpr (kVector) {
-        *reinterpret_cast<uint2*>(q) = make_uint2(lo4, hi4);
-      } else {
+      ScaleDivider<>(s).with_divide([&](auto divide) {
 #pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          q[i] = static_cast<uint8_t>(lo4 >> (8 * i));
-          q[4 + i] = static_cast<uint8_t>(hi4 >> (8 * i));
+        for (int k = 0; k < kVecs; ++k) {
+          const uint32_t lo4 = quantize4<K>(&x[k][0], divide, a.qmin, a.qmax, clamp);
+          const uint32_t hi4 = quantize4<K>(&x[k][4], divide, a.qmin, a.qmax, clamp);
+          uint8_t* q = qrow + col * G + (k * kLanes + li) * kElems;
+          if constexpr (kVector) {
+            *reinterpret_cast<uint2*>(q) = make_uint2(lo4, hi4);
+          } else {
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+              q[i] = static_cast<uint8_t>(lo4 >> (8 * i));
+              q[4 + i] = static_cast<uint8_t>(hi4 >> (8 * i));
+            }
+          }
         }
-      }
-      if (li == 0) a.output_s[row[u] * a.s_row_stride + col[u] * a.s_group_stride] = s;
+      });
+      if (li == 0) a.output_s[row * a.s_row_stride + col * a.s_group_stride] = s;
     }
   }
 }
 
 }  // namespace group_quant_detail
 
-// Picks the instance (dtype, group size, vector or scalar access) and sizes the grid.
+// Picks the instance (dtype, group size, elements per lane, vector or scalar access) and sizes the grid.
 template <GroupQuantKind K>
 cudaError_t launch_per_token_group_quant(const GroupQuantArgs& a, int64_t group_size, DType dtype, cudaStream_t stream) {
   using namespace group_quant_detail;
@@ -176,24 +171,32 @@ cudaError_t launch_per_token_group_quant(const GroupQuantArgs& a, int64_t group_
     const bool vector = reinterpret_cast<uintptr_t>(a.input) % 16 == 0 &&
                         (a.input_row_stride * static_cast<int64_t>(sizeof(T))) % 16 == 0 &&
                         reinterpret_cast<uintptr_t>(a.output_q) % 8 == 0 && a.q_row_stride % 8 == 0;
-    const int64_t num_groups = a.num_rows * a.groups_per_row;
-    const int64_t groups_per_cta = (kThreads / 32) * (32 / (group_size / kElems)) * kUnroll;
-    const unsigned grid = static_cast<unsigned>(std::min<int64_t>((num_groups + groups_per_cta - 1) / groups_per_cta, INT32_MAX));
-    auto go = [&](auto g_c) -> cudaError_t {
-      constexpr int G = decltype(g_c)::value;
+    // E = 32 needs a quarter of the lanes of E = 8: below about one full machine of lanes (T = 128, or
+    // bf16 [2048, 4096]) the extra parallelism of E = 8 wins (H100: T = 128 h4096 3.07 vs 4.00 us,
+    // [2048, 4096] g64 12.6 vs 14.7 us); above it E = 32's lighter per-group work does ([2048, 7168]
+    // g128: 18.9 vs 20.3 us, T = 16384: 97-99% vs 82-83% of copy).
+    const bool narrow = a.num_rows * a.groups_per_row * (group_size / 32) < int64_t(sm_count()) * 2048;
+    auto go = [&](auto g_c, auto e_c) -> cudaError_t {
+      constexpr int G = decltype(g_c)::value, E = decltype(e_c)::value;
+      constexpr int64_t kGroupsPerCta = kThreads / (G / E);
+      const dim3 grid(static_cast<unsigned>(std::min<int64_t>((a.groups_per_row + kGroupsPerCta - 1) / kGroupsPerCta, INT32_MAX)),
+                      static_cast<unsigned>(std::min<int64_t>(a.num_rows, 65535)));
       if (vector) {
-        per_token_group_quant_kernel<T, G, K, true><<<grid, kThreads, 0, stream>>>(a);
+        per_token_group_quant_kernel<T, G, E, K, true><<<grid, kThreads, 0, stream>>>(a);
       } else {
-        per_token_group_quant_kernel<T, G, K, false><<<grid, kThreads, 0, stream>>>(a);
+        per_token_group_quant_kernel<T, G, E, K, false><<<grid, kThreads, 0, stream>>>(a);
       }
       return cudaGetLastError();
     };
+    using I16 = std::integral_constant<int, 16>;
+    using I32 = std::integral_constant<int, 32>;
+    using I8 = std::integral_constant<int, 8>;
     switch (group_size) {
-      case 16: return go(std::integral_constant<int, 16>{});
-      case 32: return go(std::integral_constant<int, 32>{});
-      case 64: return go(std::integral_constant<int, 64>{});
-      case 128: return go(std::integral_constant<int, 128>{});
-      case 256: return go(std::integral_constant<int, 256>{});
+      case 16: return go(I16{}, I16{});
+      case 32: return go(I32{}, I32{});
+      case 64: return narrow ? go(std::integral_constant<int, 64>{}, I8{}) : go(std::integral_constant<int, 64>{}, I32{});
+      case 128: return narrow ? go(std::integral_constant<int, 128>{}, I8{}) : go(std::integral_constant<int, 128>{}, I32{});
+      case 256: return go(std::integral_constant<int, 256>{}, I32{});
     }
     return cudaErrorInvalidValue;
   });

@@ -1,7 +1,8 @@
 // What every quantization kernel shares: the rounding that the tests define bit for bit.
 //
 //   fp8 e4m3:  q = e4m3_rn(clamp(x / s, lo, hi))   (IEEE division, not x * (1/s): the reference
-//              divides, and the two differ in the last bit for ~1 value in 10)
+//              divides, and the two differ in the last bit for ~1 value in 10; ScaleDivider below
+//              gets IEEE's x / s at the cost of a multiply and two FMAs)
 //   int8:      q = rint(clamp(x / s, lo, hi))       (round half to even, like torch.round)
 //   ue8m0:     s -> the smallest power of two >= s (exact, from the bits; no log2f)
 //
@@ -14,6 +15,7 @@
 #include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
+#include <cfloat>
 #include <cstdint>
 
 namespace kernelkit {
@@ -48,6 +50,53 @@ __device__ __forceinline__ float pow2_ceil(float s) {
   if ((bits & 0x007fffffu) != 0u && (bits & 0x7f800000u) != 0x7f800000u) bits = (bits & 0xff800000u) + 0x00800000u;
   return __uint_as_float(bits);
 }
+
+// x / s for one s and many x, bit-identical to IEEE x / s wherever an 8-bit result can tell.
+// Why: every quantizer divides each element by its row's / group's scale. div.rn.f32 is a MUFU.RCP,
+// four FMAs and a slow-path check per element; at 3 bytes per bf16 element the H100 must retire ~4
+// elements per SM-cycle to keep up with HBM, so the division alone took a large share of the issue
+// slots (group quant stalled at 50-69% of copy). With r = RN(1/s) computed once per s:
+//   q = RN(x * r);  e = x - q * s (exact, one FMA);  RN(q + e * r) == RN(x / s)      (Markstein)
+// The theorem needs e to be exact, i.e. no underflow: it holds for |x| >= ~2^-100. Below that the
+// quotient is < 2^-12 whenever s >= 2^-60 (so it becomes 0 in e4m3, int8 and e2m1 either way); a scale
+// outside [2^-60, 2^100) -- never a dynamic one, whose floor is 1e-10 / 448 -- takes IEEE division.
+// The last FMA turns q = -0 into +0 (-0 + +0), so the sign is copied back from q (x / s and x * r
+// always agree in sign). Dynamic scales bound |x / s| by the quantizer's max; a static scale does not
+// (kAnyX): x * r = +-inf (x / s overflows, or x = +-inf) saturates either way and is returned as is,
+// where the FMAs would make it NaN. Checked on the CPU against IEEE division for 1e9 random (x, s)
+// pairs: bit-equal except where both are < 2^-12 in magnitude (same sign) or both >= 2^99.
+template <bool kAnyX = false>
+class ScaleDivider {
+ public:
+  // (Assigned in the body: nvcc's host pass keeps a __device__ constructor's initializer list.)
+  __device__ __forceinline__ explicit ScaleDivider(float s) {
+    s_ = s;
+    r_ = __frcp_rn(s);
+    fast_ = fabsf(s) >= 0x1p-60f && fabsf(s) < 0x1p100f;
+  }
+
+  // Calls f(divide) once, `divide` being the fast path or IEEE division: the choice is made once for
+  // all the elements f divides (a per-element `if` compiled to a branch around every element).
+  template <typename F>
+  __device__ __forceinline__ void with_divide(F&& f) const {
+    if (fast_) {
+      const float s = s_, r = r_;
+      f([s, r](float x) {
+        const float q = x * r;
+        const float exact = copysignf(fmaf(fmaf(-q, s, x), r, q), q);
+        if constexpr (kAnyX) return fabsf(q) <= FLT_MAX ? exact : q;
+        return exact;
+      });
+    } else {
+      const float s = s_;
+      f([s](float x) { return __fdiv_rn(x, s); });
+    }
+  }
+
+ private:
+  float s_, r_;
+  bool fast_;
+};
 
 __device__ __forceinline__ float warp_max(float v) {
 #pragma unroll

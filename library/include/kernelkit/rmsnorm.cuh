@@ -222,21 +222,12 @@ cudaError_t launch_typed(const RmsNormArgs& a, bool enable_pdl, int num_sms, cud
   }
 }
 
-inline int sm_count() {
-  static int cached[64] = {};  // per device: the attribute query is not free on the launch path
-  int device = 0;
-  cudaGetDevice(&device);
-  if (device < 0 || device >= 64) return 132;
-  if (cached[device] == 0) cudaDeviceGetAttribute(&cached[device], cudaDevAttrMultiProcessorCount, device);
-  return cached[device] > 0 ? cached[device] : 132;
-}
-
 }  // namespace rmsnorm_detail
 
 template <bool kFused, bool kGemma>
 cudaError_t launch_rmsnorm_family(const RmsNormArgs& a, bool enable_pdl, DType dtype, cudaStream_t stream) {
   if (a.num_rows == 0 || a.hidden == 0) return cudaSuccess;
-  const int num_sms = rmsnorm_detail::sm_count();
+  const int num_sms = sm_count();
   return dispatch_float_dtype(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     // Full 16-byte vectors, or scalars when the shape or a pointer does not allow them.
