@@ -152,6 +152,30 @@ def test_static_matches_reference(dtype, shape):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize(
+    "scale",
+    # 1e-30 / 3e38: outside [2^-60, 2^100), IEEE division; 2^-60 and just below 2^100: the fast path's
+    # ends; 1e-5: fast path where x * (1/s) overflows to inf for the large values (must saturate, not NaN).
+    [1e-30, 2.0**-60, 1e-5, 0.37, 2.0**100 * (1 - 2**-24), 3e38],
+    ids=lambda v: f"{v:.3g}",
+)
+def test_static_scale_division_edges(scale):
+    """quant.cuh's ScaleDivider against IEEE x / s for a static scale, which (unlike a dynamic one) does
+    not bound |x / s|: signed zeros, fp32 subnormals, huge values (overflow -> +-448), +-inf, NaN."""
+    specials = torch.tensor(
+        [0.0, -0.0, 1e-40, -1e-40, 1e-30, -1e-30, 3e-8, -3e-8, 1e38, -1e38, 3.4e38, float("inf"), float("-inf"), float("nan")],
+        device="cuda",
+    )
+    x = torch.randn(64, 256, device="cuda") * torch.logspace(-20, 20, 256, device="cuda")
+    x.view(-1)[: specials.numel()] = specials
+    q = poisoned_q(x.shape)
+    s = torch.tensor([scale], device="cuda", dtype=torch.float32)
+    quant(x, q, s, True)
+    q_ref, _ = per_tensor_reference(x, s)
+    assert_fp8_equal(q, q_ref)
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("rows", [37, 16384])
 @pytest.mark.parametrize("is_static", [False, True])
 def test_row_strided_input_and_output(rows, is_static):

@@ -161,6 +161,22 @@ def test_special_rows(dtype):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=str)
+def test_signed_zeros_keep_their_sign(dtype):
+    """-0 quantizes to e4m3 -0 (0x80), as IEEE -0 / s does: the exact-division fast path (quant.cuh)
+    copies the sign back, since its last FMA turns -0 into +0. Also an all -0 row (the floor scale)."""
+    x = torch.randn(3, 4096, device="cuda", dtype=dtype)
+    x[0, ::7] = -0.0
+    x[1, ::5] = 0.0
+    x[2] = -0.0
+    q = poisoned_q(x.shape)
+    s = poisoned_scales((3, 1))
+    quant(x, q, s)
+    check(x, q, s)
+    assert bool((q[0, ::7].view(torch.uint8) == 0x80).all()) and bool((q[2].view(torch.uint8) == 0x80).all())
+
+
+@pytest.mark.gpu
 def test_saturation_and_rounding_are_exact():
     """Values at the row max map to exactly ±448; the rest round to nearest even (compared bit for bit)."""
     x = torch.linspace(-3, 3, 4096, device="cuda", dtype=torch.float32).repeat(64, 1)
