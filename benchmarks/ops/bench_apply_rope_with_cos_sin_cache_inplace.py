@@ -1,5 +1,5 @@
 """`apply_rope_with_cos_sin_cache_inplace` benchmark: kernelkit vs the torch reference (eager and torch.compile),
-and FlashInfer / sgl-kernel when installed (same signature).
+FlashInfer / sgl-kernel when installed (same signature), and Liger when installed (its own layout: see make_inputs).
 
 Case: a Llama-3-8B-like attention layer, 32 query + 8 kv heads x head_size 128, rotary_dim 128, NeoX style,
 bf16, query and key the q and k slices of one fused qkv projection output (row-strided, as in serving).
@@ -42,7 +42,20 @@ def make_inputs(case: Case) -> dict:
     query, key = qkv[:, : hq * hs], qkv[:, hq * hs : (hq + hk) * hs]
     positions = torch.randperm(MAX_POS, device="cuda")[:t]
     cache = cos_sin_cache(MAX_POS, case.size("rotary_dim"))  # one per input copy: cold like the rest
-    return {"args": [positions, query, key, hs, cache, True], "qkv": qkv}
+    inputs = {"args": [positions, query, key, hs, cache, True], "qkv": qkv}
+    if installed("liger_kernel"):
+        # Liger's layout: q [1, Hq, T, D] and k as transposed views of contiguous [1, T, H, D] (it copies
+        # anything else, which would time a copy), cos/sin [1, T, rotary] already gathered by position in
+        # the model dtype (HF style): the same bytes as our fp32 half-width cache rows, minus the gather.
+        half = case.size("rotary_dim") // 2
+        cos, sin = cache.index_select(0, positions).to(dtype).split(half, dim=-1)
+        inputs["liger"] = (
+            query.contiguous().view(1, t, hq, hs).transpose(1, 2),
+            key.contiguous().view(1, t, hk, hs).transpose(1, 2),
+            torch.cat((cos, cos), dim=-1).unsqueeze(0),
+            torch.cat((sin, sin), dim=-1).unsqueeze(0),
+        )
+    return inputs
 
 
 def kernelkit_impl(inputs: dict):
@@ -83,6 +96,14 @@ def library_impls() -> dict[str, Callable]:
             return fn(*inputs["args"])
 
         impls["flashinfer"] = flashinfer
+    if installed("liger_kernel"):
+
+        def liger(inputs: dict):
+            from liger_kernel.ops.rope import LigerRopeFunction
+
+            return LigerRopeFunction.apply(*inputs["liger"])
+
+        impls["liger"] = liger
     return impls
 
 

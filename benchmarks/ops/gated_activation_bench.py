@@ -1,7 +1,7 @@
 """Bench definition shared by the gated activations: [T, 2d] in, [T, d] out, d = 14336 (Llama-3 70B MLP).
 
 Other libraries with the same op are timed too when installed (never required): sgl_kernel and
-flashinfer (same signature), Liger (SwiGLU only: silu(a) * b on separate halves).
+flashinfer (same signature), Liger (SwiGLU and GEGLU-tanh: act(a) * b on two separate tensors).
 """
 
 from __future__ import annotations
@@ -22,14 +22,13 @@ def library_impls(op: str) -> dict[str, Callable]:
                 return getattr(importlib.import_module(lib), op)(inputs["input"], inputs["out"])
 
             impls[lib] = call
-    if op == "silu_and_mul" and installed("liger_kernel"):
+    liger_fn = {"silu_and_mul": ("swiglu", "LigerSiLUMulFunction"), "gelu_tanh_and_mul": ("geglu", "LigerGELUMulFunction")}
+    if op in liger_fn and installed("liger_kernel"):
+        module, name = liger_fn[op]
 
         def liger(inputs: dict):
-            from liger_kernel.ops.swiglu import LigerSiLUMulFunction
-
-            x = inputs["input"]
-            d = x.shape[-1] // 2
-            return LigerSiLUMulFunction.apply(x[..., :d], x[..., d:])
+            fn = getattr(importlib.import_module(f"liger_kernel.ops.{module}"), name)
+            return fn.apply(inputs["gate"], inputs["up"])
 
         impls["liger"] = liger
     return impls
@@ -42,7 +41,12 @@ def gated_activation_bench(op: str, act: Callable) -> OpBench:
         dtype = getattr(torch, case.dtype)
         d = case.size("d")
         x = torch.randn(case.tokens, 2 * d, device="cuda", dtype=dtype)
-        return {"input": x, "out": torch.empty(case.tokens, d, device="cuda", dtype=dtype)}
+        inputs = {"input": x, "out": torch.empty(case.tokens, d, device="cuda", dtype=dtype)}
+        if installed("liger_kernel"):
+            # Liger takes gate and up as two tensors and copies non-contiguous ones (ensure_contiguous):
+            # given the halves of x it would time a copy too. Its own layout moves the same bytes.
+            inputs["gate"], inputs["up"] = x[:, :d].contiguous(), x[:, d:].contiguous()
+        return inputs
 
     def kernelkit_impl(inputs: dict):
         import kernelkit_ops

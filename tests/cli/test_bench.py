@@ -191,3 +191,30 @@ def test_bad_tokens_are_refused(repo_root, monkeypatch, tokens):
     monkeypatch.chdir(repo_root)
     result = CliRunner().invoke(app, ["bench", "silu_and_mul", "--tokens", tokens])
     assert result.exit_code == 2 and "--tokens" in result.output and "internal error" not in result.output
+
+
+@pytest.mark.gpu
+def test_allocated_outputs_rotate_like_the_inputs():
+    """An implementation that allocates its output must not get the same (L2-warm) block on every call
+    of the captured graph: outputs rotate over as many buffers as there are input copies."""
+    import torch
+
+    from kernelkit.timing import _capture
+
+    copies, n = 4, 12
+    seen: list[int] = []
+
+    def make(i: int):
+        def call():
+            out = torch.empty(1 << 20, device="cuda")
+            seen.append(out.data_ptr())
+            return out
+
+        return call
+
+    graph = _capture([make(i) for i in range(copies)], n, offset=0)
+    captured = seen[-n:]
+    assert len(set(captured)) >= copies
+    assert all(captured[k] != captured[k - j] for k in range(n) for j in range(1, copies) if k - j >= 0)
+    graph.replay()
+    torch.cuda.synchronize()
