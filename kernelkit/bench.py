@@ -73,6 +73,24 @@ class Ceilings:
     # The floor of any launch measured the same way (a 1-element kernel per call): small-T cases are
     # judged against it ("T = 1 within 0.5 µs of an empty kernel"), not against bandwidth.
     empty_kernel_us: float | None = None
+    # [(bytes moved, µs)] of a copy at doubling sizes (timing.copy_curve): the ceiling at a case's size.
+    copy_curve: list[tuple[int, float]] | None = None
+
+
+def copy_us_at(nbytes: int, curve: list[tuple[int, float]]) -> float:
+    """Time of a copy moving `nbytes`, from the measured curve: log-log interpolation between its points;
+    below the smallest, the smallest's time (a launch and one round trip); beyond the largest, its
+    bandwidth."""
+    points = sorted((int(b), float(t)) for b, t in curve)
+    if nbytes <= points[0][0]:
+        return points[0][1]
+    if nbytes >= points[-1][0]:
+        return points[-1][1] * nbytes / points[-1][0]
+    for (b0, t0), (b1, t1) in zip(points, points[1:]):
+        if b0 <= nbytes <= b1:
+            f = math.log(nbytes / b0) / math.log(b1 / b0)
+            return math.exp(math.log(t0) + f * math.log(t1 / t0))
+    raise AssertionError("unreachable: the points are sorted")
 
 
 def pct_of_ceiling(us: float, nbytes: int, flops: int, ceilings: Ceilings) -> tuple[float, str]:
@@ -102,6 +120,8 @@ class Row:
     bound: str  # which ceiling binds: copy_gbs or bf16_tflops
     speedup_vs_torch: float | None = None
     speedup_vs_compile: float | None = None
+    # Memory-bound rows: a copy of the same bytes' time over this row's (>100%: faster than that copy).
+    pct_of_size_copy: float | None = None
 
 
 def make_row(bench: OpBench, case: Case, impl: str, timing: Any, ceilings: Ceilings) -> Row:
@@ -123,6 +143,11 @@ def make_row(bench: OpBench, case: Case, impl: str, timing: Any, ceilings: Ceili
         tflops=flops / (timing.us * 1e-6) / 1e12,
         pct_of_ceiling=pct,
         bound=bound,
+        pct_of_size_copy=(
+            100.0 * copy_us_at(nbytes, ceilings.copy_curve) / timing.us
+            if ceilings.copy_curve and bound == "copy_gbs" and nbytes
+            else None
+        ),
     )
 
 
@@ -184,17 +209,20 @@ def markdown(doc: dict) -> str:
         + (f", fp8 GEMM {c['fp8_tflops']:.0f} TFLOP/s" if c.get("fp8_tflops") else "")
         + (f", empty kernel {c['empty_kernel_us']:.2f} µs per call" if c.get("empty_kernel_us") else "")
         + ".",
-        "µs = GPU time per call, median (p20–p80). % = share of the binding ceiling (bytes/copy or FLOPs/GEMM).",
+        "µs = GPU time per call, median (p20–p80). % = share of the binding ceiling (bytes/copy or FLOPs/GEMM). "
+        "% of same-size copy = a copy moving the same bytes, timed the same way, over this time "
+        "(memory-bound rows; a mid-size copy runs below the large-copy ceiling).",
         "",
-        "| op | case | impl | µs | p20–p80 | GB/s | % of ceiling | vs torch | vs torch.compile |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| op | case | impl | µs | p20–p80 | GB/s | % of ceiling | % of same-size copy | vs torch | vs torch.compile |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in doc["rows"]:
         vs_t = f"{r['speedup_vs_torch']:.2f}×" if r.get("speedup_vs_torch") else ""
         vs_c = f"{r['speedup_vs_compile']:.2f}×" if r.get("speedup_vs_compile") else ""
+        at_size = f"{r['pct_of_size_copy']:.0f}%" if r.get("pct_of_size_copy") else ""
         lines.append(
             f"| {r['op']} | {r['case']} | {r['impl']} | {r['us']:.2f} | {r['us_p20']:.2f}–{r['us_p80']:.2f} | "
-            f"{r['gbs']:.0f} | {r['pct_of_ceiling']:.0f}% | {vs_t} | {vs_c} |"
+            f"{r['gbs']:.0f} | {r['pct_of_ceiling']:.0f}% | {at_size} | {vs_t} | {vs_c} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -304,15 +332,19 @@ def measure_ceilings(remeasure: bool = False) -> Ceilings:
     """Copy bandwidth and GEMM peaks, measured once per device (cached under ~/.cache/kernelkit)."""
     import torch
 
-    from kernelkit.timing import copy_ceiling_gbs, empty_kernel_us, time_graph
+    from kernelkit.timing import copy_ceiling_gbs, copy_curve, empty_kernel_us, time_graph
 
     name = torch.cuda.get_device_name(0)
     cache = ceilings_cache_path(name, torch.__version__)
     if cache.is_file() and not remeasure:
         cached = Ceilings(**json.loads(cache.read_text()))
-        if cached.empty_kernel_us is not None:
+        if cached.empty_kernel_us is not None and cached.copy_curve:
             return cached
-        result = replace(cached, empty_kernel_us=empty_kernel_us())  # cache from an older kernelkit
+        result = replace(  # a cache from an older kernelkit: measure what it lacks
+            cached,
+            empty_kernel_us=cached.empty_kernel_us if cached.empty_kernel_us is not None else empty_kernel_us(),
+            copy_curve=cached.copy_curve or copy_curve(),
+        )
         cache.write_text(json.dumps(asdict(result)))
         return result
     n = 8192
@@ -330,7 +362,9 @@ def measure_ceilings(remeasure: bool = False) -> Ceilings:
             fp8 = 2 * n**3 / (t8.us * 1e-6) / 1e12
         except RuntimeError:
             fp8 = None
-    result = Ceilings(copy_gbs=copy_ceiling_gbs(), bf16_tflops=bf16, fp8_tflops=fp8, empty_kernel_us=empty_kernel_us())
+    result = Ceilings(
+        copy_gbs=copy_ceiling_gbs(), bf16_tflops=bf16, fp8_tflops=fp8, empty_kernel_us=empty_kernel_us(), copy_curve=copy_curve()
+    )
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(asdict(result)))
     return result

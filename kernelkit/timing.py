@@ -153,6 +153,33 @@ def copy_ceiling_gbs(nbytes: int = 2 << 30) -> float:
     return 2 * src.numel() * src.element_size() / (best_us * 1e-6) / 1e9
 
 
+def copy_curve(smallest: int = 64 << 10, largest: int = 1 << 30) -> list[tuple[int, float]]:
+    """[(bytes moved, µs)] of a device-to-device copy at sizes from `smallest` to `largest` (doubling), timed
+    like the ops: graph replay, source and destination rotated over copies > 2x L2.
+
+    A copy of 34 MB does not run at the bandwidth of a 2 GB one (on the H100: 84% of it -- the first
+    bytes take a DRAM round trip to arrive and the last CTAs drain alone), so an op is also judged against
+    a copy of its own size: the honest "how close to the hardware" for mid-size cases.
+    """
+    import torch
+
+    l2 = torch.cuda.get_device_properties(0).L2_cache_size
+    curve = []
+    moved = smallest
+    while moved <= largest:
+        n = moved // 4  # bf16 elements per side: read n * 2 bytes + write n * 2 bytes
+        copies = max(1, min(rotation_count(moved, l2), (4 << 30) // moved))
+        src = [torch.randn(n, device="cuda", dtype=torch.bfloat16) for _ in range(copies)]
+        dst = [torch.empty_like(s) for s in src]
+        kernel = time_graph(lambda i: (lambda: torch.mul(src[i], 1, out=dst[i])), copies)
+        memcpy = time_graph(lambda i: (lambda: dst[i].copy_(src[i])), copies)
+        curve.append((4 * n, min(kernel.us, memcpy.us)))
+        del src, dst
+        torch.cuda.empty_cache()
+        moved *= 2
+    return curve
+
+
 def empty_kernel_us() -> float:
     """GPU time per call of a kernel that does (almost) nothing -- a 1-element fill -- timed like the ops.
 

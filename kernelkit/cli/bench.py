@@ -136,7 +136,8 @@ def _render(doc: dict) -> None:
     c = doc["ceilings"]
     console.print(
         f"[bold]{doc['device']}[/]: copy {c['copy_gbs']:.0f} GB/s, bf16 GEMM {c['bf16_tflops']:.0f} TFLOP/s (measured). "
-        "µs: GPU time per call, median (p20–p80); %: share of the binding ceiling.",
+        "µs: GPU time per call, median (p20–p80); %: share of the binding ceiling; "
+        "@size: of a copy moving the same bytes (mid-size copies run below the ceiling).",
         soft_wrap=True,
     )
     by_op: dict[str, list[dict]] = {}
@@ -145,12 +146,13 @@ def _render(doc: dict) -> None:
     for op, rows in by_op.items():
         shape = " ".join(f"{k}={v}" for k, v in rows[0]["shape"].items())
         table = Table(title=f"{op}  ({shape} {rows[0]['dtype']})", title_justify="left")
-        for col in ("T", "impl", "µs", "p20–p80", "GB/s", "%", "vs torch", "vs compile"):
+        for col in ("T", "impl", "µs", "p20–p80", "GB/s", "%", "@size", "vs torch", "vs compile"):
             table.add_column(col, justify="left" if col == "impl" else "right")
         for r in rows:
             table.add_row(
                 str(r["tokens"]), r["impl"], f"{r['us']:.2f}", f"{r['us_p20']:.2f}–{r['us_p80']:.2f}", f"{r['gbs']:.0f}",
                 f"{r['pct_of_ceiling']:.0f}%",
+                f"{r['pct_of_size_copy']:.0f}%" if r.get("pct_of_size_copy") else "",
                 f"{r['speedup_vs_torch']:.2f}×" if r.get("speedup_vs_torch") else "",
                 f"{r['speedup_vs_compile']:.2f}×" if r.get("speedup_vs_compile") else "",
                 style="bold" if r["impl"] == "kernelkit" else None,

@@ -4,6 +4,7 @@ JSON/Markdown/PNG rendering and --compare verdicts, on synthetic timings."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from typer.testing import CliRunner
@@ -79,6 +80,46 @@ def test_pct_of_ceiling_math_bound():
     flops = 2 * 8192**3
     pct, bound = core.pct_of_ceiling(flops / 700e12 * 1e6 * 2, 3 * 8192**2 * 2, flops, CEILINGS)
     assert bound == "bf16_tflops" and pct == pytest.approx(50.0)
+
+
+# A copy's time per size as measured on the H100 (bytes moved, µs): mid sizes run below the ceiling.
+CURVE = [(1 << 20, 2.2), (16 << 20, 7.7), (32 << 20, 13.2), (64 << 20, 23.6), (1 << 30, 360.0)]
+
+
+def test_copy_time_at_a_size_interpolates_the_curve():
+    assert core.copy_us_at(16 << 20, CURVE) == pytest.approx(7.7)  # a measured point
+    mid = core.copy_us_at(24 << 20, CURVE)
+    assert 7.7 < mid < 13.2
+    assert mid == pytest.approx(7.7 * (13.2 / 7.7) ** (math.log(1.5) / math.log(2)))  # log-log
+    assert core.copy_us_at(1000, CURVE) == pytest.approx(2.2)  # below: the smallest copy's time
+    assert core.copy_us_at(2 << 30, CURVE) == pytest.approx(720.0)  # beyond: the largest's bandwidth
+    assert core.copy_us_at(16 << 20, list(reversed(CURVE))) == pytest.approx(7.7)  # order does not matter
+
+
+def test_rows_are_judged_against_a_copy_of_their_size():
+    from dataclasses import replace
+
+    case = Case(tokens=2048, dtype="bfloat16", shape=(("hidden", 4096),))
+
+    class B:
+        op = "rmsnorm"
+        bytes_moved = staticmethod(lambda c: 32 << 20)
+        flops = staticmethod(lambda c: 0)
+
+    with_curve = replace(CEILINGS, copy_curve=CURVE)
+    row = core.make_row(B, case, "kernelkit", timing(13.2 / 1.01), with_curve)
+    assert row.pct_of_size_copy == pytest.approx(101.0)
+    assert row.pct_of_ceiling < 90  # the same row against the large-copy ceiling
+    assert core.make_row(B, case, "kernelkit", timing(13.0), CEILINGS).pct_of_size_copy is None  # no curve
+
+    class MathBound(B):
+        flops = staticmethod(lambda c: 10**15)
+
+    assert core.make_row(MathBound, case, "kernelkit", timing(2000.0), with_curve).pct_of_size_copy is None
+    doc = core.results_document([row], with_curve, {"device": "NVIDIA H100 80GB HBM3"})
+    assert doc["ceilings"]["copy_curve"] == CURVE
+    line = next(l for l in core.markdown(doc).splitlines() if "| kernelkit |" in l)
+    assert "| 101% |" in line
 
 
 def make_doc(rows_us: dict[str, float], spread: float = 0.01) -> dict:
