@@ -36,8 +36,9 @@ OPCHECK_UTILS = ("test_autograd_registration", "test_faketensor", "test_aot_disp
 
 # Dynamic-kernel paths on an H100 (132 SMs, 46 MB on chip; 16-byte vectors): (1, 4096) one CTA;
 # (128, 4096) 128 CTAs, registers; (2048, 4096) bf16 registers (fp32: + shared memory); (2048, 7168)
-# registers + shared memory; (16384, 4096) larger than the chip: the rest of each chunk is streamed
-# twice; (7, 13) and (1001, 4097) odd numel -> scalar path (registers, then streamed); empty, 1-D, 3-D.
+# registers + shared memory; (16384, 4096) larger than the chip: two passes (absmax kernel, scale
+# kernel, static kernel); (7, 13) odd numel -> scalar path, registers; (1001, 4097) scalar path larger
+# than the scalar kernel's on-chip share (registers only) -> two passes; empty, 1-D, 3-D.
 SHAPES = [(1, 4096), (128, 4096), (2048, 4096), (2048, 7168), (16384, 4096), (7, 13), (1001, 4097), (0, 4096), (4096,), (2, 3, 1024)]
 
 
@@ -244,6 +245,22 @@ def test_max_at_every_cta_boundary():
     for flat in [0, n - 1, n // 132, n // 132 - 1, n // 2, 8 * 512 * 16, n - 8 * 512 * 16 - 1]:
         y = x.clone()
         y.view(-1)[flat] = -1000.0
+        q, s = poisoned_q(y.shape), poisoned_scales((1,))
+        quant(y, q, s, False)
+        check_dynamic(y, q, s)
+        assert s.item() == pytest.approx(1000.0 / FP8_MAX)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", [(16384, 4096), (1001, 4097)], ids=str)
+def test_max_anywhere_in_a_two_pass_tensor(shape):
+    """Tensors larger than the chip take the absmax pass: its grid-stride loop (4 vectors per thread per
+    step, then a remainder loop) must see every element, including the very last ones."""
+    x = torch.randn(shape, device="cuda", dtype=torch.bfloat16)
+    n = x.numel()
+    for flat in [0, n - 1, n - 9, n // 3, 1056 * 256 * 8 * 4 - 1]:
+        y = x.clone()
+        y.view(-1)[flat % n] = 1000.0
         q, s = poisoned_q(y.shape), poisoned_scales((1,))
         quant(y, q, s, False)
         check_dynamic(y, q, s)

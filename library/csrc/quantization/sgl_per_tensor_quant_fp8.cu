@@ -21,11 +21,12 @@
 //     nothing shared between calls) -> grid.sync() -> every CTA reduces the partials -> quantize from
 //     the registers / shared memory and write q.
 // The cost over the copy floor is the barrier (~1-2 us) and reads and writes not overlapping (the
-// pipeline fills twice): predicted ~75% of copy at T=2048 h4096 (vs ~55% for two passes).
-// Larger tensors: the part of each chunk beyond the on-chip capacity is streamed twice -- read for the
-// absmax before the barrier, re-read after it, newest first so that the lines still in L2 (50 MB) are
-// used before they are evicted. bf16 [16384, 4096] (134 MB): ~88 MB streamed, of which ~30 MB hit L2,
-// so HBM moves ~260 MB instead of the model's 201 MB: predicted ~75% (two plain passes: 335 MB, ~60%).
+// pipeline fills twice): predicted ~75% of copy at T=2048 h4096, measured 47-51% (17.9 us; two passes
+// by torch.compile: 19.9 us).
+// Larger tensors take two plain passes (see launch_dynamic_two_pass): an absmax pass, then the static
+// kernel. The first version streamed each chunk's overflow twice inside the cooperative kernel, one
+// 512-thread CTA per SM: 50% of the model at bf16 [16384, 4096] (133 us); two passes move 335 MB
+// instead of 201 but at full occupancy: 116 us (57%), [16384, 7168] 232 -> 197 us.
 #include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
@@ -104,8 +105,7 @@ __global__ void __launch_bounds__(kStaticThreads) per_tensor_static(PerTensorArg
 // Dynamic scale: one cooperative kernel (see the top of the file).
 
 constexpr int kDynThreads = 512;
-constexpr int kRegSlots = 16;     // vectors per thread kept in registers (64 registers for 16-byte vectors)
-constexpr int kStreamUnroll = 4;  // vectors per thread in flight in the streamed part
+constexpr int kRegSlots = 16;  // vectors per thread kept in registers (64 registers for 16-byte vectors)
 
 __device__ __forceinline__ void cp_async_16(void* smem_dst, const void* gmem_src) {
   const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
@@ -116,8 +116,8 @@ __device__ __forceinline__ int64_t imin64(int64_t x, int64_t y) { return x < y ?
 
 // Slot k of thread t in a CTA's chunk is vector begin + k * blockDim + t (coalesced for every k):
 // slots [0, kRegSlots) live in registers, [kRegSlots, kRegSlots + smem_slots) in shared memory (each
-// thread reads back only what its own cp.async wrote, so no __syncthreads is needed), the rest of the
-// chunk is streamed.
+// thread reads back only what its own cp.async wrote, so no __syncthreads is needed). The launcher
+// guarantees the chunk fits (larger tensors take the two-pass path).
 template <typename T, int VEC>
 __global__ void __launch_bounds__(kDynThreads, 1)
     per_tensor_dynamic(PerTensorArgs a, float* __restrict__ partial_max, int64_t chunk, int smem_slots) {
@@ -129,44 +129,29 @@ __global__ void __launch_bounds__(kDynThreads, 1)
   constexpr int nt = kDynThreads;
   const int64_t begin = int64_t(blockIdx.x) * chunk;
   const int64_t end = imin64(begin + chunk, a.total_vecs);
-  const int64_t resident_end = imin64(end, begin + int64_t(kRegSlots + smem_slots) * nt);
 
-  // 1. Issue every on-chip load (shared memory first: cp.async needs no registers), then stream the rest.
+  // 1. Issue every load (shared memory first: cp.async needs no registers).
   if constexpr (sizeof(V) == 16) {
     for (int k = 0; k < smem_slots; ++k) {
       const int64_t v = begin + int64_t(kRegSlots + k) * nt + tid;
-      if (v < resident_end) cp_async_16(&smem[k * nt + tid], in_at<T, VEC>(a, v));
+      if (v < end) cp_async_16(&smem[k * nt + tid], in_at<T, VEC>(a, v));
     }
   }
   V reg[kRegSlots];
 #pragma unroll
   for (int k = 0; k < kRegSlots; ++k) {
     const int64_t v = begin + int64_t(k) * nt + tid;
-    if (v < resident_end) reg[k] = V::load(in_at<T, VEC>(a, v));
+    if (v < end) reg[k] = V::load(in_at<T, VEC>(a, v));
   }
   float m = 0.0f;
-  const int64_t streamed = end - resident_end;
-  const int64_t stream_iters = streamed > 0 ? (streamed + kStreamUnroll * nt - 1) / (kStreamUnroll * nt) : 0;
-  for (int64_t it = 0; it < stream_iters; ++it) {
-    const int64_t v0 = resident_end + it * kStreamUnroll * nt + tid;
-    V x[kStreamUnroll];
-#pragma unroll
-    for (int u = 0; u < kStreamUnroll; ++u) {
-      if (v0 + u * nt < end) x[u] = V::load(in_at<T, VEC>(a, v0 + u * nt));
-    }
-#pragma unroll
-    for (int u = 0; u < kStreamUnroll; ++u) {
-      if (v0 + u * nt < end) m = vec_absmax(m, x[u]);
-    }
-  }
 #pragma unroll
   for (int k = 0; k < kRegSlots; ++k) {
-    if (begin + int64_t(k) * nt + tid < resident_end) m = vec_absmax(m, reg[k]);
+    if (begin + int64_t(k) * nt + tid < end) m = vec_absmax(m, reg[k]);
   }
   if constexpr (sizeof(V) == 16) {
     cp_async_wait_all();
     for (int k = 0; k < smem_slots; ++k) {
-      if (begin + int64_t(kRegSlots + k) * nt + tid < resident_end) m = vec_absmax(m, smem[k * nt + tid]);
+      if (begin + int64_t(kRegSlots + k) * nt + tid < end) m = vec_absmax(m, smem[k * nt + tid]);
     }
   }
 
@@ -183,28 +168,16 @@ __global__ void __launch_bounds__(kDynThreads, 1)
   // vectors per thread held across the grid barrier) into spilling 176 bytes per thread.
   const auto div = [s](float x) { return x / s; };
 
-  // 3. Quantize: the streamed part first and newest first (its tail is still in L2), then the on-chip part.
-  for (int64_t it = stream_iters - 1; it >= 0; --it) {
-    const int64_t v0 = resident_end + it * kStreamUnroll * nt + tid;
-    V x[kStreamUnroll];
-#pragma unroll
-    for (int u = 0; u < kStreamUnroll; ++u) {
-      if (v0 + u * nt < end) x[u] = V::load(in_at<T, VEC>(a, v0 + u * nt));
-    }
-#pragma unroll
-    for (int u = 0; u < kStreamUnroll; ++u) {
-      if (v0 + u * nt < end) store_fp8(q_at<T, VEC>(a, v0 + u * nt), x[u], div, a.q_aligned);
-    }
-  }
+  // 3. Quantize from the registers and shared memory.
 #pragma unroll
   for (int k = 0; k < kRegSlots; ++k) {
     const int64_t v = begin + int64_t(k) * nt + tid;
-    if (v < resident_end) store_fp8(q_at<T, VEC>(a, v), reg[k], div, a.q_aligned);
+    if (v < end) store_fp8(q_at<T, VEC>(a, v), reg[k], div, a.q_aligned);
   }
   if constexpr (sizeof(V) == 16) {
     for (int k = 0; k < smem_slots; ++k) {
       const int64_t v = begin + int64_t(kRegSlots + k) * nt + tid;
-      if (v < resident_end) store_fp8(q_at<T, VEC>(a, v), smem[k * nt + tid], div, a.q_aligned);
+      if (v < end) store_fp8(q_at<T, VEC>(a, v), smem[k * nt + tid], div, a.q_aligned);
     }
   }
 }
@@ -252,6 +225,67 @@ DynamicLimits dynamic_limits(int device) {
   return d;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Dynamic scale, tensors larger than the chip holds: two plain passes. The one-kernel path would stream
+// the part of each chunk beyond its on-chip share twice anyway, with one 512-thread CTA per SM and the
+// reads and writes unable to overlap across the grid barrier (50% of the one-pass model on the H100 at
+// bf16 [16384, 4096]); here an absmax pass streams at full occupancy, one CTA turns the partial maxima
+// into the scale, and the static kernel (99-100% of copy at that size) quantizes with it.
+
+constexpr int kAbsmaxThreads = 256;
+constexpr int kAbsmaxUnroll = 4;  // vectors per thread in flight
+
+template <typename T, int VEC>
+__global__ void __launch_bounds__(kAbsmaxThreads) per_tensor_absmax(PerTensorArgs a, float* __restrict__ partial_max) {
+  __shared__ float scratch[32];
+  using V = Vec<T, VEC>;
+  const int64_t stride = int64_t(gridDim.x) * kAbsmaxThreads;
+  int64_t v = int64_t(blockIdx.x) * kAbsmaxThreads + threadIdx.x;
+  float m = 0.0f;
+  for (; v + (kAbsmaxUnroll - 1) * stride < a.total_vecs; v += kAbsmaxUnroll * stride) {
+    V x[kAbsmaxUnroll];
+#pragma unroll
+    for (int u = 0; u < kAbsmaxUnroll; ++u) x[u] = V::load(in_at<T, VEC>(a, v + u * stride));
+#pragma unroll
+    for (int u = 0; u < kAbsmaxUnroll; ++u) m = vec_absmax(m, x[u]);
+  }
+  for (; v < a.total_vecs; v += stride) m = vec_absmax(m, V::load(in_at<T, VEC>(a, v)));
+  m = block_max(m, scratch);
+  if (threadIdx.x == 0) partial_max[blockIdx.x] = m;
+}
+
+constexpr int kScaleThreads = 1024;
+
+__global__ void __launch_bounds__(kScaleThreads) per_tensor_scale_from_partials(const float* __restrict__ partial_max, int n,
+                                                                                  float* __restrict__ scale) {
+  __shared__ float scratch[32];
+  float m = 0.0f;
+  for (int i = threadIdx.x; i < n; i += kScaleThreads) m = fmaxf(m, partial_max[i]);
+  m = block_max(m, scratch);
+  if (threadIdx.x == 0) *scale = fp8_scale_from_absmax(m);
+}
+
+template <typename T, int VEC>
+cudaError_t launch_static(const PerTensorArgs& a, cudaStream_t stream);
+
+template <typename T, int VEC>
+cudaError_t launch_dynamic_two_pass(const PerTensorArgs& a, float* workspace, int64_t workspace_len, int sms,
+                                    cudaStream_t stream) {
+  static int ctas_per_sm = 0;  // per instance; the same on every device of one kind
+  if (ctas_per_sm == 0) {
+    int n = 0;
+    const cudaError_t err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, per_tensor_absmax<T, VEC>, kAbsmaxThreads, 0);
+    if (err != cudaSuccess) return err;
+    ctas_per_sm = std::max(n, 1);
+  }
+  const int grid = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(int64_t(sms) * ctas_per_sm, workspace_len)));
+  per_tensor_absmax<T, VEC><<<grid, kAbsmaxThreads, 0, stream>>>(a, workspace);
+  per_tensor_scale_from_partials<<<1, kScaleThreads, 0, stream>>>(workspace, grid, a.scale);
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) return err;
+  return launch_static<T, VEC>(a, stream);
+}
+
 template <typename T, int VEC>
 cudaError_t launch_dynamic(const PerTensorArgs& a, float* workspace, int64_t workspace_len, cudaStream_t stream) {
   auto kernel = per_tensor_dynamic<T, VEC>;
@@ -282,6 +316,9 @@ cudaError_t launch_dynamic(const PerTensorArgs& a, float* workspace, int64_t wor
   }
   grid = std::max<int64_t>(1, std::min<int64_t>(grid, workspace_len));
   const int64_t chunk = (a.total_vecs + grid - 1) / grid;
+  if (chunk > int64_t(kRegSlots + smem_slots) * kDynThreads) {  // more than the chip holds
+    return launch_dynamic_two_pass<T, VEC>(a, workspace, workspace_len, lim.sms, stream);
+  }
 
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3(static_cast<unsigned>(grid));

@@ -7,8 +7,9 @@
 // keeps the whole row in registers (16-byte vectors, up to kMaxVecsPerThread per thread), so there
 // is no second pass over memory; the sum of squares is one block reduction. The block is sized per
 // launch: few rows -> as many threads per row as it takes (latency: every load in flight at once);
-// many rows -> 256 threads with several vectors each (ILP, several CTAs per SM). Rows wider than
-// the register budget take a two-pass loop (the second read mostly hits L2).
+// many plain rows of <= 1024 vectors -> two vectors per thread at <= 42 registers (rmsnorm_many_rows);
+// many fused or wider rows -> 256 threads with several vectors each (ILP, several CTAs per SM). Rows
+// wider than the register budget take a two-pass loop (the second read mostly hits L2).
 // Kernels are PDL-aware (see pdl.cuh): with enable_pdl the launch overlaps the previous kernel's tail.
 #pragma once
 
@@ -70,9 +71,8 @@ __device__ __forceinline__ float weight_factor(float w) {
 }
 
 // The row lives in registers: NV vectors of VEC elements per thread.
-// kDense: one vector per thread capped at 32 registers (2048 threads per SM); see launch_typed.
-template <typename T, int VEC, int NV, bool kFused, bool kGemma, bool kDense = false>
-__global__ void __launch_bounds__(kDense ? 1024 : max_threads<NV>(), kDense ? 2 : 1) rmsnorm_registers(RmsNormArgs a) {
+template <typename T, int VEC, int NV, bool kFused, bool kGemma>
+__global__ void __launch_bounds__(max_threads<NV>()) rmsnorm_registers(RmsNormArgs a) {
   __shared__ float warp_sums[32];
   pdl_wait();
   const int num_vecs = static_cast<int>(a.hidden / VEC);
@@ -124,6 +124,62 @@ __global__ void __launch_bounds__(kDense ? 1024 : max_threads<NV>(), kDense ? 2 
         y.store(out + v * VEC);
       }
     }
+  }
+  pdl_launch_dependents();
+}
+
+// Many plain rows of <= 1024 vectors (h8192 bf16): one CTA per row, two vectors per thread (row and
+// weight loaded together, Liger's shape), <= 42 registers so 1536 threads share an SM, one barrier.
+// H100, bf16, T = 2048 / 16384 (µs): h4096 13.64 / 93.3 -> 13.18 / 90.7, h8192 26.8 / 190 -> 24.3 / 178.6
+// (the one-vector-per-thread kernel it replaces, and the 4-vector one for h8192); Liger 13.9 / 91.7 and
+// 25.2 / 179.4. Loading the weight after the reduction instead (32 registers, 2048 threads per SM) was
+// slower at h4096 (13.94): an L2 round trip on every row's critical path.
+template <typename T, int VEC, bool kGemma>
+__global__ void __launch_bounds__(512, 3) rmsnorm_many_rows(RmsNormArgs a) {
+  __shared__ float warp_sums[16];
+  using V = Vec<T, VEC>;
+  pdl_wait();
+  const int num_vecs = static_cast<int>(a.hidden / VEC);
+  const int64_t row = blockIdx.x;
+  const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
+  const T* weight = static_cast<const T*>(a.weight);
+  const int v0 = threadIdx.x, v1 = threadIdx.x + blockDim.x;
+  const bool ok0 = v0 < num_vecs, ok1 = v1 < num_vecs;
+  V x0, x1, w0, w1;
+  if (ok0) x0 = V::load(in + v0 * VEC);
+  if (ok1) x1 = V::load(in + v1 * VEC);
+  if (ok0) w0 = V::load(weight + v0 * VEC);
+  if (ok1) w1 = V::load(weight + v1 * VEC);
+  float sum_sq = 0.0f;
+  if (ok0) {
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) sum_sq += to_float(x0[j]) * to_float(x0[j]);
+  }
+  if (ok1) {
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) sum_sq += to_float(x1[j]) * to_float(x1[j]);
+  }
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) sum_sq += __shfl_xor_sync(0xffffffffu, sum_sq, offset);
+  if (threadIdx.x % 32 == 0) warp_sums[threadIdx.x / 32] = sum_sq;
+  __syncthreads();
+  float total = 0.0f;
+  for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) total += warp_sums[w];
+  const float scale = rsqrtf(total / static_cast<float>(a.hidden) + a.eps);
+  opaque_words(x0);  // convert x again below rather than keep 16 floats alive across the barrier
+  opaque_words(x1);
+  T* out = static_cast<T*>(a.out) + row * a.out_row_stride;
+  if (ok0) {
+    V y;
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) y[j] = from_float<T>(to_float(x0[j]) * scale * weight_factor<kGemma>(to_float(w0[j])));
+    y.store(out + v0 * VEC);
+  }
+  if (ok1) {
+    V y;
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) y[j] = from_float<T>(to_float(x1[j]) * scale * weight_factor<kGemma>(to_float(w1[j])));
+    y.store(out + v1 * VEC);
   }
   pdl_launch_dependents();
 }
@@ -205,14 +261,11 @@ cudaError_t launch_typed(const RmsNormArgs& a, bool enable_pdl, int num_sms, cud
     return launch_with_pdl(rmsnorm_two_pass<T, VEC, kFused, kGemma>, dim3(grid), dim3(kMaxThreads), 0, stream,
                            enable_pdl, a);
   }
-  // Many plain rows of <= 512 vectors (h4096 bf16): one vector per thread and <= 32 registers, so four
-  // 512-thread CTAs (rows) share an SM at full occupancy -- torch.compile's shape. H100, h4096, T=2048:
-  // 14.65 -> 13.44 µs (76% -> 83% of copy); h8192 gained nothing and fused rows spill at 32 registers.
   if constexpr (!kFused) {
-    if (!few_rows && num_vecs <= 512) {
-      const unsigned dense_threads = static_cast<unsigned>(std::max<int64_t>(32, (num_vecs + 31) / 32 * 32));
-      return launch_with_pdl(rmsnorm_registers<T, VEC, 1, kFused, kGemma, true>, dim3(grid), dim3(dense_threads), 0,
-                             stream, enable_pdl, a);
+    if (!few_rows && num_vecs <= 1024 && a.num_rows < (int64_t(1) << 31)) {
+      const unsigned many_threads = static_cast<unsigned>(std::max<int64_t>(32, ((num_vecs + 1) / 2 + 31) / 32 * 32));
+      return launch_with_pdl(rmsnorm_many_rows<T, VEC, kGemma>, dim3(static_cast<unsigned>(a.num_rows)), dim3(many_threads),
+                             0, stream, enable_pdl, a);
     }
   }
   switch (nv) {

@@ -57,19 +57,6 @@ using rmsnorm_detail::kMaxThreads;
 using rmsnorm_detail::kMaxVecsPerThread;
 using rmsnorm_detail::max_threads;
 
-// The compiler must assume the registers of v changed here (and emits no instruction).
-template <typename V>
-__device__ __forceinline__ void opaque_words(V& v) {
-  if constexpr (sizeof(V) % 4 == 0) {
-    uint32_t* w = reinterpret_cast<uint32_t*>(&v);
-#pragma unroll
-    for (int k = 0; k < int(sizeof(V) / 4); ++k) asm volatile("" : "+r"(w[k]));
-  } else {
-    static_assert(sizeof(V) == 2, "one 16-bit element or whole 32-bit words");
-    asm volatile("" : "+h"(*reinterpret_cast<uint16_t*>(&v)));
-  }
-}
-
 // rmsnorm_registers<T, VEC, NV, kFused=true, kGemma=false> with a quantizing epilogue.
 // Occupancy: the load, two block reductions and the quantization run in sequence within a CTA, so other
 // CTAs on the SM must overlap them. Four vectors per thread (h7168 bf16: 224 threads) compiled to 166

@@ -4,6 +4,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cstdint>
+
 namespace kernelkit {
 
 template <typename T>
@@ -34,5 +36,20 @@ struct alignas(sizeof(T) * N) Vec {
   __device__ __forceinline__ T& operator[](int i) { return v[i]; }
   __device__ __forceinline__ const T& operator[](int i) const { return v[i]; }
 };
+
+// The compiler must assume the registers of v changed here (and emits no instruction). Placed after a
+// reduction, it stops the compiler from keeping fp32 conversions of a packed vector alive across it
+// (twice the registers) instead of converting again: a register-bound kernel's occupancy depends on it.
+template <typename V>
+__device__ __forceinline__ void opaque_words(V& v) {
+  if constexpr (sizeof(V) % 4 == 0) {
+    uint32_t* w = reinterpret_cast<uint32_t*>(&v);
+#pragma unroll
+    for (int k = 0; k < int(sizeof(V) / 4); ++k) asm volatile("" : "+r"(w[k]));
+  } else {
+    static_assert(sizeof(V) == 2, "one 16-bit element or whole 32-bit words");
+    asm volatile("" : "+h"(*reinterpret_cast<uint16_t*>(&v)));
+  }
+}
 
 }  // namespace kernelkit
