@@ -34,6 +34,7 @@
 #include <climits>
 #include <cstdint>
 
+#include "kernelkit/cp_async.cuh"
 #include "kernelkit/dispatch.cuh"
 #include "kernelkit/dtype.h"
 #include "kernelkit/dynamic_fp8.cuh"
@@ -107,11 +108,6 @@ __global__ void __launch_bounds__(kStaticThreads) per_tensor_static(PerTensorArg
 constexpr int kDynThreads = 512;
 constexpr int kRegSlots = 16;  // vectors per thread kept in registers (64 registers for 16-byte vectors)
 
-__device__ __forceinline__ void cp_async_16(void* smem_dst, const void* gmem_src) {
-  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(gmem_src) : "memory");
-}
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
 __device__ __forceinline__ int64_t imin64(int64_t x, int64_t y) { return x < y ? x : y; }
 
 // Slot k of thread t in a CTA's chunk is vector begin + k * blockDim + t (coalesced for every k):

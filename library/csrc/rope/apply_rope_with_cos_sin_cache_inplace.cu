@@ -15,6 +15,12 @@
 //    no barrier: ~40 registers, so ~2048 threads per SM hide the latency.
 //  * HPT = 1 head per thread up to 4096 tokens (more, smaller threads for small batches), 2 beyond
 //    (twice the bytes in flight per thread when the grid is many waves deep).
+//  * With 16-byte vectors the q/k loads go to shared memory by cp.async (kStaged): the bytes in flight
+//    hold no registers while the position -> cos/sin chain (two dependent loads) runs, and the
+//    register cap rises from 1280 to 1536 threads per SM (HPT = 1: 48 -> 38 registers). H100, bf16,
+//    32 q + 8 kv heads: T = 2048 19.9 -> 18.3 µs, T = 16384 138.5 -> 120.2 µs (Liger, given cos/sin
+//    already gathered per token: 16.8 / 119.2), T = 1 2.15 -> 1.98 µs. Four heads per thread
+//    staged (62 registers, 128 bytes in flight per thread) was no better (18.8 / 121.1).
 // Measured on the H100 (32 q + 8 kv heads x 128, bf16; docs/perf-notes.md): v1 (4ec0905) staged the
 // tile's cos/sin rows in shared memory behind a __syncthreads with 4 heads per thread (~120 registers,
 // 2 CTAs per SM): 59-70% of the copy ceiling at T >= 2048, 6.3 µs at T = 128. This form: 72% / 82%,
@@ -29,6 +35,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernelkit/cp_async.cuh"
 #include "kernelkit/dispatch.cuh"
 #include "kernelkit/vec.cuh"
 
@@ -102,9 +109,10 @@ __device__ __forceinline__ void set_pair(Vec<T, P>& a, Vec<T, P>& b, int j, floa
   }
 }
 
-template <typename T, typename Pos, int P, bool kNeox, int HPT>
-__global__ void __launch_bounds__(kThreads) rope_kernel(const RopeParams p) {
+template <typename T, typename Pos, int P, bool kNeox, int HPT, bool kStaged>
+__global__ void __launch_bounds__(kThreads, kStaged ? (HPT == 1 ? 6 : 4) : 1) rope_kernel(const RopeParams p) {
   using V = Vec<T, P>;
+  __shared__ V stage[kStaged ? 2 * HPT * kThreads : 1];
   const int64_t u = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (u >= p.units) return;
   const int c = static_cast<int>(u % p.chunks);
@@ -121,8 +129,13 @@ __global__ void __launch_bounds__(kThreads) rope_kernel(const RopeParams p) {
     const int h = group * HPT + k;
     if (h < p.num_heads) {
       const T* x = head_ptr<T>(p, t, h);
-      a[k] = V::load(x + off_a);
-      b[k] = V::load(x + off_b);
+      if constexpr (kStaged) {
+        cp_async_16(&stage[(2 * k) * kThreads + threadIdx.x], x + off_a);
+        cp_async_16(&stage[(2 * k + 1) * kThreads + threadIdx.x], x + off_b);
+      } else {
+        a[k] = V::load(x + off_a);
+        b[k] = V::load(x + off_b);
+      }
     }
   }
   const int64_t pos = static_cast<int64_t>(__ldg(static_cast<const Pos*>(p.positions) + t));
@@ -134,6 +147,7 @@ __global__ void __launch_bounds__(kThreads) rope_kernel(const RopeParams p) {
       p.errors[2] = pos;
       p.errors[3] = p.max_pos;
     }
+    if constexpr (kStaged) cp_async_wait_all();
     return;
   }
   const float* row = p.cos_sin_cache + pos * p.cache_row_stride + c * P;
@@ -153,10 +167,15 @@ __global__ void __launch_bounds__(kThreads) rope_kernel(const RopeParams p) {
       sn[j] = __ldg(row + half + j);
     }
   }
+  if constexpr (kStaged) cp_async_wait_all();  // each thread reads back only its own slots: no barrier
 #pragma unroll
   for (int k = 0; k < HPT; ++k) {  // rotate in fp32, round once, store
     const int h = group * HPT + k;
     if (h < p.num_heads) {
+      if constexpr (kStaged) {
+        a[k] = stage[(2 * k) * kThreads + threadIdx.x];
+        b[k] = stage[(2 * k + 1) * kThreads + threadIdx.x];
+      }
       V ra, rb;
 #pragma unroll
       for (int j = 0; j < P; ++j) {
@@ -216,17 +235,18 @@ cudaError_t launch_apply_rope_with_cos_sin_cache_inplace(void* query, void* key,
       p.cache_vec4 = reinterpret_cast<uintptr_t>(cos_sin_cache) % 16 == 0 && cache_row_stride % 4 == 0 && half % 4 == 0;
       auto go = [&](auto hpt_c) {
         constexpr int HPT = decltype(hpt_c)::value;
+        constexpr bool kStaged = sizeof(T) * P == 16;  // cp.async moves 16 bytes
         p.head_groups = static_cast<int>((num_heads + HPT - 1) / HPT);
         p.units = num_tokens * p.head_groups * p.chunks;  // < 2^62: tokens < 2^31, heads <= 2^30, chunks <= 1024
         const int64_t ctas = (p.units + kThreads - 1) / kThreads;
         if (ctas > INT32_MAX) return cudaErrorInvalidValue;
         const dim3 grid(static_cast<unsigned>(ctas)), block(kThreads);
         if (positions_int64) {
-          if (is_neox) rope_kernel<T, int64_t, P, true, HPT><<<grid, block, 0, stream>>>(p);
-          else rope_kernel<T, int64_t, P, false, HPT><<<grid, block, 0, stream>>>(p);
+          if (is_neox) rope_kernel<T, int64_t, P, true, HPT, kStaged><<<grid, block, 0, stream>>>(p);
+          else rope_kernel<T, int64_t, P, false, HPT, kStaged><<<grid, block, 0, stream>>>(p);
         } else {
-          if (is_neox) rope_kernel<T, int32_t, P, true, HPT><<<grid, block, 0, stream>>>(p);
-          else rope_kernel<T, int32_t, P, false, HPT><<<grid, block, 0, stream>>>(p);
+          if (is_neox) rope_kernel<T, int32_t, P, true, HPT, kStaged><<<grid, block, 0, stream>>>(p);
+          else rope_kernel<T, int32_t, P, false, HPT, kStaged><<<grid, block, 0, stream>>>(p);
         }
         return cudaGetLastError();
       };

@@ -72,7 +72,7 @@ __device__ __forceinline__ float weight_factor(float w) {
 
 // The row lives in registers: NV vectors of VEC elements per thread.
 template <typename T, int VEC, int NV, bool kFused, bool kGemma>
-__global__ void __launch_bounds__(max_threads<NV>()) rmsnorm_registers(RmsNormArgs a) {
+__global__ void __launch_bounds__(max_threads<NV>(), NV == 4 ? 3 : 1) rmsnorm_registers(RmsNormArgs a) {
   __shared__ float warp_sums[32];
   pdl_wait();
   const int num_vecs = static_cast<int>(a.hidden / VEC);
@@ -90,26 +90,33 @@ __global__ void __launch_bounds__(max_threads<NV>()) rmsnorm_registers(RmsNormAr
         wv[i] = Vec<T, VEC>::load(weight + v * VEC);
       }
     }
-    float x[kFused ? NV : 1][kFused ? VEC : 1];  // the fused sum in fp32; plain rows re-convert xv
+    // The fused sum x + r (fp32) is stored rounded to T now and recomputed from the packed inputs after
+    // the reduction (the same fp32 add, so the same bits): holding it in fp32 across the reduction took
+    // 174 registers at 4 vectors per thread (one 256-thread CTA per SM at h8192).
     float sum_sq = 0.0f;
 #pragma unroll
     for (int i = 0; i < NV; ++i) {
       const int v = threadIdx.x + i * blockDim.x;
       if (v < num_vecs) {
+        Vec<T, VEC> sum;
 #pragma unroll
         for (int j = 0; j < VEC; ++j) {
           float f = to_float(xv[i][j]);
           if constexpr (kFused) {
             f += to_float(rv[i][j]);
-            rv[i][j] = from_float<T>(f);
-            x[i][j] = f;
+            sum[j] = from_float<T>(f);
           }
           sum_sq += f * f;
         }
-        if constexpr (kFused) rv[i].store(res + v * VEC);
+        if constexpr (kFused) sum.store(res + v * VEC);
       }
     }
     const float scale = rsqrtf(block_sum(sum_sq, warp_sums) / static_cast<float>(a.hidden) + a.eps);
+#pragma unroll
+    for (int i = 0; i < NV; ++i) {
+      opaque_words(xv[i]);
+      if constexpr (kFused) opaque_words(rv[i]);
+    }
     T* out = static_cast<T*>(a.out) + row * a.out_row_stride;
 #pragma unroll
     for (int i = 0; i < NV; ++i) {
@@ -118,7 +125,8 @@ __global__ void __launch_bounds__(max_threads<NV>()) rmsnorm_registers(RmsNormAr
         Vec<T, VEC> y;
 #pragma unroll
         for (int j = 0; j < VEC; ++j) {
-          const float xf = kFused ? x[i][j] : to_float(xv[i][j]);
+          float xf = to_float(xv[i][j]);
+          if constexpr (kFused) xf += to_float(rv[i][j]);
           y[j] = from_float<T>(xf * scale * weight_factor<kGemma>(to_float(wv[i][j])));
         }
         y.store(out + v * VEC);
