@@ -65,6 +65,7 @@ struct RopeParams {
   int chunks;       // chunks of P pairs per head: rotary_dim / 2 / P
   int head_groups;  // groups of HPT heads: ceil(num_heads / HPT)
   int64_t units;    // threads in all: num_tokens * head_groups * chunks
+  bool index32;     // units fits 32-bit index math
 };
 
 template <typename T>
@@ -115,10 +116,23 @@ __global__ void __launch_bounds__(kThreads, kStaged ? (HPT == 1 ? 6 : 4) : 1) ro
   __shared__ V stage[kStaged ? 2 * HPT * kThreads : 1];
   const int64_t u = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (u >= p.units) return;
-  const int c = static_cast<int>(u % p.chunks);
-  const int64_t rest = u / p.chunks;
-  const int group = static_cast<int>(rest % p.head_groups);
-  const int64_t t = rest / p.head_groups;
+  // u -> (token, head group, chunk). 64-bit division is a ~70-instruction routine on the path to every
+  // thread's first load; 32-bit when the index fits (below ~13M tokens for 40 heads). H100, bf16, 32 q +
+  // 8 kv heads, T = 1 / 128 / 2048: 2.01 / 3.65 / 18.48 -> 1.98 / 3.38 / 16.54 µs (Liger 1.57 / 3.38 /
+  // 16.80): at T = 2048 the division, not HBM, was what the kernel waited for.
+  int c, group;
+  int64_t t;
+  if (p.index32) {
+    const uint32_t u32 = static_cast<uint32_t>(u), rest = u32 / static_cast<uint32_t>(p.chunks);
+    c = static_cast<int>(u32 - rest * static_cast<uint32_t>(p.chunks));
+    group = static_cast<int>(rest % static_cast<uint32_t>(p.head_groups));
+    t = rest / static_cast<uint32_t>(p.head_groups);
+  } else {
+    const int64_t rest = u / p.chunks;
+    c = static_cast<int>(u - rest * p.chunks);
+    group = static_cast<int>(rest % p.head_groups);
+    t = rest / p.head_groups;
+  }
   const int half = p.rotary_dim / 2;
   int off_a, off_b;
   chunk_offsets<P, kNeox>(c, half, off_a, off_b);
@@ -238,6 +252,7 @@ cudaError_t launch_apply_rope_with_cos_sin_cache_inplace(void* query, void* key,
         constexpr bool kStaged = sizeof(T) * P == 16;  // cp.async moves 16 bytes
         p.head_groups = static_cast<int>((num_heads + HPT - 1) / HPT);
         p.units = num_tokens * p.head_groups * p.chunks;  // < 2^62: tokens < 2^31, heads <= 2^30, chunks <= 1024
+        p.index32 = p.units <= int64_t(UINT32_MAX);
         const int64_t ctas = (p.units + kThreads - 1) / kThreads;
         if (ctas > INT32_MAX) return cudaErrorInvalidValue;
         const dim3 grid(static_cast<unsigned>(ctas)), block(kThreads);

@@ -65,14 +65,41 @@ __device__ __forceinline__ float block_sum(float value, float* warp_sums) {
   return value;
 }
 
+// block_sum of a block of V * blockDim.x threads, each real thread t holding the partial sums of threads
+// t, t + blockDim.x, ... (partials[k]): the same warp trees and the same tree over warp sums, so the same
+// bits as that block's block_sum (rmsnorm_quant.cuh mirrors a 512-thread shape with 256 threads).
+template <int V>
+__device__ __forceinline__ float block_sum_virtual(const float (&partials)[V], float* warp_sums) {
+  if constexpr (V == 1) {
+    return block_sum(partials[0], warp_sums);
+  } else {
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      float value = partials[k];
+#pragma unroll
+      for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
+      if (lane == 0) warp_sums[k * warps + warp] = value;
+    }
+    __syncthreads();
+    float value = lane < V * warps ? warp_sums[lane] : 0.0f;
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
+    __syncthreads();  // warp_sums is reused by the next reduction
+    return value;
+  }
+}
+
 template <bool kGemma>
 __device__ __forceinline__ float weight_factor(float w) {
   return kGemma ? 1.0f + w : w;
 }
 
 // The row lives in registers: NV vectors of VEC elements per thread.
+// Register caps: 4 vectors x 256 threads at <= 85 registers (3 CTAs per SM), 2 vectors x 512 threads at
+// <= 64 (2 CTAs), 1 vector x 1024 threads at 64.
 template <typename T, int VEC, int NV, bool kFused, bool kGemma>
-__global__ void __launch_bounds__(max_threads<NV>(), NV == 4 ? 3 : 1) rmsnorm_registers(RmsNormArgs a) {
+__global__ void __launch_bounds__(max_threads<NV>(), NV == 4 ? 3 : (NV == 2 ? 2 : 1)) rmsnorm_registers(RmsNormArgs a) {
   __shared__ float warp_sums[32];
   pdl_wait();
   const int num_vecs = static_cast<int>(a.hidden / VEC);
@@ -233,7 +260,11 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_two_pass(RmsNormArgs a) {
 // The launch shape of the one-CTA-per-row kernels, shared with rmsnorm_quant.cuh (whose fused op must
 // reduce in the same order as fused_add_rmsnorm to give bit-identical results):
 // few rows -> spread each row over as many threads as it has vectors (latency); many rows -> 256
-// threads per row and more vectors each (bytes in flight come from the many CTAs).
+// threads per row and more vectors each (bytes in flight come from the many CTAs), except rows of
+// 513..1024 vectors (bf16 h5120..h8192), which take 2 vectors x up to 512 threads (Liger's shape at
+// h8192): 4 vectors x 256 threads (80 registers, 3 CTAs per SM) was 2-4% slower there. H100, bf16,
+// fused_add_rmsnorm T = 2048 / 16384 (µs): h5120 31.7 / 231 -> 30.4 / 226, h7168 43.0 / 321 -> 41.8 /
+// 313, h8192 48.5 / 365 -> 47.1 / 358 (Liger 47.3 / 358.6).
 struct RowShape {
   int64_t num_vecs;
   bool few_rows;
@@ -249,8 +280,9 @@ inline RowShape row_shape(int64_t num_rows, int64_t num_vecs, int num_sms) {
   r.few_rows = num_rows < 2 * static_cast<int64_t>(num_sms);
   const auto cap = [](int nv) -> int64_t { return nv == 1 ? max_threads<1>() : (nv == 2 ? max_threads<2>() : max_threads<4>()); };
   const auto threads_for = [&](int nv) { return (num_vecs + nv - 1) / nv; };
+  const int64_t many_rows_threads = num_vecs > 512 && num_vecs <= 1024 ? max_threads<2>() : 256;
   r.nv = 1;
-  while (r.nv < kMaxVecsPerThread && threads_for(r.nv) > (r.few_rows ? cap(r.nv) : 256)) r.nv *= 2;
+  while (r.nv < kMaxVecsPerThread && threads_for(r.nv) > (r.few_rows ? cap(r.nv) : many_rows_threads)) r.nv *= 2;
   const int64_t threads_needed = threads_for(r.nv);
   r.two_pass = threads_needed > cap(r.nv);
   r.threads = static_cast<unsigned>(std::max<int64_t>(32, (threads_needed + 31) / 32 * 32));

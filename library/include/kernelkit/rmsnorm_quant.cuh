@@ -13,7 +13,8 @@
 // MIRROR rmsnorm.cuh's rmsnorm_registers / rmsnorm_two_pass (kFused, !kGemma) -- the same thread ->
 // vector mapping, the same fp32 expressions in the same order, the same block_sum, and the same launch
 // configuration (launch_typed below takes rmsnorm_detail::row_shape, the one function that picks threads
-// and vectors per thread for both, and the same vector-width rule). A kernel change must be made to both;
+// and vectors per thread for both, and the same vector-width rule; where this kernel runs fewer, wider
+// threads, each stands for several of the mirrored block's threads, see V below). A kernel change must be made to both;
 // tests/ops/test_fused_add_rmsnorm_quant_fp8.py (test_matches_unfused_pair, at every launch shape) holds
 // them together. Only the epilogue differs: y stays in registers, its absmax is one more block
 // reduction, then q and s are written instead of y. Wide rows (two-pass kernel) recompute y from the
@@ -53,6 +54,7 @@ struct RmsNormQuantArgs {
 namespace rmsnorm_quant_detail {
 
 using rmsnorm_detail::block_sum;
+using rmsnorm_detail::block_sum_virtual;
 using rmsnorm_detail::kMaxThreads;
 using rmsnorm_detail::kMaxVecsPerThread;
 using rmsnorm_detail::max_threads;
@@ -63,11 +65,25 @@ using rmsnorm_detail::max_threads;
 // registers, one CTA per SM: 39% of copy. Capped at 128 (4 vectors) / 64 (2 vectors, h4096: 256 threads;
 // 40 bytes of spill loads, L1 hits) registers, two / four CTAs share an SM. H100, bf16, T = 2048:
 // h7168 89.7 -> 42.7 us, h4096 35.4 -> 24.0 us (the unfused pair: 65.7 / 35.6 us).
-template <typename T, int VEC, int NV>
+//
+// V > 1 ("virtual threads"): each thread does the work of V threads of the shape it mirrors -- thread t
+// stands for threads t, t + blockDim, ..., each with NV / V vectors -- and block_sum_virtual reduces
+// their V partial sums in the mirrored block's order. Rows of 513..1024 vectors: fused_add_rmsnorm runs
+// 2 vectors x up to 512 threads (row_shape); this kernel at that shape needed 64 registers with spills
+// and ran 5-7% slower at T = 16384 (bf16 h8192 313 -> 336 us), so it runs 4 vectors x half the threads
+// (V = 2) and keeps the same bits.
+template <typename T, int VEC, int NV, int V = 1>
 __global__ void __launch_bounds__(max_threads<NV>(), NV == 1 ? 1 : 2) add_rmsnorm_quant_registers(RmsNormQuantArgs a) {
+  static_assert(NV % V == 0, "each virtual thread holds NV / V vectors");
+  constexpr int kVirtualNV = NV / V;
   __shared__ float warp_sums[32];
   pdl_wait();
   const int num_vecs = static_cast<int>(a.hidden / VEC);
+  const int mirrored_threads = static_cast<int>(blockDim.x) * V;
+  // Vector i of this thread: virtual thread threadIdx.x + (i / kVirtualNV) * blockDim.x, its vector i % kVirtualNV.
+  const auto vec_index = [&](int i) {
+    return static_cast<int>(threadIdx.x) + (i / kVirtualNV) * static_cast<int>(blockDim.x) + (i % kVirtualNV) * mirrored_threads;
+  };
   const T* weight = static_cast<const T*>(a.weight);
   for (int64_t row = blockIdx.x; row < a.num_rows; row += gridDim.x) {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
@@ -75,7 +91,7 @@ __global__ void __launch_bounds__(max_threads<NV>(), NV == 1 ? 1 : 2) add_rmsnor
     Vec<T, VEC> xv[NV], rv[NV], wv[NV];
 #pragma unroll
     for (int i = 0; i < NV; ++i) {  // every load of the row in flight before the first use
-      const int v = threadIdx.x + i * blockDim.x;
+      const int v = vec_index(i);
       if (v < num_vecs) {
         xv[i] = Vec<T, VEC>::load(in + v * VEC);
         rv[i] = Vec<T, VEC>::load(res + v * VEC);
@@ -86,10 +102,10 @@ __global__ void __launch_bounds__(max_threads<NV>(), NV == 1 ? 1 : 2) add_rmsnor
     // fp32 registers; here xv and rv stay packed and f is formed again after the reduction (the same
     // fp32 addition of the same operands, so the same bits) -- half the registers for 16-bit types,
     // which room the epilogue needs.
-    float sum_sq = 0.0f;
+    float sum_sq[V] = {};
 #pragma unroll
     for (int i = 0; i < NV; ++i) {
-      const int v = threadIdx.x + i * blockDim.x;
+      const int v = vec_index(i);
       if (v < num_vecs) {
         Vec<T, VEC> sum;
 #pragma unroll
@@ -97,12 +113,12 @@ __global__ void __launch_bounds__(max_threads<NV>(), NV == 1 ? 1 : 2) add_rmsnor
           float f = to_float(xv[i][j]);
           f += to_float(rv[i][j]);
           sum[j] = from_float<T>(f);
-          sum_sq += f * f;
+          sum_sq[i / kVirtualNV] += f * f;
         }
         sum.store(res + v * VEC);
       }
     }
-    const float scale = rsqrtf(block_sum(sum_sq, warp_sums) / static_cast<float>(a.hidden) + a.eps);
+    const float scale = rsqrtf(block_sum_virtual<V>(sum_sq, warp_sums) / static_cast<float>(a.hidden) + a.eps);
     // Left to itself the compiler sees that f is computed twice and keeps the first copy alive across
     // the reduction (one fp32 register per element: 166 registers at h7168). An empty asm on the packed
     // words makes the second computation real.
@@ -116,7 +132,7 @@ __global__ void __launch_bounds__(max_threads<NV>(), NV == 1 ? 1 : 2) add_rmsnor
     float m = 0.0f;
 #pragma unroll
     for (int i = 0; i < NV; ++i) {
-      const int v = threadIdx.x + i * blockDim.x;
+      const int v = vec_index(i);
       if (v < num_vecs) {
 #pragma unroll
         for (int j = 0; j < VEC; ++j) {
@@ -133,7 +149,7 @@ __global__ void __launch_bounds__(max_threads<NV>(), NV == 1 ? 1 : 2) add_rmsnor
     ScaleDivider<>(s).with_divide([&](auto divide) {
 #pragma unroll
       for (int i = 0; i < NV; ++i) {
-        const int v = threadIdx.x + i * blockDim.x;
+        const int v = vec_index(i);
         if (v < num_vecs) store_fp8(q + v * VEC, y[i], divide, a.q_aligned);
       }
     });
@@ -192,6 +208,9 @@ cudaError_t launch_typed(const RmsNormQuantArgs& a, bool enable_pdl, int num_sms
   const unsigned grid = shape.grid, threads = shape.threads;
   if (shape.two_pass) {
     return launch_with_pdl(add_rmsnorm_quant_two_pass<T, VEC>, dim3(grid), dim3(kMaxThreads), 0, stream, enable_pdl, a);
+  }
+  if (shape.nv == 2 && !shape.few_rows && threads > 256 && threads % 64 == 0) {  // see V above
+    return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 4, 2>, dim3(grid), dim3(threads / 2), 0, stream, enable_pdl, a);
   }
   switch (shape.nv) {
     case 1: return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 1>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);

@@ -27,10 +27,11 @@ def sgl_per_tensor_quant_fp8(input: torch.Tensor, output_q: torch.Tensor, output
 
     Dynamic mode is one kernel and, while the tensor fits on chip (about 46 MB on an H100: e.g. bf16
     ``[2048, 7168]``), one pass over memory: a persistent cooperative grid keeps each CTA's share of the
-    tensor in registers and shared memory across the grid-wide max. Larger tensors read the part that
-    does not fit a second time (the most recently read lines from L2): still one kernel, predicted ~1.3x
-    the bytes of one pass for bf16 ``[16384, 4096]``, where sgl-kernel's two kernels (two full reads)
-    move 1.67x. It allocates a small float32 workspace per call (16 KB, no initialisation).
+    tensor in registers and shared memory across the grid-wide max (a tensor one CTA holds, up to bf16
+    ``[16, 4096]``, takes one plain CTA and no grid barrier). Larger tensors take two passes, as
+    sgl-kernel does: an absmax kernel, a one-CTA scale kernel, then the static kernel (1.67x the bytes
+    of one pass for bf16, but each pass at full occupancy). It allocates a small float32 workspace per
+    call (16 KB, no initialisation).
 
     Args:
         input: ``[..., H]`` CUDA tensor, bfloat16/float16/float32, rows contiguous in the last dim with one
