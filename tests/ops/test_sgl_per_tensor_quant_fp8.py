@@ -34,12 +34,17 @@ torch_op = torch.ops.kernelkit.sgl_per_tensor_quant_fp8.default
 # fully overwritten).
 OPCHECK_UTILS = ("test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
 
-# Dynamic-kernel paths on an H100 (132 SMs, 46 MB on chip; 16-byte vectors): (1, 4096) one CTA;
-# (128, 4096) 128 CTAs, registers; (2048, 4096) bf16 registers (fp32: + shared memory); (2048, 7168)
-# registers + shared memory; (16384, 4096) larger than the chip: two passes (absmax kernel, scale
-# kernel, static kernel); (7, 13) odd numel -> scalar path, registers; (1001, 4097) scalar path larger
-# than the scalar kernel's on-chip share (registers only) -> two passes; empty, 1-D, 3-D.
-SHAPES = [(1, 4096), (128, 4096), (2048, 4096), (2048, 7168), (16384, 4096), (7, 13), (1001, 4097), (0, 4096), (4096,), (2, 3, 1024)]
+# Dynamic-kernel paths on an H100 (132 SMs, 46 MB on chip; 16-byte vectors): tensors of <= 8192
+# vectors take one plain CTA (per_tensor_dynamic_small): (1, 4096) 1 vector per thread, (16, 4096) 8 per
+# thread (full), (9, 1000) 8 per thread (partial, rows of 125 vectors); (128, 4096) 128 CTAs, registers;
+# (2048, 4096) bf16 registers (fp32: + shared memory); (2048, 7168) registers + shared memory;
+# (16384, 4096) larger than the chip: two passes (absmax kernel, scale kernel, static kernel); (7, 13)
+# odd numel -> scalar path, one CTA; (1001, 4097) scalar path larger than the scalar kernel's on-chip
+# share (registers only) -> two passes; empty, 1-D, 3-D.
+SHAPES = [
+    (1, 4096), (16, 4096), (9, 1000), (128, 4096), (2048, 4096), (2048, 7168), (16384, 4096), (7, 13), (1001, 4097),
+    (0, 4096), (4096,), (2, 3, 1024),
+]  # fmt: skip
 
 
 def make(shape, dtype, device="cuda", scale_shape=(1,)):
@@ -177,10 +182,10 @@ def test_static_scale_division_edges(scale):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("rows", [37, 16384])
+@pytest.mark.parametrize("rows", [3, 37, 16384])
 @pytest.mark.parametrize("is_static", [False, True])
 def test_row_strided_input_and_output(rows, is_static):
-    """Slices of wider buffers: the kernels address rows with their strides (16384 rows: also streamed)."""
+    """Slices of wider buffers: the kernels address rows with their strides (3 rows: one CTA; 16384: two passes)."""
     buf = torch.randn(rows, 4096 + 64, device="cuda", dtype=torch.bfloat16)
     x = buf[:, 64:]
     qbuf = poisoned_q((rows, 4096 + 32))

@@ -23,9 +23,9 @@
 // The cost over the copy floor is the barrier (~1-2 us) and reads and writes not overlapping (the
 // pipeline fills twice): predicted ~75% of copy at T=2048 h4096, measured 47-51% (17.9 us; two passes
 // by torch.compile: 19.9 us).
-// Larger tensors take two plain passes (see launch_dynamic_two_pass): an absmax pass, then the static
-// kernel. The first version streamed each chunk's overflow twice inside the cooperative kernel, one
-// 512-thread CTA per SM: 50% of the model at bf16 [16384, 4096] (133 us); two passes move 335 MB
+// Tensors one CTA holds skip all of this (per_tensor_dynamic_small). Larger tensors take two plain
+// passes (see launch_dynamic_two_pass): an absmax pass, then the static kernel. The first version
+// streamed each chunk's overflow twice inside the cooperative kernel, one 512-thread CTA per SM: 50% of the model at bf16 [16384, 4096] (133 us); two passes move 335 MB
 // instead of 201 but at full occupancy: 116 us (57%), [16384, 7168] 232 -> 197 us.
 #include <cooperative_groups.h>
 #include <cuda_runtime.h>
@@ -114,10 +114,7 @@ __device__ __forceinline__ int64_t imin64(int64_t x, int64_t y) { return x < y ?
 // slots [0, kRegSlots) live in registers, [kRegSlots, kRegSlots + smem_slots) in shared memory (each
 // thread reads back only what its own cp.async wrote, so no __syncthreads is needed). The launcher
 // guarantees the chunk fits (larger tensors take the two-pass path).
-// kGridSync = false: a tensor that one CTA holds needs no grid barrier and is launched as a plain
-// kernel: the cooperative launch alone cost ~1.8 µs per call at T = 1 (bf16 [1, 4096] 4.9 -> 3.1 µs on
-// the H100; torch.compile 1.9).
-template <typename T, int VEC, bool kGridSync = true>
+template <typename T, int VEC>
 __global__ void __launch_bounds__(kDynThreads, 1)
     per_tensor_dynamic(PerTensorArgs a, float* __restrict__ partial_max, int64_t chunk, int smem_slots) {
   using V = Vec<T, VEC>;
@@ -157,13 +154,11 @@ __global__ void __launch_bounds__(kDynThreads, 1)
   // 2. Grid-wide max: one partial per CTA, the barrier, then every CTA reduces all partials (<= a few
   //    hundred floats from L2; __ldcg because L1 is not coherent across SMs).
   m = block_max(m, scratch);
-  if constexpr (kGridSync) {
-    if (tid == 0) partial_max[blockIdx.x] = m;
-    cooperative_groups::this_grid().sync();
-    float g = 0.0f;
-    for (int i = tid; i < static_cast<int>(gridDim.x); i += nt) g = fmaxf(g, __ldcg(partial_max + i));
-    m = block_max(g, scratch);
-  }
+  if (tid == 0) partial_max[blockIdx.x] = m;
+  cooperative_groups::this_grid().sync();
+  float g = 0.0f;
+  for (int i = tid; i < static_cast<int>(gridDim.x); i += nt) g = fmaxf(g, __ldcg(partial_max + i));
+  m = block_max(g, scratch);
   const float s = fp8_scale_from_absmax(m);
   if (blockIdx.x == 0 && tid == 0) *a.scale = s;
   // IEEE division, not ScaleDivider: its two extra registers pushed this kernel (125 registers, 16
@@ -182,6 +177,58 @@ __global__ void __launch_bounds__(kDynThreads, 1)
       if (v < end) store_fp8(q_at<T, VEC>(a, v), smem[k * nt + tid], div, a.q_aligned);
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Dynamic scale, tensors one CTA holds (<= 8192 vectors: bf16 [16, 4096]): sgl_per_token_quant_fp8's
+// one-row kernel over the whole tensor -- up to 1024 threads, NV vectors each in registers, load,
+// block max, scale, quantize; no workspace, no grid barrier. The cooperative kernel run as one CTA took
+// 3.1 µs at bf16 [1, 4096] (its 512 threads hold 16 register slots each: ~125 registers; torch.compile
+// 1.9 µs); the per-token kernel does that row in 1.9. Row math in 32 bits (the tensor is small).
+constexpr int kSmallThreads = 1024;
+constexpr int kSmallMaxVecsPerThread = 8;
+
+template <typename T, int VEC, int NV>
+__global__ void __launch_bounds__(kSmallThreads) per_tensor_dynamic_small(PerTensorArgs a) {
+  __shared__ float scratch[32];
+  using V = Vec<T, VEC>;
+  const int total = static_cast<int>(a.total_vecs), per_row = static_cast<int>(a.vecs_per_row);
+  const auto offset = [&](int v, int64_t row_stride) -> int64_t {
+    const int row = v / per_row;
+    return row * row_stride + int64_t(v - row * per_row) * VEC;
+  };
+  V x[NV];
+#pragma unroll
+  for (int i = 0; i < NV; ++i) {
+    const int v = threadIdx.x + i * blockDim.x;
+    if (v < total) x[i] = V::load(static_cast<const T*>(a.input) + offset(v, a.input_row_stride));
+  }
+  float m = 0.0f;
+#pragma unroll
+  for (int i = 0; i < NV; ++i) {
+    if (static_cast<int>(threadIdx.x) + i * static_cast<int>(blockDim.x) < total) m = vec_absmax(m, x[i]);
+  }
+  const float s = fp8_scale_from_absmax(block_max(m, scratch));
+  if (threadIdx.x == 0) *a.scale = s;
+  // ScaleDivider gives IEEE x / s bit for bit (quant.cuh), as the other dynamic paths' division does.
+  ScaleDivider<>(s).with_divide([&](auto divide) {
+#pragma unroll
+    for (int i = 0; i < NV; ++i) {
+      const int v = threadIdx.x + i * blockDim.x;
+      if (v < total) store_fp8(a.q + offset(v, a.q_row_stride), x[i], divide, a.q_aligned);
+    }
+  });
+}
+
+template <typename T, int VEC>
+cudaError_t launch_dynamic_small(const PerTensorArgs& a, cudaStream_t stream) {
+  const int64_t threads = std::min<int64_t>(kSmallThreads, (a.total_vecs + 31) / 32 * 32);
+  if (a.total_vecs <= kSmallThreads) {
+    per_tensor_dynamic_small<T, VEC, 1><<<1, static_cast<unsigned>(threads), 0, stream>>>(a);
+  } else {
+    per_tensor_dynamic_small<T, VEC, kSmallMaxVecsPerThread><<<1, kSmallThreads, 0, stream>>>(a);
+  }
+  return cudaGetLastError();
 }
 
 // What the launcher needs to know about the device and a kernel instance, found once per device (the
@@ -290,6 +337,7 @@ cudaError_t launch_dynamic_two_pass(const PerTensorArgs& a, float* workspace, in
 
 template <typename T, int VEC>
 cudaError_t launch_dynamic(const PerTensorArgs& a, float* workspace, int64_t workspace_len, cudaStream_t stream) {
+  if (a.total_vecs <= int64_t(kSmallThreads) * kSmallMaxVecsPerThread) return launch_dynamic_small<T, VEC>(a, stream);
   auto kernel = per_tensor_dynamic<T, VEC>;
   int device = 0;
   cudaError_t err = cudaGetDevice(&device);
@@ -302,10 +350,8 @@ cudaError_t launch_dynamic(const PerTensorArgs& a, float* workspace, int64_t wor
   int smem_slots = 0;
   int64_t grid = int64_t(lim.sms) * lim.ctas_per_sm;
   if (a.total_vecs <= grid * kRegCapacity) {
-    // Registers suffice. Up to one CTA's registers (8192 vectors: bf16 [16, 4096]) take one CTA and no
-    // grid barrier (kGridSync = false, a plain launch); beyond, at least one vector per thread, so the
-    // barrier spans as few CTAs as it can.
-    grid = a.total_vecs <= kRegCapacity ? 1 : std::min<int64_t>(grid, (a.total_vecs + kSlotVecs - 1) / kSlotVecs);
+    // Registers suffice: at least one vector per thread, so the barrier spans as few CTAs as it can.
+    grid = std::min<int64_t>(grid, (a.total_vecs + kSlotVecs - 1) / kSlotVecs);
   } else if (lim.max_smem_slots > 0) {
     // One CTA per SM: registers + as much shared memory as its chunk needs (beyond the limit: two passes).
     const int64_t per_sm = (a.total_vecs + lim.sms - 1) / lim.sms;
@@ -322,10 +368,6 @@ cudaError_t launch_dynamic(const PerTensorArgs& a, float* workspace, int64_t wor
     return launch_dynamic_two_pass<T, VEC>(a, workspace, workspace_len, lim.sms, stream);
   }
 
-  if (grid == 1) {
-    per_tensor_dynamic<T, VEC, false><<<1, kDynThreads, 0, stream>>>(a, workspace, chunk, 0);
-    return cudaGetLastError();
-  }
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3(static_cast<unsigned>(grid));
   config.blockDim = dim3(kDynThreads);
