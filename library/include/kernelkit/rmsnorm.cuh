@@ -52,43 +52,33 @@ constexpr int max_threads() {
   return NV == 1 ? 1024 : (NV == 2 ? 512 : 256);
 }
 
-__device__ __forceinline__ float block_sum(float value, float* warp_sums) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
+// Sum over the block (every thread gets it) of a block of V * blockDim.x threads, each real thread t
+// holding the partial sums of threads t, t + blockDim.x, ... (partials[k]): per warp a butterfly, then a
+// butterfly over the warp sums, so the bits are those of block_sum in the V-times-larger block
+// (rmsnorm_quant.cuh mirrors a 512-thread shape with 256 threads).
+template <int V>
+__device__ __forceinline__ float block_sum_virtual(const float (&partials)[V], float* warp_sums) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
-  if (lane == 0) warp_sums[warp] = value;
+#pragma unroll
+  for (int k = 0; k < V; ++k) {
+    float value = partials[k];
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
+    if (lane == 0) warp_sums[k * warps + warp] = value;
+  }
   __syncthreads();
-  value = lane < warps ? warp_sums[lane] : 0.0f;
+  float value = lane < V * warps ? warp_sums[lane] : 0.0f;
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
-  __syncthreads();  // warp_sums is reused by the next row
+  __syncthreads();  // warp_sums is reused by the next reduction
   return value;
 }
 
-// block_sum of a block of V * blockDim.x threads, each real thread t holding the partial sums of threads
-// t, t + blockDim.x, ... (partials[k]): the same warp trees and the same tree over warp sums, so the same
-// bits as that block's block_sum (rmsnorm_quant.cuh mirrors a 512-thread shape with 256 threads).
-template <int V>
-__device__ __forceinline__ float block_sum_virtual(const float (&partials)[V], float* warp_sums) {
-  if constexpr (V == 1) {
-    return block_sum(partials[0], warp_sums);
-  } else {
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
-#pragma unroll
-    for (int k = 0; k < V; ++k) {
-      float value = partials[k];
-#pragma unroll
-      for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
-      if (lane == 0) warp_sums[k * warps + warp] = value;
-    }
-    __syncthreads();
-    float value = lane < V * warps ? warp_sums[lane] : 0.0f;
-#pragma unroll
-    for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
-    __syncthreads();  // warp_sums is reused by the next reduction
-    return value;
-  }
+__device__ __forceinline__ float block_sum(float value, float* warp_sums) {
+  const float partials[1] = {value};
+  return block_sum_virtual<1>(partials, warp_sums);
 }
+
 
 template <bool kGemma>
 __device__ __forceinline__ float weight_factor(float w) {
