@@ -208,16 +208,10 @@ __global__ void __launch_bounds__(kSmallThreads) per_tensor_dynamic_small(PerTen
   for (int i = 0; i < NV; ++i) {
     if (static_cast<int>(threadIdx.x) + i * static_cast<int>(blockDim.x) < total) m = vec_absmax(m, x[i]);
   }
-  const float s = fp8_scale_from_absmax(block_max(m, scratch));
-  if (threadIdx.x == 0) *a.scale = s;
-  // ScaleDivider gives IEEE x / s bit for bit (quant.cuh), as the other dynamic paths' division does.
-  ScaleDivider<>(s).with_divide([&](auto divide) {
-#pragma unroll
-    for (int i = 0; i < NV; ++i) {
-      const int v = threadIdx.x + i * blockDim.x;
-      if (v < total) store_fp8(a.q + offset(v, a.q_row_stride), x[i], divide, a.q_aligned);
-    }
-  });
+  // (Its ScaleDivider gives IEEE x / s bit for bit, as the other dynamic paths' division does.)
+  quantize_held_vectors(
+      x, m, scratch, a.scale, total, [](int i) { return static_cast<int>(threadIdx.x + i * blockDim.x); },
+      [&](int v) { return a.q + offset(v, a.q_row_stride); }, a.q_aligned);
 }
 
 template <typename T, int VEC>

@@ -74,16 +74,10 @@ __global__ void __launch_bounds__(max_threads<NV>(), min_blocks<NV>()) per_token
     for (int i = 0; i < NV; ++i) {
       if (threadIdx.x + i * blockDim.x < num_vecs) m = vec_absmax(m, xv[i]);
     }
-    const float s = fp8_scale_from_absmax(block_max(m, scratch));
-    if (threadIdx.x == 0) a.scales[row] = s;
     uint8_t* q = a.q + row * a.q_row_stride;
-    ScaleDivider<>(s).with_divide([&](auto divide) {
-#pragma unroll
-      for (int i = 0; i < NV; ++i) {
-        const int v = threadIdx.x + i * blockDim.x;
-        if (v < num_vecs) store_fp8(q + v * VEC, xv[i], divide, a.q_aligned);
-      }
-    });
+    quantize_held_vectors(
+        xv, m, scratch, a.scales + row, num_vecs, [](int i) { return static_cast<int>(threadIdx.x + i * blockDim.x); },
+        [&](int v) { return q + v * VEC; }, a.q_aligned);
   }
   pdl_launch_dependents();
 }

@@ -143,16 +143,8 @@ __global__ void __launch_bounds__(max_threads<NV>(), NV == 1 ? 1 : 2) add_rmsnor
         m = vec_absmax(m, y[i]);
       }
     }
-    const float s = fp8_scale_from_absmax(block_max(m, warp_sums));
-    if (threadIdx.x == 0) a.scales[row] = s;
     uint8_t* q = a.q + row * a.q_row_stride;
-    ScaleDivider<>(s).with_divide([&](auto divide) {
-#pragma unroll
-      for (int i = 0; i < NV; ++i) {
-        const int v = vec_index(i);
-        if (v < num_vecs) store_fp8(q + v * VEC, y[i], divide, a.q_aligned);
-      }
-    });
+    quantize_held_vectors(y, m, warp_sums, a.scales + row, num_vecs, vec_index, [&](int v) { return q + v * VEC; }, a.q_aligned);
   }
   pdl_launch_dependents();
 }
