@@ -36,13 +36,17 @@ OPCHECK_UTILS = ("test_autograd_registration", "test_faketensor", "test_aot_disp
 
 # Dynamic-kernel paths on an H100 (132 SMs, 46 MB on chip; 16-byte vectors): tensors of <= 8192
 # vectors take one plain CTA (per_tensor_dynamic_small): (1, 4096) 1 vector per thread, (16, 4096) 8 per
-# thread (full), (9, 1000) 8 per thread (partial, rows of 125 vectors); (128, 4096) 128 CTAs, registers;
+# thread (full), (9, 1000) 8 per thread (partial, rows of 125 vectors); (128, 4096) the 2-register-slot
+# cooperative kernel, 128 CTAs x 1 vector per thread; (512, 4096) bf16 the same, 264 CTAs, 2 vectors in
+# most threads (fp32, twice the vectors: the 16-slot kernel); (540, 4096) just past the 2-slot kernel's
+# capacity (270336 vectors): the 16-slot kernel, 132 CTAs, 5 of its slots used;
 # (2048, 4096) bf16 registers (fp32: + shared memory); (2048, 7168) registers + shared memory;
 # (16384, 4096) larger than the chip: two passes (absmax kernel, scale kernel, static kernel); (7, 13)
 # odd numel -> scalar path, one CTA; (1001, 4097) scalar path larger than the scalar kernel's on-chip
 # share (registers only) -> two passes; empty, 1-D, 3-D.
 SHAPES = [
-    (1, 4096), (16, 4096), (9, 1000), (128, 4096), (2048, 4096), (2048, 7168), (16384, 4096), (7, 13), (1001, 4097),
+    (1, 4096), (16, 4096), (9, 1000), (128, 4096), (512, 4096), (540, 4096), (2048, 4096), (2048, 7168), (16384, 4096),
+    (7, 13), (1001, 4097),
     (0, 4096), (4096,), (2, 3, 1024),
 ]  # fmt: skip
 
@@ -242,12 +246,18 @@ def test_special_values(shape):
 
 
 @pytest.mark.gpu
-def test_max_at_every_cta_boundary():
-    """The grid-wide max must see every CTA's chunk: put the only large value in each position in turn
-    (first, last, and around chunk boundaries of the 132-CTA grid)."""
-    x = torch.randn(2048, 4096, device="cuda", dtype=torch.bfloat16)
+@pytest.mark.parametrize("shape", [(128, 4096), (512, 4096), (2048, 4096)], ids=str)
+def test_max_at_every_cta_boundary(shape):
+    """The grid-wide max must see every CTA's slots: put the only large value in each position in turn
+    (first, last, around the 512-thread x 8-element stretches one CTA reads per round, and around the
+    rounds of a 128-, 132- or 264-CTA grid)."""
+    x = torch.randn(shape, device="cuda", dtype=torch.bfloat16)
     n = x.numel()
-    for flat in [0, n - 1, n // 132, n // 132 - 1, n // 2, 8 * 512 * 16, n - 8 * 512 * 16 - 1]:
+    stretch = 512 * 8
+    rounds = [stretch * g for g in (128, 132, 264)]
+    for flat in [0, n - 1, n // 2, stretch - 1, stretch, *rounds, *(r - 1 for r in rounds), n - stretch - 1]:
+        if flat >= n:
+            continue
         y = x.clone()
         y.view(-1)[flat] = -1000.0
         q, s = poisoned_q(y.shape), poisoned_scales((1,))

@@ -13,16 +13,18 @@
 //   - a persistent grid of exactly the co-resident CTAs (occupancy API x SM count, launched as a
 //     cooperative kernel so the driver guarantees co-residency and provides the grid barrier; works in
 //     CUDA graphs and with concurrent streams, since the barrier state belongs to the launch);
-//   - each CTA takes one contiguous chunk of the tensor and keeps it on chip: 16 vectors per thread in
-//     registers (512 threads: 128 KB per SM) plus, when the chunk is larger, up to ~220 KB per SM of
-//     shared memory filled with cp.async. H100: 132 x ~350 KB = ~46 MB on chip, so bf16 [2048, 4096]
-//     (16 MB, registers alone) and [2048, 7168] (28 MB) are read exactly once;
+//   - each CTA keeps its share of the tensor on chip: up to 16 vectors per thread in registers (512
+//     threads: 128 KB per SM) plus, when that is not enough, up to ~220 KB per SM of shared memory
+//     filled with cp.async. H100: 132 x ~350 KB = ~46 MB on chip, so bf16 [2048, 4096] (16 MB,
+//     registers alone) and [2048, 7168] (28 MB) are read exactly once. Tensors of up to 2 vectors per
+//     thread take an instance with 2 register slots (fewer registers: it starts and finishes sooner);
 //   - local absmax -> partial_max[cta] (a per-call workspace, written before it is read: no zeroing,
 //     nothing shared between calls) -> grid.sync() -> every CTA reduces the partials -> quantize from
 //     the registers / shared memory and write q.
-// The cost over the copy floor is the barrier (~1-2 us) and reads and writes not overlapping (the
-// pipeline fills twice): predicted ~75% of copy at T=2048 h4096, measured 47-51% (17.9 us; two passes
-// by torch.compile: 19.9 us).
+// The cost over the copy floor: the loads must all land before the barrier (per-SM stragglers
+// included), the barrier and the partials' reduction take ~1.7 us, and only then do the writes start
+// (the pipeline fills twice). Phases measured with %globaltimer at bf16 [2048, 4096], HBM-cold: last
+// CTA's loads 8.9 us, barrier +1.7, writes +2.3.
 // Tensors one CTA holds skip all of this (per_tensor_dynamic_small). Larger tensors take two plain
 // passes (see launch_dynamic_two_pass): an absmax pass, then the static kernel. The first version
 // streamed each chunk's overflow twice inside the cooperative kernel, one 512-thread CTA per SM: 50% of the model at bf16 [16384, 4096] (133 us); two passes move 335 MB
@@ -106,77 +108,80 @@ __global__ void __launch_bounds__(kStaticThreads) per_tensor_static(PerTensorArg
 // Dynamic scale: one cooperative kernel (see the top of the file).
 
 constexpr int kDynThreads = 512;
-constexpr int kRegSlots = 16;  // vectors per thread kept in registers (64 registers for 16-byte vectors)
+// Vectors per thread kept in registers: one instance for tensors of up to 2 rounds of the grid (bf16
+// [<= 512, 4096] on an H100: 47 registers, 2 CTAs per SM) and one for 16 (116-124 registers, 1 CTA
+// per SM; beyond that, shared memory). At bf16 [128, 4096], one vector per thread either way, the
+// 16-slot instance took 5.2 us and the 2-slot one 4.1 (its loads land ~0.6 us sooner and its writes
+// ~0.5 us sooner; a 1-slot instance was no faster).
+constexpr int kFewRegSlots = 2;
+constexpr int kManyRegSlots = 16;
 
-__device__ __forceinline__ int64_t imin64(int64_t x, int64_t y) { return x < y ? x : y; }
-
-// Slot k of thread t in a CTA's chunk is vector begin + k * blockDim + t (coalesced for every k):
-// slots [0, kRegSlots) live in registers, [kRegSlots, kRegSlots + smem_slots) in shared memory (each
-// thread reads back only what its own cp.async wrote, so no __syncthreads is needed). The launcher
-// guarantees the chunk fits (larger tensors take the two-pass path).
-template <typename T, int VEC>
-__global__ void __launch_bounds__(kDynThreads, 1)
-    per_tensor_dynamic(PerTensorArgs a, float* __restrict__ partial_max, int64_t chunk, int smem_slots) {
+// Slot k of thread t in CTA b is vector (k * grid + b) * kDynThreads + t: every round of the grid
+// reads one contiguous stretch of the tensor, coalesced for every k (3-5% faster at bf16 [2048, 4096]
+// than one contiguous chunk per CTA). Slots [0, SLOTS) live in registers, [SLOTS, SLOTS + smem_slots)
+// in shared memory (each thread reads back only what its own cp.async wrote: no __syncthreads needed).
+// The launcher guarantees the grid holds the tensor (larger tensors take the two-pass path).
+template <typename T, int VEC, int SLOTS>
+__global__ void __launch_bounds__(kDynThreads, 1) per_tensor_dynamic(PerTensorArgs a, float* __restrict__ partial_max, int smem_slots) {
   using V = Vec<T, VEC>;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   V* smem = reinterpret_cast<V*>(smem_raw);
   __shared__ float scratch[32];
   const int tid = threadIdx.x;
-  constexpr int nt = kDynThreads;
-  const int64_t begin = int64_t(blockIdx.x) * chunk;
-  const int64_t end = imin64(begin + chunk, a.total_vecs);
+  const auto vec_of_slot = [&](int k) { return (int64_t(k) * gridDim.x + blockIdx.x) * kDynThreads + tid; };
 
   // 1. Issue every load (shared memory first: cp.async needs no registers).
   if constexpr (sizeof(V) == 16) {
     for (int k = 0; k < smem_slots; ++k) {
-      const int64_t v = begin + int64_t(kRegSlots + k) * nt + tid;
-      if (v < end) cp_async_16(&smem[k * nt + tid], in_at<T, VEC>(a, v));
+      const int64_t v = vec_of_slot(SLOTS + k);
+      if (v < a.total_vecs) cp_async_16(&smem[k * kDynThreads + tid], in_at<T, VEC>(a, v));
     }
   }
-  V reg[kRegSlots];
+  V reg[SLOTS];
 #pragma unroll
-  for (int k = 0; k < kRegSlots; ++k) {
-    const int64_t v = begin + int64_t(k) * nt + tid;
-    if (v < end) reg[k] = V::load(in_at<T, VEC>(a, v));
+  for (int k = 0; k < SLOTS; ++k) {
+    const int64_t v = vec_of_slot(k);
+    if (v < a.total_vecs) reg[k] = V::load(in_at<T, VEC>(a, v));
   }
   float m = 0.0f;
 #pragma unroll
-  for (int k = 0; k < kRegSlots; ++k) {
-    if (begin + int64_t(k) * nt + tid < end) m = vec_absmax(m, reg[k]);
+  for (int k = 0; k < SLOTS; ++k) {
+    if (vec_of_slot(k) < a.total_vecs) m = vec_absmax(m, reg[k]);
   }
   if constexpr (sizeof(V) == 16) {
     cp_async_wait_all();
     for (int k = 0; k < smem_slots; ++k) {
-      if (begin + int64_t(kRegSlots + k) * nt + tid < end) m = vec_absmax(m, smem[k * nt + tid]);
+      if (vec_of_slot(SLOTS + k) < a.total_vecs) m = vec_absmax(m, smem[k * kDynThreads + tid]);
     }
   }
 
   // 2. Grid-wide max: one partial per CTA, the barrier, then every CTA reduces all partials (<= a few
-  //    hundred floats from L2; __ldcg because L1 is not coherent across SMs).
+  //    hundred floats from L2; __ldcg because L1 is not coherent across SMs). Reading them per warp
+  //    instead (no block reduction) was 0.5-2 us slower: 16x the requests on the same few L2 lines.
   m = block_max(m, scratch);
   if (tid == 0) partial_max[blockIdx.x] = m;
   cooperative_groups::this_grid().sync();
   float g = 0.0f;
-  for (int i = tid; i < static_cast<int>(gridDim.x); i += nt) g = fmaxf(g, __ldcg(partial_max + i));
-  m = block_max(g, scratch);
-  const float s = fp8_scale_from_absmax(m);
+  for (int i = tid; i < static_cast<int>(gridDim.x); i += kDynThreads) g = fmaxf(g, __ldcg(partial_max + i));
+  const float s = fp8_scale_from_absmax(block_max(g, scratch));
   if (blockIdx.x == 0 && tid == 0) *a.scale = s;
-  // IEEE division, not ScaleDivider: its two extra registers pushed this kernel (125 registers, 16
-  // vectors per thread held across the grid barrier) into spilling 176 bytes per thread.
-  const auto div = [s](float x) { return x / s; };
 
-  // 3. Quantize from the registers and shared memory.
+  // 3. Quantize from the registers and shared memory. Every SM's share of the writes starts only now,
+  //    so their instructions are on the critical path: IEEE division here made this phase 2.3x longer
+  //    (bf16 [2048, 4096]: 5.4 vs 2.3 us) than ScaleDivider.
+  ScaleDivider<>(s).with_divide([&](auto divide) {
 #pragma unroll
-  for (int k = 0; k < kRegSlots; ++k) {
-    const int64_t v = begin + int64_t(k) * nt + tid;
-    if (v < end) store_fp8(q_at<T, VEC>(a, v), reg[k], div, a.q_aligned);
-  }
-  if constexpr (sizeof(V) == 16) {
-    for (int k = 0; k < smem_slots; ++k) {
-      const int64_t v = begin + int64_t(kRegSlots + k) * nt + tid;
-      if (v < end) store_fp8(q_at<T, VEC>(a, v), smem[k * nt + tid], div, a.q_aligned);
+    for (int k = 0; k < SLOTS; ++k) {
+      const int64_t v = vec_of_slot(k);
+      if (v < a.total_vecs) store_fp8(q_at<T, VEC>(a, v), reg[k], divide, a.q_aligned);
     }
-  }
+    if constexpr (sizeof(V) == 16) {
+      for (int k = 0; k < smem_slots; ++k) {
+        const int64_t v = vec_of_slot(SLOTS + k);
+        if (v < a.total_vecs) store_fp8(q_at<T, VEC>(a, v), smem[k * kDynThreads + tid], divide, a.q_aligned);
+      }
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -236,13 +241,13 @@ struct DynamicLimits {
   cudaError_t error = cudaSuccess;
 };
 
-template <typename T, int VEC>
+template <typename T, int VEC, int SLOTS>
 DynamicLimits dynamic_limits(int device) {
   static DynamicLimits cached[64];
   DynamicLimits fresh;
   DynamicLimits& d = (device >= 0 && device < 64) ? cached[device] : fresh;
   if (d.sms > 0) return d;
-  auto kernel = per_tensor_dynamic<T, VEC>;
+  auto kernel = per_tensor_dynamic<T, VEC, SLOTS>;
   DynamicLimits r;
   int optin = 0;
   cudaFuncAttributes attr{};
@@ -329,50 +334,61 @@ cudaError_t launch_dynamic_two_pass(const PerTensorArgs& a, float* workspace, in
   return launch_static<T, VEC>(a, stream);
 }
 
-template <typename T, int VEC>
-cudaError_t launch_dynamic(const PerTensorArgs& a, float* workspace, int64_t workspace_len, cudaStream_t stream) {
-  if (a.total_vecs <= int64_t(kSmallThreads) * kSmallMaxVecsPerThread) return launch_dynamic_small<T, VEC>(a, stream);
-  auto kernel = per_tensor_dynamic<T, VEC>;
-  int device = 0;
-  cudaError_t err = cudaGetDevice(&device);
-  if (err != cudaSuccess) return err;
-  const DynamicLimits lim = dynamic_limits<T, VEC>(device);
+// The cooperative launch of per_tensor_dynamic<SLOTS>: a grid of co-resident CTAs that holds the
+// tensor in registers (and, for the many-slot instance, shared memory). Returns cudaErrorNotSupported
+// when the chip cannot hold it.
+template <typename T, int VEC, int SLOTS>
+cudaError_t launch_dynamic_one_pass(const PerTensorArgs& a, float* workspace, int64_t workspace_len, int device, cudaStream_t stream) {
+  auto kernel = per_tensor_dynamic<T, VEC, SLOTS>;
+  const DynamicLimits lim = dynamic_limits<T, VEC, SLOTS>(device);
   if (lim.error != cudaSuccess) return lim.error;
-
-  constexpr int64_t kSlotVecs = kDynThreads;                     // vectors per slot (one per thread)
-  constexpr int64_t kRegCapacity = int64_t(kRegSlots) * kDynThreads;  // vectors per CTA in registers
+  constexpr int64_t kRound = kDynThreads;  // vectors per slot of one CTA (one per thread)
+  int64_t grid = std::min<int64_t>(int64_t(lim.sms) * lim.ctas_per_sm, workspace_len);
   int smem_slots = 0;
-  int64_t grid = int64_t(lim.sms) * lim.ctas_per_sm;
-  if (a.total_vecs <= grid * kRegCapacity) {
-    // Registers suffice: at least one vector per thread, so the barrier spans as few CTAs as it can.
-    grid = std::min<int64_t>(grid, (a.total_vecs + kSlotVecs - 1) / kSlotVecs);
-  } else if (lim.max_smem_slots > 0) {
-    // One CTA per SM: registers + as much shared memory as its chunk needs (beyond the limit: two passes).
-    const int64_t per_sm = (a.total_vecs + lim.sms - 1) / lim.sms;
-    smem_slots = static_cast<int>(std::min<int64_t>(lim.max_smem_slots, (per_sm - kRegCapacity + kSlotVecs - 1) / kSlotVecs));
+  if (a.total_vecs <= grid * SLOTS * kRound) {
+    // Registers suffice: as few CTAs as keep one vector per thread, so the barrier spans few CTAs.
+    grid = std::min<int64_t>(grid, (a.total_vecs + kRound - 1) / kRound);
+  } else {
+    // Shared memory for the slots beyond the registers; it can cost occupancy, so the grid is re-sized.
+    const int64_t slots = (a.total_vecs + grid * kRound - 1) / (grid * kRound);
+    if (slots - SLOTS > lim.max_smem_slots) return cudaErrorNotSupported;
+    smem_slots = static_cast<int>(slots - SLOTS);
     int ctas_per_sm = 0;
-    err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas_per_sm, kernel, kDynThreads, size_t(smem_slots) * kSlotVecs * 16);
+    const cudaError_t err =
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas_per_sm, kernel, kDynThreads, size_t(smem_slots) * kRound * 16);
     if (err != cudaSuccess) return err;
-    if (ctas_per_sm < 1) return cudaErrorLaunchOutOfResources;
-    grid = int64_t(lim.sms) * ctas_per_sm;
+    if (ctas_per_sm < lim.ctas_per_sm) return cudaErrorNotSupported;  // occupancy fell: the grid would not hold it
   }
-  grid = std::max<int64_t>(1, std::min<int64_t>(grid, workspace_len));
-  const int64_t chunk = (a.total_vecs + grid - 1) / grid;
-  if (chunk > int64_t(kRegSlots + smem_slots) * kDynThreads) {  // more than the chip holds
-    return launch_dynamic_two_pass<T, VEC>(a, workspace, workspace_len, lim.sms, stream);
-  }
+  grid = std::max<int64_t>(grid, 1);
 
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3(static_cast<unsigned>(grid));
   config.blockDim = dim3(kDynThreads);
-  config.dynamicSmemBytes = size_t(smem_slots) * kSlotVecs * 16;
+  config.dynamicSmemBytes = size_t(smem_slots) * kRound * 16;
   config.stream = stream;
   cudaLaunchAttribute attribute[1];
   attribute[0].id = cudaLaunchAttributeCooperative;  // co-residency guaranteed, grid.sync() allowed
   attribute[0].val.cooperative = 1;
   config.attrs = attribute;
   config.numAttrs = 1;
-  return cudaLaunchKernelEx(&config, kernel, a, workspace, chunk, smem_slots);
+  return cudaLaunchKernelEx(&config, kernel, a, workspace, smem_slots);
+}
+
+template <typename T, int VEC>
+cudaError_t launch_dynamic(const PerTensorArgs& a, float* workspace, int64_t workspace_len, cudaStream_t stream) {
+  if (a.total_vecs <= int64_t(kSmallThreads) * kSmallMaxVecsPerThread) return launch_dynamic_small<T, VEC>(a, stream);
+  int device = 0;
+  cudaError_t err = cudaGetDevice(&device);
+  if (err != cudaSuccess) return err;
+  const DynamicLimits few = dynamic_limits<T, VEC, kFewRegSlots>(device);
+  if (few.error != cudaSuccess) return few.error;
+  const int64_t few_capacity = int64_t(few.sms) * few.ctas_per_sm * kFewRegSlots * kDynThreads;
+  if (a.total_vecs <= std::min<int64_t>(few_capacity, workspace_len * kFewRegSlots * kDynThreads)) {
+    return launch_dynamic_one_pass<T, VEC, kFewRegSlots>(a, workspace, workspace_len, device, stream);
+  }
+  err = launch_dynamic_one_pass<T, VEC, kManyRegSlots>(a, workspace, workspace_len, device, stream);
+  if (err != cudaErrorNotSupported) return err;
+  return launch_dynamic_two_pass<T, VEC>(a, workspace, workspace_len, few.sms, stream);  // more than the chip holds
 }
 
 template <typename T, int VEC>
