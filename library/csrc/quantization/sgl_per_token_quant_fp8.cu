@@ -61,7 +61,8 @@ __global__ void __launch_bounds__(max_threads<NV>(), min_blocks<NV>()) per_token
   __shared__ float scratch[32];
   pdl_wait();
   const int num_vecs = static_cast<int>(a.hidden / VEC);
-  for (int64_t row = blockIdx.x; row < a.num_rows; row += gridDim.x) {
+  int64_t row = blockIdx.x;  // the launch gives every CTA a row: do-while (see per_tensor_static)
+  do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
     Vec<T, VEC> xv[NV];
 #pragma unroll
@@ -78,7 +79,8 @@ __global__ void __launch_bounds__(max_threads<NV>(), min_blocks<NV>()) per_token
     quantize_held_vectors(
         xv, m, scratch, a.scales + row, num_vecs, [](int i) { return static_cast<int>(threadIdx.x + i * blockDim.x); },
         [&](int v) { return q + v * VEC; }, a.q_aligned);
-  }
+    row += gridDim.x;
+  } while (row < a.num_rows);
   pdl_launch_dependents();
 }
 

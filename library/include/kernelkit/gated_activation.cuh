@@ -27,7 +27,8 @@ __global__ void gated_activation_kernel(T* __restrict__ out, const T* __restrict
                                         int64_t d, int64_t out_row_stride, int64_t input_row_stride) {
   pdl_wait();  // input may be the previous kernel's output
   const int64_t num_vecs = d / VEC;  // VEC divides d: chosen so by pick_vec_width
-  for (int64_t row = blockIdx.y; row < num_rows; row += gridDim.y) {
+  int64_t row = blockIdx.y;  // the launch gives every CTA a row: do-while (see per_tensor_static)
+  do {
     const T* gate = input + row * input_row_stride;
     const T* up = gate + d;
     T* dst = out + row * out_row_stride;
@@ -40,7 +41,8 @@ __global__ void gated_activation_kernel(T* __restrict__ out, const T* __restrict
       for (int i = 0; i < VEC; ++i) r[i] = from_float<T>(Act{}(to_float(g[i])) * to_float(u[i]));
       r.store(dst + v * VEC);
     }
-  }
+    row += gridDim.y;
+  } while (row < num_rows);
   pdl_launch_dependents();
 }
 
