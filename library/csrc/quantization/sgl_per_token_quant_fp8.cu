@@ -61,7 +61,7 @@ __global__ void __launch_bounds__(max_threads<NV>(), min_blocks<NV>()) per_token
   __shared__ float scratch[32];
   pdl_wait();
   const int num_vecs = static_cast<int>(a.hidden / VEC);
-  int64_t row = blockIdx.x;  // the launch gives every CTA a row: do-while (see per_tensor_static)
+  int64_t row = blockIdx.x;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
   do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
     Vec<T, VEC> xv[NV];
@@ -89,7 +89,8 @@ __global__ void __launch_bounds__(kTwoPassThreads) per_token_two_pass(PerTokenAr
   __shared__ float scratch[32];
   pdl_wait();
   const int64_t num_vecs = a.hidden / VEC;
-  for (int64_t row = blockIdx.x; row < a.num_rows; row += gridDim.x) {
+  int64_t row = blockIdx.x;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
+  do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
     float m = 0.0f;
     for (int64_t v = threadIdx.x; v < num_vecs; v += blockDim.x) m = vec_absmax(m, Vec<T, VEC>::load(in + v * VEC));
@@ -101,7 +102,8 @@ __global__ void __launch_bounds__(kTwoPassThreads) per_token_two_pass(PerTokenAr
         store_fp8(q + v * VEC, Vec<T, VEC>::load(in + v * VEC), divide, a.q_aligned);
       }
     });
-  }
+    row += gridDim.x;
+  } while (row < a.num_rows);
   pdl_launch_dependents();
 }
 

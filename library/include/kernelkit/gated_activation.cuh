@@ -27,7 +27,7 @@ __global__ void gated_activation_kernel(T* __restrict__ out, const T* __restrict
                                         int64_t d, int64_t out_row_stride, int64_t input_row_stride) {
   pdl_wait();  // input may be the previous kernel's output
   const int64_t num_vecs = d / VEC;  // VEC divides d: chosen so by pick_vec_width
-  int64_t row = blockIdx.y;  // the launch gives every CTA a row: do-while (see per_tensor_static)
+  int64_t row = blockIdx.y;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
   do {
     const T* gate = input + row * input_row_stride;
     const T* up = gate + d;

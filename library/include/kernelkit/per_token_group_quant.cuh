@@ -120,7 +120,8 @@ __global__ void __launch_bounds__(kThreads) per_token_group_quant_kernel(GroupQu
   // row's end leaves the loop together with its lanes.
   const unsigned mask = kLanes == 32 ? 0xffffffffu : ((1u << kLanes) - 1u) << (threadIdx.x % 32 / kLanes * kLanes);
   const bool clamp = !(a.qmin <= -kFp8E4m3Max && a.qmax >= kFp8E4m3Max);
-  for (int64_t row = blockIdx.y; row < a.num_rows; row += gridDim.y) {
+  int64_t row = blockIdx.y;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
+  do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
     uint8_t* qrow = a.output_q + row * a.q_row_stride;
     for (int64_t col = int64_t(blockIdx.x) * kGroupsPerCta + threadIdx.x / kLanes; col < a.groups_per_row;
@@ -154,7 +155,8 @@ __global__ void __launch_bounds__(kThreads) per_token_group_quant_kernel(GroupQu
       });
       if (li == 0) a.output_s[row * a.s_row_stride + col * a.s_group_stride] = s;
     }
-  }
+    row += gridDim.y;
+  } while (row < a.num_rows);
 }
 
 }  // namespace group_quant_detail

@@ -94,7 +94,8 @@ __global__ void __launch_bounds__(max_threads<NV>(), NV == 4 ? 3 : (NV == 2 ? 2 
   pdl_wait();
   const int num_vecs = static_cast<int>(a.hidden / VEC);
   const T* weight = static_cast<const T*>(a.weight);
-  for (int64_t row = blockIdx.x; row < a.num_rows; row += gridDim.x) {
+  int64_t row = blockIdx.x;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
+  do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
     T* res = kFused ? static_cast<T*>(a.residual) + row * a.residual_row_stride : nullptr;
     Vec<T, VEC> xv[NV], rv[NV], wv[NV];
@@ -149,7 +150,8 @@ __global__ void __launch_bounds__(max_threads<NV>(), NV == 4 ? 3 : (NV == 2 ? 2 
         y.store(out + v * VEC);
       }
     }
-  }
+    row += gridDim.x;
+  } while (row < a.num_rows);
   pdl_launch_dependents();
 }
 
@@ -216,7 +218,8 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_two_pass(RmsNormArgs a) {
   pdl_wait();
   const int64_t num_vecs = a.hidden / VEC;
   const T* weight = static_cast<const T*>(a.weight);
-  for (int64_t row = blockIdx.x; row < a.num_rows; row += gridDim.x) {
+  int64_t row = blockIdx.x;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
+  do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
     T* res = kFused ? static_cast<T*>(a.residual) + row * a.residual_row_stride : nullptr;
     float sum_sq = 0.0f;
@@ -243,7 +246,8 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_two_pass(RmsNormArgs a) {
       for (int j = 0; j < VEC; ++j) y[j] = from_float<T>(to_float(xv[j]) * scale * weight_factor<kGemma>(to_float(wv[j])));
       y.store(out + v * VEC);
     }
-  }
+    row += gridDim.x;
+  } while (row < a.num_rows);
   pdl_launch_dependents();
 }
 

@@ -85,7 +85,8 @@ __global__ void __launch_bounds__(max_threads<NV>(), NV == 1 ? 1 : 2) add_rmsnor
     return static_cast<int>(threadIdx.x) + (i / kVirtualNV) * static_cast<int>(blockDim.x) + (i % kVirtualNV) * mirrored_threads;
   };
   const T* weight = static_cast<const T*>(a.weight);
-  for (int64_t row = blockIdx.x; row < a.num_rows; row += gridDim.x) {
+  int64_t row = blockIdx.x;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
+  do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
     T* res = static_cast<T*>(a.residual) + row * a.residual_row_stride;
     Vec<T, VEC> xv[NV], rv[NV], wv[NV];
@@ -145,7 +146,8 @@ __global__ void __launch_bounds__(max_threads<NV>(), NV == 1 ? 1 : 2) add_rmsnor
     }
     uint8_t* q = a.q + row * a.q_row_stride;
     quantize_held_vectors(y, m, warp_sums, a.scales + row, num_vecs, vec_index, [&](int v) { return q + v * VEC; }, a.q_aligned);
-  }
+    row += gridDim.x;
+  } while (row < a.num_rows);
   pdl_launch_dependents();
 }
 
@@ -157,7 +159,8 @@ __global__ void __launch_bounds__(kMaxThreads) add_rmsnorm_quant_two_pass(RmsNor
   pdl_wait();
   const int64_t num_vecs = a.hidden / VEC;
   const T* weight = static_cast<const T*>(a.weight);
-  for (int64_t row = blockIdx.x; row < a.num_rows; row += gridDim.x) {
+  int64_t row = blockIdx.x;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
+  do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
     T* res = static_cast<T*>(a.residual) + row * a.residual_row_stride;
     float sum_sq = 0.0f;
@@ -188,7 +191,8 @@ __global__ void __launch_bounds__(kMaxThreads) add_rmsnorm_quant_two_pass(RmsNor
     ScaleDivider<>(s).with_divide([&](auto divide) {
       for (int64_t v = threadIdx.x; v < num_vecs; v += blockDim.x) store_fp8(q + v * VEC, y_at(v), divide, a.q_aligned);
     });
-  }
+    row += gridDim.x;
+  } while (row < a.num_rows);
   pdl_launch_dependents();
 }
 
