@@ -30,7 +30,8 @@ def sgl_per_tensor_quant_fp8(input: torch.Tensor, output_q: torch.Tensor, output
     tensor in registers and shared memory across the grid-wide max (a tensor one CTA holds, up to bf16
     ``[16, 4096]``, takes one plain CTA and no grid barrier). Larger tensors take two passes, as
     sgl-kernel does: an absmax kernel, a one-CTA scale kernel, then the static kernel (1.67x the bytes
-    of one pass for bf16, but each pass at full occupancy). It allocates a small float32 workspace per
+    of one pass for bf16, but each pass at full occupancy; the absmax pass walks the tensor back to
+    front, so the quantize pass starts on lines still in L2). It allocates a small float32 workspace per
     call (16 KB, no initialisation).
 
     Args:
