@@ -146,11 +146,18 @@ def copy_ceiling_gbs(nbytes: int = 2 << 30) -> float:
     import torch
 
     src = torch.randn(nbytes // 4, dtype=torch.bfloat16, device="cuda")
-    dst = torch.empty_like(src)
-    memcpy = time_graph(lambda i: (lambda: dst.copy_(src)), 1, calls_per_graph=8)
-    kernel = time_graph(lambda i: (lambda: torch.mul(src, 1, out=dst)), 1, calls_per_graph=8)
-    best_us = min(memcpy.us, kernel.us)
+    best_us = _copy_us([src], [torch.empty_like(src)], calls_per_graph=8)
     return 2 * src.numel() * src.element_size() / (best_us * 1e-6) / 1e9
+
+
+def _copy_us(src: list, dst: list, **kwargs) -> float:
+    """Per-call µs of copying src[i] -> dst[i] (rotating over the pairs): the better of cudaMemcpy
+    (`copy_`) and an elementwise kernel copy (`mul(x, 1)`)."""
+    import torch
+
+    memcpy = time_graph(lambda i: (lambda: dst[i].copy_(src[i])), len(src), **kwargs)
+    kernel = time_graph(lambda i: (lambda: torch.mul(src[i], 1, out=dst[i])), len(src), **kwargs)
+    return min(memcpy.us, kernel.us)
 
 
 def copy_curve(smallest: int = 64 << 10, largest: int = 1 << 30) -> list[tuple[int, float]]:
@@ -171,9 +178,7 @@ def copy_curve(smallest: int = 64 << 10, largest: int = 1 << 30) -> list[tuple[i
         copies = max(1, min(rotation_count(moved, l2), (4 << 30) // moved))
         src = [torch.randn(n, device="cuda", dtype=torch.bfloat16) for _ in range(copies)]
         dst = [torch.empty_like(s) for s in src]
-        kernel = time_graph(lambda i: (lambda: torch.mul(src[i], 1, out=dst[i])), copies)
-        memcpy = time_graph(lambda i: (lambda: dst[i].copy_(src[i])), copies)
-        curve.append((4 * n, min(kernel.us, memcpy.us)))
+        curve.append((4 * n, _copy_us(src, dst)))
         del src, dst
         torch.cuda.empty_cache()
         moved *= 2

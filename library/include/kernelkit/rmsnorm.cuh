@@ -79,7 +79,6 @@ __device__ __forceinline__ float block_sum(float value, float* warp_sums) {
   return block_sum_virtual<1>(partials, warp_sums);
 }
 
-
 template <bool kGemma>
 __device__ __forceinline__ float weight_factor(float w) {
   return kGemma ? 1.0f + w : w;
