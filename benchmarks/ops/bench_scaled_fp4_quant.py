@@ -28,6 +28,13 @@ def kernelkit_impl(inputs: dict):
     return kernelkit_ops.scaled_fp4_quant(inputs["input"], inputs["global_scale"])
 
 
+def kernelkit_no_pdl(inputs: dict):
+    """The same call with enable_pdl=False: what programmatic dependent launch adds (torch.compile has none)."""
+    import kernelkit_ops
+
+    return kernelkit_ops.scaled_fp4_quant(inputs["input"], inputs["global_scale"], enable_pdl=False)
+
+
 def reference(inputs: dict):
     """The op in plain torch: block max, e4m3 scale, e2m1 codes by thresholds, packing, 128x4 swizzle."""
     import torch
@@ -61,7 +68,7 @@ BENCH = OpBench(
     op="scaled_fp4_quant",
     cases=token_sweep("bfloat16", hidden=4096) + token_sweep("bfloat16", hidden=7168),
     make_inputs=make_inputs,
-    impls={"kernelkit": kernelkit_impl},
+    impls={"kernelkit": kernelkit_impl, "kernelkit_no_pdl": kernelkit_no_pdl},
     reference=reference,
     bytes_moved=bytes_moved,
     flops=lambda case: case.tokens * case.size("hidden") * 4,  # abs/max, scale, convert: a few per value

@@ -37,6 +37,13 @@ def kernelkit_impl(i: dict):
     return kernelkit_ops.sgl_per_tensor_quant_fp8(i["input"], i["output_q"], i["output_s"], i["is_static"])
 
 
+def kernelkit_no_pdl(i: dict):
+    """The same call with enable_pdl=False: what programmatic dependent launch adds (torch.compile has none)."""
+    import kernelkit_ops
+
+    return kernelkit_ops.sgl_per_tensor_quant_fp8(i["input"], i["output_q"], i["output_s"], i["is_static"], enable_pdl=False)
+
+
 def reference(i: dict):
     import torch
 
@@ -45,7 +52,7 @@ def reference(i: dict):
     return (x / s).clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn), s
 
 
-impls: dict[str, Callable] = {"kernelkit": kernelkit_impl}
+impls: dict[str, Callable] = {"kernelkit": kernelkit_impl, "kernelkit_no_pdl": kernelkit_no_pdl}
 if installed("sgl_kernel"):
 
     def sgl_kernel_impl(i: dict):

@@ -37,6 +37,12 @@ def group_quant_bench(op: str, *, int8: bool) -> OpBench:
 
         return getattr(kernelkit_ops, op)(*inputs["args"])
 
+    def kernelkit_no_pdl(inputs: dict):
+        """The same call with enable_pdl=False: what programmatic dependent launch adds (torch.compile has none)."""
+        import kernelkit_ops
+
+        return getattr(kernelkit_ops, op)(*inputs["args"], enable_pdl=False)
+
     def reference(inputs: dict):
         """The op in plain torch (sglang's native per-token-group quant), written into output_q/output_s."""
         x, q, s, g, eps, lo_, hi_ = inputs["args"][:7]
@@ -46,7 +52,7 @@ def group_quant_bench(op: str, *, int8: bool) -> OpBench:
         q.copy_((y.round() if int8 else y).flatten(-2).to(q.dtype))
         s.copy_(scale.squeeze(-1))
 
-    impls: dict[str, Callable] = {"kernelkit": kernelkit_impl}
+    impls: dict[str, Callable] = {"kernelkit": kernelkit_impl, "kernelkit_no_pdl": kernelkit_no_pdl}
     if installed("sgl_kernel"):
 
         def sgl(inputs: dict):

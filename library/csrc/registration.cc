@@ -354,7 +354,8 @@ void rmsnorm(Tensor out, Tensor input, Tensor weight, double eps, bool enable_pd
   rms_norm("rmsnorm", launch_rmsnorm, out, input, weight, eps, enable_pdl);
 }
 
-void sgl_per_tensor_quant_fp8(Tensor input, Tensor output_q, Tensor output_s, bool is_static, Tensor workspace) {
+void sgl_per_tensor_quant_fp8(Tensor input, Tensor output_q, Tensor output_s, bool is_static, Tensor workspace,
+                              bool enable_pdl) {
   constexpr const char* op = "sgl_per_tensor_quant_fp8";
   check_cuda(input, op, "input");
   const DType dtype = float_dtype(input, op, "input");
@@ -383,13 +384,13 @@ void sgl_per_tensor_quant_fp8(Tensor input, Tensor output_q, Tensor output_s, bo
   torch::stable::accelerator::DeviceGuard guard(input.get_device_index());
   check_launch(launch_sgl_per_tensor_quant_fp8(output_q.data_ptr(), q_stride, static_cast<float*>(output_s.data_ptr()),
                                                input.data_ptr(), in_stride, rows, hidden, is_static,
-                                               static_cast<float*>(workspace.data_ptr()), workspace.numel(), dtype,
-                                               current_cuda_stream(input.get_device_index())),
+                                               static_cast<float*>(workspace.data_ptr()), workspace.numel(), enable_pdl,
+                                               dtype, current_cuda_stream(input.get_device_index())),
                op);
 }
 
 void sgl_per_token_group_quant_fp8(Tensor input, Tensor output_q, Tensor output_s, int64_t group_size, double eps,
-                                   double fp8_min, double fp8_max, bool scale_ue8m0) {
+                                   double fp8_min, double fp8_max, bool scale_ue8m0, bool enable_pdl) {
   constexpr const char* op = "sgl_per_token_group_quant_fp8";
   const GroupQuantLayout l = check_group_quant(op, input, output_q, ScalarType::Float8_e4m3fn, output_s, group_size, eps,
                                                {"fp8_min", fp8_min, -448.0}, {"fp8_max", fp8_max, 448.0});
@@ -398,13 +399,13 @@ void sgl_per_token_group_quant_fp8(Tensor input, Tensor output_q, Tensor output_
   check_launch(launch_sgl_per_token_group_quant_fp8(output_q.data_ptr(), l.q_row_stride,
                                                     static_cast<float*>(output_s.data_ptr()), l.s_row_stride,
                                                     l.s_group_stride, input.data_ptr(), l.input_row_stride, l.rows,
-                                                    l.hidden, group_size, eps, fp8_min, fp8_max, scale_ue8m0, l.dtype,
-                                                    current_cuda_stream(input.get_device_index())),
+                                                    l.hidden, group_size, eps, fp8_min, fp8_max, scale_ue8m0, enable_pdl,
+                                                    l.dtype, current_cuda_stream(input.get_device_index())),
                op);
 }
 
 void sgl_per_token_group_quant_int8(Tensor input, Tensor output_q, Tensor output_s, int64_t group_size, double eps,
-                                    double int8_min, double int8_max) {
+                                    double int8_min, double int8_max, bool enable_pdl) {
   constexpr const char* op = "sgl_per_token_group_quant_int8";
   const GroupQuantLayout l = check_group_quant(op, input, output_q, ScalarType::Char, output_s, group_size, eps,
                                                {"int8_min", int8_min, -128.0}, {"int8_max", int8_max, 127.0});
@@ -413,12 +414,12 @@ void sgl_per_token_group_quant_int8(Tensor input, Tensor output_q, Tensor output
   check_launch(launch_sgl_per_token_group_quant_int8(output_q.data_ptr(), l.q_row_stride,
                                                      static_cast<float*>(output_s.data_ptr()), l.s_row_stride,
                                                      l.s_group_stride, input.data_ptr(), l.input_row_stride, l.rows,
-                                                     l.hidden, group_size, eps, int8_min, int8_max, l.dtype,
+                                                     l.hidden, group_size, eps, int8_min, int8_max, enable_pdl, l.dtype,
                                                      current_cuda_stream(input.get_device_index())),
                op);
 }
 
-void sgl_per_token_quant_fp8(Tensor input, Tensor output_q, Tensor output_s) {
+void sgl_per_token_quant_fp8(Tensor input, Tensor output_q, Tensor output_s, bool enable_pdl) {
   constexpr const char* op = "sgl_per_token_quant_fp8";
   check_cuda(input, op, "input");
   const DType dtype = float_dtype(input, op, "input");
@@ -431,7 +432,7 @@ void sgl_per_token_quant_fp8(Tensor input, Tensor output_q, Tensor output_s) {
   if (rows == 0) return;
   torch::stable::accelerator::DeviceGuard guard(input.get_device_index());
   check_launch(launch_sgl_per_token_quant_fp8(output_q.data_ptr(), q_stride, static_cast<float*>(output_s.data_ptr()),
-                                              input.data_ptr(), in_stride, rows, hidden, dtype,
+                                              input.data_ptr(), in_stride, rows, hidden, enable_pdl, dtype,
                                               current_cuda_stream(input.get_device_index())),
                op);
 }
@@ -443,7 +444,7 @@ void silu_and_mul(Tensor out, Tensor input, bool enable_pdl) {
 
 #ifdef KERNELKIT_ENABLE_FP4
 // kernelkit:fp4-bindings-begin
-void scaled_fp4_quant(Tensor output, Tensor input, Tensor output_scale, Tensor input_global_scale) {
+void scaled_fp4_quant(Tensor output, Tensor input, Tensor output_scale, Tensor input_global_scale, bool enable_pdl) {
   constexpr const char* op = "scaled_fp4_quant";
   check_cuda(input, op, "input");
   check_cuda(output, op, "output");
@@ -480,7 +481,7 @@ void scaled_fp4_quant(Tensor output, Tensor input, Tensor output_scale, Tensor i
   if (m == 0 || n == 0) return;
   torch::stable::accelerator::DeviceGuard guard(input.get_device_index());
   check_launch(launch_scaled_fp4_quant(output.data_ptr(), output_scale.data_ptr(), input.data_ptr(), in_stride, m, n,
-                                       static_cast<const float*>(input_global_scale.data_ptr()), dtype,
+                                       static_cast<const float*>(input_global_scale.data_ptr()), enable_pdl, dtype,
                                        current_cuda_stream(input.get_device_index())),
                op);
 }
@@ -500,11 +501,11 @@ STABLE_TORCH_LIBRARY(kernelkit, m) {
   m.def("gemma_fused_add_rmsnorm(Tensor! input, Tensor! residual, Tensor weight, float eps, bool enable_pdl) -> ()");
   m.def("gemma_rmsnorm(Tensor! out, Tensor input, Tensor weight, float eps, bool enable_pdl) -> ()");
   m.def("rmsnorm(Tensor! out, Tensor input, Tensor weight, float eps, bool enable_pdl) -> ()");
-  m.def("scaled_fp4_quant(Tensor! output, Tensor input, Tensor! output_scale, Tensor input_global_scale) -> ()");
-  m.def("sgl_per_tensor_quant_fp8(Tensor input, Tensor! output_q, Tensor! output_s, bool is_static, Tensor! workspace) -> ()");
-  m.def("sgl_per_token_group_quant_fp8(Tensor input, Tensor! output_q, Tensor! output_s, int group_size, float eps, float fp8_min, float fp8_max, bool scale_ue8m0) -> ()");
-  m.def("sgl_per_token_group_quant_int8(Tensor input, Tensor! output_q, Tensor! output_s, int group_size, float eps, float int8_min, float int8_max) -> ()");
-  m.def("sgl_per_token_quant_fp8(Tensor input, Tensor! output_q, Tensor! output_s) -> ()");
+  m.def("scaled_fp4_quant(Tensor! output, Tensor input, Tensor! output_scale, Tensor input_global_scale, bool enable_pdl) -> ()");
+  m.def("sgl_per_tensor_quant_fp8(Tensor input, Tensor! output_q, Tensor! output_s, bool is_static, Tensor! workspace, bool enable_pdl) -> ()");
+  m.def("sgl_per_token_group_quant_fp8(Tensor input, Tensor! output_q, Tensor! output_s, int group_size, float eps, float fp8_min, float fp8_max, bool scale_ue8m0, bool enable_pdl) -> ()");
+  m.def("sgl_per_token_group_quant_int8(Tensor input, Tensor! output_q, Tensor! output_s, int group_size, float eps, float int8_min, float int8_max, bool enable_pdl) -> ()");
+  m.def("sgl_per_token_quant_fp8(Tensor input, Tensor! output_q, Tensor! output_s, bool enable_pdl) -> ()");
   m.def("silu_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()");
   // kernelkit:schemas-end
 }

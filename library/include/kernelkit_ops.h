@@ -67,16 +67,17 @@ cudaError_t launch_rmsnorm(void* out, int64_t out_row_stride, const void* input,
 // aligned) and output_scale, the 128x4-swizzled e4m3 block scales [round_up(rows, 128), round_up(cols / 16, 4)]
 // bytes (padding written as 0); global_scale: one fp32 in device memory.
 cudaError_t launch_scaled_fp4_quant(void* output, void* output_scale, const void* input, int64_t input_row_stride,
-                                    int64_t rows, int64_t cols, const float* global_scale, DType dtype,
-                                    cudaStream_t stream);
+                                    int64_t rows, int64_t cols, const float* global_scale, bool enable_pdl,
+                                    DType dtype, cudaStream_t stream);
 
 // sgl_per_tensor_quant_fp8: output_q = e4m3(input / s) over [num_rows, hidden] rows (strides in elements; a
 // dense tensor may come as one row of numel). is_static: s = scale[0]; else s = max(absmax, 1e-10) / 448 is
 // written to scale[0], using workspace (workspace_len floats, no initial value needed) for per-CTA maxima.
+// enable_pdl: every kernel but the cooperative one-pass dynamic kernel launches with PDL.
 cudaError_t launch_sgl_per_tensor_quant_fp8(void* output_q, int64_t q_row_stride, float* scale, const void* input,
                                             int64_t input_row_stride, int64_t num_rows, int64_t hidden,
-                                            bool is_static, float* workspace, int64_t workspace_len, DType dtype,
-                                            cudaStream_t stream);
+                                            bool is_static, float* workspace, int64_t workspace_len, bool enable_pdl,
+                                            DType dtype, cudaStream_t stream);
 
 // sgl_per_token_group_quant_fp8: for each row r < num_rows and group j < hidden / group_size of input
 // (rows of `hidden` contiguous elements, input_row_stride apart), s = max(absmax, eps) / fp8_max
@@ -87,7 +88,7 @@ cudaError_t launch_sgl_per_token_group_quant_fp8(void* output_q, int64_t q_row_s
                                                  int64_t s_row_stride, int64_t s_group_stride, const void* input,
                                                  int64_t input_row_stride, int64_t num_rows, int64_t hidden,
                                                  int64_t group_size, double eps, double fp8_min, double fp8_max,
-                                                 bool scale_ue8m0, DType dtype, cudaStream_t stream);
+                                                 bool scale_ue8m0, bool enable_pdl, DType dtype, cudaStream_t stream);
 
 // sgl_per_token_group_quant_int8: as sgl_per_token_group_quant_fp8 with s = max(absmax, eps) / int8_max
 // and q = rint(clamp(x / s, int8_min, int8_max)) as int8 (NaN -> 0).
@@ -95,12 +96,12 @@ cudaError_t launch_sgl_per_token_group_quant_int8(void* output_q, int64_t q_row_
                                                   int64_t s_row_stride, int64_t s_group_stride, const void* input,
                                                   int64_t input_row_stride, int64_t num_rows, int64_t hidden,
                                                   int64_t group_size, double eps, double int8_min, double int8_max,
-                                                  DType dtype, cudaStream_t stream);
+                                                  bool enable_pdl, DType dtype, cudaStream_t stream);
 
 // sgl_per_token_quant_fp8: scales[r] = max(absmax(input[r]), 1e-10) / 448; output_q[r] = e4m3(input[r] / scales[r])
 cudaError_t launch_sgl_per_token_quant_fp8(void* output_q, int64_t q_row_stride, float* scales, const void* input,
-                                           int64_t input_row_stride, int64_t num_rows, int64_t hidden, DType dtype,
-                                           cudaStream_t stream);
+                                           int64_t input_row_stride, int64_t num_rows, int64_t hidden, bool enable_pdl,
+                                           DType dtype, cudaStream_t stream);
 
 // silu_and_mul: out[r, :d] = silu(input[r, :d]) * input[r, d:2d]
 cudaError_t launch_silu_and_mul(void* out, const void* input, int64_t num_rows, int64_t d, int64_t out_row_stride,

@@ -116,18 +116,20 @@ class GroupQuantTests:
     def test_schema_registered(self):
         schema = self.torch_op._schema
         names = ["input", "output_q", "output_s", "group_size", "eps", *self.bounds]
-        names += [] if self.int8 else ["scale_ue8m0"]
+        names += ([] if self.int8 else ["scale_ue8m0"]) + ["enable_pdl"]
         assert [a.name for a in schema.arguments] == names
         types = [str(a.type) for a in schema.arguments]
-        assert types == ["Tensor"] * 3 + ["int", "float", "float", "float"] + ([] if self.int8 else ["bool"])
+        assert types == ["Tensor"] * 3 + ["int", "float", "float", "float"] + ([] if self.int8 else ["bool"]) + ["bool"]
         written = {a.name for a in schema.arguments if a.alias_info is not None and a.alias_info.is_write}
         assert written == {"output_q", "output_s"} and schema.returns == []
 
     def test_sgl_kernel_signature(self):
         params = inspect.signature(self.fn).parameters
         names = ["input", "output_q", "output_s", "group_size", "eps", *self.bounds]
-        assert list(params) == names + ([] if self.int8 else ["scale_ue8m0"])
+        # sgl-kernel's arguments, then FlashInfer's enable_pdl=None keyword
+        assert list(params) == names + ([] if self.int8 else ["scale_ue8m0"]) + ["enable_pdl"]
         assert all(params[n].default is inspect.Parameter.empty for n in names)
+        assert params["enable_pdl"].default is None
         if not self.int8:
             assert params["scale_ue8m0"].default is False
         assert self.op in kernelkit_ops.__all__ and f"sgl_kernel.{self.op}" in self.fn.__doc__
@@ -351,7 +353,7 @@ class GroupQuantTests:
         q = torch.empty(x.shape, device="cuda", dtype=self.q_dtype)
         s = torch.empty(4, 16, device="cuda").T  # column-major scales
         extra = () if self.int8 else (False,)
-        return (x, q, s, 128, EPS, *self.limits, *extra)
+        return (x, q, s, 128, EPS, *self.limits, *extra, True)
 
     @pytest.mark.gpu
     def test_opcheck(self):
@@ -360,7 +362,33 @@ class GroupQuantTests:
         utils = ("test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
         if self.int8:
             utils = ("test_schema", *utils)
-        torch.library.opcheck(self.torch_op, self.opcheck_args(), test_utils=utils)
+        *args, _ = self.opcheck_args()
+        for pdl in (True, False):
+            torch.library.opcheck(self.torch_op, (*args, pdl), test_utils=utils)
+
+    @pytest.mark.gpu
+    @pytest.mark.parametrize("shape", [(1, 7168), (2048, 4096)], ids=str)
+    def test_pdl_reads_what_the_previous_kernel_wrote(self, shape):
+        # With PDL the launch overlaps the previous kernel; griddepcontrol.wait must still see its writes.
+        # Producers: a plain copy, then fused_add_rmsnorm launched with PDL (it lets dependents launch early).
+        x = torch.randn(shape, device="cuda", dtype=torch.bfloat16)
+        r, w = torch.randn_like(x), torch.rand(shape[-1], device="cuda", dtype=x.dtype) + 0.5
+        buf = torch.empty_like(x)
+        results = []
+        for pdl in (True, False, None):
+            buf.fill_(float("nan"))
+            buf.copy_(x)
+            q = self.poison_q(torch.empty(shape, device="cuda", dtype=self.q_dtype))
+            s = torch.full((shape[0], shape[1] // 128), float("nan"), device="cuda")
+            self.fn(buf, q, s, 128, EPS, *self.limits, enable_pdl=pdl)
+            want_q, want_s = reference(x, 128, EPS, *self.limits, int8=self.int8)
+            assert torch.equal(q.view(torch.uint8), want_q.view(torch.uint8)) and torch.equal(s, want_s)
+            kernelkit_ops.fused_add_rmsnorm(buf, r.clone(), w, enable_pdl=True)
+            self.fn(buf, q, s, 128, EPS, *self.limits, enable_pdl=pdl)
+            want_q, want_s = reference(buf, 128, EPS, *self.limits, int8=self.int8)
+            assert torch.equal(q.view(torch.uint8), want_q.view(torch.uint8)) and torch.equal(s, want_s)
+            results.append(q.view(torch.uint8).clone())
+        assert torch.equal(results[0], results[1]) and torch.equal(results[0], results[2])
 
     @pytest.mark.gpu
     def test_torch_compile_fullgraph(self):

@@ -87,14 +87,14 @@ def assert_matches_reference(x, gs, out, scales):
     assert_fp8_equal(scales, want_scales)
 
 
-def run_op(x, gs, *, poison: bool = True, scale_dtype=torch.float8_e4m3fn):
+def run_op(x, gs, *, poison: bool = True, scale_dtype=torch.float8_e4m3fn, enable_pdl: bool = True):
     """The torch op itself on poisoned buffers (every byte must be written, padding included)."""
     m, n = x.shape
     rows, cols = padded_shape(m, n)
     out = torch.full((m, n // 2), 0xAB if poison else 0, device=x.device, dtype=torch.uint8)
     scales = torch.full((rows, cols), 0x7F if poison else 0, device=x.device, dtype=torch.uint8)  # 0x7f: e4m3 NaN
     buffer = scales.view(torch.int32) if scale_dtype == torch.int32 else scales.view(scale_dtype)
-    torch.ops.kernelkit.scaled_fp4_quant.default(out, x, buffer, gs)
+    torch.ops.kernelkit.scaled_fp4_quant.default(out, x, buffer, gs, enable_pdl)
     return out, scales.view(torch.float8_e4m3fn)
 
 
@@ -115,7 +115,7 @@ def test_without_fp4_kernels_the_wrapper_says_how_to_build():
 def test_schema_registered():
     schema = torch.ops.kernelkit.scaled_fp4_quant.default._schema
     args = schema.arguments
-    assert [a.name for a in args] == ["output", "input", "output_scale", "input_global_scale"]
+    assert [a.name for a in args] == ["output", "input", "output_scale", "input_global_scale", "enable_pdl"]
     written = [a.name for a in args if a.alias_info is not None and a.alias_info.is_write]
     assert written == ["output", "output_scale"]
     assert len(schema.returns) == 0
@@ -568,7 +568,32 @@ def test_opcheck():
     rows, cols = padded_shape(130, 256)
     out = torch.empty(130, 128, device="cuda", dtype=torch.uint8)
     scales = torch.empty(rows, cols // 4, device="cuda", dtype=torch.int32)
-    torch.library.opcheck(torch.ops.kernelkit.scaled_fp4_quant.default, (out, x, scales, gs))
+    for pdl in (True, False):
+        torch.library.opcheck(torch.ops.kernelkit.scaled_fp4_quant.default, (out, x, scales, gs, pdl))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("m", [1, 2048])
+def test_pdl_reads_what_the_previous_kernel_wrote(m):
+    # With PDL the launch overlaps the previous kernel; griddepcontrol.wait must still see its writes (the
+    # input and the global scale). Producers: plain copies, then fused_add_rmsnorm launched with PDL.
+    x = make_input(m, 4096, torch.bfloat16, seed=m)
+    gs_value = global_scale_for(x)
+    r, w = torch.randn_like(x), torch.rand(4096, device="cuda", dtype=x.dtype) + 0.5
+    buf, gs = torch.empty_like(x), torch.empty(1, device="cuda")
+    results = []
+    for pdl in (True, False):
+        buf.fill_(float("nan"))
+        buf.copy_(x)
+        gs.fill_(float("nan"))
+        gs.copy_(gs_value)
+        out, scales = run_op(buf, gs, enable_pdl=pdl)
+        assert_matches_reference(x, gs_value, out, scales)
+        kernelkit_ops.fused_add_rmsnorm(buf, r.clone(), w, enable_pdl=True)
+        out, scales = run_op(buf, gs, enable_pdl=pdl)
+        assert_matches_reference(buf, gs_value, out, scales)
+        results.append(out)
+    assert torch.equal(results[0], results[1])
 
 
 @pytest.mark.gpu
@@ -606,4 +631,6 @@ def test_binding_rejects_bad_input(change, message):
     }
     args.update(change)
     with pytest.raises(RuntimeError, match=f"scaled_fp4_quant: {message}"):
-        torch.ops.kernelkit.scaled_fp4_quant.default(*(args[k]() for k in ("output", "input", "output_scale", "input_global_scale")))
+        torch.ops.kernelkit.scaled_fp4_quant.default(
+            *(args[k]() for k in ("output", "input", "output_scale", "input_global_scale")), True
+        )

@@ -67,16 +67,18 @@ def check_dynamic(x, q, s):
 
 def test_schema_registered():
     schema = torch_op._schema
-    assert [a.name for a in schema.arguments] == ["input", "output_q", "output_s", "is_static", "workspace"]
+    assert [a.name for a in schema.arguments] == ["input", "output_q", "output_s", "is_static", "workspace", "enable_pdl"]
     writes = [a.alias_info is not None and a.alias_info.is_write for a in schema.arguments]
-    assert writes == [False, True, True, False, True]
+    assert writes == [False, True, True, False, True, False]
 
 
 def test_sgl_kernel_signature():
-    """The workspace is the wrapper's business: the Python signature is sgl-kernel's."""
+    """The workspace is the wrapper's business: the Python signature is sgl-kernel's, then FlashInfer's
+    enable_pdl=None keyword."""
     params = inspect.signature(quant).parameters
-    assert list(params) == ["input", "output_q", "output_s", "is_static"]
-    assert all(p.default is inspect.Parameter.empty for p in params.values())
+    assert list(params) == ["input", "output_q", "output_s", "is_static", "enable_pdl"]
+    assert all(p.default is inspect.Parameter.empty for name, p in params.items() if name != "enable_pdl")
+    assert params["enable_pdl"].default is None
     assert OP in kernelkit_ops.__all__ and f"sgl_kernel.{OP}" in quant.__doc__
 
 
@@ -319,7 +321,45 @@ def test_opcheck(is_static):
     if is_static:
         s.fill_(0.02)
     workspace = torch.zeros(0 if is_static else 4096, device="cuda")  # zeros: unused slots compare equal
-    torch.library.opcheck(torch_op, (x, q, s, is_static, workspace), test_utils=OPCHECK_UTILS)
+    for pdl in (True, False):
+        torch.library.opcheck(torch_op, (x, q, s, is_static, workspace, pdl), test_utils=OPCHECK_UTILS)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("is_static", [False, True])
+@pytest.mark.parametrize("shape", [(1, 4096), (2048, 4096), (16384, 4096)], ids=str)
+def test_pdl_reads_what_the_previous_kernel_wrote(shape, is_static):
+    # With PDL the launch overlaps the previous kernel; griddepcontrol.wait must still see its writes (the
+    # input, and for a static scale the scale). Shapes: the one-CTA kernel, the cooperative kernel (never
+    # launched with PDL: the kernel after it must still wait for it), and the two-pass chain of three
+    # PDL kernels. Producers: plain copies, then fused_add_rmsnorm launched with PDL.
+    x, _, _ = make(shape, torch.bfloat16)
+    r, w = torch.randn_like(x), torch.rand(shape[-1], device="cuda", dtype=x.dtype) + 0.5
+    buf, scale = torch.empty_like(x), torch.empty(1, device="cuda")
+    want_s = (x.float().abs().amax() / FP8_MAX * 0.7).reshape(1)
+    results = []
+    for pdl in (True, False, None):
+        q, s = poisoned_q(shape), poisoned_scales((1,))
+        buf.fill_(float("nan"))
+        buf.copy_(x)
+        if is_static:
+            scale.fill_(float("nan"))
+            scale.copy_(want_s)
+        quant(buf, q, scale if is_static else s, is_static, enable_pdl=pdl)
+        quant(buf, q, scale if is_static else s, is_static, enable_pdl=pdl)  # after itself, too
+        q_ref, s_ref = per_tensor_reference(x, want_s if is_static else None)
+        assert_fp8_equal(q, q_ref)
+        if not is_static:
+            assert torch.equal(s, s_ref.reshape(1))
+        kernelkit_ops.fused_add_rmsnorm(buf, r.clone(), w, enable_pdl=True)
+        q2, s2 = poisoned_q(shape), poisoned_scales((1,))
+        quant(buf, q2, scale if is_static else s2, is_static, enable_pdl=pdl)
+        q_ref, s_ref = per_tensor_reference(buf, want_s if is_static else None)
+        assert_fp8_equal(q2, q_ref)
+        if not is_static:
+            assert torch.equal(s2, s_ref.reshape(1))
+        results.append(q2.view(torch.uint8))
+    assert torch.equal(results[0], results[1]) and torch.equal(results[0], results[2])
 
 
 @pytest.mark.gpu
@@ -342,10 +382,10 @@ def test_binding_rejects_bad_input():
     x, q, s = make((4, 16), torch.bfloat16)
     ws = torch.empty(16, device="cuda")
     with pytest.raises(RuntimeError, match=rf"{OP}: workspace must hold at least one float32"):
-        torch_op(x, q, s, False, torch.empty(0, device="cuda"))
+        torch_op(x, q, s, False, torch.empty(0, device="cuda"), True)
     with pytest.raises(RuntimeError, match=rf"{OP}: output_q must be float8_e4m3fn, got bfloat16"):
-        torch_op(x, x.clone(), s, False, ws)
+        torch_op(x, x.clone(), s, False, ws, True)
     with pytest.raises(RuntimeError, match=rf"{OP}: output_s must have shape \[1\] \(or \[\]\), got \[2\]"):
-        torch_op(x, q, torch.empty(2, device="cuda"), False, ws)
+        torch_op(x, q, torch.empty(2, device="cuda"), False, ws, True)
     with pytest.raises(RuntimeError, match=rf"{OP}: workspace must be float32, got int32"):
-        torch_op(x, q, s, False, ws.int())
+        torch_op(x, q, s, False, ws.int(), True)

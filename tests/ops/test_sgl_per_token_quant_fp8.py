@@ -58,13 +58,15 @@ def check(x, q, s):
 
 def test_schema_registered():
     schema = torch_op._schema
-    assert [a.name for a in schema.arguments] == ["input", "output_q", "output_s"]
-    assert [a.alias_info is not None and a.alias_info.is_write for a in schema.arguments] == [False, True, True]
+    assert [a.name for a in schema.arguments] == ["input", "output_q", "output_s", "enable_pdl"]
+    assert [a.alias_info is not None and a.alias_info.is_write for a in schema.arguments] == [False, True, True, False]
 
 
 def test_sgl_kernel_signature():
     params = inspect.signature(quant).parameters
-    assert list(params) == ["input", "output_q", "output_s"]
+    # sgl-kernel's three arguments, then FlashInfer's enable_pdl=None keyword
+    assert list(params) == ["input", "output_q", "output_s", "enable_pdl"]
+    assert params["enable_pdl"].default is None
     assert OP in kernelkit_ops.__all__ and f"sgl_kernel.{OP}" in quant.__doc__
 
 
@@ -242,7 +244,32 @@ def test_cuda_graph_replay():
 @pytest.mark.gpu
 def test_opcheck():
     x, q, s = make((16, 256), torch.bfloat16)
-    torch.library.opcheck(torch_op, (x, q, s), test_utils=OPCHECK_UTILS)
+    for pdl in (True, False):
+        torch.library.opcheck(torch_op, (x, q, s, pdl), test_utils=OPCHECK_UTILS)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", [(1, 4096), (2048, 7168)], ids=str)
+def test_pdl_reads_what_the_previous_kernel_wrote(shape):
+    # With PDL the launch overlaps the previous kernel; griddepcontrol.wait must still see its writes.
+    # Producers: a plain copy, and fused_add_rmsnorm launched with PDL (which lets dependents launch early).
+    x = rows_of_varied_scale(shape, torch.bfloat16)
+    r, w = torch.randn_like(x), torch.rand(shape[-1], device="cuda", dtype=x.dtype) + 0.5
+    buf = torch.empty_like(x)
+    results = []
+    for pdl in (True, False, None):
+        q, s = poisoned_q(shape), poisoned_scales((shape[0], 1))
+        buf.fill_(float("nan"))
+        buf.copy_(x)
+        quant(buf, q, s, enable_pdl=pdl)
+        check(x, q, s)
+        res = r.clone()
+        kernelkit_ops.fused_add_rmsnorm(buf, res, w, enable_pdl=True)
+        q2, s2 = poisoned_q(shape), poisoned_scales((shape[0], 1))
+        quant(buf, q2, s2, enable_pdl=pdl)
+        check(buf, q2, s2)
+        results.append((q2.view(torch.uint8), s2))
+    assert all(torch.equal(a, b) for got in results[1:] for a, b in zip(results[0], got))
 
 
 @pytest.mark.gpu
@@ -264,10 +291,10 @@ def test_torch_compile_fullgraph():
 def test_binding_rejects_bad_input():
     x, q, s = make((4, 16), torch.bfloat16)
     with pytest.raises(RuntimeError, match=rf"{OP}: output_q must be float8_e4m3fn, got bfloat16"):
-        torch_op(x, x.clone(), s)
+        torch_op(x, x.clone(), s, True)
     with pytest.raises(RuntimeError, match=rf"{OP}: output_s must have shape \[4, 1\] or \[4\]"):
-        torch_op(x, q, torch.empty(2, 2, device="cuda"))
+        torch_op(x, q, torch.empty(2, 2, device="cuda"), True)
     with pytest.raises(RuntimeError, match=rf"{OP}: output_s must be float32, got float16"):
-        torch_op(x, q, s.half())
+        torch_op(x, q, s.half(), True)
     with pytest.raises(RuntimeError, match=rf"{OP}: input must be a CUDA tensor"):
-        torch_op(x.cpu(), q, s)
+        torch_op(x.cpu(), q, s, True)

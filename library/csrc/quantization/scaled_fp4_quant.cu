@@ -37,6 +37,7 @@
 
 #include "kernelkit/dispatch.cuh"
 #include "kernelkit/fp4.cuh"
+#include "kernelkit/pdl.cuh"
 #include "kernelkit/vec.cuh"
 
 // The launcher's declaration lives in kernelkit_ops.h; it is not included here, so that `kernelkit new`
@@ -196,6 +197,7 @@ __host__ __device__ __forceinline__ void zero_block(const Fp4QuantArgs& a, const
 template <typename T, int LV>
 __global__ void __launch_bounds__(kThreads) scaled_fp4_quant_kernel(Fp4QuantArgs a) {
   __shared__ float inv_of[256];
+  pdl_wait();  // input and the global scale may be the previous kernel's output
   const float gs = *a.global_scale;
   inv_of[threadIdx.y * blockDim.x + threadIdx.x] = fp4_inv_scale(static_cast<uint8_t>(threadIdx.y * blockDim.x + threadIdx.x), gs);
   __syncthreads();
@@ -204,6 +206,7 @@ __global__ void __launch_bounds__(kThreads) scaled_fp4_quant_kernel(Fp4QuantArgs
   int64_t row = lane.first_row;
   for (; row < a.rows; row += lane.row_step) quantize_block<T, LV>(a, lane, row, gs, inv_of);
   for (; row < a.padded_rows; row += lane.row_step) zero_block(a, lane, row);
+  pdl_launch_dependents();
 }
 
 // [BY rows][BX blocks], BX * BY = 256: BX a power of two up to 128 that divides the blocks of a row when
@@ -267,8 +270,8 @@ int ctas_per_sm(Kernel kernel) {
 }  // namespace
 
 cudaError_t launch_scaled_fp4_quant(void* output, void* output_scale, const void* input, int64_t input_row_stride,
-                                    int64_t rows, int64_t cols, const float* global_scale, DType dtype,
-                                    cudaStream_t stream) {
+                                    int64_t rows, int64_t cols, const float* global_scale, bool enable_pdl,
+                                    DType dtype, cudaStream_t stream) {
   if (rows == 0 || cols == 0) return cudaSuccess;
   if (cols % kFp4BlockSize != 0 || cols / kFp4BlockSize > INT32_MAX) return cudaErrorInvalidValue;
   const Fp4QuantArgs a = make_args(output, output_scale, input, input_row_stride, rows, cols, global_scale);
@@ -278,8 +281,7 @@ cudaError_t launch_scaled_fp4_quant(void* output, void* output_scale, const void
       constexpr int LV = decltype(vec_c)::value;
       dim3 grid, threads;
       launch_shape(a, static_cast<int64_t>(sm_count()) * ctas_per_sm(scaled_fp4_quant_kernel<T, LV>), grid, threads);
-      scaled_fp4_quant_kernel<T, LV><<<grid, threads, 0, stream>>>(a);
-      return cudaGetLastError();
+      return launch_with_pdl(scaled_fp4_quant_kernel<T, LV>, grid, threads, 0, stream, enable_pdl, a);
     });
   });
 }

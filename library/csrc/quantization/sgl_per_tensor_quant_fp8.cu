@@ -42,6 +42,7 @@
 #include "kernelkit/dispatch.cuh"
 #include "kernelkit/dtype.h"
 #include "kernelkit/dynamic_fp8.cuh"
+#include "kernelkit/pdl.cuh"
 #include "kernelkit/quant.cuh"
 #include "kernelkit/vec.cuh"
 
@@ -97,6 +98,7 @@ constexpr int kStaticThreads = 128;
 // of x's address parameters waited for it (one more constant-cache round trip before the first byte).
 template <typename T, int VEC>
 __global__ void __launch_bounds__(kStaticThreads) per_tensor_static(PerTensorArgs a) {
+  pdl_wait();  // x and the scale may be the previous kernel's output
   int64_t row = blockIdx.y;
   do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
@@ -108,6 +110,7 @@ __global__ void __launch_bounds__(kStaticThreads) per_tensor_static(PerTensorArg
     }
     row += gridDim.y;
   } while (row < a.num_rows);
+  pdl_launch_dependents();
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -203,6 +206,7 @@ template <typename T, int VEC, int NV>
 __global__ void __launch_bounds__(kSmallThreads) per_tensor_dynamic_small(PerTensorArgs a) {
   __shared__ float scratch[32];
   using V = Vec<T, VEC>;
+  pdl_wait();
   const int total = static_cast<int>(a.total_vecs), per_row = static_cast<int>(a.vecs_per_row);
   const auto offset = [&](int v, int64_t row_stride) -> int64_t {
     // A dense tensor is one row: no integer division (~20 dependent instructions) ahead of every load.
@@ -225,17 +229,18 @@ __global__ void __launch_bounds__(kSmallThreads) per_tensor_dynamic_small(PerTen
   quantize_held_vectors(
       x, m, scratch, a.scale, total, [](int i) { return static_cast<int>(threadIdx.x + i * blockDim.x); },
       [&](int v) { return a.q + offset(v, a.q_row_stride); }, a.q_aligned);
+  pdl_launch_dependents();
 }
 
 template <typename T, int VEC>
-cudaError_t launch_dynamic_small(const PerTensorArgs& a, cudaStream_t stream) {
+cudaError_t launch_dynamic_small(const PerTensorArgs& a, bool enable_pdl, cudaStream_t stream) {
   const int64_t threads = std::min<int64_t>(kSmallThreads, (a.total_vecs + 31) / 32 * 32);
   if (a.total_vecs <= kSmallThreads) {
-    per_tensor_dynamic_small<T, VEC, 1><<<1, static_cast<unsigned>(threads), 0, stream>>>(a);
-  } else {
-    per_tensor_dynamic_small<T, VEC, kSmallMaxVecsPerThread><<<1, kSmallThreads, 0, stream>>>(a);
+    return launch_with_pdl(per_tensor_dynamic_small<T, VEC, 1>, dim3(1), dim3(static_cast<unsigned>(threads)), 0, stream,
+                           enable_pdl, a);
   }
-  return cudaGetLastError();
+  return launch_with_pdl(per_tensor_dynamic_small<T, VEC, kSmallMaxVecsPerThread>, dim3(1), dim3(kSmallThreads), 0, stream,
+                         enable_pdl, a);
 }
 
 // What the launcher needs to know about the device and a kernel instance, found once per device (the
@@ -297,6 +302,7 @@ template <typename T, int VEC>
 __global__ void __launch_bounds__(kAbsmaxThreads) per_tensor_absmax(PerTensorArgs a, float* __restrict__ partial_max) {
   __shared__ float scratch[32];
   using V = Vec<T, VEC>;
+  pdl_wait();
   const int64_t stride = int64_t(gridDim.x) * kAbsmaxThreads;
   int64_t v = int64_t(blockIdx.x) * kAbsmaxThreads + threadIdx.x;
   float m = 0.0f;
@@ -311,6 +317,7 @@ __global__ void __launch_bounds__(kAbsmaxThreads) per_tensor_absmax(PerTensorArg
   for (; v < a.total_vecs; v += stride) m = vec_absmax(m, V::load(in_at<T, VEC>(a, last - v)));
   m = block_max(m, scratch);
   if (threadIdx.x == 0) partial_max[blockIdx.x] = m;
+  pdl_launch_dependents();
 }
 
 constexpr int kScaleThreads = 1024;
@@ -318,18 +325,20 @@ constexpr int kScaleThreads = 1024;
 __global__ void __launch_bounds__(kScaleThreads) per_tensor_scale_from_partials(const float* __restrict__ partial_max, int n,
                                                                                   float* __restrict__ scale) {
   __shared__ float scratch[32];
+  pdl_wait();
   float m = 0.0f;
   for (int i = threadIdx.x; i < n; i += kScaleThreads) m = fmaxf(m, partial_max[i]);
   m = block_max(m, scratch);
   if (threadIdx.x == 0) *scale = fp8_scale_from_absmax(m);
+  pdl_launch_dependents();
 }
 
 template <typename T, int VEC>
-cudaError_t launch_static(const PerTensorArgs& a, cudaStream_t stream);
+cudaError_t launch_static(const PerTensorArgs& a, bool enable_pdl, cudaStream_t stream);
 
 template <typename T, int VEC>
 cudaError_t launch_dynamic_two_pass(const PerTensorArgs& a, float* workspace, int64_t workspace_len, int sms,
-                                    cudaStream_t stream) {
+                                    bool enable_pdl, cudaStream_t stream) {
   static int ctas_per_sm = 0;  // per instance; the same on every device of one kind
   if (ctas_per_sm == 0) {
     int n = 0;
@@ -338,11 +347,12 @@ cudaError_t launch_dynamic_two_pass(const PerTensorArgs& a, float* workspace, in
     ctas_per_sm = std::max(n, 1);
   }
   const int grid = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(int64_t(sms) * ctas_per_sm, workspace_len)));
-  per_tensor_absmax<T, VEC><<<grid, kAbsmaxThreads, 0, stream>>>(a, workspace);
-  per_tensor_scale_from_partials<<<1, kScaleThreads, 0, stream>>>(workspace, grid, a.scale);
-  const cudaError_t err = cudaGetLastError();
+  cudaError_t err = launch_with_pdl(per_tensor_absmax<T, VEC>, dim3(grid), dim3(kAbsmaxThreads), 0, stream, enable_pdl, a, workspace);
   if (err != cudaSuccess) return err;
-  return launch_static<T, VEC>(a, stream);
+  err = launch_with_pdl(per_tensor_scale_from_partials, dim3(1), dim3(kScaleThreads), 0, stream, enable_pdl,
+                        static_cast<const float*>(workspace), grid, a.scale);
+  if (err != cudaSuccess) return err;
+  return launch_static<T, VEC>(a, enable_pdl, stream);
 }
 
 // The cooperative launch of per_tensor_dynamic<SLOTS>: a grid of co-resident CTAs that holds the
@@ -378,6 +388,8 @@ cudaError_t launch_dynamic_one_pass(const PerTensorArgs& a, float* workspace, in
   config.dynamicSmemBytes = size_t(smem_slots) * kRound * 16;
   config.stream = stream;
   cudaLaunchAttribute attribute[1];
+  // No PDL here: the co-residency the grid barrier relies on is sized for an SM free of other kernels,
+  // so this launch waits for the previous kernel like a plain one (it has no pdl_wait either).
   attribute[0].id = cudaLaunchAttributeCooperative;  // co-residency guaranteed, grid.sync() allowed
   attribute[0].val.cooperative = 1;
   config.attrs = attribute;
@@ -386,8 +398,9 @@ cudaError_t launch_dynamic_one_pass(const PerTensorArgs& a, float* workspace, in
 }
 
 template <typename T, int VEC>
-cudaError_t launch_dynamic(const PerTensorArgs& a, float* workspace, int64_t workspace_len, cudaStream_t stream) {
-  if (a.total_vecs <= int64_t(kSmallThreads) * kSmallMaxVecsPerThread) return launch_dynamic_small<T, VEC>(a, stream);
+cudaError_t launch_dynamic(const PerTensorArgs& a, float* workspace, int64_t workspace_len, bool enable_pdl,
+                           cudaStream_t stream) {
+  if (a.total_vecs <= int64_t(kSmallThreads) * kSmallMaxVecsPerThread) return launch_dynamic_small<T, VEC>(a, enable_pdl, stream);
   int device = 0;
   cudaError_t err = cudaGetDevice(&device);
   if (err != cudaSuccess) return err;
@@ -399,23 +412,22 @@ cudaError_t launch_dynamic(const PerTensorArgs& a, float* workspace, int64_t wor
   }
   err = launch_dynamic_one_pass<T, VEC, kManyRegSlots>(a, workspace, workspace_len, device, stream);
   if (err != cudaErrorNotSupported) return err;
-  return launch_dynamic_two_pass<T, VEC>(a, workspace, workspace_len, few.sms, stream);  // more than the chip holds
+  return launch_dynamic_two_pass<T, VEC>(a, workspace, workspace_len, few.sms, enable_pdl, stream);  // more than the chip holds
 }
 
 template <typename T, int VEC>
-cudaError_t launch_static(const PerTensorArgs& a, cudaStream_t stream) {
+cudaError_t launch_static(const PerTensorArgs& a, bool enable_pdl, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(std::min<int64_t>((a.vecs_per_row + kStaticThreads - 1) / kStaticThreads, INT32_MAX)),
                   static_cast<unsigned>(std::min<int64_t>(a.num_rows, 65535)));
-  per_tensor_static<T, VEC><<<grid, kStaticThreads, 0, stream>>>(a);
-  return cudaGetLastError();
+  return launch_with_pdl(per_tensor_static<T, VEC>, grid, dim3(kStaticThreads), 0, stream, enable_pdl, a);
 }
 
 }  // namespace
 
 cudaError_t launch_sgl_per_tensor_quant_fp8(void* output_q, int64_t q_row_stride, float* scale, const void* input,
                                             int64_t input_row_stride, int64_t num_rows, int64_t hidden,
-                                            bool is_static, float* workspace, int64_t workspace_len, DType dtype,
-                                            cudaStream_t stream) {
+                                            bool is_static, float* workspace, int64_t workspace_len, bool enable_pdl,
+                                            DType dtype, cudaStream_t stream) {
   if (num_rows == 0 || hidden == 0) return cudaSuccess;
   if (!is_static && (workspace == nullptr || workspace_len < 1)) return cudaErrorInvalidValue;
   return dispatch_float_dtype(dtype, [&](auto tag) {
@@ -427,7 +439,8 @@ cudaError_t launch_sgl_per_tensor_quant_fp8(void* output_q, int64_t q_row_stride
       PerTensorArgs a{static_cast<uint8_t*>(output_q), q_row_stride, scale, input, input_row_stride, num_rows,
                       hidden / VEC, num_rows * (hidden / VEC), false};
       a.q_aligned = reinterpret_cast<uintptr_t>(output_q) % VEC == 0 && (num_rows == 1 || q_row_stride % VEC == 0);
-      return is_static ? launch_static<T, VEC>(a, stream) : launch_dynamic<T, VEC>(a, workspace, workspace_len, stream);
+      return is_static ? launch_static<T, VEC>(a, enable_pdl, stream)
+                       : launch_dynamic<T, VEC>(a, workspace, workspace_len, enable_pdl, stream);
     };
     return full ? run(std::integral_constant<int, kFull>{}) : run(std::integral_constant<int, 1>{});
   });

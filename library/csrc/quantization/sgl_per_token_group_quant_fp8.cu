@@ -13,14 +13,14 @@ cudaError_t launch_sgl_per_token_group_quant_fp8(void* output_q, int64_t q_row_s
                                                  int64_t s_row_stride, int64_t s_group_stride, const void* input,
                                                  int64_t input_row_stride, int64_t num_rows, int64_t hidden,
                                                  int64_t group_size, double eps, double fp8_min, double fp8_max,
-                                                 bool scale_ue8m0, DType dtype, cudaStream_t stream) {
+                                                 bool scale_ue8m0, bool enable_pdl, DType dtype, cudaStream_t stream) {
   if (group_size <= 0 || hidden % group_size != 0) return cudaErrorInvalidValue;
   const GroupQuantArgs args{input,          input_row_stride,         static_cast<uint8_t*>(output_q),
                             q_row_stride,   output_s,                 s_row_stride,
                             s_group_stride, num_rows,                 hidden / group_size,
                             static_cast<float>(eps), static_cast<float>(fp8_min), static_cast<float>(fp8_max),
                             scale_ue8m0};
-  return launch_per_token_group_quant<GroupQuantKind::kFp8E4m3>(args, group_size, dtype, stream);
+  return launch_per_token_group_quant<GroupQuantKind::kFp8E4m3>(args, group_size, enable_pdl, dtype, stream);
 }
 
 }  // namespace kernelkit

@@ -108,7 +108,7 @@ __global__ void __launch_bounds__(kTwoPassThreads) per_token_two_pass(PerTokenAr
 }
 
 template <typename T, int VEC>
-cudaError_t launch_typed(const PerTokenArgs& a, cudaStream_t stream) {
+cudaError_t launch_typed(const PerTokenArgs& a, bool enable_pdl, cudaStream_t stream) {
   const int64_t num_vecs = a.hidden / VEC;
   const bool few_rows = a.num_rows < 2 * static_cast<int64_t>(sm_count());
   const auto cap = [](int nv) -> int64_t {
@@ -120,22 +120,22 @@ cudaError_t launch_typed(const PerTokenArgs& a, cudaStream_t stream) {
   while (nv < kMaxVecsPerThread && threads_for(nv) > std::min<int64_t>(want, cap(nv))) nv *= 2;
   const unsigned grid = static_cast<unsigned>(std::min<int64_t>(a.num_rows, 1 << 20));
   if (threads_for(nv) > cap(nv)) {
-    return launch_with_pdl(per_token_two_pass<T, VEC>, dim3(grid), dim3(kTwoPassThreads), 0, stream, false, a);
+    return launch_with_pdl(per_token_two_pass<T, VEC>, dim3(grid), dim3(kTwoPassThreads), 0, stream, enable_pdl, a);
   }
   const unsigned threads = static_cast<unsigned>(std::max<int64_t>(32, (threads_for(nv) + 31) / 32 * 32));
   switch (nv) {
-    case 1: return launch_with_pdl(per_token_registers<T, VEC, 1>, dim3(grid), dim3(threads), 0, stream, false, a);
-    case 2: return launch_with_pdl(per_token_registers<T, VEC, 2>, dim3(grid), dim3(threads), 0, stream, false, a);
-    case 4: return launch_with_pdl(per_token_registers<T, VEC, 4>, dim3(grid), dim3(threads), 0, stream, false, a);
-    default: return launch_with_pdl(per_token_registers<T, VEC, 8>, dim3(grid), dim3(threads), 0, stream, false, a);
+    case 1: return launch_with_pdl(per_token_registers<T, VEC, 1>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
+    case 2: return launch_with_pdl(per_token_registers<T, VEC, 2>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
+    case 4: return launch_with_pdl(per_token_registers<T, VEC, 4>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
+    default: return launch_with_pdl(per_token_registers<T, VEC, 8>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
   }
 }
 
 }  // namespace
 
 cudaError_t launch_sgl_per_token_quant_fp8(void* output_q, int64_t q_row_stride, float* scales, const void* input,
-                                           int64_t input_row_stride, int64_t num_rows, int64_t hidden, DType dtype,
-                                           cudaStream_t stream) {
+                                           int64_t input_row_stride, int64_t num_rows, int64_t hidden, bool enable_pdl,
+                                           DType dtype, cudaStream_t stream) {
   if (num_rows == 0 || hidden == 0) return cudaSuccess;
   return dispatch_float_dtype(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -145,10 +145,10 @@ cudaError_t launch_sgl_per_token_quant_fp8(void* output_q, int64_t q_row_stride,
     // The vector width follows the input (16-byte loads); q gets VEC-byte stores where its rows allow.
     if (pick_vec_width<T>({input}, {hidden, input_row_stride}) == kFull) {
       a.q_aligned = reinterpret_cast<uintptr_t>(output_q) % kFull == 0 && q_row_stride % kFull == 0;
-      return launch_typed<T, kFull>(a, stream);
+      return launch_typed<T, kFull>(a, enable_pdl, stream);
     }
     a.q_aligned = true;
-    return launch_typed<T, 1>(a, stream);
+    return launch_typed<T, 1>(a, enable_pdl, stream);
   });
 }
 

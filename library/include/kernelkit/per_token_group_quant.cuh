@@ -42,6 +42,7 @@
 #include "kernelkit/dispatch.cuh"
 #include "kernelkit/dtype.h"
 #include "kernelkit/dynamic_fp8.cuh"
+#include "kernelkit/pdl.cuh"
 #include "kernelkit/quant.cuh"
 #include "kernelkit/vec.cuh"
 
@@ -120,6 +121,7 @@ __global__ void __launch_bounds__(kThreads) per_token_group_quant_kernel(GroupQu
   // row's end leaves the loop together with its lanes.
   const unsigned mask = kLanes == 32 ? 0xffffffffu : ((1u << kLanes) - 1u) << (threadIdx.x % 32 / kLanes * kLanes);
   const bool clamp = !(a.qmin <= -kFp8E4m3Max && a.qmax >= kFp8E4m3Max);
+  pdl_wait();  // input may be the previous kernel's output
   int64_t row = blockIdx.y;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
   do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
@@ -157,13 +159,15 @@ __global__ void __launch_bounds__(kThreads) per_token_group_quant_kernel(GroupQu
     }
     row += gridDim.y;
   } while (row < a.num_rows);
+  pdl_launch_dependents();
 }
 
 }  // namespace group_quant_detail
 
 // Picks the instance (dtype, group size, elements per lane, vector or scalar access) and sizes the grid.
 template <GroupQuantKind K>
-cudaError_t launch_per_token_group_quant(const GroupQuantArgs& a, int64_t group_size, DType dtype, cudaStream_t stream) {
+cudaError_t launch_per_token_group_quant(const GroupQuantArgs& a, int64_t group_size, bool enable_pdl, DType dtype,
+                                         cudaStream_t stream) {
   using namespace group_quant_detail;
   if (a.num_rows == 0 || a.groups_per_row == 0) return cudaSuccess;
   if (!supported_group_size(group_size) || !(a.eps > 0.0f) || !(a.qmax > 0.0f)) return cudaErrorInvalidValue;
@@ -183,12 +187,8 @@ cudaError_t launch_per_token_group_quant(const GroupQuantArgs& a, int64_t group_
       constexpr int64_t kGroupsPerCta = kThreads / (G / E);
       const dim3 grid(static_cast<unsigned>(std::min<int64_t>((a.groups_per_row + kGroupsPerCta - 1) / kGroupsPerCta, INT32_MAX)),
                       static_cast<unsigned>(std::min<int64_t>(a.num_rows, 65535)));
-      if (vector) {
-        per_token_group_quant_kernel<T, G, E, K, true><<<grid, kThreads, 0, stream>>>(a);
-      } else {
-        per_token_group_quant_kernel<T, G, E, K, false><<<grid, kThreads, 0, stream>>>(a);
-      }
-      return cudaGetLastError();
+      return vector ? launch_with_pdl(per_token_group_quant_kernel<T, G, E, K, true>, grid, dim3(kThreads), 0, stream, enable_pdl, a)
+                    : launch_with_pdl(per_token_group_quant_kernel<T, G, E, K, false>, grid, dim3(kThreads), 0, stream, enable_pdl, a);
     };
     using I16 = std::integral_constant<int, 16>;
     using I32 = std::integral_constant<int, 32>;

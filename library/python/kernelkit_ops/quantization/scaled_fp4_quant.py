@@ -6,12 +6,15 @@ import torch
 
 from kernelkit_ops import _library
 from kernelkit_ops import _validate as v
+from kernelkit_ops._validate import pdl_default
 
 DTYPES = (torch.bfloat16, torch.float16)
 BLOCK_SIZE = 16  # values sharing one e4m3 scale
 
 
-def scaled_fp4_quant(input: torch.Tensor, input_global_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def scaled_fp4_quant(
+    input: torch.Tensor, input_global_scale: torch.Tensor, enable_pdl: bool | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Quantize ``input`` to FP4 (e2m1) with one e4m3 scale per 16 values of its last dimension.
 
     Needs the FP4 kernels (`kernelkit build --fp4`); without them it raises RuntimeError saying so.
@@ -31,6 +34,8 @@ def scaled_fp4_quant(input: torch.Tensor, input_global_scale: torch.Tensor) -> t
             are reshaped to ``[-1, n]``).
         input_global_scale: float32 CUDA tensor with one value (e.g. shape ``[1]``); typically
             ``448 * 6 / amax(input)``.
+        enable_pdl: launch with programmatic dependent launch (overlaps the previous kernel's tail);
+            None (default) means on for sm_90+ GPUs. Not part of sgl-kernel's signature (FlashInfer's keyword).
 
     Returns:
         ``(output, output_scale)``: ``output`` uint8 ``[m, n / 2]`` with two e2m1 codes per byte (the
@@ -64,13 +69,19 @@ def scaled_fp4_quant(input: torch.Tensor, input_global_scale: torch.Tensor) -> t
     padded_blocks = (n // BLOCK_SIZE + 3) // 4 * 4
     output_scale = torch.empty((padded_m, padded_blocks), device=input.device, dtype=torch.float8_e4m3fn)
     if output_scale.numel():  # m = 0 or n = 0 launches nothing
-        torch.ops.kernelkit.scaled_fp4_quant.default(output, x, output_scale, input_global_scale)
+        torch.ops.kernelkit.scaled_fp4_quant.default(
+            output, x, output_scale, input_global_scale, pdl_default(input, enable_pdl)
+        )
     return output, output_scale
 
 
 @torch.library.register_fake("kernelkit::scaled_fp4_quant")
 def _scaled_fp4_quant_fake(
-    output: torch.Tensor, input: torch.Tensor, output_scale: torch.Tensor, input_global_scale: torch.Tensor
+    output: torch.Tensor,
+    input: torch.Tensor,
+    output_scale: torch.Tensor,
+    input_global_scale: torch.Tensor,
+    enable_pdl: bool,
 ) -> None:
     # Writes output and output_scale only; nothing to allocate.
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from kernelkit_ops import _validate as v
+from kernelkit_ops._validate import pdl_default
 from kernelkit_ops.quantization._common import check_float32, check_fp8_output, check_input
 
 # Scratch for the dynamic kernel's per-CTA maxima: one float per co-resident CTA (a few hundred on an
@@ -13,7 +14,13 @@ from kernelkit_ops.quantization._common import check_float32, check_fp8_output, 
 WORKSPACE_FLOATS = 4096
 
 
-def sgl_per_tensor_quant_fp8(input: torch.Tensor, output_q: torch.Tensor, output_s: torch.Tensor, is_static: bool) -> None:
+def sgl_per_tensor_quant_fp8(
+    input: torch.Tensor,
+    output_q: torch.Tensor,
+    output_s: torch.Tensor,
+    is_static: bool,
+    enable_pdl: bool | None = None,
+) -> None:
     """``output_q = e4m3(input / s)`` with one scale ``s`` for the whole tensor.
 
     * ``is_static=True``: ``s = output_s`` as given (read on the GPU, never written);
@@ -40,6 +47,9 @@ def sgl_per_tensor_quant_fp8(input: torch.Tensor, output_q: torch.Tensor, output
         output_q: float8_e4m3fn, input's shape (rows with one row stride); overwritten.
         output_s: float32 with one element, shape ``[1]`` (what sglang allocates) or ``[]``.
         is_static: see above.
+        enable_pdl: launch with programmatic dependent launch (overlaps the previous kernel's tail);
+            None (default) means on for sm_90+ GPUs (the cooperative one-pass dynamic kernel always
+            launches without it). Not part of sgl-kernel's signature (FlashInfer's keyword).
 
     Empty input: nothing is launched or written (a dynamic ``output_s`` keeps its value).
     """
@@ -52,12 +62,19 @@ def sgl_per_tensor_quant_fp8(input: torch.Tensor, output_q: torch.Tensor, output
     if input.numel() == 0:
         return
     workspace = torch.empty(0 if is_static else WORKSPACE_FLOATS, device=input.device, dtype=torch.float32)
-    torch.ops.kernelkit.sgl_per_tensor_quant_fp8.default(input, output_q, output_s, bool(is_static), workspace)
+    torch.ops.kernelkit.sgl_per_tensor_quant_fp8.default(
+        input, output_q, output_s, bool(is_static), workspace, pdl_default(input, enable_pdl)
+    )
 
 
 @torch.library.register_fake("kernelkit::sgl_per_tensor_quant_fp8")
 def _sgl_per_tensor_quant_fp8_fake(
-    input: torch.Tensor, output_q: torch.Tensor, output_s: torch.Tensor, is_static: bool, workspace: torch.Tensor
+    input: torch.Tensor,
+    output_q: torch.Tensor,
+    output_s: torch.Tensor,
+    is_static: bool,
+    workspace: torch.Tensor,
+    enable_pdl: bool,
 ) -> None:
     # Writes output_q, output_s (dynamic) and workspace only; nothing to allocate.
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from kernelkit_ops._validate import pdl_default
 from kernelkit_ops.quantization._group import check_group_quant
 
 OP = "sgl_per_token_group_quant_fp8"
@@ -20,6 +21,7 @@ def sgl_per_token_group_quant_fp8(
     fp8_min: float,
     fp8_max: float,
     scale_ue8m0: bool = False,
+    enable_pdl: bool | None = None,
 ) -> None:
     """Quantize ``input`` to fp8 e4m3 per group of ``group_size`` consecutive elements of its last dim,
     writing ``output_q`` and ``output_s`` in place (same signature as ``sgl_kernel.sgl_per_token_group_quant_fp8``).
@@ -44,6 +46,8 @@ def sgl_per_token_group_quant_fp8(
         scale_ue8m0: round each scale up to a power of two (the UE8M0 scales DeepGEMM reads on Blackwell).
             sgl-kernel added this argument in 0.1.x without a default; the default ``False`` here also
             accepts calls written for the earlier 7-argument form.
+        enable_pdl: launch with programmatic dependent launch (overlaps the previous kernel's tail);
+            None (default) means on for sm_90+ GPUs. Not part of sgl-kernel's signature (FlashInfer's keyword).
 
     Returns:
         None. Empty inputs (T = 0) launch nothing.
@@ -58,7 +62,8 @@ def sgl_per_token_group_quant_fp8(
     )  # fmt: skip
     if output_q.numel():  # T = 0 (or H = 0) launches nothing
         torch.ops.kernelkit.sgl_per_token_group_quant_fp8.default(
-            input, output_q, output_s, group_size, float(eps), float(fp8_min), float(fp8_max), bool(scale_ue8m0)
+            input, output_q, output_s, group_size, float(eps), float(fp8_min), float(fp8_max), bool(scale_ue8m0),
+            pdl_default(input, enable_pdl),
         )
     return None
 
@@ -73,6 +78,7 @@ def _sgl_per_token_group_quant_fp8_fake(
     fp8_min: float,
     fp8_max: float,
     scale_ue8m0: bool,
+    enable_pdl: bool,
 ) -> None:
     # Mutates output_q and output_s only; nothing to allocate.
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from kernelkit_ops._validate import pdl_default
 from kernelkit_ops.quantization._group import check_group_quant
 
 OP = "sgl_per_token_group_quant_int8"
@@ -18,6 +19,7 @@ def sgl_per_token_group_quant_int8(
     eps: float,
     int8_min: float,
     int8_max: float,
+    enable_pdl: bool | None = None,
 ) -> None:
     """Quantize ``input`` to int8 per group of ``group_size`` consecutive elements of its last dim,
     writing ``output_q`` and ``output_s`` in place (same signature as ``sgl_kernel.sgl_per_token_group_quant_int8``).
@@ -36,6 +38,8 @@ def sgl_per_token_group_quant_int8(
         group_size: one of 16, 32, 64, 128, 256; must divide ``H``.
         eps: floor of ``absmax`` (> 0, a positive finite float32): an all-zero group gets ``s = eps / int8_max``.
         int8_min, int8_max: the clamp range; ``0 < int8_max <= 127`` and ``-128 <= int8_min <= int8_max``.
+        enable_pdl: launch with programmatic dependent launch (overlaps the previous kernel's tail);
+            None (default) means on for sm_90+ GPUs. Not part of sgl-kernel's signature (FlashInfer's keyword).
 
     Returns:
         None. Empty inputs (T = 0) launch nothing.
@@ -49,7 +53,8 @@ def sgl_per_token_group_quant_int8(
     )  # fmt: skip
     if output_q.numel():  # T = 0 (or H = 0) launches nothing
         torch.ops.kernelkit.sgl_per_token_group_quant_int8.default(
-            input, output_q, output_s, group_size, float(eps), float(int8_min), float(int8_max)
+            input, output_q, output_s, group_size, float(eps), float(int8_min), float(int8_max),
+            pdl_default(input, enable_pdl),
         )
     return None
 
@@ -63,6 +68,7 @@ def _sgl_per_token_group_quant_int8_fake(
     eps: float,
     int8_min: float,
     int8_max: float,
+    enable_pdl: bool,
 ) -> None:
     # Mutates output_q and output_s only; nothing to allocate.
     return None

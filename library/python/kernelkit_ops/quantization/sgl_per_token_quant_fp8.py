@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import torch
 
+from kernelkit_ops._validate import pdl_default
 from kernelkit_ops.quantization._common import check_fp8_output, check_input, check_row_scales
 
 
-def sgl_per_token_quant_fp8(input: torch.Tensor, output_q: torch.Tensor, output_s: torch.Tensor) -> None:
+def sgl_per_token_quant_fp8(
+    input: torch.Tensor, output_q: torch.Tensor, output_s: torch.Tensor, enable_pdl: bool | None = None
+) -> None:
     """Per row t: ``output_s[t] = max(absmax(input[t]), 1e-10) / 448``, ``output_q[t] = e4m3(input[t] / output_s[t])``.
 
     Same signature and semantics as ``sgl_kernel.sgl_per_token_quant_fp8``, with two choices spelled out:
@@ -26,6 +29,8 @@ def sgl_per_token_quant_fp8(input: torch.Tensor, output_q: torch.Tensor, output_
         output_q: float8_e4m3fn, input's shape (rows with one row stride); overwritten.
         output_s: float32, contiguous, ``input.shape[:-1] + (1,)`` (``[T, 1]``, what sglang allocates) or
             ``input.shape[:-1]`` (``[T]``); overwritten.
+        enable_pdl: launch with programmatic dependent launch (overlaps the previous kernel's tail);
+            None (default) means on for sm_90+ GPUs. Not part of sgl-kernel's signature (FlashInfer's keyword).
 
     Empty input (T = 0 or H = 0): nothing is launched or written.
     """
@@ -34,10 +39,12 @@ def sgl_per_token_quant_fp8(input: torch.Tensor, output_q: torch.Tensor, output_
     check_fp8_output(op, input, output_q)
     check_row_scales(op, input, output_s)
     if input.numel():
-        torch.ops.kernelkit.sgl_per_token_quant_fp8.default(input, output_q, output_s)
+        torch.ops.kernelkit.sgl_per_token_quant_fp8.default(input, output_q, output_s, pdl_default(input, enable_pdl))
 
 
 @torch.library.register_fake("kernelkit::sgl_per_token_quant_fp8")
-def _sgl_per_token_quant_fp8_fake(input: torch.Tensor, output_q: torch.Tensor, output_s: torch.Tensor) -> None:
+def _sgl_per_token_quant_fp8_fake(
+    input: torch.Tensor, output_q: torch.Tensor, output_s: torch.Tensor, enable_pdl: bool
+) -> None:
     # Writes output_q and output_s only; nothing to allocate.
     return None
