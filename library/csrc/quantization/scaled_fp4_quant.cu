@@ -197,7 +197,7 @@ __host__ __device__ __forceinline__ void zero_block(const Fp4QuantArgs& a, const
 template <typename T, int LV>
 __global__ void __launch_bounds__(kThreads) scaled_fp4_quant_kernel(Fp4QuantArgs a) {
   __shared__ float inv_of[256];
-  pdl_wait();  // input and the global scale may be the previous kernel's output
+  pdl_wait_then_launch_dependents();  // input and the global scale may be the previous kernel's output
   const float gs = *a.global_scale;
   inv_of[threadIdx.y * blockDim.x + threadIdx.x] = fp4_inv_scale(static_cast<uint8_t>(threadIdx.y * blockDim.x + threadIdx.x), gs);
   __syncthreads();
@@ -206,7 +206,6 @@ __global__ void __launch_bounds__(kThreads) scaled_fp4_quant_kernel(Fp4QuantArgs
   int64_t row = lane.first_row;
   for (; row < a.rows; row += lane.row_step) quantize_block<T, LV>(a, lane, row, gs, inv_of);
   for (; row < a.padded_rows; row += lane.row_step) zero_block(a, lane, row);
-  pdl_launch_dependents();
 }
 
 // [BY rows][BX blocks], BX * BY = 256: BX a power of two up to 128 that divides the blocks of a row when

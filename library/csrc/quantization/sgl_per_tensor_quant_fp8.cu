@@ -98,7 +98,7 @@ constexpr int kStaticThreads = 128;
 // of x's address parameters waited for it (one more constant-cache round trip before the first byte).
 template <typename T, int VEC>
 __global__ void __launch_bounds__(kStaticThreads) per_tensor_static(PerTensorArgs a) {
-  pdl_wait();  // x and the scale may be the previous kernel's output
+  pdl_wait_then_launch_dependents();  // x and the scale may be the previous kernel's output
   int64_t row = blockIdx.y;
   do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
@@ -110,7 +110,6 @@ __global__ void __launch_bounds__(kStaticThreads) per_tensor_static(PerTensorArg
     }
     row += gridDim.y;
   } while (row < a.num_rows);
-  pdl_launch_dependents();
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -206,7 +205,7 @@ template <typename T, int VEC, int NV>
 __global__ void __launch_bounds__(kSmallThreads) per_tensor_dynamic_small(PerTensorArgs a) {
   __shared__ float scratch[32];
   using V = Vec<T, VEC>;
-  pdl_wait();
+  pdl_wait_then_launch_dependents();
   const int total = static_cast<int>(a.total_vecs), per_row = static_cast<int>(a.vecs_per_row);
   const auto offset = [&](int v, int64_t row_stride) -> int64_t {
     // A dense tensor is one row: no integer division (~20 dependent instructions) ahead of every load.
@@ -229,7 +228,6 @@ __global__ void __launch_bounds__(kSmallThreads) per_tensor_dynamic_small(PerTen
   quantize_held_vectors(
       x, m, scratch, a.scale, total, [](int i) { return static_cast<int>(threadIdx.x + i * blockDim.x); },
       [&](int v) { return a.q + offset(v, a.q_row_stride); }, a.q_aligned);
-  pdl_launch_dependents();
 }
 
 template <typename T, int VEC>
@@ -302,7 +300,7 @@ template <typename T, int VEC>
 __global__ void __launch_bounds__(kAbsmaxThreads) per_tensor_absmax(PerTensorArgs a, float* __restrict__ partial_max) {
   __shared__ float scratch[32];
   using V = Vec<T, VEC>;
-  pdl_wait();
+  pdl_wait_then_launch_dependents();
   const int64_t stride = int64_t(gridDim.x) * kAbsmaxThreads;
   int64_t v = int64_t(blockIdx.x) * kAbsmaxThreads + threadIdx.x;
   float m = 0.0f;
@@ -317,7 +315,6 @@ __global__ void __launch_bounds__(kAbsmaxThreads) per_tensor_absmax(PerTensorArg
   for (; v < a.total_vecs; v += stride) m = vec_absmax(m, V::load(in_at<T, VEC>(a, last - v)));
   m = block_max(m, scratch);
   if (threadIdx.x == 0) partial_max[blockIdx.x] = m;
-  pdl_launch_dependents();
 }
 
 constexpr int kScaleThreads = 1024;
@@ -325,12 +322,11 @@ constexpr int kScaleThreads = 1024;
 __global__ void __launch_bounds__(kScaleThreads) per_tensor_scale_from_partials(const float* __restrict__ partial_max, int n,
                                                                                   float* __restrict__ scale) {
   __shared__ float scratch[32];
-  pdl_wait();
+  pdl_wait_then_launch_dependents();
   float m = 0.0f;
   for (int i = threadIdx.x; i < n; i += kScaleThreads) m = fmaxf(m, partial_max[i]);
   m = block_max(m, scratch);
   if (threadIdx.x == 0) *scale = fp8_scale_from_absmax(m);
-  pdl_launch_dependents();
 }
 
 template <typename T, int VEC>
@@ -389,7 +385,7 @@ cudaError_t launch_dynamic_one_pass(const PerTensorArgs& a, float* workspace, in
   config.stream = stream;
   cudaLaunchAttribute attribute[1];
   // No PDL here: the co-residency the grid barrier relies on is sized for an SM free of other kernels,
-  // so this launch waits for the previous kernel like a plain one (it has no pdl_wait either).
+  // so this launch waits for the previous kernel like a plain one (and the kernel has no PDL wait).
   attribute[0].id = cudaLaunchAttributeCooperative;  // co-residency guaranteed, grid.sync() allowed
   attribute[0].val.cooperative = 1;
   config.attrs = attribute;

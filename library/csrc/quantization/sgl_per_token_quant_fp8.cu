@@ -59,7 +59,7 @@ constexpr int min_blocks() {
 template <typename T, int VEC, int NV>
 __global__ void __launch_bounds__(max_threads<NV>(), min_blocks<NV>()) per_token_registers(PerTokenArgs a) {
   __shared__ float scratch[32];
-  pdl_wait();
+  pdl_wait_then_launch_dependents();
   const int num_vecs = static_cast<int>(a.hidden / VEC);
   int64_t row = blockIdx.x;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
   do {
@@ -81,13 +81,12 @@ __global__ void __launch_bounds__(max_threads<NV>(), min_blocks<NV>()) per_token
         [&](int v) { return q + v * VEC; }, a.q_aligned);
     row += gridDim.x;
   } while (row < a.num_rows);
-  pdl_launch_dependents();
 }
 
 template <typename T, int VEC>
 __global__ void __launch_bounds__(kTwoPassThreads) per_token_two_pass(PerTokenArgs a) {
   __shared__ float scratch[32];
-  pdl_wait();
+  pdl_wait_then_launch_dependents();
   const int64_t num_vecs = a.hidden / VEC;
   int64_t row = blockIdx.x;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
   do {
@@ -104,7 +103,6 @@ __global__ void __launch_bounds__(kTwoPassThreads) per_token_two_pass(PerTokenAr
     });
     row += gridDim.x;
   } while (row < a.num_rows);
-  pdl_launch_dependents();
 }
 
 template <typename T, int VEC>

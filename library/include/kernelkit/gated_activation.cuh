@@ -25,7 +25,7 @@ namespace kernelkit {
 template <typename T, int VEC, typename Act>
 __global__ void gated_activation_kernel(T* __restrict__ out, const T* __restrict__ input, int64_t num_rows,
                                         int64_t d, int64_t out_row_stride, int64_t input_row_stride) {
-  pdl_wait();  // input may be the previous kernel's output
+  pdl_wait_then_launch_dependents();  // input may be the previous kernel's output
   const int64_t num_vecs = d / VEC;  // VEC divides d: chosen so by pick_vec_width
   int64_t row = blockIdx.y;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
   do {
@@ -43,7 +43,6 @@ __global__ void gated_activation_kernel(T* __restrict__ out, const T* __restrict
     }
     row += gridDim.y;
   } while (row < num_rows);
-  pdl_launch_dependents();
 }
 
 // Picks dtype and vector width, sizes the grid, launches on `stream`.

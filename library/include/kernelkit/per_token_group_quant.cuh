@@ -121,7 +121,7 @@ __global__ void __launch_bounds__(kThreads) per_token_group_quant_kernel(GroupQu
   // row's end leaves the loop together with its lanes.
   const unsigned mask = kLanes == 32 ? 0xffffffffu : ((1u << kLanes) - 1u) << (threadIdx.x % 32 / kLanes * kLanes);
   const bool clamp = !(a.qmin <= -kFp8E4m3Max && a.qmax >= kFp8E4m3Max);
-  pdl_wait();  // input may be the previous kernel's output
+  pdl_wait_then_launch_dependents();  // input may be the previous kernel's output
   int64_t row = blockIdx.y;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
   do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
@@ -159,7 +159,6 @@ __global__ void __launch_bounds__(kThreads) per_token_group_quant_kernel(GroupQu
     }
     row += gridDim.y;
   } while (row < a.num_rows);
-  pdl_launch_dependents();
 }
 
 }  // namespace group_quant_detail

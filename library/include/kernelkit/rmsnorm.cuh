@@ -90,7 +90,7 @@ __device__ __forceinline__ float weight_factor(float w) {
 template <typename T, int VEC, int NV, bool kFused, bool kGemma>
 __global__ void __launch_bounds__(max_threads<NV>(), NV == 4 ? 3 : (NV == 2 ? 2 : 1)) rmsnorm_registers(RmsNormArgs a) {
   __shared__ float warp_sums[32];
-  pdl_wait();
+  pdl_wait_then_launch_dependents();
   const int num_vecs = static_cast<int>(a.hidden / VEC);
   const T* weight = static_cast<const T*>(a.weight);
   int64_t row = blockIdx.x;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
@@ -151,7 +151,6 @@ __global__ void __launch_bounds__(max_threads<NV>(), NV == 4 ? 3 : (NV == 2 ? 2 
     }
     row += gridDim.x;
   } while (row < a.num_rows);
-  pdl_launch_dependents();
 }
 
 // Many plain rows of <= 1024 vectors (h8192 bf16): one CTA per row, two vectors per thread (row and
@@ -164,7 +163,7 @@ template <typename T, int VEC, bool kGemma>
 __global__ void __launch_bounds__(512, 3) rmsnorm_many_rows(RmsNormArgs a) {
   __shared__ float warp_sums[16];
   using V = Vec<T, VEC>;
-  pdl_wait();
+  pdl_wait_then_launch_dependents();
   const int num_vecs = static_cast<int>(a.hidden / VEC);
   const int64_t row = blockIdx.x;
   const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
@@ -207,14 +206,13 @@ __global__ void __launch_bounds__(512, 3) rmsnorm_many_rows(RmsNormArgs a) {
     for (int j = 0; j < VEC; ++j) y[j] = from_float<T>(to_float(x1[j]) * scale * weight_factor<kGemma>(to_float(w1[j])));
     y.store(out + v1 * VEC);
   }
-  pdl_launch_dependents();
 }
 
 // Rows too wide for registers: sum of squares in a first pass, normalise in a second.
 template <typename T, int VEC, bool kFused, bool kGemma>
 __global__ void __launch_bounds__(kMaxThreads) rmsnorm_two_pass(RmsNormArgs a) {
   __shared__ float warp_sums[32];
-  pdl_wait();
+  pdl_wait_then_launch_dependents();
   const int64_t num_vecs = a.hidden / VEC;
   const T* weight = static_cast<const T*>(a.weight);
   int64_t row = blockIdx.x;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
@@ -247,7 +245,6 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_two_pass(RmsNormArgs a) {
     }
     row += gridDim.x;
   } while (row < a.num_rows);
-  pdl_launch_dependents();
 }
 
 // The launch shape of the one-CTA-per-row kernels, shared with rmsnorm_quant.cuh (whose fused op must

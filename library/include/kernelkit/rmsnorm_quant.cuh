@@ -77,7 +77,7 @@ __global__ void __launch_bounds__(max_threads<NV>(), NV == 1 ? 1 : 2) add_rmsnor
   static_assert(NV % V == 0, "each virtual thread holds NV / V vectors");
   constexpr int kVirtualNV = NV / V;
   __shared__ float warp_sums[32];
-  pdl_wait();
+  pdl_wait_then_launch_dependents();
   const int num_vecs = static_cast<int>(a.hidden / VEC);
   const int mirrored_threads = static_cast<int>(blockDim.x) * V;
   // Vector i of this thread: virtual thread threadIdx.x + (i / kVirtualNV) * blockDim.x, its vector i % kVirtualNV.
@@ -148,7 +148,6 @@ __global__ void __launch_bounds__(max_threads<NV>(), NV == 1 ? 1 : 2) add_rmsnor
     quantize_held_vectors(y, m, warp_sums, a.scales + row, num_vecs, vec_index, [&](int v) { return q + v * VEC; }, a.q_aligned);
     row += gridDim.x;
   } while (row < a.num_rows);
-  pdl_launch_dependents();
 }
 
 // rmsnorm_two_pass<T, VEC, kFused=true, kGemma=false> with a quantizing epilogue: pass 2 finds
@@ -156,7 +155,7 @@ __global__ void __launch_bounds__(max_threads<NV>(), NV == 1 ? 1 : 2) add_rmsnor
 template <typename T, int VEC>
 __global__ void __launch_bounds__(kMaxThreads) add_rmsnorm_quant_two_pass(RmsNormQuantArgs a) {
   __shared__ float warp_sums[32];
-  pdl_wait();
+  pdl_wait_then_launch_dependents();
   const int64_t num_vecs = a.hidden / VEC;
   const T* weight = static_cast<const T*>(a.weight);
   int64_t row = blockIdx.x;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
@@ -193,7 +192,6 @@ __global__ void __launch_bounds__(kMaxThreads) add_rmsnorm_quant_two_pass(RmsNor
     });
     row += gridDim.x;
   } while (row < a.num_rows);
-  pdl_launch_dependents();
 }
 
 // The launch shape of rmsnorm_detail::launch_typed (rmsnorm_detail::row_shape): the same threads and
