@@ -72,6 +72,11 @@ class GroupQuantTests:
     bounds: tuple[str, str]  # names of the min / max arguments
     limits: tuple[float, float]  # the 8-bit type's range: defaults of the tests, limits of the checks
 
+    @pytest.fixture(params=[False, True], ids=["plain_scales", "ue8m0_scales"])
+    def ue8m0(self, request):
+        """Both scale encodings; an op without scale_ue8m0 (int8) overrides this with plain scales only."""
+        return request.param
+
     @property
     def fn(self):
         return getattr(kernelkit_ops, self.op)
@@ -262,10 +267,7 @@ class GroupQuantTests:
 
     @pytest.mark.gpu
     @pytest.mark.parametrize("eps", [1e-10, 1e-4, 1.0])
-    @pytest.mark.parametrize("ue8m0", [False, True])
     def test_all_zero_groups_get_the_eps_floor(self, eps, ue8m0):
-        if ue8m0 and self.int8:
-            pytest.skip("scale_ue8m0 is fp8 only")
         x = torch.randn(5, 1024, device="cuda", dtype=torch.bfloat16)
         x[1] = 0.0
         x[3, 128:256] = 0.0
@@ -279,10 +281,7 @@ class GroupQuantTests:
 
     @pytest.mark.gpu
     @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-    @pytest.mark.parametrize("ue8m0", [False, True])
     def test_nan_and_inf_groups(self, dtype, ue8m0):
-        if ue8m0 and self.int8:
-            pytest.skip("scale_ue8m0 is fp8 only")
         x = torch.randn(6, 512, device="cuda", dtype=dtype)
         x[0, 3] = float("nan")  # one NaN: ignored by the scale, NaN (fp8) / 0 (int8) itself
         x[1, 130] = float("inf")  # +inf: the group's scale is inf
@@ -296,8 +295,6 @@ class GroupQuantTests:
     @pytest.mark.gpu
     @pytest.mark.parametrize("layout", LAYOUTS)
     def test_ue8m0_scales_are_powers_of_two(self, layout):
-        if self.int8:
-            pytest.skip("scale_ue8m0 is fp8 only")
         x = torch.randn(300, 7168, device="cuda", dtype=torch.bfloat16) * 10
         _, s = self.check(x, 128, layout, ue8m0=True)
         mantissa = s.contiguous().view(torch.int32) & 0x007FFFFF
