@@ -183,6 +183,52 @@ def git_commit(root: Path) -> str:
     return commit + ("-dirty" if dirty and commit != "unknown" else "")
 
 
+COMMITTED = "committed"  # `--compare committed`: the newest committed row of every case on this device
+
+
+def _commit_times(folder: Path) -> dict[str, int]:
+    """File name -> time of the newest commit that touched it, for the files git knows in `folder`."""
+    try:
+        out = subprocess.run(
+            ["git", "log", "--format=%x00%ct", "--name-only", "--", "."], cwd=folder, capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    if out.returncode != 0:
+        return {}
+    times: dict[str, int] = {}
+    for block in out.stdout.split("\0")[1:]:
+        stamp, *names = block.strip().splitlines()
+        for name in names:
+            if name.strip():
+                times.setdefault(Path(name.strip()).name, int(stamp))  # git log is newest first
+    return times
+
+
+def committed_results(folder: Path) -> dict:
+    """One results document holding, for every (op, case, impl) in a device's results folder, the row of
+    the newest file that has it: files ordered by their date, then by when git committed them (files
+    git does not know come last), then by name. Result files often cover a few ops (an A/B, one op's
+    fix), so comparing against the newest file alone would miss most of the library."""
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise KernelkitError(f"no results JSON in {folder}: nothing to compare with (`kernelkit bench --save` writes one)", exit_code=2)
+    committed = _commit_times(folder)
+    ordered = []
+    for f in files:
+        try:
+            doc = json.loads(f.read_text())
+        except (OSError, ValueError) as exc:
+            raise KernelkitError(f"{f}: cannot read results JSON ({exc})", exit_code=2) from None
+        ordered.append(((str(doc.get("date", "")), committed.get(f.name, math.inf), f.name), doc))
+    ordered.sort(key=lambda item: item[0])
+    rows: dict[tuple, dict] = {}
+    for _, doc in ordered:
+        for r in doc.get("rows", []):
+            rows[(r["op"], r["case"], r["impl"])] = r
+    return {"device": ordered[-1][1].get("device", ""), "sources": [key[2] for key, _ in ordered], "rows": list(rows.values())}
+
+
 def results_document(rows: list[Row], ceilings: Ceilings, env: dict[str, str]) -> dict:
     """The JSON that tools read: device, driver, cuda, torch, commit, date, ceilings, rows."""
     return {
@@ -286,6 +332,11 @@ class Verdict:
     change: float  # new/old - 1
     regressed: bool
     within_spread: bool  # the two p20-p80 ranges overlap: the runs agree
+
+
+def is_ours(impl: str) -> bool:
+    """Rows of this library (kernelkit, kernelkit_no_pdl, kernelkit_unfused, ...), not a baseline's."""
+    return impl == "kernelkit" or impl.startswith("kernelkit_")
 
 
 def compare(old: dict, new: dict, threshold: float = REGRESSION_THRESHOLD) -> list[Verdict]:

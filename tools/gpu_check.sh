@@ -5,7 +5,8 @@
 #   3. each `kernelkit new` template, unedited, builds and passes its generated GPU tests (in a copy);
 #   4. `kernelkit init` + one op per template: make test passes in the new project;
 #   5. the FP4 build (kernelkit build --fp4) and the FP4 ops' GPU tests (what follows then has FP4);
-#   6. kernelkit bench --save --plot of the library's ops (twice, the second compared to the first).
+#   6. kernelkit bench --save --plot of the library's ops against the committed results, then again
+#      compared to the first run.
 # Logs and results under $OUT. Carry library/python/kernelkit_ops/_kernelkit_ops.so and .whl/.
 set -uo pipefail
 export PYTHONUNBUFFERED=1
@@ -79,8 +80,9 @@ if [[ " $PHASES " == *" init "* ]]; then
 fi
 
 if [[ " $PHASES " == *" bench "* ]]; then
-  # twice: the second run compares against the first, so run-to-run noise is visible (and must not flag)
-  step bench "$py" -m kernelkit bench --save --plot --json "$OUT/bench-first.json"
+  # the first run against the newest committed row of every case (a regression since then flags: rc=1);
+  # the second against the first, so run-to-run noise is visible (and must not flag)
+  step bench "$py" -m kernelkit bench --save --plot --json "$OUT/bench-first.json" --compare committed
   step bench-again "$py" -m kernelkit bench --json "$OUT/bench-second.json" --compare "$OUT/bench-first.json"
   cp benchmarks/results/*/*.md benchmarks/results/*/*.png "$OUT/" 2>/dev/null
 fi

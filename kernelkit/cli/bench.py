@@ -25,7 +25,12 @@ def bench(
     save: Annotated[bool, typer.Option("--save", help="Write benchmarks/results/<device>/<date>-<commit>.json and .md.")] = False,
     plot: Annotated[bool, typer.Option("--plot", help="With --save: also a PNG of % of ceiling vs tokens.")] = False,
     compare: Annotated[
-        Optional[Path], typer.Option("--compare", help="Flag rows > 5% slower than this earlier results JSON; exit 1 if any.")
+        Optional[Path],
+        typer.Option(
+            "--compare",
+            help="Flag rows > 5% slower than this earlier results JSON, or with 'committed' than the newest committed "
+            "result of each case on this device (benchmarks/results/<device>/); exit 1 if any.",
+        ),
     ] = None,
     baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Also time torch eager and torch.compile.")] = True,
     remeasure: Annotated[bool, typer.Option("--remeasure-ceilings", help="Measure copy/GEMM ceilings again.")] = False,
@@ -40,7 +45,8 @@ def bench(
     names = _without_unbuilt_fp4_ops(project, names, named=bool(ops))
     token_filter = _parse_tokens(tokens) if tokens else None
     old = None
-    if compare is not None:
+    against_committed = compare is not None and str(compare) == core.COMMITTED and not compare.is_file()
+    if compare is not None and not against_committed:
         try:
             old = json.loads(compare.read_text())
         except (OSError, ValueError) as exc:
@@ -50,6 +56,10 @@ def bench(
 
     if not torch.cuda.is_available():
         raise KernelkitError("kernelkit bench needs a CUDA GPU and none is visible to torch", exit_code=1)
+    if against_committed:  # before the run: the results it may --save must not compare with themselves
+        folder = project.benchmarks_dir / "results" / core.device_slug(torch.cuda.get_device_name(0))
+        old = core.committed_results(folder)
+        console.print(f"compare: against the newest of {len(old['sources'])} result files in {folder} for each case", soft_wrap=True)
     benches = [core.load_bench(project, n) for n in names]
     with console.status("measuring ceilings (once per device, then cached)"):
         ceilings = core.measure_ceilings(remeasure)
@@ -92,13 +102,17 @@ def bench(
             console.print(f"wrote {path}", markup=False)
     if old is not None:
         verdicts = core.compare(old, doc)
-        regressed = [v for v in verdicts if v.regressed]
-        for v in regressed:
-            console.print(f"[red]regressed[/] {v.op} {v.case} {v.impl}: {v.old_us:.2f} → {v.new_us:.2f} µs ({v.change:+.0%})")
+        slower = [v for v in verdicts if v.regressed]
+        # Only our own rows fail the run: a baseline (torch.compile, Liger, ...) that got slower since is
+        # news about its version or the machine, not a regression of this library.
+        regressed = [v for v in slower if core.is_ours(v.impl)]
+        for v in slower:
+            label = "[red]regressed[/]" if core.is_ours(v.impl) else "[yellow]baseline slower[/]"
+            console.print(f"{label} {v.op} {v.case} {v.impl}: {v.old_us:.2f} → {v.new_us:.2f} µs ({v.change:+.0%})")
         agree = sum(v.within_spread for v in verdicts)
         console.print(
-            f"compare: {len(verdicts)} rows matched, {len(regressed)} regressed (> 5% slower beyond noise); "
-            f"{agree}/{len(verdicts)} within each other's p20–p80",
+            f"compare: {len(verdicts)} rows matched, {len(regressed)} of ours regressed (> 5% slower beyond noise), "
+            f"{len(slower) - len(regressed)} baseline rows slower; {agree}/{len(verdicts)} within each other's p20–p80",
             soft_wrap=True,
         )
         raise typer.Exit(1 if regressed else 0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
 
 import pytest
 from typer.testing import CliRunner
@@ -193,6 +195,67 @@ def test_compare_flags_only_real_regressions():
     assert not verdicts["torch"].regressed
     noisy = make_doc({"kernelkit": 66.0, "torch": 170.0}, spread=0.08)  # +10% but within the noise
     assert not any(v.regressed for v in core.compare(make_doc({"kernelkit": 60.0}, spread=0.08), noisy))
+
+
+def _write_results(folder, name, date, rows_us):
+    doc = make_doc(rows_us)
+    doc["date"] = date
+    (folder / name).write_text(json.dumps(doc))
+
+
+def test_only_our_rows_can_fail_a_compare():
+    assert all(core.is_ours(i) for i in ("kernelkit", "kernelkit_no_pdl", "kernelkit_unfused"))
+    assert not any(core.is_ours(i) for i in ("torch", "torch.compile", "liger", "sgl_kernel", "kernelkitten"))
+
+
+def test_compare_committed_takes_the_newest_row_of_every_case(tmp_path):
+    """Files ordered by date: a newer file's row replaces an older one's, rows only an older file has stay."""
+    _write_results(tmp_path, "2026-12-07-bbb.json", "2026-12-07", {"kernelkit": 50.0})
+    _write_results(tmp_path, "2026-11-23-aaa.json", "2026-11-23", {"kernelkit": 60.0, "torch": 170.0})
+    merged = core.committed_results(tmp_path)
+    assert merged["sources"] == ["2026-11-23-aaa.json", "2026-12-07-bbb.json"]
+    assert {r["impl"]: r["us"] for r in merged["rows"]} == {"kernelkit": 50.0, "torch": 170.0}
+    verdicts = core.compare(merged, make_doc({"kernelkit": 60.0, "torch": 170.0}))
+    assert [v.impl for v in verdicts if v.regressed] == ["kernelkit"]  # 50 -> 60 µs
+
+
+def test_compare_committed_orders_one_days_files_by_commit(tmp_path):
+    """Two files of one date: the one git committed later wins, whatever the names (commit hashes) say."""
+
+    def git(*args, when=None):
+        env = {"GIT_AUTHOR_DATE": f"{when} +0000", "GIT_COMMITTER_DATE": f"{when} +0000"} if when else {}
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True,
+                       env={**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", **env})
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.com")
+    git("config", "user.name", "t")
+    _write_results(tmp_path, "2026-12-07-ffff.json", "2026-12-07", {"kernelkit": 60.0})
+    git("add", ".")
+    git("commit", "-qm", "first", when="2026-12-07T01:00:00")
+    _write_results(tmp_path, "2026-12-07-0000.json", "2026-12-07", {"kernelkit": 40.0})
+    git("add", ".")
+    git("commit", "-qm", "second", when="2026-12-07T02:00:00")
+    _write_results(tmp_path, "2026-12-07-1111.json", "2026-12-07", {"kernelkit": 99.0})  # not committed: last
+    merged = core.committed_results(tmp_path)
+    assert merged["sources"] == ["2026-12-07-ffff.json", "2026-12-07-0000.json", "2026-12-07-1111.json"]
+    (tmp_path / "2026-12-07-1111.json").unlink()
+    assert [r["us"] for r in core.committed_results(tmp_path)["rows"]] == [40.0]
+
+
+def test_compare_committed_without_results_is_a_clear_error(tmp_path):
+    with pytest.raises(core.KernelkitError, match="no results JSON"):
+        core.committed_results(tmp_path)
+    (tmp_path / "2026-12-07-x.json").write_text("{not json")
+    with pytest.raises(core.KernelkitError, match="cannot read results JSON"):
+        core.committed_results(tmp_path)
+
+
+def test_compare_committed_reads_this_repositorys_results(project):
+    """The committed H100 results merge: every op with a bench file has rows there."""
+    merged = core.committed_results(project.benchmarks_dir / "results" / "nvidia-h100-80gb-hbm3")
+    assert merged["device"] == "NVIDIA H100 80GB HBM3"
+    assert set(core.bench_files(project)) <= {r["op"] for r in merged["rows"]}
 
 
 def test_cli_without_gpu_says_so(repo_root, monkeypatch):
