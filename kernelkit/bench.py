@@ -223,9 +223,9 @@ def committed_results(folder: Path) -> dict:
         ordered.append(((str(doc.get("date", "")), committed.get(f.name, math.inf), f.name), doc))
     ordered.sort(key=lambda item: item[0])
     rows: dict[tuple, dict] = {}
-    for _, doc in ordered:
+    for (_, _, name), doc in ordered:
         for r in doc.get("rows", []):
-            rows[(r["op"], r["case"], r["impl"])] = r
+            rows[(r["op"], r["case"], r["impl"])] = {**r, "source": name}  # which run a verdict compares with
     return {"device": ordered[-1][1].get("device", ""), "sources": [key[2] for key, _ in ordered], "rows": list(rows.values())}
 
 
@@ -332,6 +332,7 @@ class Verdict:
     change: float  # new/old - 1
     regressed: bool
     within_spread: bool  # the two p20-p80 ranges overlap: the runs agree
+    old_source: str | None = None  # the results file of the old row (--compare committed)
 
 
 def is_ours(impl: str) -> bool:
@@ -351,7 +352,8 @@ def compare(old: dict, new: dict, threshold: float = REGRESSION_THRESHOLD) -> li
         beyond_noise = r["us_p20"] > o["us_p80"]
         overlap = r["us_p20"] <= o["us_p80"] and o["us_p20"] <= r["us_p80"]
         verdicts.append(
-            Verdict(r["op"], r["case"], r["impl"], o["us"], r["us"], change, change > threshold and beyond_noise, overlap)
+            Verdict(r["op"], r["case"], r["impl"], o["us"], r["us"], change, change > threshold and beyond_noise, overlap,
+                    o.get("source"))
         )
     return verdicts
 

@@ -108,7 +108,8 @@ def bench(
         regressed = [v for v in slower if core.is_ours(v.impl)]
         for v in slower:
             label = "[red]regressed[/]" if core.is_ours(v.impl) else "[yellow]baseline slower[/]"
-            console.print(f"{label} {v.op} {v.case} {v.impl}: {v.old_us:.2f} → {v.new_us:.2f} µs ({v.change:+.0%})")
+            since = f" (vs {v.old_source})" if v.old_source else ""
+            console.print(f"{label} {v.op} {v.case} {v.impl}: {v.old_us:.2f} → {v.new_us:.2f} µs ({v.change:+.0%}){since}", soft_wrap=True)
         agree = sum(v.within_spread for v in verdicts)
         console.print(
             f"compare: {len(verdicts)} rows matched, {len(regressed)} of ours regressed (> 5% slower beyond noise), "

@@ -214,9 +214,13 @@ def test_compare_committed_takes_the_newest_row_of_every_case(tmp_path):
     _write_results(tmp_path, "2026-11-23-aaa.json", "2026-11-23", {"kernelkit": 60.0, "torch": 170.0})
     merged = core.committed_results(tmp_path)
     assert merged["sources"] == ["2026-11-23-aaa.json", "2026-12-07-bbb.json"]
-    assert {r["impl"]: r["us"] for r in merged["rows"]} == {"kernelkit": 50.0, "torch": 170.0}
+    assert {r["impl"]: (r["us"], r["source"]) for r in merged["rows"]} == {
+        "kernelkit": (50.0, "2026-12-07-bbb.json"),
+        "torch": (170.0, "2026-11-23-aaa.json"),
+    }
     verdicts = core.compare(merged, make_doc({"kernelkit": 60.0, "torch": 170.0}))
-    assert [v.impl for v in verdicts if v.regressed] == ["kernelkit"]  # 50 -> 60 µs
+    assert [(v.impl, v.old_source) for v in verdicts if v.regressed] == [("kernelkit", "2026-12-07-bbb.json")]  # 50 -> 60 µs
+    assert {v.impl: v.old_source for v in verdicts}["torch"] == "2026-11-23-aaa.json"
 
 
 def test_compare_committed_orders_one_days_files_by_commit(tmp_path):
