@@ -6,7 +6,6 @@ import torch
 
 from kernelkit_ops import _library
 from kernelkit_ops import _validate as v
-from kernelkit_ops._validate import pdl_default
 
 DTYPES = (torch.bfloat16, torch.float16)
 BLOCK_SIZE = 16  # values sharing one e4m3 scale
@@ -70,7 +69,7 @@ def scaled_fp4_quant(
     output_scale = torch.empty((padded_m, padded_blocks), device=input.device, dtype=torch.float8_e4m3fn)
     if output_scale.numel():  # m = 0 or n = 0 launches nothing
         torch.ops.kernelkit.scaled_fp4_quant.default(
-            output, x, output_scale, input_global_scale, pdl_default(input, enable_pdl)
+            output, x, output_scale, input_global_scale, v.pdl_default(input, enable_pdl)
         )
     return output, output_scale
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 
 from kernelkit_ops import _validate as v
-from kernelkit_ops._validate import pdl_default
 from kernelkit_ops.quantization._common import check_float32, check_fp8_output, check_input
 
 # Scratch for the dynamic kernel's per-CTA maxima: one float per co-resident CTA (a few hundred on an
@@ -63,7 +62,7 @@ def sgl_per_tensor_quant_fp8(
         return
     workspace = torch.empty(0 if is_static else WORKSPACE_FLOATS, device=input.device, dtype=torch.float32)
     torch.ops.kernelkit.sgl_per_tensor_quant_fp8.default(
-        input, output_q, output_s, bool(is_static), workspace, pdl_default(input, enable_pdl)
+        input, output_q, output_s, bool(is_static), workspace, v.pdl_default(input, enable_pdl)
     )
 
 
