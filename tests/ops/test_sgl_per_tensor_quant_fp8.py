@@ -149,7 +149,9 @@ def test_dynamic_matches_reference(dtype, shape):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("shape", [(1, 4096), (2048, 7168), (16384, 4096), (7, 13), (2, 3, 1024)], ids=str)
+# Partial last CTAs per row: (2053, 4104) with one 16-byte vector per thread; (2053, 4103) (scalars) and
+# (16384, 4096) with two per thread, the launch for tensors of >= 2^22 vectors
+@pytest.mark.parametrize("shape", [(1, 4096), (2048, 7168), (16384, 4096), (2053, 4104), (2053, 4103), (7, 13), (2, 3, 1024)], ids=str)
 def test_static_matches_reference(dtype, shape):
     """The given scale is used as is (0.7 x the dynamic one, so the largest values saturate at ±448) and
     output_s is not written."""
@@ -188,30 +190,33 @@ def test_static_scale_division_edges(scale):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("hidden", [4096, 4104])
 @pytest.mark.parametrize("rows", [3, 37, 16384])
 @pytest.mark.parametrize("is_static", [False, True])
-def test_row_strided_input_and_output(rows, is_static):
-    """Slices of wider buffers: the kernels address rows with their strides (3 rows: one CTA; 16384: two passes)."""
-    buf = torch.randn(rows, 4096 + 64, device="cuda", dtype=torch.bfloat16)
+def test_row_strided_input_and_output(rows, is_static, hidden):
+    """Slices of wider buffers: the kernels address rows with their strides (3 rows: one CTA; 16384: two
+    passes, and for a static scale two vectors per thread, with a partial last CTA per row at 4104)."""
+    buf = torch.randn(rows, hidden + 64, device="cuda", dtype=torch.bfloat16)
     x = buf[:, 64:]
-    qbuf = poisoned_q((rows, 4096 + 32))
-    q = qbuf[:, :4096]
+    qbuf = poisoned_q((rows, hidden + 32))
+    q = qbuf[:, :hidden]
     s = torch.full((1,), 0.01, device="cuda") if is_static else poisoned_scales((1,))
     quant(x, q, s, is_static)
     if is_static:
         assert_fp8_equal(q, per_tensor_reference(x, s)[0])
     else:
         check_dynamic(x, q, s)
-    assert bool((qbuf[:, 4096:].view(torch.uint8) == FP8_NAN_BYTE).all()), "wrote outside output_q's rows"
+    assert bool((qbuf[:, hidden:].view(torch.uint8) == FP8_NAN_BYTE).all()), "wrote outside output_q's rows"
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("rows", [300, 2053, 16384])  # 16384: two vectors per thread (static)
 @pytest.mark.parametrize("offset", [1, 4])
 @pytest.mark.parametrize("is_static", [False, True])
-def test_unaligned_output_q(offset, is_static):
-    x = torch.randn(300, 4096, device="cuda", dtype=torch.bfloat16)
-    qbuf = poisoned_q((300 * 4096 + 8,))
-    q = qbuf[offset : offset + 300 * 4096].view(300, 4096)
+def test_unaligned_output_q(offset, is_static, rows):
+    x = torch.randn(rows, 4096, device="cuda", dtype=torch.bfloat16)
+    qbuf = poisoned_q((rows * 4096 + 8,))
+    q = qbuf[offset : offset + rows * 4096].view(rows, 4096)
     s = torch.full((1,), 0.01, device="cuda") if is_static else poisoned_scales((1,))
     quant(x, q, s, is_static)
     if is_static:

@@ -96,17 +96,34 @@ constexpr int kStaticThreads = 128;
 // The row loop is a do-while: the launch gives every CTA a row (gridDim.y <= num_rows), and a
 // `row < num_rows` test in front compiled to a parameter load + EXIT ahead of everything, so the loads
 // of x's address parameters waited for it (one more constant-cache round trip before the first byte).
-template <typename T, int VEC>
-__global__ void __launch_bounds__(kStaticThreads) per_tensor_static(PerTensorArgs a) {
+//
+// UNROLL vectors per thread (a CTA covers UNROLL x 128 vectors of a row, all loads in flight before the
+// first store): two for large tensors, one for small ones (launch_static). With one 16-byte load per
+// thread in flight, T = 16384 ran at 84% of the copy ceiling (H100, bf16: h4096 79.7 us, h7168 138.8);
+// two brought it to 66.4 / 114.8 us (~100%), the dynamic two-pass path, which ends in this kernel, from
+// 124.9 / 215.0 to 107.1 / 186.7. docs/perf-notes.md, session 9. The explicit 1 in the launch bounds is
+// what was measured: without it ptxas gives the bf16 two-vector instance 40 registers instead of 47.
+template <typename T, int VEC, int UNROLL>
+__global__ void __launch_bounds__(kStaticThreads, 1) per_tensor_static(PerTensorArgs a) {
   pdl_wait_then_launch_dependents();  // x and the scale may be the previous kernel's output
+  constexpr int64_t kPerCta = int64_t(kStaticThreads) * UNROLL;
   int64_t row = blockIdx.y;
   do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
     uint8_t* q = a.q + row * a.q_row_stride;
-    for (int64_t v = blockIdx.x * kStaticThreads + threadIdx.x; v < a.vecs_per_row; v += int64_t(gridDim.x) * kStaticThreads) {
-      const auto x = Vec<T, VEC>::load(in + v * VEC);
+    for (int64_t v = blockIdx.x * kPerCta + threadIdx.x; v < a.vecs_per_row; v += int64_t(gridDim.x) * kPerCta) {
+      Vec<T, VEC> x[UNROLL];
+#pragma unroll
+      for (int u = 0; u < UNROLL; ++u) {
+        if (UNROLL == 1 || v + u * kStaticThreads < a.vecs_per_row) x[u] = Vec<T, VEC>::load(in + (v + u * kStaticThreads) * VEC);
+      }
       // a given scale does not bound x / s: kAnyX
-      ScaleDivider<true>(__ldg(a.scale)).with_divide([&](auto divide) { store_fp8(q + v * VEC, x, divide, a.q_aligned); });
+      ScaleDivider<true>(__ldg(a.scale)).with_divide([&](auto divide) {
+#pragma unroll
+        for (int u = 0; u < UNROLL; ++u) {
+          if (UNROLL == 1 || v + u * kStaticThreads < a.vecs_per_row) store_fp8(q + (v + u * kStaticThreads) * VEC, x[u], divide, a.q_aligned);
+        }
+      });
     }
     row += gridDim.y;
   } while (row < a.num_rows);
@@ -411,11 +428,24 @@ cudaError_t launch_dynamic(const PerTensorArgs& a, float* workspace, int64_t wor
   return launch_dynamic_two_pass<T, VEC>(a, workspace, workspace_len, few.sms, enable_pdl, stream);  // more than the chip holds
 }
 
+// Two vectors per thread from 2^22 vectors (64 MB of 16-byte vectors, beyond the H100's 50 MB L2: bf16
+// [8192, 4096]) up, where the one-vector kernel measured 84% of the copy ceiling. Below, one: at T <= 128
+// two were slower (h4096 1.04 -> 1.27 us at T = 1, 1.96 -> 2.06 at T = 128: fewer CTAs cover the tensor,
+// so fewer SMs pull it), and at T = 2048 one vector runs at 94-101% of a same-size copy (session 8).
+constexpr int64_t kStaticTwoVecsFrom = int64_t(1) << 22;
+
+template <typename T, int VEC, int UNROLL>
+cudaError_t launch_static_with(const PerTensorArgs& a, bool enable_pdl, cudaStream_t stream) {
+  constexpr int64_t kPerCta = int64_t(kStaticThreads) * UNROLL;
+  const dim3 grid(static_cast<unsigned>(std::min<int64_t>((a.vecs_per_row + kPerCta - 1) / kPerCta, INT32_MAX)),
+                  static_cast<unsigned>(std::min<int64_t>(a.num_rows, 65535)));
+  return launch_with_pdl(per_tensor_static<T, VEC, UNROLL>, grid, dim3(kStaticThreads), 0, stream, enable_pdl, a);
+}
+
 template <typename T, int VEC>
 cudaError_t launch_static(const PerTensorArgs& a, bool enable_pdl, cudaStream_t stream) {
-  const dim3 grid(static_cast<unsigned>(std::min<int64_t>((a.vecs_per_row + kStaticThreads - 1) / kStaticThreads, INT32_MAX)),
-                  static_cast<unsigned>(std::min<int64_t>(a.num_rows, 65535)));
-  return launch_with_pdl(per_tensor_static<T, VEC>, grid, dim3(kStaticThreads), 0, stream, enable_pdl, a);
+  if (a.total_vecs >= kStaticTwoVecsFrom) return launch_static_with<T, VEC, 2>(a, enable_pdl, stream);
+  return launch_static_with<T, VEC, 1>(a, enable_pdl, stream);
 }
 
 }  // namespace
