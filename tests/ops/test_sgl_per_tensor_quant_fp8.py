@@ -149,9 +149,11 @@ def test_dynamic_matches_reference(dtype, shape):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-# Partial last CTAs per row: (2053, 4104) with one 16-byte vector per thread; (2053, 4103) (scalars) and
-# (16384, 4096) with two per thread, the launch for tensors of >= 2^22 vectors
-@pytest.mark.parametrize("shape", [(1, 4096), (2048, 7168), (16384, 4096), (2053, 4104), (2053, 4103), (7, 13), (2, 3, 1024)], ids=str)
+# Partial last CTAs per row: (37, 4104) with one 16-byte vector per thread; (2053, 4104), (2053, 4103)
+# (scalars), (2048, 7168) and (16384, 4096) with two per thread, the launch for tensors of >= 2^19 vectors
+@pytest.mark.parametrize(
+    "shape", [(1, 4096), (2048, 7168), (16384, 4096), (37, 4104), (2053, 4104), (2053, 4103), (7, 13), (2, 3, 1024)], ids=str
+)
 def test_static_matches_reference(dtype, shape):
     """The given scale is used as is (0.7 x the dynamic one, so the largest values saturate at ±448) and
     output_s is not written."""
@@ -210,7 +212,7 @@ def test_row_strided_input_and_output(rows, is_static, hidden):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("rows", [300, 2053, 16384])  # 16384: two vectors per thread (static)
+@pytest.mark.parametrize("rows", [300, 2053, 16384])  # static: 300 rows one vector per thread, the others two
 @pytest.mark.parametrize("offset", [1, 4])
 @pytest.mark.parametrize("is_static", [False, True])
 def test_unaligned_output_q(offset, is_static, rows):

@@ -428,11 +428,12 @@ cudaError_t launch_dynamic(const PerTensorArgs& a, float* workspace, int64_t wor
   return launch_dynamic_two_pass<T, VEC>(a, workspace, workspace_len, few.sms, enable_pdl, stream);  // more than the chip holds
 }
 
-// Two vectors per thread from 2^22 vectors (64 MB of 16-byte vectors, beyond the H100's 50 MB L2: bf16
-// [8192, 4096]) up, where the one-vector kernel measured 84% of the copy ceiling. Below, one: at T <= 128
+// Two vectors per thread from 2^19 vectors (8 MB of 16-byte vectors; bf16 [1024, 4096]) up: more bytes in
+// flight per thread. Measured on the H100 (session 10, bf16): T = 2048 h4096 10.44 -> 9.78 us, h7168
+// 17.95 -> 15.96; T = 16384 h4096 79.7 -> 66.4, h7168 138.8 -> 114.8 (session 9). Below, one: at T <= 128
 // two were slower (h4096 1.04 -> 1.27 us at T = 1, 1.96 -> 2.06 at T = 128: fewer CTAs cover the tensor,
-// so fewer SMs pull it), and at T = 2048 one vector runs at 94-101% of a same-size copy (session 8).
-constexpr int64_t kStaticTwoVecsFrom = int64_t(1) << 22;
+// so fewer SMs pull it).
+constexpr int64_t kStaticTwoVecsFrom = int64_t(1) << 19;
 
 template <typename T, int VEC, int UNROLL>
 cudaError_t launch_static_with(const PerTensorArgs& a, bool enable_pdl, cudaStream_t stream) {
