@@ -27,11 +27,11 @@ DTYPES = [torch.bfloat16, torch.float16, torch.float32]
 LAYOUTS = ["row", "col", "tma"]
 EPS = 1e-10
 # (leading shape, hidden, group_size): real DeepSeek/Llama widths, every group size, one group per row,
-# 0 / 1 / odd / > 2^14 tokens, N-D input.
+# 0 / 1 / odd / > 2^14 tokens, group 64 past the narrow (E = 8) launch, N-D input.
 SHAPES = [
     ((1,), 7168, 128), ((7,), 4096, 64), ((128,), 7168, 128), ((33,), 4096, 128), ((3,), 256, 16),
     ((5,), 512, 32), ((2,), 1024, 256), ((4,), 128, 128), ((0,), 4096, 128), ((16385,), 4096, 128),
-    ((2, 3), 1024, 128),
+    ((4099,), 4096, 64), ((2, 3), 1024, 128),
 ]  # fmt: skip
 
 
@@ -310,6 +310,16 @@ class GroupQuantTests:
         self.check(buf[:, :4096], 128, "row", q=qbuf[:, 64 : 64 + 4096])
         bits = qbuf.view(torch.uint8)
         assert (bits[:, :64] == bits[0, 0]).all() and (bits[:, 64 + 4096 :] == bits[0, 0]).all(), "wrote outside output_q"
+
+    @pytest.mark.gpu
+    @pytest.mark.parametrize("group_size", [64, 128])
+    def test_output_q_rows_8_byte_aligned(self, group_size):
+        # output_q rows that allow 8-byte but not 16-byte stores, at a size past the narrow (E = 8) launch
+        x = torch.randn(4099, 4096, device="cuda", dtype=torch.bfloat16)
+        qbuf = self.poison_q(torch.empty(4099, 4096 + 16, device="cuda", dtype=self.q_dtype))
+        self.check(x, group_size, "col", q=qbuf[:, 8 : 8 + 4096])
+        bits = qbuf.view(torch.uint8)
+        assert (bits[:, :8] == bits[0, 0]).all() and (bits[:, 8 + 4096 :] == bits[0, 0]).all(), "wrote outside output_q"
 
     @pytest.mark.gpu
     @pytest.mark.parametrize("dtype", DTYPES, ids=str)
