@@ -73,11 +73,11 @@ __device__ __forceinline__ void store_fp8(uint8_t* dst, const Vec<T, VEC>& x, co
 // The tail of every dynamic quantizer that holds its row (or whole tensor) in registers: the block's
 // absmax m -> s (thread 0 writes it to *scale_out), then held vector i -- element-vector index
 // vec_index(i), skipped from num_vecs on -- is quantized to the bytes at dst(v). Every thread of the
-// block calls it (block_max has barriers).
-template <typename T, int VEC, int NV, typename Index, typename Dst>
+// block calls it (block_max has barriers; kTrailingBarrier as in block_max).
+template <bool kTrailingBarrier = true, typename T, int VEC, int NV, typename Index, typename Dst>
 __device__ __forceinline__ void quantize_held_vectors(const Vec<T, VEC> (&x)[NV], float m, float* scratch, float* scale_out,
                                                       int num_vecs, Index vec_index, Dst dst, bool aligned) {
-  const float s = fp8_scale_from_absmax(block_max(m, scratch));
+  const float s = fp8_scale_from_absmax(block_max<kTrailingBarrier>(m, scratch));
   if (threadIdx.x == 0) *scale_out = s;
   ScaleDivider<>(s).with_divide([&](auto divide) {
 #pragma unroll

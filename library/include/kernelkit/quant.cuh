@@ -104,7 +104,9 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
-// Max over the block; `scratch` holds 32 floats. Every thread gets the result.
+// Max over the block; `scratch` holds 32 floats. Every thread gets the result. kTrailingBarrier = false:
+// as in block_sum_virtual (rmsnorm.cuh), for a caller that orders the reuse of scratch itself.
+template <bool kTrailingBarrier = true>
 __device__ __forceinline__ float block_max(float v, float* scratch) {
   v = warp_max(v);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = (blockDim.x + 31) / 32;
@@ -112,7 +114,7 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
   __syncthreads();
   v = lane < warps ? scratch[lane] : 0.0f;
   v = warp_max(v);
-  __syncthreads();  // scratch may be reused right after
+  if constexpr (kTrailingBarrier) __syncthreads();  // scratch may be reused right after
   return v;
 }
 

@@ -55,8 +55,10 @@ constexpr int max_threads() {
 // Sum over the block (every thread gets it) of a block of V * blockDim.x threads, each real thread t
 // holding the partial sums of threads t, t + blockDim.x, ... (partials[k]): per warp a butterfly, then a
 // butterfly over the warp sums, so the bits are those of block_sum in the V-times-larger block
-// (rmsnorm_quant.cuh mirrors a 512-thread shape with 256 threads).
-template <int V>
+// (rmsnorm_quant.cuh mirrors a 512-thread shape with 256 threads). kTrailingBarrier = false leaves out
+// the barrier that lets the caller reuse warp_sums at once: for a caller whose next reduction has its own
+// scratch, so that reduction's barrier orders the reuse.
+template <int V, bool kTrailingBarrier = true>
 __device__ __forceinline__ float block_sum_virtual(const float (&partials)[V], float* warp_sums) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
 #pragma unroll
@@ -70,7 +72,7 @@ __device__ __forceinline__ float block_sum_virtual(const float (&partials)[V], f
   float value = lane < V * warps ? warp_sums[lane] : 0.0f;
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
-  __syncthreads();  // warp_sums is reused by the next reduction
+  if constexpr (kTrailingBarrier) __syncthreads();  // warp_sums is reused by the next reduction
   return value;
 }
 
