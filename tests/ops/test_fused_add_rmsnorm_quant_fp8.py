@@ -162,6 +162,15 @@ def test_matches_unfused_pair(dtype, shape):
 
 
 @pytest.mark.gpu
+def test_rows_past_the_grid_cap():
+    """More rows than the grid's 2^20 CTAs (rmsnorm_detail::row_shape): CTAs loop to a second row and reuse
+    their shared scratch, which the row's two block reductions (two barriers, rmsnorm_quant.cuh) must order.
+    Hidden 512: 64 threads, two warps to race."""
+    x, r, w, q, s = make((2**20 + 3, 512), torch.bfloat16)
+    run_and_check(x, r, w, q, s)
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("shape", [(7, 4096), (2048, 4096)], ids=str)
 def test_close_to_fp32_reference(shape):
     """The pair itself is right: y dequantized (q * s) is within e4m3's rounding of the fp32 math."""
