@@ -155,20 +155,20 @@ __global__ void __launch_bounds__(kThreads) per_token_group_quant_kernel(GroupQu
                                        quantize4<K>(&x[k + 1][4], divide, a.qmin, a.qmax, clamp));
             *reinterpret_cast<uint4*>(qrow + col * G + offset_of(k)) = v;
           }
-          return;
-        }
+        } else {
 #pragma unroll
-        for (int k = 0; k < kVecs; ++k) {
-          const uint32_t lo4 = quantize4<K>(&x[k][0], divide, a.qmin, a.qmax, clamp);
-          const uint32_t hi4 = quantize4<K>(&x[k][4], divide, a.qmin, a.qmax, clamp);
-          uint8_t* q = qrow + col * G + offset_of(k);
-          if constexpr (kVector) {
-            *reinterpret_cast<uint2*>(q) = make_uint2(lo4, hi4);
-          } else {
+          for (int k = 0; k < kVecs; ++k) {
+            const uint32_t lo4 = quantize4<K>(&x[k][0], divide, a.qmin, a.qmax, clamp);
+            const uint32_t hi4 = quantize4<K>(&x[k][4], divide, a.qmin, a.qmax, clamp);
+            uint8_t* q = qrow + col * G + offset_of(k);
+            if constexpr (kVector) {
+              *reinterpret_cast<uint2*>(q) = make_uint2(lo4, hi4);
+            } else {
 #pragma unroll
-            for (int i = 0; i < 4; ++i) {
-              q[i] = static_cast<uint8_t>(lo4 >> (8 * i));
-              q[4 + i] = static_cast<uint8_t>(hi4 >> (8 * i));
+              for (int i = 0; i < 4; ++i) {
+                q[i] = static_cast<uint8_t>(lo4 >> (8 * i));
+                q[4 + i] = static_cast<uint8_t>(hi4 >> (8 * i));
+              }
             }
           }
         }
