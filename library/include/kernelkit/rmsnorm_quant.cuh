@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernelkit/dispatch.cuh"
 #include "kernelkit/dtype.h"
@@ -73,13 +74,21 @@ using rmsnorm_detail::max_threads;
 // and ran 5-7% slower at T = 16384 (bf16 h8192 313 -> 336 us), so it runs 4 vectors x half the threads
 // (V = 2) and keeps the same bits.
 //
+// bf16 rows of two vectors x <= 256 threads (h2056..h4096) take their own register budget, kBlockBound =
+// 256 and kMinBlocksPerSm = 3 (<= 85 registers, 78 used, 3 CTAs per SM): under the 512-thread bound that
+// the wider two-vector rows need, ptxas capped them at 64 registers and spilled 56 bytes (bf16's
+// conversions; fp16 and fp32 fit 64 / 60 without a spill and keep 4 CTAs per SM), and 4 CTAs per SM with
+// the spill were slower than 3 without. H100, bf16 h4096 (session 11, one call): T = 2048 23.40 -> 22.41
+// us, T = 16384 162.7 -> 157.4 us (1.35x / 1.56x the unfused pair's 30.35 / 246.3 us); 5 CTAs per SM
+// (48 registers, 316 B of spill) fell to 46 / 340 us.
+//
 // Barriers: two per row, not four. The sum and the max reduce in separate scratch arrays and leave out
 // their trailing barriers: a thread writes warp_sums for row r + 1 only after the max barrier of row r,
 // which every thread reaches after reading row r's sums, and writes warp_maxes for row r + 1 only after
 // row r + 1's sum barrier, which every thread reaches after reading row r's maxima. H100, bf16 (session
 // 10): h7168 T = 16384 296.0 -> 275.8 us, T = 2048 39.8 -> 39.5; h4096 unchanged (163.4 / 23.6 us).
-template <typename T, int VEC, int NV, int V = 1>
-__global__ void __launch_bounds__(max_threads<NV>(), NV == 1 ? 1 : 2) add_rmsnorm_quant_registers(RmsNormQuantArgs a) {
+template <typename T, int VEC, int NV, int V = 1, int kBlockBound = max_threads<NV>(), int kMinBlocksPerSm = (NV == 1 ? 1 : 2)>
+__global__ void __launch_bounds__(kBlockBound, kMinBlocksPerSm) add_rmsnorm_quant_registers(RmsNormQuantArgs a) {
   static_assert(NV % V == 0, "each virtual thread holds NV / V vectors");
   constexpr int kVirtualNV = NV / V;
   __shared__ float warp_sums[32], warp_maxes[32];
@@ -214,7 +223,13 @@ cudaError_t launch_typed(const RmsNormQuantArgs& a, bool enable_pdl, int num_sms
   }
   switch (shape.nv) {
     case 1: return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 1>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
-    case 2: return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 2>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
+    case 2:
+      if constexpr (std::is_same_v<T, __nv_bfloat16>) {  // see the bf16 register budget above
+        if (threads <= 256) {
+          return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 2, 1, 256, 3>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
+        }
+      }
+      return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 2>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
     default: return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 4>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
   }
 }
