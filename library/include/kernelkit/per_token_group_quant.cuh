@@ -89,25 +89,22 @@ __device__ __forceinline__ Vec<T, kElems> load8(const T* p) {
   return x;
 }
 
-// Four values -> four 8-bit codes of x / s. For e4m3 the clamp is skipped when [lo, hi] covers
-// [-448, 448]: the satfinite conversion saturates there by itself, with the same NaN rule (the usual
-// call, fp8_min/max = -+448). `clamp` is uniform per launch.
+// Four values -> four 8-bit codes of x / s. The clamp is skipped when [lo, hi] covers the type's range
+// (e4m3 [-448, 448], int8 [-128, 127]: the usual call): both conversions saturate there by themselves,
+// with the same NaN rule. `clamp` is uniform per launch.
 template <GroupQuantKind K, typename T, typename Divide>
 __device__ __forceinline__ uint32_t quantize4(const T* x, const Divide& divide, float lo, float hi, bool clamp) {
   float q[4];
 #pragma unroll
   for (int i = 0; i < 4; ++i) q[i] = divide(to_float(x[i]));
-  if constexpr (K == GroupQuantKind::kFp8E4m3) {
-    if (clamp) {
+  if (clamp) {
 #pragma unroll
-      for (int i = 0; i < 4; ++i) q[i] = clamp_keep_nan(q[i], lo, hi);
-    }
+    for (int i = 0; i < 4; ++i) q[i] = clamp_keep_nan(q[i], lo, hi);
+  }
+  if constexpr (K == GroupQuantKind::kFp8E4m3) {
     return uint32_t(float2_to_e4m3x2(q[0], q[1])) | (uint32_t(float2_to_e4m3x2(q[2], q[3])) << 16);
   } else {
-    uint32_t out = 0;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) out |= static_cast<uint32_t>(static_cast<uint8_t>(float_to_int8_rn(q[i], lo, hi))) << (8 * i);
-    return out;
+    return float4_to_int8x4_rn_sat(q);
   }
 }
 
@@ -128,7 +125,7 @@ __global__ void __launch_bounds__(kThreads) per_token_group_quant_kernel(GroupQu
   // The butterfly stays inside the group's lanes, and only they need to be converged: a group past the
   // row's end leaves the loop together with its lanes.
   const unsigned mask = kLanes == 32 ? 0xffffffffu : ((1u << kLanes) - 1u) << (threadIdx.x % 32 / kLanes * kLanes);
-  const bool clamp = !(a.qmin <= -kFp8E4m3Max && a.qmax >= kFp8E4m3Max);
+  const bool clamp = K == GroupQuantKind::kFp8E4m3 ? !(a.qmin <= -kFp8E4m3Max && a.qmax >= kFp8E4m3Max) : !(a.qmin <= -128.0f && a.qmax >= 127.0f);
   pdl_wait_then_launch_dependents();  // input may be the previous kernel's output
   int64_t row = blockIdx.y;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
   do {

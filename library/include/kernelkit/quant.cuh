@@ -3,7 +3,7 @@
 //   fp8 e4m3:  q = e4m3_rn(clamp(x / s, lo, hi))   (IEEE division, not x * (1/s): the reference
 //              divides, and the two differ in the last bit for ~1 value in 10; ScaleDivider below
 //              gets IEEE's x / s at the cost of a multiply and two FMAs)
-//   int8:      q = rint(clamp(x / s, lo, hi))       (round half to even, like torch.round)
+//   int8:      q = rint(clamp(x / s, lo, hi))       (round half to even, like torch.round; -128 <= lo <= hi <= 127)
 //   ue8m0:     s -> the smallest power of two >= s (exact, from the bits; no log2f)
 //
 // NaN: ignored by absmax (fmaxf keeps the other operand), so one NaN does not poison a row's scale;
@@ -38,9 +38,15 @@ __device__ __forceinline__ uint16_t float2_to_e4m3x2(float a, float b) {
   return static_cast<uint16_t>(__nv_cvt_float2_to_fp8x2(make_float2(a, b), __NV_SATFINITE, __NV_E4M3));
 }
 
-__device__ __forceinline__ int8_t float_to_int8_rn(float v, float lo, float hi) {
-  if (v != v) return 0;
-  return static_cast<int8_t>(__float2int_rn(fminf(fmaxf(v, lo), hi)));
+// Four values -> four int8 codes, low byte first: round half to even, saturate to [-128, 127], NaN -> 0.
+// cvt.rni.sat.s8.f32 does all three in one instruction, and three byte permutes pack the four; the route
+// through a NaN test, fminf/fmaxf, __float2int_rn and shifts costs several instructions per element.
+// Callers whose range is narrower than [-128, 127] clamp first (clamp_keep_nan: NaN stays NaN -> 0).
+__device__ __forceinline__ uint32_t float4_to_int8x4_rn_sat(const float (&v)[4]) {
+  uint32_t b[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) asm("cvt.rni.sat.s8.f32 %0, %1;" : "=r"(b[i]) : "f"(v[i]));
+  return __byte_perm(__byte_perm(b[0], b[1], 0x0040), __byte_perm(b[2], b[3], 0x0040), 0x5410);
 }
 
 // Smallest power of two >= s, for s > 0 normal or inf (scale_ue8m0): bump the exponent when any
