@@ -1,9 +1,7 @@
 // gelu_tanh_and_mul: gelu_tanh(x[..., :d]) * x[..., d:] with the tanh-approximated GELU.
-#include "kernelkit/gated_activation.cuh"
+#include "kernelkit_ops/activation/gelu_tanh_and_mul.h"
+#include "kernelkit/families/gated_activation.cuh"
 
-// The launcher's declaration lives in kernelkit_ops.h; it is not included here, so that `kernelkit new`
-// (which edits that header) recompiles only the new kernel and the registration TU. A signature
-// that disagrees with the declaration fails the link (-Wl,--no-undefined): C++ names carry types.
 
 namespace kernelkit {
 namespace {

@@ -1,9 +1,7 @@
 // gemma_fused_add_rmsnorm: residual <- input + residual; input <- rmsnorm(residual) with (1 + weight) (Gemma), in place, one pass.
-#include "kernelkit/rmsnorm.cuh"
+#include "kernelkit_ops/norm/gemma_fused_add_rmsnorm.h"
+#include "kernelkit/families/rmsnorm.cuh"
 
-// The launcher's declaration lives in kernelkit_ops.h; it is not included here, so that `kernelkit new`
-// (which edits that header) recompiles only the new kernel and the registration TU. A signature
-// that disagrees with the declaration fails the link (-Wl,--no-undefined): C++ names carry types.
 
 namespace kernelkit {
 

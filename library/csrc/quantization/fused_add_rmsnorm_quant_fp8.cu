@@ -1,10 +1,8 @@
 // fused_add_rmsnorm_quant_fp8: residual <- input + residual; y = rmsnorm(residual) * weight (rounded to
 // input's dtype); per-token fp8 quantization of y into q and s, in one pass (rmsnorm_quant.cuh).
-#include "kernelkit/rmsnorm_quant.cuh"
+#include "kernelkit_ops/quantization/fused_add_rmsnorm_quant_fp8.h"
+#include "kernelkit/families/rmsnorm_quant.cuh"
 
-// The launcher's declaration lives in kernelkit_ops.h; it is not included here, so that `kernelkit new`
-// (which edits that header) recompiles only the new kernel and the registration TU. A signature
-// that disagrees with the declaration fails the link (-Wl,--no-undefined): C++ names carry types.
 
 namespace kernelkit {
 

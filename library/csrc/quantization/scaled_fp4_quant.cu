@@ -35,14 +35,12 @@
 #include <stdexcept>
 #endif
 
-#include "kernelkit/dispatch.cuh"
-#include "kernelkit/fp4.cuh"
-#include "kernelkit/pdl.cuh"
-#include "kernelkit/vec.cuh"
+#include "kernelkit_ops/quantization/scaled_fp4_quant.h"
+#include "kernelkit/core/dispatch.cuh"
+#include "kernelkit/families/fp4.cuh"
+#include "kernelkit/core/pdl.cuh"
+#include "kernelkit/core/vec.cuh"
 
-// The launcher's declaration lives in kernelkit_ops.h; it is not included here, so that `kernelkit new`
-// (which edits that header) recompiles only the new kernel and the registration TU. A signature
-// that disagrees with the declaration fails the link (-Wl,--no-undefined): C++ names carry types.
 
 namespace kernelkit {
 namespace {

@@ -1,11 +1,9 @@
 // sgl_per_token_group_quant_fp8: per (row, group of group_size) scale = max(absmax, eps) / fp8_max
 // (a power of two when scale_ue8m0), q = e4m3(clamp(x / scale, fp8_min, fp8_max)). The kernel, its
-// design and its predicted time live in kernelkit/per_token_group_quant.cuh (shared with the int8 op).
-#include "kernelkit/per_token_group_quant.cuh"
+// design and its predicted time live in kernelkit/families/per_token_group_quant.cuh (shared with the int8 op).
+#include "kernelkit_ops/quantization/sgl_per_token_group_quant_fp8.h"
+#include "kernelkit/families/per_token_group_quant.cuh"
 
-// The launcher's declaration lives in kernelkit_ops.h; it is not included here, so that `kernelkit new`
-// (which edits that header) recompiles only the new kernel and the registration TU. A signature
-// that disagrees with the declaration fails the link (-Wl,--no-undefined): C++ names carry types.
 
 namespace kernelkit {
 

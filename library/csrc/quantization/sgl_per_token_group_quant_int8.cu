@@ -1,11 +1,9 @@
 // sgl_per_token_group_quant_int8: per (row, group of group_size) scale = max(absmax, eps) / int8_max,
 // q = rint(clamp(x / scale, int8_min, int8_max)) (half to even, NaN -> 0). The kernel, its design and
-// its predicted time live in kernelkit/per_token_group_quant.cuh (shared with the fp8 op).
-#include "kernelkit/per_token_group_quant.cuh"
+// its predicted time live in kernelkit/families/per_token_group_quant.cuh (shared with the fp8 op).
+#include "kernelkit_ops/quantization/sgl_per_token_group_quant_int8.h"
+#include "kernelkit/families/per_token_group_quant.cuh"
 
-// The launcher's declaration lives in kernelkit_ops.h; it is not included here, so that `kernelkit new`
-// (which edits that header) recompiles only the new kernel and the registration TU. A signature
-// that disagrees with the declaration fails the link (-Wl,--no-undefined): C++ names carry types.
 
 namespace kernelkit {
 

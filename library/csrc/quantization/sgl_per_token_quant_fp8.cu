@@ -17,16 +17,14 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "kernelkit/dispatch.cuh"
-#include "kernelkit/dtype.h"
-#include "kernelkit/dynamic_fp8.cuh"
-#include "kernelkit/pdl.cuh"
-#include "kernelkit/quant.cuh"
-#include "kernelkit/vec.cuh"
+#include "kernelkit_ops/quantization/sgl_per_token_quant_fp8.h"
+#include "kernelkit/core/dispatch.cuh"
+#include "kernelkit/core/dtype.h"
+#include "kernelkit/families/dynamic_fp8.cuh"
+#include "kernelkit/core/pdl.cuh"
+#include "kernelkit/families/quant.cuh"
+#include "kernelkit/core/vec.cuh"
 
-// The launcher's declaration lives in kernelkit_ops.h; it is not included here, so that `kernelkit new`
-// (which edits that header) recompiles only the new kernel and the registration TU. A signature
-// that disagrees with the declaration fails the link (-Wl,--no-undefined): C++ names carry types.
 
 namespace kernelkit {
 namespace {

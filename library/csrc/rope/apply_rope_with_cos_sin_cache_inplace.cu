@@ -35,13 +35,11 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "kernelkit/cp_async.cuh"
-#include "kernelkit/dispatch.cuh"
-#include "kernelkit/vec.cuh"
+#include "kernelkit_ops/rope/apply_rope_with_cos_sin_cache_inplace.h"
+#include "kernelkit/core/cp_async.cuh"
+#include "kernelkit/core/dispatch.cuh"
+#include "kernelkit/core/vec.cuh"
 
-// The launcher's declaration lives in kernelkit_ops.h; it is not included here, so that `kernelkit new`
-// (which edits that header) recompiles only the new kernel and the registration TU. A signature
-// that disagrees with the declaration fails the link (-Wl,--no-undefined): C++ names carry types.
 
 namespace kernelkit {
 namespace {

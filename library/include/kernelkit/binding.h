@@ -1,5 +1,6 @@
-// Helpers for the binding layer: stable-ABI tensors in, checked raw pointers out.
-// Every check names the op and the argument, so a user sees what to fix, not where it broke.
+// Helpers for the binding layer: stable-ABI tensors in, checked raw pointers out, and the registration
+// of an op. Every check names the op and the argument, so a user sees what to fix, not where it broke.
+// Only binding TUs (csrc/<category>/<op>.cc) include this; kernels stay pure CUDA.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -16,7 +17,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernelkit/dtype.h"
+#include "kernelkit/core/dtype.h"
 
 namespace kernelkit::binding {
 
@@ -118,14 +119,26 @@ inline void check_contiguous(const Tensor& t, const char* op, const char* arg) {
   KK_CHECK(t.is_contiguous(), op, arg, " must be contiguous (call .contiguous())");
 }
 
-inline void check_cuda(const Tensor& t, const char* op, const char* arg) {
-  KK_CHECK(t.is_cuda(), op, arg, " must be a CUDA tensor");
-}
+struct NamedTensor {
+  const char* name;
+  const Tensor& tensor;
+};
 
-inline void check_same_device(const Tensor& a, const char* arg_a, const Tensor& b, const char* arg_b,
-                              const char* op) {
-  KK_CHECK(a.get_device_index() == b.get_device_index(), op, arg_a, " and ", arg_b,
-        " must be on the same device, got cuda:", a.get_device_index(), " and cuda:", b.get_device_index());
+// Every tensor is a CUDA tensor on the device of the first. A binding calls this once, after its dtype,
+// shape and value checks: the op is registered for CPU tensors too (KERNELKIT_REGISTER_OP), so a CPU
+// tensor meets those checks first and then this message, never a dispatcher error.
+inline void check_devices(const char* op, std::initializer_list<NamedTensor> tensors) {
+  const NamedTensor* first = nullptr;
+  for (const NamedTensor& t : tensors) {
+    KK_CHECK(t.tensor.is_cuda(), op, t.name, " must be a CUDA tensor");
+    if (first == nullptr) {
+      first = &t;
+      continue;
+    }
+    KK_CHECK(t.tensor.get_device_index() == first->tensor.get_device_index(), op, first->name, " and ", t.name,
+             " must be on the same device, got cuda:", first->tensor.get_device_index(), " and cuda:",
+             t.tensor.get_device_index());
+  }
 }
 
 inline void check_scalar_type(const Tensor& t, ScalarType expected, const char* op, const char* arg) {
@@ -185,3 +198,12 @@ inline void check_launch(cudaError_t err, const char* op) {
 }
 
 }  // namespace kernelkit::binding
+
+// Registers op `name` in torch namespace `ns`: its schema, and `fn` as its CUDA kernel and as its CPU
+// kernel. On CPU tensors the binding validates and then refuses them by name (check_devices), which is
+// the message a caller needs, and which lets a machine without a GPU test every check of the binding.
+#define KERNELKIT_REGISTER_OP(ns, name, fn, schema)                                    \
+  STABLE_TORCH_LIBRARY_FRAGMENT(ns, m) { m.def(schema); }                              \
+  STABLE_TORCH_LIBRARY_IMPL(ns, CUDA, m) { m.impl(#name, TORCH_BOX(fn)); }             \
+  STABLE_TORCH_LIBRARY_IMPL(ns, CPU, m) { m.impl(#name, TORCH_BOX(fn)); }              \
+  static_assert(true, "KERNELKIT_REGISTER_OP is used as a statement: end it with ';'")

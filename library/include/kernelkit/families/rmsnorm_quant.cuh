@@ -27,13 +27,13 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "kernelkit/dispatch.cuh"
-#include "kernelkit/dtype.h"
-#include "kernelkit/dynamic_fp8.cuh"
-#include "kernelkit/pdl.cuh"
-#include "kernelkit/quant.cuh"
-#include "kernelkit/rmsnorm.cuh"
-#include "kernelkit/vec.cuh"
+#include "kernelkit/core/dispatch.cuh"
+#include "kernelkit/core/dtype.h"
+#include "kernelkit/families/dynamic_fp8.cuh"
+#include "kernelkit/core/pdl.cuh"
+#include "kernelkit/families/quant.cuh"
+#include "kernelkit/families/rmsnorm.cuh"
+#include "kernelkit/core/vec.cuh"
 
 namespace kernelkit {
 
@@ -54,8 +54,6 @@ struct RmsNormQuantArgs {
 
 namespace rmsnorm_quant_detail {
 
-using rmsnorm_detail::block_sum;
-using rmsnorm_detail::block_sum_virtual;
 using rmsnorm_detail::kMaxThreads;
 using rmsnorm_detail::kMaxVecsPerThread;
 using rmsnorm_detail::max_threads;

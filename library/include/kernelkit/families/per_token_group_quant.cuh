@@ -40,12 +40,12 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "kernelkit/dispatch.cuh"
-#include "kernelkit/dtype.h"
-#include "kernelkit/dynamic_fp8.cuh"
-#include "kernelkit/pdl.cuh"
-#include "kernelkit/quant.cuh"
-#include "kernelkit/vec.cuh"
+#include "kernelkit/core/dispatch.cuh"
+#include "kernelkit/core/dtype.h"
+#include "kernelkit/families/dynamic_fp8.cuh"
+#include "kernelkit/core/pdl.cuh"
+#include "kernelkit/families/quant.cuh"
+#include "kernelkit/core/vec.cuh"
 
 namespace kernelkit {
 

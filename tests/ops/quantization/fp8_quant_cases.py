@@ -1,7 +1,7 @@
 """What the fp8 quantizer tests share (sgl_per_token_quant_fp8, sgl_per_tensor_quant_fp8,
 fused_add_rmsnorm_quant_fp8): the dynamic scale rule in PyTorch, poisoned outputs and test inputs.
 
-The rule (library/include/kernelkit/dynamic_fp8.cuh): s = max(absmax(x), 1e-10) / 448 in float32,
+The rule (library/include/kernelkit/families/dynamic_fp8.cuh): s = max(absmax(x), 1e-10) / 448 in float32,
 q = (x / s).clamp(-448, 448).to(float8_e4m3fn) -- quant_reference.quant_fp8, bit for bit.
 """
 

@@ -18,10 +18,11 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "kernelkit/dispatch.cuh"
-#include "kernelkit/dtype.h"
-#include "kernelkit/pdl.cuh"
-#include "kernelkit/vec.cuh"
+#include "kernelkit/core/dispatch.cuh"
+#include "kernelkit/core/dtype.h"
+#include "kernelkit/core/pdl.cuh"
+#include "kernelkit/core/reduce.cuh"
+#include "kernelkit/core/vec.cuh"
 
 namespace kernelkit {
 
@@ -50,35 +51,6 @@ constexpr int kMaxVecsPerThread = 4;
 template <int NV>
 constexpr int max_threads() {
   return NV == 1 ? 1024 : (NV == 2 ? 512 : 256);
-}
-
-// Sum over the block (every thread gets it) of a block of V * blockDim.x threads, each real thread t
-// holding the partial sums of threads t, t + blockDim.x, ... (partials[k]): per warp a butterfly, then a
-// butterfly over the warp sums, so the bits are those of block_sum in the V-times-larger block
-// (rmsnorm_quant.cuh mirrors a 512-thread shape with 256 threads). kTrailingBarrier = false leaves out
-// the barrier that lets the caller reuse warp_sums at once: for a caller whose next reduction has its own
-// scratch, so that reduction's barrier orders the reuse.
-template <int V, bool kTrailingBarrier = true>
-__device__ __forceinline__ float block_sum_virtual(const float (&partials)[V], float* warp_sums) {
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
-#pragma unroll
-  for (int k = 0; k < V; ++k) {
-    float value = partials[k];
-#pragma unroll
-    for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
-    if (lane == 0) warp_sums[k * warps + warp] = value;
-  }
-  __syncthreads();
-  float value = lane < V * warps ? warp_sums[lane] : 0.0f;
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
-  if constexpr (kTrailingBarrier) __syncthreads();  // warp_sums is reused by the next reduction
-  return value;
-}
-
-__device__ __forceinline__ float block_sum(float value, float* warp_sums) {
-  const float partials[1] = {value};
-  return block_sum_virtual<1>(partials, warp_sums);
 }
 
 template <bool kGemma>

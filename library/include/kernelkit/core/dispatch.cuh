@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "kernelkit/dtype.h"
+#include "kernelkit/core/dtype.h"
 
 namespace kernelkit {
 

@@ -15,10 +15,10 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "kernelkit/dispatch.cuh"
-#include "kernelkit/dtype.h"
-#include "kernelkit/pdl.cuh"
-#include "kernelkit/vec.cuh"
+#include "kernelkit/core/dispatch.cuh"
+#include "kernelkit/core/dtype.h"
+#include "kernelkit/core/pdl.cuh"
+#include "kernelkit/core/vec.cuh"
 
 namespace kernelkit {
 

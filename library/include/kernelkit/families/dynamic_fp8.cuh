@@ -16,8 +16,8 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "kernelkit/quant.cuh"
-#include "kernelkit/vec.cuh"
+#include "kernelkit/families/quant.cuh"
+#include "kernelkit/core/vec.cuh"
 
 namespace kernelkit {
 

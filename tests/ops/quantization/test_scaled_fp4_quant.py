@@ -183,7 +183,7 @@ E2M1_CHECK_SOURCE = r"""
 #include <cuda_fp4.h>
 #include <cstdio>
 #include <cstring>
-#include "kernelkit/fp4.cuh"
+#include "kernelkit/families/fp4.cuh"
 int main(int argc, char** argv) {
   if (argc == 2 && std::strcmp(argv[1], "all") == 0) {
     unsigned long long bad = 0;

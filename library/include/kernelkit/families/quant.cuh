@@ -18,6 +18,8 @@
 #include <cfloat>
 #include <cstdint>
 
+#include "kernelkit/core/reduce.cuh"
+
 namespace kernelkit {
 
 constexpr float kFp8E4m3Max = 448.0f;
@@ -103,25 +105,5 @@ class ScaleDivider {
   float s_, r_;
   bool fast_;
 };
-
-__device__ __forceinline__ float warp_max(float v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
-  return v;
-}
-
-// Max over the block; `scratch` holds 32 floats. Every thread gets the result. kTrailingBarrier = false:
-// as in block_sum_virtual (rmsnorm.cuh), for a caller that orders the reuse of scratch itself.
-template <bool kTrailingBarrier = true>
-__device__ __forceinline__ float block_max(float v, float* scratch) {
-  v = warp_max(v);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = (blockDim.x + 31) / 32;
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  v = lane < warps ? scratch[lane] : 0.0f;
-  v = warp_max(v);
-  if constexpr (kTrailingBarrier) __syncthreads();  // scratch may be reused right after
-  return v;
-}
 
 }  // namespace kernelkit

@@ -1,0 +1,18 @@
+// gelu_tanh_and_mul: the torch face of launch_gelu_tanh_and_mul (validate the tensors, pick the stream, launch) and the op's
+// registration: its schema, and this binding as its CUDA and CPU kernel.
+#include "kernelkit/binding.h"
+#include "kernelkit_ops/activation/gelu_tanh_and_mul.h"
+#include "activation/gated_activation_binding.h"
+
+namespace kernelkit::binding {
+namespace {
+
+void gelu_tanh_and_mul(Tensor out, Tensor input, bool enable_pdl) {
+  gated_activation("gelu_tanh_and_mul", launch_gelu_tanh_and_mul, out, input, enable_pdl);
+}
+
+}  // namespace
+}  // namespace kernelkit::binding
+
+KERNELKIT_REGISTER_OP(kernelkit, gelu_tanh_and_mul, &kernelkit::binding::gelu_tanh_and_mul,
+                      "gelu_tanh_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()");

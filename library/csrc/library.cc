@@ -1,0 +1,19 @@
+// The library as a whole: it claims the `kernelkit` op namespace (each op's own csrc/<category>/<op>.cc
+// adds its schema and kernels as fragments), and records what this build was compiled with.
+#include "kernelkit/binding.h"
+
+// One string in the library: `kernelkit list` / `doctor` read it from the file, `kernelkit_ops.fp4_enabled()`
+// from the loaded library (kernelkit/features.py).
+#ifdef KERNELKIT_ENABLE_FP4
+#define KERNELKIT_FEATURE_FP4 "1"
+#else
+#define KERNELKIT_FEATURE_FP4 "0"
+#endif
+extern "C" {
+extern __attribute__((visibility("default"), used)) const char kernelkit_features[];
+const char kernelkit_features[] = "KERNELKIT_FEATURES:fp4=" KERNELKIT_FEATURE_FP4;
+}
+
+// Only one library may define the namespace: loading a second library that claims `kernelkit` fails
+// loudly instead of mixing two sets of ops.
+STABLE_TORCH_LIBRARY(kernelkit, m) {}
