@@ -10,8 +10,7 @@ using GatedLauncher = cudaError_t (*)(void*, const void*, int64_t, int64_t, int6
                                       cudaStream_t);
 
 // out[..., d] = act(input[..., :d]) * input[..., d:]
-inline void gated_activation(const char* op, GatedLauncher launch, Tensor& out, const Tensor& input,
-                             bool enable_pdl) {
+inline void gated_activation(const char* op, GatedLauncher launch, Tensor& out, const Tensor& input, bool enable_pdl) {
   const DType dtype = float_dtype(input, op, "input");
   check_same_dtype(input, "input", out, "out", op);
   KK_CHECK(input.dim() >= 1 && input.size(input.dim() - 1) % 2 == 0, op,

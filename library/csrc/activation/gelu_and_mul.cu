@@ -1,7 +1,6 @@
 // gelu_and_mul: gelu(x[..., :d]) * x[..., d:] with the exact (erf) GELU (GeGLU, Gemma).
-#include "kernelkit_ops/activation/gelu_and_mul.h"
 #include "kernelkit/families/gated_activation.cuh"
-
+#include "kernelkit_ops/activation/gelu_and_mul.h"
 
 namespace kernelkit {
 namespace {
@@ -17,7 +16,8 @@ struct GeluErf {
 
 cudaError_t launch_gelu_and_mul(void* out, const void* input, int64_t num_rows, int64_t d, int64_t out_row_stride,
                                 int64_t input_row_stride, bool enable_pdl, DType dtype, cudaStream_t stream) {
-  return launch_gated_activation<GeluErf>(out, input, num_rows, d, out_row_stride, input_row_stride, enable_pdl, dtype, stream);
+  return launch_gated_activation<GeluErf>(out, input, num_rows, d, out_row_stride, input_row_stride, enable_pdl, dtype,
+                                          stream);
 }
 
 }  // namespace kernelkit

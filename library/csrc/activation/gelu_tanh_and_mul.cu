@@ -1,7 +1,6 @@
 // gelu_tanh_and_mul: gelu_tanh(x[..., :d]) * x[..., d:] with the tanh-approximated GELU.
-#include "kernelkit_ops/activation/gelu_tanh_and_mul.h"
 #include "kernelkit/families/gated_activation.cuh"
-
+#include "kernelkit_ops/activation/gelu_tanh_and_mul.h"
 
 namespace kernelkit {
 namespace {
@@ -17,10 +16,10 @@ struct GeluTanh {
 
 }  // namespace
 
-cudaError_t launch_gelu_tanh_and_mul(void* out, const void* input, int64_t num_rows, int64_t d,
-                                     int64_t out_row_stride, int64_t input_row_stride, bool enable_pdl, DType dtype,
-                                     cudaStream_t stream) {
-  return launch_gated_activation<GeluTanh>(out, input, num_rows, d, out_row_stride, input_row_stride, enable_pdl, dtype, stream);
+cudaError_t launch_gelu_tanh_and_mul(void* out, const void* input, int64_t num_rows, int64_t d, int64_t out_row_stride,
+                                     int64_t input_row_stride, bool enable_pdl, DType dtype, cudaStream_t stream) {
+  return launch_gated_activation<GeluTanh>(out, input, num_rows, d, out_row_stride, input_row_stride, enable_pdl, dtype,
+                                           stream);
 }
 
 }  // namespace kernelkit

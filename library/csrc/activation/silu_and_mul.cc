@@ -1,8 +1,8 @@
 // silu_and_mul: the torch face of launch_silu_and_mul (validate the tensors, pick the stream, launch) and the op's
 // registration: its schema, and this binding as its CUDA and CPU kernel.
-#include "kernelkit/binding.h"
 #include "kernelkit_ops/activation/silu_and_mul.h"
 #include "activation/gated_activation_binding.h"
+#include "kernelkit/binding.h"
 
 namespace kernelkit::binding {
 namespace {

@@ -1,7 +1,6 @@
 // silu_and_mul: silu(x[..., :d]) * x[..., d:]  (SwiGLU, Llama/Qwen/DeepSeek MLPs).
-#include "kernelkit_ops/activation/silu_and_mul.h"
 #include "kernelkit/families/gated_activation.cuh"
-
+#include "kernelkit_ops/activation/silu_and_mul.h"
 
 namespace kernelkit {
 namespace {
@@ -15,7 +14,8 @@ struct Silu {
 
 cudaError_t launch_silu_and_mul(void* out, const void* input, int64_t num_rows, int64_t d, int64_t out_row_stride,
                                 int64_t input_row_stride, bool enable_pdl, DType dtype, cudaStream_t stream) {
-  return launch_gated_activation<Silu>(out, input, num_rows, d, out_row_stride, input_row_stride, enable_pdl, dtype, stream);
+  return launch_gated_activation<Silu>(out, input, num_rows, d, out_row_stride, input_row_stride, enable_pdl, dtype,
+                                       stream);
 }
 
 }  // namespace kernelkit

@@ -1,7 +1,7 @@
 // rmsnorm: the torch face of launch_rmsnorm (validate the tensors, pick the stream, launch) and the op's
 // registration: its schema, and this binding as its CUDA and CPU kernel.
-#include "kernelkit/binding.h"
 #include "kernelkit_ops/norm/rmsnorm.h"
+#include "kernelkit/binding.h"
 #include "norm/rmsnorm_binding.h"
 
 namespace kernelkit::binding {

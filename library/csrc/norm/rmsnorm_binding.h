@@ -7,21 +7,20 @@
 
 namespace kernelkit::binding {
 
-using NormLauncher = cudaError_t (*)(void*, int64_t, const void*, int64_t, const void*, int64_t, int64_t, double,
-                                     bool, DType, cudaStream_t);
-using FusedNormLauncher = cudaError_t (*)(void*, int64_t, void*, int64_t, const void*, int64_t, int64_t, double,
-                                          bool, DType, cudaStream_t);
+using NormLauncher = cudaError_t (*)(void*, int64_t, const void*, int64_t, const void*, int64_t, int64_t, double, bool,
+                                     DType, cudaStream_t);
+using FusedNormLauncher = cudaError_t (*)(void*, int64_t, void*, int64_t, const void*, int64_t, int64_t, double, bool,
+                                          DType, cudaStream_t);
 
 // What every RMSNorm variant checks: `x [..., H]` rows and `weight [H]` of one dtype (devices: the caller's
 // check_devices).
-inline DType check_norm_inputs(const char* op, const Tensor& x, const char* x_name, const Tensor& weight,
-                               double eps) {
+inline DType check_norm_inputs(const char* op, const Tensor& x, const char* x_name, const Tensor& weight, double eps) {
   const DType dtype = float_dtype(x, op, x_name);
   check_same_dtype(x, x_name, weight, "weight", op);
   KK_CHECK(x.dim() >= 1, op, x_name, " must have at least one dimension");
   const int64_t hidden = x.size(x.dim() - 1);
-  KK_CHECK(weight.dim() == 1 && weight.size(0) == hidden, op, "weight must have shape [", hidden,
-           "] (the last dim of ", x_name, "), got ", shape_str(weight));
+  KK_CHECK(weight.dim() == 1 && weight.size(0) == hidden, op, "weight must have shape [", hidden, "] (the last dim of ",
+           x_name, "), got ", shape_str(weight));
   check_contiguous(weight, op, "weight");
   KK_CHECK(hidden < (int64_t{1} << 31), op, "hidden size ", hidden, " is too large (max 2^31 - 1)");
   KK_CHECK(eps >= 0.0, op, "eps must be >= 0, got ", eps);
@@ -39,10 +38,10 @@ inline void rms_norm(const char* op, NormLauncher launch, Tensor& out, const Ten
   const int64_t rows = num_rows(input);
   if (rows == 0) return;
   torch::stable::accelerator::DeviceGuard guard(input.get_device_index());
-  check_launch(launch(out.data_ptr(), out_stride, input.data_ptr(), in_stride, weight.data_ptr(), rows,
-                      input.size(input.dim() - 1), eps, enable_pdl, dtype,
-                      current_cuda_stream(input.get_device_index())),
-               op);
+  check_launch(
+      launch(out.data_ptr(), out_stride, input.data_ptr(), in_stride, weight.data_ptr(), rows,
+             input.size(input.dim() - 1), eps, enable_pdl, dtype, current_cuda_stream(input.get_device_index())),
+      op);
 }
 
 inline void fused_add_rms_norm(const char* op, FusedNormLauncher launch, Tensor& input, Tensor& residual,
@@ -56,10 +55,10 @@ inline void fused_add_rms_norm(const char* op, FusedNormLauncher launch, Tensor&
   const int64_t rows = num_rows(input);
   if (rows == 0) return;
   torch::stable::accelerator::DeviceGuard guard(input.get_device_index());
-  check_launch(launch(input.data_ptr(), in_stride, residual.data_ptr(), res_stride, weight.data_ptr(), rows,
-                      input.size(input.dim() - 1), eps, enable_pdl, dtype,
-                      current_cuda_stream(input.get_device_index())),
-               op);
+  check_launch(
+      launch(input.data_ptr(), in_stride, residual.data_ptr(), res_stride, weight.data_ptr(), rows,
+             input.size(input.dim() - 1), eps, enable_pdl, dtype, current_cuda_stream(input.get_device_index())),
+      op);
 }
 
 }  // namespace kernelkit::binding

@@ -1,8 +1,7 @@
 // fused_add_rmsnorm_quant_fp8: residual <- input + residual; y = rmsnorm(residual) * weight (rounded to
 // input's dtype); per-token fp8 quantization of y into q and s, in one pass (rmsnorm_quant.cuh).
-#include "kernelkit_ops/quantization/fused_add_rmsnorm_quant_fp8.h"
 #include "kernelkit/families/rmsnorm_quant.cuh"
-
+#include "kernelkit_ops/quantization/fused_add_rmsnorm_quant_fp8.h"
 
 namespace kernelkit {
 
@@ -10,8 +9,18 @@ cudaError_t launch_fused_add_rmsnorm_quant_fp8(void* output_q, int64_t q_row_str
                                                int64_t input_row_stride, void* residual, int64_t residual_row_stride,
                                                const void* weight, int64_t num_rows, int64_t hidden, double eps,
                                                bool enable_pdl, DType dtype, cudaStream_t stream) {
-  const RmsNormQuantArgs args{static_cast<uint8_t*>(output_q), q_row_stride, scales, input, input_row_stride,
-                              residual, residual_row_stride, weight, num_rows, hidden, static_cast<float>(eps), false};
+  const RmsNormQuantArgs args{static_cast<uint8_t*>(output_q),
+                              q_row_stride,
+                              scales,
+                              input,
+                              input_row_stride,
+                              residual,
+                              residual_row_stride,
+                              weight,
+                              num_rows,
+                              hidden,
+                              static_cast<float>(eps),
+                              false};
   return launch_add_rmsnorm_quant(args, enable_pdl, dtype, stream);
 }
 

@@ -32,9 +32,9 @@ struct GroupQuantLayout {
 };
 constexpr int64_t kGroupSizes[] = {16, 32, 64, 128, 256};  // kernelkit/families/per_token_group_quant.cuh
 
-inline GroupQuantLayout check_group_quant(const char* op, const Tensor& input, const Tensor& output_q, ScalarType q_type,
-                                   const Tensor& output_s, int64_t group_size, double eps, GroupQuantBound qmin,
-                                   GroupQuantBound qmax) {
+inline GroupQuantLayout check_group_quant(const char* op, const Tensor& input, const Tensor& output_q,
+                                          ScalarType q_type, const Tensor& output_s, int64_t group_size, double eps,
+                                          GroupQuantBound qmin, GroupQuantBound qmax) {
   GroupQuantLayout l{};
   l.dtype = float_dtype(input, op, "input");
   check_scalar_type(output_q, q_type, op, "output_q");
@@ -79,7 +79,8 @@ inline GroupQuantLayout check_group_quant(const char* op, const Tensor& input, c
            "); every scale needs its own element");
   KK_CHECK(std::isfinite(eps) && static_cast<float>(eps) > 0.0f && std::isfinite(static_cast<float>(eps)), op,
            "eps must be a positive finite float32 (it floors absmax so that an all-zero group does not divide by "
-           "zero), got ", num(eps));
+           "zero), got ",
+           num(eps));
   KK_CHECK(qmax.value > 0.0 && qmax.value <= qmax.limit, op, qmax.name, " must be in (0, ", num(qmax.limit), "], got ",
            num(qmax.value));
   KK_CHECK(qmin.value >= qmin.limit && qmin.value <= qmax.value, op, qmin.name, " must be in [", num(qmin.limit), ", ",

@@ -1,7 +1,7 @@
-// scaled_fp4_quant: the torch face of launch_scaled_fp4_quant (validate the tensors, pick the stream, launch) and the op's
-// registration: its schema, and this binding as its CUDA and CPU kernel.
-#include "kernelkit/binding.h"
+// scaled_fp4_quant: the torch face of launch_scaled_fp4_quant (validate the tensors, pick the stream, launch) and the
+// op's registration: its schema, and this binding as its CUDA and CPU kernel.
 #include "kernelkit_ops/quantization/scaled_fp4_quant.h"
+#include "kernelkit/binding.h"
 
 namespace kernelkit::binding {
 namespace {
@@ -15,8 +15,8 @@ void scaled_fp4_quant(Tensor output, Tensor input, Tensor output_scale, Tensor i
   KK_CHECK(n <= (int64_t{1} << 30) && m <= INT32_MAX, op, "input of shape ", shape_str(input), " is too large");
   const int64_t in_stride = row_stride(input, op, "input");
   check_scalar_type(output, ScalarType::Byte, op, "output");
-  KK_CHECK(output.dim() == 2 && output.size(0) == m && output.size(1) == n / 2, op, "output must have shape [", m,
-           ", ", n / 2, "] (two FP4 values per byte), got ", shape_str(output));
+  KK_CHECK(output.dim() == 2 && output.size(0) == m && output.size(1) == n / 2, op, "output must have shape [", m, ", ",
+           n / 2, "] (two FP4 values per byte), got ", shape_str(output));
   check_contiguous(output, op, "output");
   KK_CHECK(reinterpret_cast<uintptr_t>(output.data_ptr()) % 8 == 0, op, "output must be 8-byte aligned");
   // The scales as sgl-kernel allocates them (int32 [padded_m, padded_blocks / 4]) or as the bytes they
@@ -33,7 +33,10 @@ void scaled_fp4_quant(Tensor output, Tensor input, Tensor output_scale, Tensor i
   check_scalar_type(input_global_scale, ScalarType::Float, op, "input_global_scale");
   KK_CHECK(input_global_scale.numel() == 1, op, "input_global_scale must hold one value, got shape ",
            shape_str(input_global_scale));
-  check_devices(op, {{"input", input}, {"output", output}, {"output_scale", output_scale}, {"input_global_scale", input_global_scale}});
+  check_devices(op, {{"input", input},
+                     {"output", output},
+                     {"output_scale", output_scale},
+                     {"input_global_scale", input_global_scale}});
   if (m == 0 || n == 0) return;
   torch::stable::accelerator::DeviceGuard guard(input.get_device_index());
   check_launch(launch_scaled_fp4_quant(output.data_ptr(), output_scale.data_ptr(), input.data_ptr(), in_stride, m, n,
@@ -45,5 +48,6 @@ void scaled_fp4_quant(Tensor output, Tensor input, Tensor output_scale, Tensor i
 }  // namespace
 }  // namespace kernelkit::binding
 
-KERNELKIT_REGISTER_OP(kernelkit, scaled_fp4_quant, &kernelkit::binding::scaled_fp4_quant,
-                      "scaled_fp4_quant(Tensor! output, Tensor input, Tensor! output_scale, Tensor input_global_scale, bool enable_pdl) -> ()");
+KERNELKIT_REGISTER_OP(
+    kernelkit, scaled_fp4_quant, &kernelkit::binding::scaled_fp4_quant,
+    "scaled_fp4_quant(Tensor! output, Tensor input, Tensor! output_scale, Tensor input_global_scale, bool enable_pdl) -> ()");

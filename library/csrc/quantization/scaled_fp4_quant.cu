@@ -35,12 +35,11 @@
 #include <stdexcept>
 #endif
 
-#include "kernelkit_ops/quantization/scaled_fp4_quant.h"
 #include "kernelkit/core/dispatch.cuh"
-#include "kernelkit/families/fp4.cuh"
 #include "kernelkit/core/pdl.cuh"
 #include "kernelkit/core/vec.cuh"
-
+#include "kernelkit/families/fp4.cuh"
+#include "kernelkit_ops/quantization/scaled_fp4_quant.h"
 
 namespace kernelkit {
 namespace {
@@ -48,14 +47,14 @@ namespace {
 constexpr int kThreads = 256;  // also the size of the inv table: one entry per thread
 
 struct Fp4QuantArgs {
-  uint2* out;  // [rows, blocks]: 16 codes per 8 bytes
+  uint2* out;      // [rows, blocks]: 16 codes per 8 bytes
   uint8_t* scale;  // swizzled e4m3, [padded_rows, 4 * block_tiles] bytes
   const void* input;
   int64_t in_row_stride;  // elements
   int64_t rows;
   int64_t padded_rows;  // round_up(rows, 128)
-  int blocks;  // cols / 16: one per thread
-  int block_tiles;  // round_up(blocks, 4) / 4
+  int blocks;           // cols / 16: one per thread
+  int block_tiles;      // round_up(blocks, 4) / 4
   const float* global_scale;
 };
 
@@ -134,7 +133,8 @@ __host__ __device__ __forceinline__ void quantize_block(const Fp4QuantArgs& a, c
                                                         float gs, const float* inv_of) {
   using P = Packed16<T>;
   uint32_t r[8];
-  load_block<T, LV>(static_cast<const T*>(a.input) + row * a.in_row_stride + static_cast<int64_t>(lane.block) * kFp4BlockSize, r);
+  load_block<T, LV>(
+      static_cast<const T*>(a.input) + row * a.in_row_stride + static_cast<int64_t>(lane.block) * kFp4BlockSize, r);
   float x[kFp4BlockSize];
 #pragma unroll
   for (int i = 0; i < 8; ++i) x[2 * i] = P::to_float(r[i] & 0xffffu), x[2 * i + 1] = P::to_float(r[i] >> 16);
@@ -168,7 +168,8 @@ __host__ __device__ __forceinline__ void quantize_block(const Fp4QuantArgs& a, c
     for (int w = 0; w < 2; ++w) {
       uint32_t codes = 0;  // value 7 first: each step is one shift-and-add (LEA)
 #pragma unroll
-      for (int i = 7; i >= 0; --i) codes = (codes << 4) + e2m1_magnitude_code(fp4_detail::mul_rn(fabsf(x[8 * w + i]), inv));
+      for (int i = 7; i >= 0; --i)
+        codes = (codes << 4) + e2m1_magnitude_code(fp4_detail::mul_rn(fabsf(x[8 * w + i]), inv));
       words[w] = codes | sign_nibbles(r[4 * w], r[4 * w + 1], r[4 * w + 2], r[4 * w + 3]);
     }
   } else {
@@ -197,7 +198,8 @@ __global__ void __launch_bounds__(kThreads) scaled_fp4_quant_kernel(Fp4QuantArgs
   __shared__ float inv_of[256];
   pdl_wait_then_launch_dependents();  // input and the global scale may be the previous kernel's output
   const float gs = *a.global_scale;
-  inv_of[threadIdx.y * blockDim.x + threadIdx.x] = fp4_inv_scale(static_cast<uint8_t>(threadIdx.y * blockDim.x + threadIdx.x), gs);
+  inv_of[threadIdx.y * blockDim.x + threadIdx.x] =
+      fp4_inv_scale(static_cast<uint8_t>(threadIdx.y * blockDim.x + threadIdx.x), gs);
   __syncthreads();
   const Fp4Lane lane = fp4_lane(blockIdx, threadIdx, blockDim, gridDim);
   if (lane.block >= a.blocks) return;
@@ -267,8 +269,8 @@ int ctas_per_sm(Kernel kernel) {
 }  // namespace
 
 cudaError_t launch_scaled_fp4_quant(void* output, void* output_scale, const void* input, int64_t input_row_stride,
-                                    int64_t rows, int64_t cols, const float* global_scale, bool enable_pdl,
-                                    DType dtype, cudaStream_t stream) {
+                                    int64_t rows, int64_t cols, const float* global_scale, bool enable_pdl, DType dtype,
+                                    cudaStream_t stream) {
   if (rows == 0 || cols == 0) return cudaSuccess;
   if (cols % kFp4BlockSize != 0 || cols / kFp4BlockSize > INT32_MAX) return cudaErrorInvalidValue;
   const Fp4QuantArgs a = make_args(output, output_scale, input, input_row_stride, rows, cols, global_scale);
@@ -318,7 +320,8 @@ void emulate_scaled_fp4_quant(void* output, void* output_scale, const void* inpu
   };
   const auto by_width = [&](auto tag) {
     using T = typename decltype(tag)::type;
-    return dispatch_vec_width(load_width<T>(input, cols, input_row_stride), [&](auto vec_c) { return run(tag, vec_c); });
+    return dispatch_vec_width(load_width<T>(input, cols, input_row_stride),
+                              [&](auto vec_c) { return run(tag, vec_c); });
   };
   if (is_bf16) {
     by_width(TypeTag<__nv_bfloat16>{});

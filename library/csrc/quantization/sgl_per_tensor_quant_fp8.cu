@@ -38,15 +38,14 @@
 #include <climits>
 #include <cstdint>
 
-#include "kernelkit_ops/quantization/sgl_per_tensor_quant_fp8.h"
 #include "kernelkit/core/cp_async.cuh"
 #include "kernelkit/core/dispatch.cuh"
 #include "kernelkit/core/dtype.h"
-#include "kernelkit/families/dynamic_fp8.cuh"
 #include "kernelkit/core/pdl.cuh"
-#include "kernelkit/families/quant.cuh"
 #include "kernelkit/core/vec.cuh"
-
+#include "kernelkit/families/dynamic_fp8.cuh"
+#include "kernelkit/families/quant.cuh"
+#include "kernelkit_ops/quantization/sgl_per_tensor_quant_fp8.h"
 
 namespace kernelkit {
 namespace {
@@ -113,13 +112,15 @@ __global__ void __launch_bounds__(kStaticThreads, 1) per_tensor_static(PerTensor
       Vec<T, VEC> x[UNROLL];
 #pragma unroll
       for (int u = 0; u < UNROLL; ++u) {
-        if (UNROLL == 1 || v + u * kStaticThreads < a.vecs_per_row) x[u] = Vec<T, VEC>::load(in + (v + u * kStaticThreads) * VEC);
+        if (UNROLL == 1 || v + u * kStaticThreads < a.vecs_per_row)
+          x[u] = Vec<T, VEC>::load(in + (v + u * kStaticThreads) * VEC);
       }
       // a given scale does not bound x / s: kAnyX
       ScaleDivider<true>(__ldg(a.scale)).with_divide([&](auto divide) {
 #pragma unroll
         for (int u = 0; u < UNROLL; ++u) {
-          if (UNROLL == 1 || v + u * kStaticThreads < a.vecs_per_row) store_fp8(q + (v + u * kStaticThreads) * VEC, x[u], divide, a.q_aligned);
+          if (UNROLL == 1 || v + u * kStaticThreads < a.vecs_per_row)
+            store_fp8(q + (v + u * kStaticThreads) * VEC, x[u], divide, a.q_aligned);
         }
       });
     }
@@ -145,7 +146,8 @@ constexpr int kManyRegSlots = 16;
 // in shared memory (each thread reads back only what its own cp.async wrote: no __syncthreads needed).
 // The launcher guarantees the grid holds the tensor (larger tensors take the two-pass path).
 template <typename T, int VEC, int SLOTS>
-__global__ void __launch_bounds__(kDynThreads, 1) per_tensor_dynamic(PerTensorArgs a, float* __restrict__ partial_max, int smem_slots) {
+__global__ void __launch_bounds__(kDynThreads, 1)
+    per_tensor_dynamic(PerTensorArgs a, float* __restrict__ partial_max, int smem_slots) {
   using V = Vec<T, VEC>;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   V* smem = reinterpret_cast<V*>(smem_raw);
@@ -249,11 +251,11 @@ template <typename T, int VEC>
 cudaError_t launch_dynamic_small(const PerTensorArgs& a, bool enable_pdl, cudaStream_t stream) {
   const int64_t threads = std::min<int64_t>(kSmallThreads, (a.total_vecs + 31) / 32 * 32);
   if (a.total_vecs <= kSmallThreads) {
-    return launch_with_pdl(per_tensor_dynamic_small<T, VEC, 1>, dim3(1), dim3(static_cast<unsigned>(threads)), 0, stream,
-                           enable_pdl, a);
+    return launch_with_pdl(per_tensor_dynamic_small<T, VEC, 1>, dim3(1), dim3(static_cast<unsigned>(threads)), 0,
+                           stream, enable_pdl, a);
   }
-  return launch_with_pdl(per_tensor_dynamic_small<T, VEC, kSmallMaxVecsPerThread>, dim3(1), dim3(kSmallThreads), 0, stream,
-                         enable_pdl, a);
+  return launch_with_pdl(per_tensor_dynamic_small<T, VEC, kSmallMaxVecsPerThread>, dim3(1), dim3(kSmallThreads), 0,
+                         stream, enable_pdl, a);
 }
 
 // What the launcher needs to know about the device and a kernel instance, found once per device (the
@@ -278,9 +280,11 @@ DynamicLimits dynamic_limits(int device) {
   int optin = 0;
   cudaFuncAttributes attr{};
   if ((r.error = cudaDeviceGetAttribute(&r.sms, cudaDevAttrMultiProcessorCount, device)) != cudaSuccess) return r;
-  if ((r.error = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device)) != cudaSuccess) return r;
+  if ((r.error = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device)) != cudaSuccess)
+    return r;
   if ((r.error = cudaFuncGetAttributes(&attr, kernel)) != cudaSuccess) return r;
-  if ((r.error = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&r.ctas_per_sm, kernel, kDynThreads, 0)) != cudaSuccess) {
+  if ((r.error = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&r.ctas_per_sm, kernel, kDynThreads, 0)) !=
+      cudaSuccess) {
     return r;
   }
   if (sizeof(Vec<T, VEC>) == 16) {  // cp.async moves 16 bytes: scalar instances keep registers only
@@ -288,7 +292,8 @@ DynamicLimits dynamic_limits(int device) {
     r.max_smem_slots = static_cast<int>(bytes / (int64_t(kDynThreads) * 16));
   }
   if (r.max_smem_slots > 0) {
-    r.error = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, r.max_smem_slots * kDynThreads * 16);
+    r.error =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, r.max_smem_slots * kDynThreads * 16);
     if (r.error != cudaSuccess) return r;
   }
   if (r.sms <= 0 || r.ctas_per_sm <= 0) {
@@ -334,8 +339,8 @@ __global__ void __launch_bounds__(kAbsmaxThreads) per_tensor_absmax(PerTensorArg
 
 constexpr int kScaleThreads = 1024;
 
-__global__ void __launch_bounds__(kScaleThreads) per_tensor_scale_from_partials(const float* __restrict__ partial_max, int n,
-                                                                                  float* __restrict__ scale) {
+__global__ void __launch_bounds__(kScaleThreads)
+    per_tensor_scale_from_partials(const float* __restrict__ partial_max, int n, float* __restrict__ scale) {
   __shared__ float scratch[32];
   pdl_wait_then_launch_dependents();
   float m = 0.0f;
@@ -353,12 +358,14 @@ cudaError_t launch_dynamic_two_pass(const PerTensorArgs& a, float* workspace, in
   static int ctas_per_sm = 0;  // per instance; the same on every device of one kind
   if (ctas_per_sm == 0) {
     int n = 0;
-    const cudaError_t err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, per_tensor_absmax<T, VEC>, kAbsmaxThreads, 0);
+    const cudaError_t err =
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, per_tensor_absmax<T, VEC>, kAbsmaxThreads, 0);
     if (err != cudaSuccess) return err;
     ctas_per_sm = std::max(n, 1);
   }
   const int grid = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(int64_t(sms) * ctas_per_sm, workspace_len)));
-  cudaError_t err = launch_with_pdl(per_tensor_absmax<T, VEC>, dim3(grid), dim3(kAbsmaxThreads), 0, stream, enable_pdl, a, workspace);
+  cudaError_t err =
+      launch_with_pdl(per_tensor_absmax<T, VEC>, dim3(grid), dim3(kAbsmaxThreads), 0, stream, enable_pdl, a, workspace);
   if (err != cudaSuccess) return err;
   err = launch_with_pdl(per_tensor_scale_from_partials, dim3(1), dim3(kScaleThreads), 0, stream, enable_pdl,
                         static_cast<const float*>(workspace), grid, a.scale);
@@ -370,7 +377,8 @@ cudaError_t launch_dynamic_two_pass(const PerTensorArgs& a, float* workspace, in
 // tensor in registers (and, for the many-slot instance, shared memory). Returns cudaErrorNotSupported
 // when the chip cannot hold it.
 template <typename T, int VEC, int SLOTS>
-cudaError_t launch_dynamic_one_pass(const PerTensorArgs& a, float* workspace, int64_t workspace_len, int device, cudaStream_t stream) {
+cudaError_t launch_dynamic_one_pass(const PerTensorArgs& a, float* workspace, int64_t workspace_len, int device,
+                                    cudaStream_t stream) {
   auto kernel = per_tensor_dynamic<T, VEC, SLOTS>;
   const DynamicLimits lim = dynamic_limits<T, VEC, SLOTS>(device);
   if (lim.error != cudaSuccess) return lim.error;
@@ -386,8 +394,8 @@ cudaError_t launch_dynamic_one_pass(const PerTensorArgs& a, float* workspace, in
     if (slots - SLOTS > lim.max_smem_slots) return cudaErrorNotSupported;
     smem_slots = static_cast<int>(slots - SLOTS);
     int ctas_per_sm = 0;
-    const cudaError_t err =
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas_per_sm, kernel, kDynThreads, size_t(smem_slots) * kRound * 16);
+    const cudaError_t err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas_per_sm, kernel, kDynThreads,
+                                                                          size_t(smem_slots) * kRound * 16);
     if (err != cudaSuccess) return err;
     if (ctas_per_sm < lim.ctas_per_sm) return cudaErrorNotSupported;  // occupancy fell: the grid would not hold it
   }
@@ -411,7 +419,8 @@ cudaError_t launch_dynamic_one_pass(const PerTensorArgs& a, float* workspace, in
 template <typename T, int VEC>
 cudaError_t launch_dynamic(const PerTensorArgs& a, float* workspace, int64_t workspace_len, bool enable_pdl,
                            cudaStream_t stream) {
-  if (a.total_vecs <= int64_t(kSmallThreads) * kSmallMaxVecsPerThread) return launch_dynamic_small<T, VEC>(a, enable_pdl, stream);
+  if (a.total_vecs <= int64_t(kSmallThreads) * kSmallMaxVecsPerThread)
+    return launch_dynamic_small<T, VEC>(a, enable_pdl, stream);
   int device = 0;
   cudaError_t err = cudaGetDevice(&device);
   if (err != cudaSuccess) return err;
@@ -423,7 +432,8 @@ cudaError_t launch_dynamic(const PerTensorArgs& a, float* workspace, int64_t wor
   }
   err = launch_dynamic_one_pass<T, VEC, kManyRegSlots>(a, workspace, workspace_len, device, stream);
   if (err != cudaErrorNotSupported) return err;
-  return launch_dynamic_two_pass<T, VEC>(a, workspace, workspace_len, few.sms, enable_pdl, stream);  // more than the chip holds
+  return launch_dynamic_two_pass<T, VEC>(a, workspace, workspace_len, few.sms, enable_pdl,
+                                         stream);  // more than the chip holds
 }
 
 // Two vectors per thread from 2^19 vectors (8 MB of 16-byte vectors; bf16 [1024, 4096]) up: more bytes in
@@ -450,9 +460,9 @@ cudaError_t launch_static(const PerTensorArgs& a, bool enable_pdl, cudaStream_t 
 }  // namespace
 
 cudaError_t launch_sgl_per_tensor_quant_fp8(void* output_q, int64_t q_row_stride, float* scale, const void* input,
-                                            int64_t input_row_stride, int64_t num_rows, int64_t hidden,
-                                            bool is_static, float* workspace, int64_t workspace_len, bool enable_pdl,
-                                            DType dtype, cudaStream_t stream) {
+                                            int64_t input_row_stride, int64_t num_rows, int64_t hidden, bool is_static,
+                                            float* workspace, int64_t workspace_len, bool enable_pdl, DType dtype,
+                                            cudaStream_t stream) {
   if (num_rows == 0 || hidden == 0) return cudaSuccess;
   if (!is_static && (workspace == nullptr || workspace_len < 1)) return cudaErrorInvalidValue;
   return dispatch_float_dtype(dtype, [&](auto tag) {
@@ -461,8 +471,9 @@ cudaError_t launch_sgl_per_tensor_quant_fp8(void* output_q, int64_t q_row_stride
     const bool full = pick_vec_width<T>({input}, {hidden, num_rows > 1 ? input_row_stride : 0}) == kFull;
     auto run = [&](auto vec_c) {
       constexpr int VEC = decltype(vec_c)::value;
-      PerTensorArgs a{static_cast<uint8_t*>(output_q), q_row_stride, scale, input, input_row_stride, num_rows,
-                      hidden / VEC, num_rows * (hidden / VEC), false};
+      PerTensorArgs a{
+          static_cast<uint8_t*>(output_q), q_row_stride, scale, input, input_row_stride, num_rows, hidden / VEC,
+          num_rows * (hidden / VEC),       false};
       a.q_aligned = reinterpret_cast<uintptr_t>(output_q) % VEC == 0 && (num_rows == 1 || q_row_stride % VEC == 0);
       return is_static ? launch_static<T, VEC>(a, enable_pdl, stream)
                        : launch_dynamic<T, VEC>(a, workspace, workspace_len, enable_pdl, stream);

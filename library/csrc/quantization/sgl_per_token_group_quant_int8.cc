@@ -1,7 +1,7 @@
-// sgl_per_token_group_quant_int8: the torch face of launch_sgl_per_token_group_quant_int8 (validate the tensors, pick the stream, launch) and the op's
-// registration: its schema, and this binding as its CUDA and CPU kernel.
-#include "kernelkit/binding.h"
+// sgl_per_token_group_quant_int8: the torch face of launch_sgl_per_token_group_quant_int8 (validate the tensors, pick
+// the stream, launch) and the op's registration: its schema, and this binding as its CUDA and CPU kernel.
 #include "kernelkit_ops/quantization/sgl_per_token_group_quant_int8.h"
+#include "kernelkit/binding.h"
 #include "quantization/group_quant_binding.h"
 
 namespace kernelkit::binding {
@@ -14,16 +14,16 @@ void sgl_per_token_group_quant_int8(Tensor input, Tensor output_q, Tensor output
                                                {"int8_min", int8_min, -128.0}, {"int8_max", int8_max, 127.0});
   if (l.rows == 0 || l.hidden == 0) return;
   torch::stable::accelerator::DeviceGuard guard(input.get_device_index());
-  check_launch(launch_sgl_per_token_group_quant_int8(output_q.data_ptr(), l.q_row_stride,
-                                                     static_cast<float*>(output_s.data_ptr()), l.s_row_stride,
-                                                     l.s_group_stride, input.data_ptr(), l.input_row_stride, l.rows,
-                                                     l.hidden, group_size, eps, int8_min, int8_max, enable_pdl, l.dtype,
-                                                     current_cuda_stream(input.get_device_index())),
+  check_launch(launch_sgl_per_token_group_quant_int8(
+                   output_q.data_ptr(), l.q_row_stride, static_cast<float*>(output_s.data_ptr()), l.s_row_stride,
+                   l.s_group_stride, input.data_ptr(), l.input_row_stride, l.rows, l.hidden, group_size, eps, int8_min,
+                   int8_max, enable_pdl, l.dtype, current_cuda_stream(input.get_device_index())),
                op);
 }
 
 }  // namespace
 }  // namespace kernelkit::binding
 
-KERNELKIT_REGISTER_OP(kernelkit, sgl_per_token_group_quant_int8, &kernelkit::binding::sgl_per_token_group_quant_int8,
-                      "sgl_per_token_group_quant_int8(Tensor input, Tensor! output_q, Tensor! output_s, int group_size, float eps, float int8_min, float int8_max, bool enable_pdl) -> ()");
+KERNELKIT_REGISTER_OP(
+    kernelkit, sgl_per_token_group_quant_int8, &kernelkit::binding::sgl_per_token_group_quant_int8,
+    "sgl_per_token_group_quant_int8(Tensor input, Tensor! output_q, Tensor! output_s, int group_size, float eps, float int8_min, float int8_max, bool enable_pdl) -> ()");

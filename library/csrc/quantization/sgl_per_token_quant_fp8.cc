@@ -1,7 +1,7 @@
-// sgl_per_token_quant_fp8: the torch face of launch_sgl_per_token_quant_fp8 (validate the tensors, pick the stream, launch) and the op's
-// registration: its schema, and this binding as its CUDA and CPU kernel.
-#include "kernelkit/binding.h"
+// sgl_per_token_quant_fp8: the torch face of launch_sgl_per_token_quant_fp8 (validate the tensors, pick the stream,
+// launch) and the op's registration: its schema, and this binding as its CUDA and CPU kernel.
 #include "kernelkit_ops/quantization/sgl_per_token_quant_fp8.h"
+#include "kernelkit/binding.h"
 #include "quantization/quant_binding.h"
 
 namespace kernelkit::binding {
@@ -28,5 +28,6 @@ void sgl_per_token_quant_fp8(Tensor input, Tensor output_q, Tensor output_s, boo
 }  // namespace
 }  // namespace kernelkit::binding
 
-KERNELKIT_REGISTER_OP(kernelkit, sgl_per_token_quant_fp8, &kernelkit::binding::sgl_per_token_quant_fp8,
-                      "sgl_per_token_quant_fp8(Tensor input, Tensor! output_q, Tensor! output_s, bool enable_pdl) -> ()");
+KERNELKIT_REGISTER_OP(
+    kernelkit, sgl_per_token_quant_fp8, &kernelkit::binding::sgl_per_token_quant_fp8,
+    "sgl_per_token_quant_fp8(Tensor input, Tensor! output_q, Tensor! output_s, bool enable_pdl) -> ()");

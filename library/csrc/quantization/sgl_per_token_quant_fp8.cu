@@ -17,14 +17,13 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "kernelkit_ops/quantization/sgl_per_token_quant_fp8.h"
 #include "kernelkit/core/dispatch.cuh"
 #include "kernelkit/core/dtype.h"
-#include "kernelkit/families/dynamic_fp8.cuh"
 #include "kernelkit/core/pdl.cuh"
-#include "kernelkit/families/quant.cuh"
 #include "kernelkit/core/vec.cuh"
-
+#include "kernelkit/families/dynamic_fp8.cuh"
+#include "kernelkit/families/quant.cuh"
+#include "kernelkit_ops/quantization/sgl_per_token_quant_fp8.h"
 
 namespace kernelkit {
 namespace {
@@ -123,7 +122,8 @@ cudaError_t launch_typed(const PerTokenArgs& a, bool enable_pdl, cudaStream_t st
     case 1: return launch_with_pdl(per_token_registers<T, VEC, 1>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
     case 2: return launch_with_pdl(per_token_registers<T, VEC, 2>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
     case 4: return launch_with_pdl(per_token_registers<T, VEC, 4>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
-    default: return launch_with_pdl(per_token_registers<T, VEC, 8>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
+    default:
+      return launch_with_pdl(per_token_registers<T, VEC, 8>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
   }
 }
 
@@ -136,8 +136,8 @@ cudaError_t launch_sgl_per_token_quant_fp8(void* output_q, int64_t q_row_stride,
   return dispatch_float_dtype(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     constexpr int kFull = 16 / sizeof(T);
-    PerTokenArgs a{static_cast<uint8_t*>(output_q), q_row_stride, scales, input, input_row_stride, num_rows, hidden,
-                   false};
+    PerTokenArgs a{
+        static_cast<uint8_t*>(output_q), q_row_stride, scales, input, input_row_stride, num_rows, hidden, false};
     // The vector width follows the input (16-byte loads); q gets VEC-byte stores where its rows allow.
     if (pick_vec_width<T>({input}, {hidden, input_row_stride}) == kFull) {
       a.q_aligned = reinterpret_cast<uintptr_t>(output_q) % kFull == 0 && q_row_stride % kFull == 0;

@@ -1,7 +1,7 @@
-// apply_rope_with_cos_sin_cache_inplace: the torch face of launch_apply_rope_with_cos_sin_cache_inplace (validate the tensors, pick the stream, launch) and the op's
-// registration: its schema, and this binding as its CUDA and CPU kernel.
-#include "kernelkit/binding.h"
+// apply_rope_with_cos_sin_cache_inplace: the torch face of launch_apply_rope_with_cos_sin_cache_inplace (validate the
+// tensors, pick the stream, launch) and the op's registration: its schema, and this binding as its CUDA and CPU kernel.
 #include "kernelkit_ops/rope/apply_rope_with_cos_sin_cache_inplace.h"
+#include "kernelkit/binding.h"
 
 namespace kernelkit::binding {
 namespace {
@@ -40,8 +40,8 @@ RopeHeads rope_heads(const Tensor& t, const char* arg, int64_t num_tokens, int64
   const bool heads_inner = v.head_stride <= v.token_stride;
   const int64_t inner = heads_inner ? v.head_stride : v.token_stride, inner_n = heads_inner ? v.heads : num_tokens;
   const int64_t outer = heads_inner ? v.token_stride : v.head_stride, outer_n = heads_inner ? num_tokens : v.heads;
-  const bool disjoint = (inner_n <= 1 || inner >= head_size) &&
-                        (outer_n <= 1 || outer >= (inner_n <= 1 ? head_size : inner * inner_n));
+  const bool disjoint =
+      (inner_n <= 1 || inner >= head_size) && (outer_n <= 1 || outer >= (inner_n <= 1 ? head_size : inner * inner_n));
   KK_CHECK(disjoint, op, arg, " of shape ", shape_str(t), " has overlapping heads or rows (strides ", v.token_stride,
            ", ", v.head_stride, "); it is written in place, pass a tensor without overlaps");
   return v;
@@ -72,29 +72,33 @@ void apply_rope_with_cos_sin_cache_inplace(Tensor positions, Tensor query, Tenso
            ") must be even, positive and at most head_size (", head_size, ")");
   KK_CHECK(rotary_dim <= 2048, op, "rotary_dim (cos_sin_cache's last dimension) must be at most 2048, got ",
            rotary_dim);
-  KK_CHECK(cos_sin_cache.stride(1) == 1, op,
-           "cos_sin_cache must be contiguous in its last dimension (stride ", cos_sin_cache.stride(1), ")");
+  KK_CHECK(cos_sin_cache.stride(1) == 1, op, "cos_sin_cache must be contiguous in its last dimension (stride ",
+           cos_sin_cache.stride(1), ")");
   const int64_t cache_row_stride = max_pos > 1 ? cos_sin_cache.stride(0) : rotary_dim;
   KK_CHECK(position_errors.numel() == 0 || (position_errors.numel() == 4 && position_errors.is_contiguous()), op,
            "position_errors must be empty (no recording) or a contiguous int64 tensor of 4 elements, got shape ",
            shape_str(position_errors));
   const RopeHeads q = rope_heads(query, "query", num_tokens, head_size);
   const RopeHeads k = rope_heads(key, "key", num_tokens, head_size);
-  check_devices(op, {{"query", query}, {"key", key}, {"positions", positions}, {"cos_sin_cache", cos_sin_cache}, {"position_errors", position_errors}});
+  check_devices(op, {{"query", query},
+                     {"key", key},
+                     {"positions", positions},
+                     {"cos_sin_cache", cos_sin_cache},
+                     {"position_errors", position_errors}});
   if (num_tokens == 0 || q.heads + k.heads == 0) return;
   torch::stable::accelerator::DeviceGuard guard(query.get_device_index());
-  check_launch(launch_apply_rope_with_cos_sin_cache_inplace(
-                   query.data_ptr(), key.data_ptr(), positions.data_ptr(),
-                   static_cast<const float*>(cos_sin_cache.data_ptr()),
-                   position_errors.numel() ? static_cast<int64_t*>(position_errors.data_ptr()) : nullptr, num_tokens,
-                   q.heads, k.heads, rotary_dim, q.token_stride, q.head_stride, k.token_stride, k.head_stride,
-                   cache_row_stride, max_pos, pos_type == ScalarType::Long, is_neox, dtype,
-                   current_cuda_stream(query.get_device_index())),
-               op);
+  check_launch(
+      launch_apply_rope_with_cos_sin_cache_inplace(
+          query.data_ptr(), key.data_ptr(), positions.data_ptr(), static_cast<const float*>(cos_sin_cache.data_ptr()),
+          position_errors.numel() ? static_cast<int64_t*>(position_errors.data_ptr()) : nullptr, num_tokens, q.heads,
+          k.heads, rotary_dim, q.token_stride, q.head_stride, k.token_stride, k.head_stride, cache_row_stride, max_pos,
+          pos_type == ScalarType::Long, is_neox, dtype, current_cuda_stream(query.get_device_index())),
+      op);
 }
 
 }  // namespace
 }  // namespace kernelkit::binding
 
-KERNELKIT_REGISTER_OP(kernelkit, apply_rope_with_cos_sin_cache_inplace, &kernelkit::binding::apply_rope_with_cos_sin_cache_inplace,
-                      "apply_rope_with_cos_sin_cache_inplace(Tensor positions, Tensor! query, Tensor! key, int head_size, Tensor cos_sin_cache, bool is_neox, Tensor! position_errors) -> ()");
+KERNELKIT_REGISTER_OP(
+    kernelkit, apply_rope_with_cos_sin_cache_inplace, &kernelkit::binding::apply_rope_with_cos_sin_cache_inplace,
+    "apply_rope_with_cos_sin_cache_inplace(Tensor positions, Tensor! query, Tensor! key, int head_size, Tensor cos_sin_cache, bool is_neox, Tensor! position_errors) -> ()");

@@ -35,11 +35,10 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "kernelkit_ops/rope/apply_rope_with_cos_sin_cache_inplace.h"
 #include "kernelkit/core/cp_async.cuh"
 #include "kernelkit/core/dispatch.cuh"
 #include "kernelkit/core/vec.cuh"
-
+#include "kernelkit_ops/rope/apply_rope_with_cos_sin_cache_inplace.h"
 
 namespace kernelkit {
 namespace {
@@ -57,7 +56,7 @@ struct RopeParams {
   int64_t num_tokens;
   int64_t max_pos;
   int64_t q_token_stride, q_head_stride, k_token_stride, k_head_stride, cache_row_stride;
-  bool cache_vec4;  // cos/sin loadable as float4
+  bool cache_vec4;             // cos/sin loadable as float4
   int num_q_heads, num_heads;  // query heads come first, then key heads
   int rotary_dim;
   int chunks;       // chunks of P pairs per head: rotary_dim / 2 / P
@@ -204,14 +203,11 @@ __global__ void __launch_bounds__(kThreads, kStaged ? (HPT == 1 ? 6 : 4) : 1) ro
 
 }  // namespace
 
-cudaError_t launch_apply_rope_with_cos_sin_cache_inplace(void* query, void* key, const void* positions,
-                                                         const float* cos_sin_cache, int64_t* position_errors,
-                                                         int64_t num_tokens, int64_t num_q_heads, int64_t num_k_heads,
-                                                         int64_t rotary_dim, int64_t q_token_stride,
-                                                         int64_t q_head_stride, int64_t k_token_stride,
-                                                         int64_t k_head_stride, int64_t cache_row_stride,
-                                                         int64_t max_pos, bool positions_int64, bool is_neox,
-                                                         DType dtype, cudaStream_t stream) {
+cudaError_t launch_apply_rope_with_cos_sin_cache_inplace(
+    void* query, void* key, const void* positions, const float* cos_sin_cache, int64_t* position_errors,
+    int64_t num_tokens, int64_t num_q_heads, int64_t num_k_heads, int64_t rotary_dim, int64_t q_token_stride,
+    int64_t q_head_stride, int64_t k_token_stride, int64_t k_head_stride, int64_t cache_row_stride, int64_t max_pos,
+    bool positions_int64, bool is_neox, DType dtype, cudaStream_t stream) {
   const int64_t num_heads = num_q_heads + num_k_heads;
   if (num_tokens == 0 || num_heads == 0) return cudaSuccess;
   // The binding checks these with messages; here they only guard the index types.
@@ -223,8 +219,8 @@ cudaError_t launch_apply_rope_with_cos_sin_cache_inplace(void* query, void* key,
   return dispatch_dtypes<DType::kBFloat16, DType::kFloat16>(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     // 16-byte vectors when every head's chunk starts 16-byte aligned; narrower otherwise.
-    const int vec = pick_vec_width<T>({query, key}, {int64_t{half}, q_token_stride, q_head_stride, k_token_stride,
-                                                     k_head_stride});
+    const int vec =
+        pick_vec_width<T>({query, key}, {int64_t{half}, q_token_stride, q_head_stride, k_token_stride, k_head_stride});
     return dispatch_vec_width(vec, [&](auto vec_c) {
       constexpr int P = decltype(vec_c)::value;
       RopeParams p{};
@@ -255,11 +251,15 @@ cudaError_t launch_apply_rope_with_cos_sin_cache_inplace(void* query, void* key,
         if (ctas > INT32_MAX) return cudaErrorInvalidValue;
         const dim3 grid(static_cast<unsigned>(ctas)), block(kThreads);
         if (positions_int64) {
-          if (is_neox) rope_kernel<T, int64_t, P, true, HPT, kStaged><<<grid, block, 0, stream>>>(p);
-          else rope_kernel<T, int64_t, P, false, HPT, kStaged><<<grid, block, 0, stream>>>(p);
+          if (is_neox)
+            rope_kernel<T, int64_t, P, true, HPT, kStaged><<<grid, block, 0, stream>>>(p);
+          else
+            rope_kernel<T, int64_t, P, false, HPT, kStaged><<<grid, block, 0, stream>>>(p);
         } else {
-          if (is_neox) rope_kernel<T, int32_t, P, true, HPT, kStaged><<<grid, block, 0, stream>>>(p);
-          else rope_kernel<T, int32_t, P, false, HPT, kStaged><<<grid, block, 0, stream>>>(p);
+          if (is_neox)
+            rope_kernel<T, int32_t, P, true, HPT, kStaged><<<grid, block, 0, stream>>>(p);
+          else
+            rope_kernel<T, int32_t, P, false, HPT, kStaged><<<grid, block, 0, stream>>>(p);
         }
         return cudaGetLastError();
       };

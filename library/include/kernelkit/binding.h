@@ -13,16 +13,16 @@
 
 #include <cstdint>
 #include <initializer_list>
-#include <type_traits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "kernelkit/core/dtype.h"
 
 namespace kernelkit::binding {
 
-using torch::stable::Tensor;
 using torch::headeronly::ScalarType;
+using torch::stable::Tensor;
 
 // Messages are built with std::string/std::to_string only: no iostreams, whose locale machinery
 // crashed when this TU was built with gcc 13 and loaded next to torch (seen on the GPU machine).
@@ -45,8 +45,8 @@ template <typename... Parts>
 }  // namespace kernelkit::binding
 
 // A macro so the message parts (shape strings, ...) are only built when the check fails.
-#define KK_CHECK(cond, op, ...)                                  \
-  do {                                                           \
+#define KK_CHECK(cond, op, ...)                                 \
+  do {                                                          \
     if (!(cond)) ::kernelkit::binding::fail((op), __VA_ARGS__); \
   } while (0)
 
@@ -136,8 +136,8 @@ inline void check_devices(const char* op, std::initializer_list<NamedTensor> ten
       continue;
     }
     KK_CHECK(t.tensor.get_device_index() == first->tensor.get_device_index(), op, first->name, " and ", t.name,
-             " must be on the same device, got cuda:", first->tensor.get_device_index(), " and cuda:",
-             t.tensor.get_device_index());
+             " must be on the same device, got cuda:", first->tensor.get_device_index(),
+             " and cuda:", t.tensor.get_device_index());
   }
 }
 
@@ -146,10 +146,9 @@ inline void check_scalar_type(const Tensor& t, ScalarType expected, const char* 
            scalar_type_name(t.scalar_type()));
 }
 
-inline void check_same_dtype(const Tensor& a, const char* arg_a, const Tensor& b, const char* arg_b,
-                             const char* op) {
+inline void check_same_dtype(const Tensor& a, const char* arg_a, const Tensor& b, const char* arg_b, const char* op) {
   KK_CHECK(a.scalar_type() == b.scalar_type(), op, arg_b, " must have the dtype of ", arg_a, " (",
-        scalar_type_name(a.scalar_type()), "), got ", scalar_type_name(b.scalar_type()));
+           scalar_type_name(a.scalar_type()), "), got ", scalar_type_name(b.scalar_type()));
 }
 
 // A tensor [..., N] viewed as rows of N contiguous elements: the last dim must be dense and
@@ -157,14 +156,14 @@ inline void check_same_dtype(const Tensor& a, const char* arg_a, const Tensor& b
 inline int64_t row_stride(const Tensor& t, const char* op, const char* arg) {
   const int64_t nd = t.dim();
   KK_CHECK(nd >= 1, op, arg, " must have at least one dimension");
-  KK_CHECK(t.size(nd - 1) <= 1 || t.stride(nd - 1) == 1, op, arg,
-        " must be contiguous in its last dimension (stride ", t.stride(nd - 1), ")");
+  KK_CHECK(t.size(nd - 1) <= 1 || t.stride(nd - 1) == 1, op, arg, " must be contiguous in its last dimension (stride ",
+           t.stride(nd - 1), ")");
   if (nd == 1) return t.size(0);
   const int64_t stride = t.stride(nd - 2);
   for (int64_t i = nd - 3; i >= 0; --i) {
-    KK_CHECK(t.size(i) <= 1 || t.stride(i) == t.stride(i + 1) * t.size(i + 1), op, arg, " of shape ",
-          shape_str(t), " has leading dimensions that do not collapse into rows with one stride; "
-          "pass a tensor whose leading dimensions are contiguous (e.g. call .contiguous())");
+    KK_CHECK(t.size(i) <= 1 || t.stride(i) == t.stride(i + 1) * t.size(i + 1), op, arg, " of shape ", shape_str(t),
+             " has leading dimensions that do not collapse into rows with one stride; "
+             "pass a tensor whose leading dimensions are contiguous (e.g. call .contiguous())");
   }
   return stride;
 }
@@ -187,7 +186,7 @@ inline cudaStream_t current_cuda_stream(int32_t device_index) {
     return reinterpret_cast<GetStreamFn>(sym);
   }();
   KK_CHECK(get_stream != nullptr, "kernelkit",
-        "this torch build has no CUDA support (aoti_torch_get_current_cuda_stream not found)");
+           "this torch build has no CUDA support (aoti_torch_get_current_cuda_stream not found)");
   void* stream = nullptr;
   KK_CHECK(get_stream(device_index, &stream) == 0, "kernelkit", "could not get the current CUDA stream");
   return static_cast<cudaStream_t>(stream);
@@ -202,8 +201,8 @@ inline void check_launch(cudaError_t err, const char* op) {
 // Registers op `name` in torch namespace `ns`: its schema, and `fn` as its CUDA kernel and as its CPU
 // kernel. On CPU tensors the binding validates and then refuses them by name (check_devices), which is
 // the message a caller needs, and which lets a machine without a GPU test every check of the binding.
-#define KERNELKIT_REGISTER_OP(ns, name, fn, schema)                                    \
-  STABLE_TORCH_LIBRARY_FRAGMENT(ns, m) { m.def(schema); }                              \
-  STABLE_TORCH_LIBRARY_IMPL(ns, CUDA, m) { m.impl(#name, TORCH_BOX(fn)); }             \
-  STABLE_TORCH_LIBRARY_IMPL(ns, CPU, m) { m.impl(#name, TORCH_BOX(fn)); }              \
+#define KERNELKIT_REGISTER_OP(ns, name, fn, schema)                        \
+  STABLE_TORCH_LIBRARY_FRAGMENT(ns, m) { m.def(schema); }                  \
+  STABLE_TORCH_LIBRARY_IMPL(ns, CUDA, m) { m.impl(#name, TORCH_BOX(fn)); } \
+  STABLE_TORCH_LIBRARY_IMPL(ns, CPU, m) { m.impl(#name, TORCH_BOX(fn)); }  \
   static_assert(true, "KERNELKIT_REGISTER_OP is used as a statement: end it with ';'")

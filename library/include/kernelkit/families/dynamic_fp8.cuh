@@ -16,8 +16,8 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "kernelkit/families/quant.cuh"
 #include "kernelkit/core/vec.cuh"
+#include "kernelkit/families/quant.cuh"
 
 namespace kernelkit {
 
@@ -57,7 +57,8 @@ __device__ __forceinline__ void store_fp8(uint8_t* dst, const Vec<T, VEC>& x, co
   } else {
     Vec<uint16_t, VEC / 2> packed;
 #pragma unroll
-    for (int j = 0; j < VEC / 2; ++j) packed[j] = float2_to_e4m3x2(divide(to_float(x[2 * j])), divide(to_float(x[2 * j + 1])));
+    for (int j = 0; j < VEC / 2; ++j)
+      packed[j] = float2_to_e4m3x2(divide(to_float(x[2 * j])), divide(to_float(x[2 * j + 1])));
     if (aligned) {
       packed.store(reinterpret_cast<uint16_t*>(dst));
     } else {
@@ -75,8 +76,9 @@ __device__ __forceinline__ void store_fp8(uint8_t* dst, const Vec<T, VEC>& x, co
 // vec_index(i), skipped from num_vecs on -- is quantized to the bytes at dst(v). Every thread of the
 // block calls it (block_max has barriers; kTrailingBarrier as in block_max).
 template <bool kTrailingBarrier = true, typename T, int VEC, int NV, typename Index, typename Dst>
-__device__ __forceinline__ void quantize_held_vectors(const Vec<T, VEC> (&x)[NV], float m, float* scratch, float* scale_out,
-                                                      int num_vecs, Index vec_index, Dst dst, bool aligned) {
+__device__ __forceinline__ void quantize_held_vectors(const Vec<T, VEC> (&x)[NV], float m, float* scratch,
+                                                      float* scale_out, int num_vecs, Index vec_index, Dst dst,
+                                                      bool aligned) {
   const float s = fp8_scale_from_absmax(block_max<kTrailingBarrier>(m, scratch));
   if (threadIdx.x == 0) *scale_out = s;
   ScaleDivider<>(s).with_divide([&](auto divide) {

@@ -133,7 +133,7 @@ __host__ __device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32
 // The sign bits of eight 16-bit floats packed two per word (r0 holds values 0 and 1, value 0 in the low
 // half) moved to where e2m1 codes keep them: bit 4i + 3 for value i. Four byte permutes and a select.
 __host__ __device__ __forceinline__ uint32_t sign_nibbles(uint32_t r0, uint32_t r1, uint32_t r2, uint32_t r3) {
-  const uint32_t lo = prmt(r0, r1, 0xfdb9u), hi = prmt(r2, r3, 0xfdb9u);  // 0x00/0xff per value 0..3 / 4..7
+  const uint32_t lo = prmt(r0, r1, 0xfdb9u), hi = prmt(r2, r3, 0xfdb9u);     // 0x00/0xff per value 0..3 / 4..7
   const uint32_t even = prmt(lo, hi, 0x6420u), odd = prmt(lo, hi, 0x7531u);  // values 0,2,4,6 / 1,3,5,7
   return (even & 0x08080808u) | (odd & 0x80808080u);
 }

@@ -23,11 +23,11 @@
 namespace kernelkit {
 
 template <typename T, int VEC, typename Act>
-__global__ void gated_activation_kernel(T* __restrict__ out, const T* __restrict__ input, int64_t num_rows,
-                                        int64_t d, int64_t out_row_stride, int64_t input_row_stride) {
+__global__ void gated_activation_kernel(T* __restrict__ out, const T* __restrict__ input, int64_t num_rows, int64_t d,
+                                        int64_t out_row_stride, int64_t input_row_stride) {
   pdl_wait_then_launch_dependents();  // input may be the previous kernel's output
-  const int64_t num_vecs = d / VEC;  // VEC divides d: chosen so by pick_vec_width
-  int64_t row = blockIdx.y;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
+  const int64_t num_vecs = d / VEC;   // VEC divides d: chosen so by pick_vec_width
+  int64_t row = blockIdx.y;           // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
   do {
     const T* gate = input + row * input_row_stride;
     const T* up = gate + d;
@@ -38,7 +38,7 @@ __global__ void gated_activation_kernel(T* __restrict__ out, const T* __restrict
       const auto u = Vec<T, VEC>::load(up + v * VEC);
       Vec<T, VEC> r;
 #pragma unroll
-      for (int i = 0; i < VEC; ++i) r[i] = from_float<T>(Act{}(to_float(g[i])) * to_float(u[i]));
+      for (int i = 0; i < VEC; ++i) r[i] = from_float<T>(Act{}(to_float(g[i]))*to_float(u[i]));
       r.store(dst + v * VEC);
     }
     row += gridDim.y;
@@ -47,9 +47,8 @@ __global__ void gated_activation_kernel(T* __restrict__ out, const T* __restrict
 
 // Picks dtype and vector width, sizes the grid, launches on `stream`.
 template <typename Act>
-cudaError_t launch_gated_activation(void* out, const void* input, int64_t num_rows, int64_t d,
-                                    int64_t out_row_stride, int64_t input_row_stride, bool enable_pdl, DType dtype,
-                                    cudaStream_t stream) {
+cudaError_t launch_gated_activation(void* out, const void* input, int64_t num_rows, int64_t d, int64_t out_row_stride,
+                                    int64_t input_row_stride, bool enable_pdl, DType dtype, cudaStream_t stream) {
   if (num_rows == 0 || d == 0) return cudaSuccess;
   return dispatch_float_dtype(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;

@@ -42,10 +42,10 @@
 
 #include "kernelkit/core/dispatch.cuh"
 #include "kernelkit/core/dtype.h"
-#include "kernelkit/families/dynamic_fp8.cuh"
 #include "kernelkit/core/pdl.cuh"
-#include "kernelkit/families/quant.cuh"
 #include "kernelkit/core/vec.cuh"
+#include "kernelkit/families/dynamic_fp8.cuh"
+#include "kernelkit/families/quant.cuh"
 
 namespace kernelkit {
 
@@ -57,7 +57,7 @@ struct GroupQuantArgs {
   uint8_t* output_q;         // e4m3 or int8 bits
   int64_t q_row_stride;      // elements (= bytes)
   float* output_s;
-  int64_t s_row_stride;      // elements; any strides (row-major, column-major, padded)
+  int64_t s_row_stride;  // elements; any strides (row-major, column-major, padded)
   int64_t s_group_stride;
   int64_t num_rows;
   int64_t groups_per_row;  // hidden / group_size
@@ -110,7 +110,7 @@ __device__ __forceinline__ uint32_t quantize4(const T* x, const Divide& divide, 
 
 template <typename T, int G, int E, GroupQuantKind K, bool kVector, bool kPairStores = false>
 __global__ void __launch_bounds__(kThreads) per_token_group_quant_kernel(GroupQuantArgs a) {
-  constexpr int kLanes = G / E;  // lanes per group
+  constexpr int kLanes = G / E;      // lanes per group
   constexpr int kVecs = E / kElems;  // vectors per lane
   static_assert(!kPairStores || (kVector && kVecs % 2 == 0), "pairs of vectors, 16-byte stores");
   constexpr int kGroupsPerCta = kThreads / kLanes;
@@ -125,9 +125,10 @@ __global__ void __launch_bounds__(kThreads) per_token_group_quant_kernel(GroupQu
   // The butterfly stays inside the group's lanes, and only they need to be converged: a group past the
   // row's end leaves the loop together with its lanes.
   const unsigned mask = kLanes == 32 ? 0xffffffffu : ((1u << kLanes) - 1u) << (threadIdx.x % 32 / kLanes * kLanes);
-  const bool clamp = K == GroupQuantKind::kFp8E4m3 ? !(a.qmin <= -kFp8E4m3Max && a.qmax >= kFp8E4m3Max) : !(a.qmin <= -128.0f && a.qmax >= 127.0f);
+  const bool clamp = K == GroupQuantKind::kFp8E4m3 ? !(a.qmin <= -kFp8E4m3Max && a.qmax >= kFp8E4m3Max)
+                                                   : !(a.qmin <= -128.0f && a.qmax >= 127.0f);
   pdl_wait_then_launch_dependents();  // input may be the previous kernel's output
-  int64_t row = blockIdx.y;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
+  int64_t row = blockIdx.y;           // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
   do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
     uint8_t* qrow = a.output_q + row * a.q_row_stride;
@@ -147,7 +148,8 @@ __global__ void __launch_bounds__(kThreads) per_token_group_quant_kernel(GroupQu
         if constexpr (kPairStores) {
 #pragma unroll
           for (int k = 0; k < kVecs; k += 2) {
-            const uint4 v = make_uint4(quantize4<K>(&x[k][0], divide, a.qmin, a.qmax, clamp), quantize4<K>(&x[k][4], divide, a.qmin, a.qmax, clamp),
+            const uint4 v = make_uint4(quantize4<K>(&x[k][0], divide, a.qmin, a.qmax, clamp),
+                                       quantize4<K>(&x[k][4], divide, a.qmin, a.qmax, clamp),
                                        quantize4<K>(&x[k + 1][0], divide, a.qmin, a.qmax, clamp),
                                        quantize4<K>(&x[k + 1][4], divide, a.qmin, a.qmax, clamp));
             *reinterpret_cast<uint4*>(qrow + col * G + offset_of(k)) = v;
@@ -204,13 +206,18 @@ cudaError_t launch_per_token_group_quant(const GroupQuantArgs& a, int64_t group_
     auto go = [&](auto g_c, auto e_c) -> cudaError_t {
       constexpr int G = decltype(g_c)::value, E = decltype(e_c)::value;
       constexpr int64_t kGroupsPerCta = kThreads / (G / E);
-      const dim3 grid(static_cast<unsigned>(std::min<int64_t>((a.groups_per_row + kGroupsPerCta - 1) / kGroupsPerCta, INT32_MAX)),
-                      static_cast<unsigned>(std::min<int64_t>(a.num_rows, 65535)));
+      const dim3 grid(
+          static_cast<unsigned>(std::min<int64_t>((a.groups_per_row + kGroupsPerCta - 1) / kGroupsPerCta, INT32_MAX)),
+          static_cast<unsigned>(std::min<int64_t>(a.num_rows, 65535)));
       if constexpr (E / kElems % 2 == 0 && G / E < 4) {
-        if (pair) return launch_with_pdl(per_token_group_quant_kernel<T, G, E, K, true, true>, grid, dim3(kThreads), 0, stream, enable_pdl, a);
+        if (pair)
+          return launch_with_pdl(per_token_group_quant_kernel<T, G, E, K, true, true>, grid, dim3(kThreads), 0, stream,
+                                 enable_pdl, a);
       }
-      return vector ? launch_with_pdl(per_token_group_quant_kernel<T, G, E, K, true>, grid, dim3(kThreads), 0, stream, enable_pdl, a)
-                    : launch_with_pdl(per_token_group_quant_kernel<T, G, E, K, false>, grid, dim3(kThreads), 0, stream, enable_pdl, a);
+      return vector ? launch_with_pdl(per_token_group_quant_kernel<T, G, E, K, true>, grid, dim3(kThreads), 0, stream,
+                                      enable_pdl, a)
+                    : launch_with_pdl(per_token_group_quant_kernel<T, G, E, K, false>, grid, dim3(kThreads), 0, stream,
+                                      enable_pdl, a);
     };
     using I16 = std::integral_constant<int, 16>;
     using I32 = std::integral_constant<int, 32>;
@@ -218,8 +225,10 @@ cudaError_t launch_per_token_group_quant(const GroupQuantArgs& a, int64_t group_
     switch (group_size) {
       case 16: return go(I16{}, I16{});
       case 32: return go(I32{}, I32{});
-      case 64: return narrow ? go(std::integral_constant<int, 64>{}, I8{}) : go(std::integral_constant<int, 64>{}, I32{});
-      case 128: return narrow ? go(std::integral_constant<int, 128>{}, I8{}) : go(std::integral_constant<int, 128>{}, I32{});
+      case 64:
+        return narrow ? go(std::integral_constant<int, 64>{}, I8{}) : go(std::integral_constant<int, 64>{}, I32{});
+      case 128:
+        return narrow ? go(std::integral_constant<int, 128>{}, I8{}) : go(std::integral_constant<int, 128>{}, I32{});
       case 256: return go(std::integral_constant<int, 256>{}, I32{});
     }
     return cudaErrorInvalidValue;

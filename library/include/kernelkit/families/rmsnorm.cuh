@@ -171,13 +171,15 @@ __global__ void __launch_bounds__(512, 3) rmsnorm_many_rows(RmsNormArgs a) {
   if (ok0) {
     V y;
 #pragma unroll
-    for (int j = 0; j < VEC; ++j) y[j] = from_float<T>(to_float(x0[j]) * scale * weight_factor<kGemma>(to_float(w0[j])));
+    for (int j = 0; j < VEC; ++j)
+      y[j] = from_float<T>(to_float(x0[j]) * scale * weight_factor<kGemma>(to_float(w0[j])));
     y.store(out + v0 * VEC);
   }
   if (ok1) {
     V y;
 #pragma unroll
-    for (int j = 0; j < VEC; ++j) y[j] = from_float<T>(to_float(x1[j]) * scale * weight_factor<kGemma>(to_float(w1[j])));
+    for (int j = 0; j < VEC; ++j)
+      y[j] = from_float<T>(to_float(x1[j]) * scale * weight_factor<kGemma>(to_float(w1[j])));
     y.store(out + v1 * VEC);
   }
 }
@@ -214,7 +216,8 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_two_pass(RmsNormArgs a) {
       const auto wv = Vec<T, VEC>::load(weight + v * VEC);
       Vec<T, VEC> y;
 #pragma unroll
-      for (int j = 0; j < VEC; ++j) y[j] = from_float<T>(to_float(xv[j]) * scale * weight_factor<kGemma>(to_float(wv[j])));
+      for (int j = 0; j < VEC; ++j)
+        y[j] = from_float<T>(to_float(xv[j]) * scale * weight_factor<kGemma>(to_float(wv[j])));
       y.store(out + v * VEC);
     }
     row += gridDim.x;
@@ -232,17 +235,19 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_two_pass(RmsNormArgs a) {
 struct RowShape {
   int64_t num_vecs;
   bool few_rows;
-  int nv;             // vectors per thread: 1, 2 or 4
-  bool two_pass;      // the row does not fit in registers
-  unsigned threads;   // block size of the register kernels
-  unsigned grid;      // one CTA per row, capped (kernels stride past it)
+  int nv;            // vectors per thread: 1, 2 or 4
+  bool two_pass;     // the row does not fit in registers
+  unsigned threads;  // block size of the register kernels
+  unsigned grid;     // one CTA per row, capped (kernels stride past it)
 };
 
 inline RowShape row_shape(int64_t num_rows, int64_t num_vecs, int num_sms) {
   RowShape r{};
   r.num_vecs = num_vecs;
   r.few_rows = num_rows < 2 * static_cast<int64_t>(num_sms);
-  const auto cap = [](int nv) -> int64_t { return nv == 1 ? max_threads<1>() : (nv == 2 ? max_threads<2>() : max_threads<4>()); };
+  const auto cap = [](int nv) -> int64_t {
+    return nv == 1 ? max_threads<1>() : (nv == 2 ? max_threads<2>() : max_threads<4>());
+  };
   const auto threads_for = [&](int nv) { return (num_vecs + nv - 1) / nv; };
   const int64_t many_rows_threads = num_vecs > 512 && num_vecs <= 1024 ? max_threads<2>() : 256;
   r.nv = 1;
@@ -268,14 +273,20 @@ cudaError_t launch_typed(const RmsNormArgs& a, bool enable_pdl, int num_sms, cud
   if constexpr (!kFused) {
     if (!few_rows && num_vecs <= 1024 && a.num_rows < (int64_t(1) << 31)) {
       const unsigned many_threads = static_cast<unsigned>(std::max<int64_t>(32, ((num_vecs + 1) / 2 + 31) / 32 * 32));
-      return launch_with_pdl(rmsnorm_many_rows<T, VEC, kGemma>, dim3(static_cast<unsigned>(a.num_rows)), dim3(many_threads),
-                             0, stream, enable_pdl, a);
+      return launch_with_pdl(rmsnorm_many_rows<T, VEC, kGemma>, dim3(static_cast<unsigned>(a.num_rows)),
+                             dim3(many_threads), 0, stream, enable_pdl, a);
     }
   }
   switch (nv) {
-    case 1: return launch_with_pdl(rmsnorm_registers<T, VEC, 1, kFused, kGemma>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
-    case 2: return launch_with_pdl(rmsnorm_registers<T, VEC, 2, kFused, kGemma>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
-    default: return launch_with_pdl(rmsnorm_registers<T, VEC, 4, kFused, kGemma>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
+    case 1:
+      return launch_with_pdl(rmsnorm_registers<T, VEC, 1, kFused, kGemma>, dim3(grid), dim3(threads), 0, stream,
+                             enable_pdl, a);
+    case 2:
+      return launch_with_pdl(rmsnorm_registers<T, VEC, 2, kFused, kGemma>, dim3(grid), dim3(threads), 0, stream,
+                             enable_pdl, a);
+    default:
+      return launch_with_pdl(rmsnorm_registers<T, VEC, 4, kFused, kGemma>, dim3(grid), dim3(threads), 0, stream,
+                             enable_pdl, a);
   }
 }
 
@@ -289,8 +300,9 @@ cudaError_t launch_rmsnorm_family(const RmsNormArgs& a, bool enable_pdl, DType d
     using T = typename decltype(tag)::type;
     // Full 16-byte vectors, or scalars when the shape or a pointer does not allow them.
     const int full = 16 / static_cast<int>(sizeof(T));
-    const bool aligned = pick_vec_width<T>({a.out, a.input, a.residual, a.weight},
-                                           {a.hidden, a.out_row_stride, a.input_row_stride, a.residual_row_stride}) == full;
+    const bool aligned =
+        pick_vec_width<T>({a.out, a.input, a.residual, a.weight},
+                          {a.hidden, a.out_row_stride, a.input_row_stride, a.residual_row_stride}) == full;
     if (aligned) return rmsnorm_detail::launch_typed<T, 16 / sizeof(T), kFused, kGemma>(a, enable_pdl, num_sms, stream);
     return rmsnorm_detail::launch_typed<T, 1, kFused, kGemma>(a, enable_pdl, num_sms, stream);
   });

@@ -29,11 +29,11 @@
 
 #include "kernelkit/core/dispatch.cuh"
 #include "kernelkit/core/dtype.h"
-#include "kernelkit/families/dynamic_fp8.cuh"
 #include "kernelkit/core/pdl.cuh"
+#include "kernelkit/core/vec.cuh"
+#include "kernelkit/families/dynamic_fp8.cuh"
 #include "kernelkit/families/quant.cuh"
 #include "kernelkit/families/rmsnorm.cuh"
-#include "kernelkit/core/vec.cuh"
 
 namespace kernelkit {
 
@@ -85,7 +85,8 @@ using rmsnorm_detail::max_threads;
 // which every thread reaches after reading row r's sums, and writes warp_maxes for row r + 1 only after
 // row r + 1's sum barrier, which every thread reaches after reading row r's maxima. H100, bf16 (session
 // 10): h7168 T = 16384 296.0 -> 275.8 us, T = 2048 39.8 -> 39.5; h4096 unchanged (163.4 / 23.6 us).
-template <typename T, int VEC, int NV, int V = 1, int kBlockBound = max_threads<NV>(), int kMinBlocksPerSm = (NV == 1 ? 1 : 2)>
+template <typename T, int VEC, int NV, int V = 1, int kBlockBound = max_threads<NV>(),
+          int kMinBlocksPerSm = (NV == 1 ? 1 : 2)>
 __global__ void __launch_bounds__(kBlockBound, kMinBlocksPerSm) add_rmsnorm_quant_registers(RmsNormQuantArgs a) {
   static_assert(NV % V == 0, "each virtual thread holds NV / V vectors");
   constexpr int kVirtualNV = NV / V;
@@ -95,7 +96,8 @@ __global__ void __launch_bounds__(kBlockBound, kMinBlocksPerSm) add_rmsnorm_quan
   const int mirrored_threads = static_cast<int>(blockDim.x) * V;
   // Vector i of this thread: virtual thread threadIdx.x + (i / kVirtualNV) * blockDim.x, its vector i % kVirtualNV.
   const auto vec_index = [&](int i) {
-    return static_cast<int>(threadIdx.x) + (i / kVirtualNV) * static_cast<int>(blockDim.x) + (i % kVirtualNV) * mirrored_threads;
+    return static_cast<int>(threadIdx.x) + (i / kVirtualNV) * static_cast<int>(blockDim.x) +
+           (i % kVirtualNV) * mirrored_threads;
   };
   const T* weight = static_cast<const T*>(a.weight);
   int64_t row = blockIdx.x;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
@@ -158,7 +160,8 @@ __global__ void __launch_bounds__(kBlockBound, kMinBlocksPerSm) add_rmsnorm_quan
       }
     }
     uint8_t* q = a.q + row * a.q_row_stride;
-    quantize_held_vectors<false>(y, m, warp_maxes, a.scales + row, num_vecs, vec_index, [&](int v) { return q + v * VEC; }, a.q_aligned);
+    quantize_held_vectors<false>(
+        y, m, warp_maxes, a.scales + row, num_vecs, vec_index, [&](int v) { return q + v * VEC; }, a.q_aligned);
     row += gridDim.x;
   } while (row < a.num_rows);
 }
@@ -217,18 +220,25 @@ cudaError_t launch_typed(const RmsNormQuantArgs& a, bool enable_pdl, int num_sms
     return launch_with_pdl(add_rmsnorm_quant_two_pass<T, VEC>, dim3(grid), dim3(kMaxThreads), 0, stream, enable_pdl, a);
   }
   if (shape.nv == 2 && !shape.few_rows && threads > 256 && threads % 64 == 0) {  // see V above
-    return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 4, 2>, dim3(grid), dim3(threads / 2), 0, stream, enable_pdl, a);
+    return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 4, 2>, dim3(grid), dim3(threads / 2), 0, stream,
+                           enable_pdl, a);
   }
   switch (shape.nv) {
-    case 1: return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 1>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
+    case 1:
+      return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 1>, dim3(grid), dim3(threads), 0, stream, enable_pdl,
+                             a);
     case 2:
       if constexpr (std::is_same_v<T, __nv_bfloat16>) {  // see the bf16 register budget above
         if (threads <= 256) {
-          return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 2, 1, 256, 3>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
+          return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 2, 1, 256, 3>, dim3(grid), dim3(threads), 0,
+                                 stream, enable_pdl, a);
         }
       }
-      return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 2>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
-    default: return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 4>, dim3(grid), dim3(threads), 0, stream, enable_pdl, a);
+      return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 2>, dim3(grid), dim3(threads), 0, stream, enable_pdl,
+                             a);
+    default:
+      return launch_with_pdl(add_rmsnorm_quant_registers<T, VEC, 4>, dim3(grid), dim3(threads), 0, stream, enable_pdl,
+                             a);
   }
 }
 
@@ -243,8 +253,9 @@ inline cudaError_t launch_add_rmsnorm_quant(RmsNormQuantArgs a, bool enable_pdl,
     // fused_add_rmsnorm's rule (its out is input): full 16-byte vectors when input, residual, weight and
     // their strides allow them, scalars otherwise. q does not take part (it would change the vector width,
     // and with it the summation order); q_aligned picks its store width instead.
-    const bool aligned = pick_vec_width<T>({a.input, a.input, a.residual, a.weight},
-                                           {a.hidden, a.input_row_stride, a.input_row_stride, a.residual_row_stride}) == kFull;
+    const bool aligned =
+        pick_vec_width<T>({a.input, a.input, a.residual, a.weight},
+                          {a.hidden, a.input_row_stride, a.input_row_stride, a.residual_row_stride}) == kFull;
     if (aligned) {
       a.q_aligned = reinterpret_cast<uintptr_t>(a.q) % kFull == 0 && a.q_row_stride % kFull == 0;
       return rmsnorm_quant_detail::launch_typed<T, kFull>(a, enable_pdl, num_sms, stream);

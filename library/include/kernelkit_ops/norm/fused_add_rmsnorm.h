@@ -12,7 +12,7 @@ namespace kernelkit {
 
 // fused_add_rmsnorm: residual[r] += input[r]; input[r] = rmsnorm(residual[r]) * weight (in place)
 cudaError_t launch_fused_add_rmsnorm(void* input, int64_t input_row_stride, void* residual, int64_t residual_row_stride,
-                       const void* weight, int64_t num_rows, int64_t hidden, double eps, bool enable_pdl, DType dtype,
-                       cudaStream_t stream);
+                                     const void* weight, int64_t num_rows, int64_t hidden, double eps, bool enable_pdl,
+                                     DType dtype, cudaStream_t stream);
 
 }  // namespace kernelkit

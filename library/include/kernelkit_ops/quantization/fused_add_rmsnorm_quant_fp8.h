@@ -1,5 +1,7 @@
-// The launcher of fused_add_rmsnorm_quant_fp8: defined by its kernel (csrc/quantization/fused_add_rmsnorm_quant_fp8.cu), called by its binding
-// (csrc/quantization/fused_add_rmsnorm_quant_fp8.cc). Both include this header, so a signature that drifts fails to compile.
+// The launcher of fused_add_rmsnorm_quant_fp8: defined by its kernel
+// (csrc/quantization/fused_add_rmsnorm_quant_fp8.cu), called by its binding
+// (csrc/quantization/fused_add_rmsnorm_quant_fp8.cc). Both include this header, so a signature that drifts fails to
+// compile.
 #pragma once
 
 #include <cuda_runtime_api.h>

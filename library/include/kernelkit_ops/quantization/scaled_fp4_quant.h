@@ -1,5 +1,6 @@
-// The launcher of scaled_fp4_quant: defined by its kernel (csrc/quantization/scaled_fp4_quant.cu), called by its binding
-// (csrc/quantization/scaled_fp4_quant.cc). Both include this header, so a signature that drifts fails to compile.
+// The launcher of scaled_fp4_quant: defined by its kernel (csrc/quantization/scaled_fp4_quant.cu), called by its
+// binding (csrc/quantization/scaled_fp4_quant.cc). Both include this header, so a signature that drifts fails to
+// compile.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -15,7 +16,7 @@ namespace kernelkit {
 // aligned) and output_scale, the 128x4-swizzled e4m3 block scales [round_up(rows, 128), round_up(cols / 16, 4)]
 // bytes (padding written as 0); global_scale: one fp32 in device memory.
 cudaError_t launch_scaled_fp4_quant(void* output, void* output_scale, const void* input, int64_t input_row_stride,
-                                    int64_t rows, int64_t cols, const float* global_scale, bool enable_pdl,
-                                    DType dtype, cudaStream_t stream);
+                                    int64_t rows, int64_t cols, const float* global_scale, bool enable_pdl, DType dtype,
+                                    cudaStream_t stream);
 
 }  // namespace kernelkit

@@ -1,5 +1,6 @@
-// The launcher of sgl_per_tensor_quant_fp8: defined by its kernel (csrc/quantization/sgl_per_tensor_quant_fp8.cu), called by its binding
-// (csrc/quantization/sgl_per_tensor_quant_fp8.cc). Both include this header, so a signature that drifts fails to compile.
+// The launcher of sgl_per_tensor_quant_fp8: defined by its kernel (csrc/quantization/sgl_per_tensor_quant_fp8.cu),
+// called by its binding (csrc/quantization/sgl_per_tensor_quant_fp8.cc). Both include this header, so a signature that
+// drifts fails to compile.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -15,8 +16,8 @@ namespace kernelkit {
 // written to scale[0], using workspace (workspace_len floats, no initial value needed) for per-CTA maxima.
 // enable_pdl: every kernel but the cooperative one-pass dynamic kernel launches with PDL.
 cudaError_t launch_sgl_per_tensor_quant_fp8(void* output_q, int64_t q_row_stride, float* scale, const void* input,
-                                            int64_t input_row_stride, int64_t num_rows, int64_t hidden,
-                                            bool is_static, float* workspace, int64_t workspace_len, bool enable_pdl,
-                                            DType dtype, cudaStream_t stream);
+                                            int64_t input_row_stride, int64_t num_rows, int64_t hidden, bool is_static,
+                                            float* workspace, int64_t workspace_len, bool enable_pdl, DType dtype,
+                                            cudaStream_t stream);
 
 }  // namespace kernelkit

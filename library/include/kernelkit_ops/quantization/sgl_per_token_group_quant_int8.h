@@ -1,5 +1,7 @@
-// The launcher of sgl_per_token_group_quant_int8: defined by its kernel (csrc/quantization/sgl_per_token_group_quant_int8.cu), called by its binding
-// (csrc/quantization/sgl_per_token_group_quant_int8.cc). Both include this header, so a signature that drifts fails to compile.
+// The launcher of sgl_per_token_group_quant_int8: defined by its kernel
+// (csrc/quantization/sgl_per_token_group_quant_int8.cu), called by its binding
+// (csrc/quantization/sgl_per_token_group_quant_int8.cc). Both include this header, so a signature that drifts fails to
+// compile.
 #pragma once
 
 #include <cuda_runtime_api.h>

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from kernelkit_ops._validate import pdl_default
-from kernelkit_ops.norm._common import check_fused_inputs
+from kernelkit_ops._defaults import pdl_default
 
 
 def fused_add_rmsnorm(
@@ -15,7 +14,8 @@ def fused_add_rmsnorm(
     eps: float = 1e-6,
     enable_pdl: bool | None = None,
 ) -> None:
-    """In place: ``residual <- input + residual``; ``input <- residual * rsqrt(mean(residual²) + eps) * weight``.
+    """In place: ``residual <- input + residual``;
+    ``input <- residual * rsqrt(mean(residual²) + eps) * weight``.
 
     The sum is formed in float32 and rounded once into ``residual``; the normalisation uses the
     float32 sum (not the rounded one), as FlashInfer does.
@@ -28,14 +28,7 @@ def fused_add_rmsnorm(
         eps: added to the mean square (>= 0).
         enable_pdl: programmatic dependent launch; None (default) means on for sm_90+ GPUs.
 
-    Same signature and semantics as ``sgl_kernel.fused_add_rmsnorm``.
+    Same signature and semantics as ``sgl_kernel.fused_add_rmsnorm``. The op checks its arguments and raises
+    ``RuntimeError`` naming the one to fix; empty inputs launch nothing.
     """
-    check_fused_inputs("fused_add_rmsnorm", input, residual, weight, eps)
-    if input.numel():
-        torch.ops.kernelkit.fused_add_rmsnorm.default(input, residual, weight, float(eps), pdl_default(input, enable_pdl))
-
-
-@torch.library.register_fake("kernelkit::fused_add_rmsnorm")
-def _fused_add_rmsnorm_fake(input: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float, enable_pdl: bool) -> None:
-    # Mutates `input` and `residual` only; nothing to allocate.
-    return None
+    torch.ops.kernelkit.fused_add_rmsnorm.default(input, residual, weight, eps, pdl_default(input, enable_pdl))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from kernelkit_ops._validate import pdl_default
-from kernelkit_ops.norm._common import norm_output
+from kernelkit_ops._defaults import pdl_default
 
 
 def rmsnorm(
@@ -22,20 +21,16 @@ def rmsnorm(
             dims may be row-strided (e.g. a slice of a wider buffer).
         weight: ``[H]``, input's dtype, contiguous.
         eps: added to the mean square (>= 0).
-        out: optional tensor of input's shape/dtype/device to write into.
+        out: optional tensor of input's shape/dtype/device to write into (rows contiguous in the last dim).
         enable_pdl: launch with programmatic dependent launch (overlaps the previous kernel's tail);
             None (default) means on for sm_90+ GPUs, as in sgl-kernel.
 
     Returns:
         ``out`` (allocated when not given). Same signature and semantics as ``sgl_kernel.rmsnorm``.
+        The op checks its arguments and raises ``RuntimeError`` naming the one to fix; empty inputs
+        launch nothing.
     """
-    out = norm_output("rmsnorm", input, weight, eps, out)
-    if out.numel():  # T = 0 launches nothing
-        torch.ops.kernelkit.rmsnorm.default(out, input, weight, float(eps), pdl_default(input, enable_pdl))
+    if out is None:
+        out = torch.empty_like(input)
+    torch.ops.kernelkit.rmsnorm.default(out, input, weight, eps, pdl_default(input, enable_pdl))
     return out
-
-
-@torch.library.register_fake("kernelkit::rmsnorm")
-def _rmsnorm_fake(out: torch.Tensor, input: torch.Tensor, weight: torch.Tensor, eps: float, enable_pdl: bool) -> None:
-    # Mutates `out` only; nothing to allocate.
-    return None

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from kernelkit_ops._validate import pdl_default
-from kernelkit_ops.norm._common import check_fused_inputs
-from kernelkit_ops.quantization._common import check_fp8_output, check_row_scales
+from kernelkit_ops._defaults import pdl_default
 
 
 def fused_add_rmsnorm_quant_fp8(
@@ -38,26 +36,9 @@ def fused_add_rmsnorm_quant_fp8(
         output_s: float32, contiguous, ``input.shape[:-1] + (1,)`` or ``input.shape[:-1]``; overwritten.
         eps: added to the mean square (>= 0).
         enable_pdl: programmatic dependent launch; None (default) means on for sm_90+ GPUs.
+
+    The op checks its arguments and raises ``RuntimeError`` naming the one to fix; empty inputs launch nothing.
     """
-    op = "fused_add_rmsnorm_quant_fp8"
-    check_fused_inputs(op, input, residual, weight, eps)
-    check_fp8_output(op, input, output_q)
-    check_row_scales(op, input, output_s)
-    if input.numel():
-        torch.ops.kernelkit.fused_add_rmsnorm_quant_fp8.default(
-            input, residual, weight, output_q, output_s, float(eps), pdl_default(input, enable_pdl)
-        )
-
-
-@torch.library.register_fake("kernelkit::fused_add_rmsnorm_quant_fp8")
-def _fused_add_rmsnorm_quant_fp8_fake(
-    input: torch.Tensor,
-    residual: torch.Tensor,
-    weight: torch.Tensor,
-    output_q: torch.Tensor,
-    output_s: torch.Tensor,
-    eps: float,
-    enable_pdl: bool,
-) -> None:
-    # Writes residual, output_q and output_s only; nothing to allocate.
-    return None
+    torch.ops.kernelkit.fused_add_rmsnorm_quant_fp8.default(
+        input, residual, weight, output_q, output_s, eps, pdl_default(input, enable_pdl)
+    )

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from kernelkit_ops import _validate as v
-from kernelkit_ops.quantization._common import check_float32, check_fp8_output, check_input
+from kernelkit_ops._defaults import pdl_default
 
 # Scratch for the dynamic kernel's per-CTA maxima: one float per co-resident CTA (a few hundred on an
 # H100); the kernel uses at most this many CTAs. Allocated per call (stream-ordered, no initial value
@@ -50,30 +49,10 @@ def sgl_per_tensor_quant_fp8(
             None (default) means on for sm_90+ GPUs (the cooperative one-pass dynamic kernel always
             launches without it). Not part of sgl-kernel's signature (FlashInfer's keyword).
 
-    Empty input: nothing is launched or written (a dynamic ``output_s`` keeps its value).
+    Empty input: nothing is launched or written (a dynamic ``output_s`` keeps its value). The op checks its
+    arguments and raises ``RuntimeError`` naming the one to fix.
     """
-    op = "sgl_per_tensor_quant_fp8"
-    check_input(op, input)
-    check_fp8_output(op, input, output_q)
-    check_float32(op, "output_s", output_s, input)
-    if output_s.numel() != 1 or output_s.dim() > 1:
-        v.fail(op, f"output_s must have shape [1] (or []), got {list(output_s.shape)}")
-    if input.numel() == 0:
-        return
-    workspace = torch.empty(0 if is_static else WORKSPACE_FLOATS, device=input.device, dtype=torch.float32)
+    workspace = input.new_empty(0 if is_static else WORKSPACE_FLOATS, dtype=torch.float32)
     torch.ops.kernelkit.sgl_per_tensor_quant_fp8.default(
-        input, output_q, output_s, bool(is_static), workspace, v.pdl_default(input, enable_pdl)
+        input, output_q, output_s, is_static, workspace, pdl_default(input, enable_pdl)
     )
-
-
-@torch.library.register_fake("kernelkit::sgl_per_tensor_quant_fp8")
-def _sgl_per_tensor_quant_fp8_fake(
-    input: torch.Tensor,
-    output_q: torch.Tensor,
-    output_s: torch.Tensor,
-    is_static: bool,
-    workspace: torch.Tensor,
-    enable_pdl: bool,
-) -> None:
-    # Writes output_q, output_s (dynamic) and workspace only; nothing to allocate.
-    return None

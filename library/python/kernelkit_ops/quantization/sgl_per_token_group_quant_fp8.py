@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from kernelkit_ops._validate import pdl_default
-from kernelkit_ops.quantization._group import check_group_quant
-
-OP = "sgl_per_token_group_quant_fp8"
-FP8_MAX = 448.0  # torch.finfo(torch.float8_e4m3fn).max
+from kernelkit_ops._defaults import pdl_default
 
 
 def sgl_per_token_group_quant_fp8(
@@ -50,35 +46,13 @@ def sgl_per_token_group_quant_fp8(
             None (default) means on for sm_90+ GPUs. Not part of sgl-kernel's signature (FlashInfer's keyword).
 
     Returns:
-        None. Empty inputs (T = 0) launch nothing.
+        None. Empty inputs (T = 0) launch nothing. The op checks its arguments and raises
+        ``RuntimeError`` naming the one to fix.
 
     NaN and inf: NaN is ignored by ``absmax`` (a NaN in a group does not poison its scale) and quantizes
     to NaN; an inf makes its group's scale inf, so that group's finite values become 0 and the inf NaN
     (the float32 formula above, exactly).
     """
-    check_group_quant(
-        OP, input, output_q, torch.float8_e4m3fn, output_s, group_size, eps,
-        ("fp8_min", fp8_min, -FP8_MAX), ("fp8_max", fp8_max, FP8_MAX),
-    )  # fmt: skip
-    if output_q.numel():  # T = 0 (or H = 0) launches nothing
-        torch.ops.kernelkit.sgl_per_token_group_quant_fp8.default(
-            input, output_q, output_s, group_size, float(eps), float(fp8_min), float(fp8_max), bool(scale_ue8m0),
-            pdl_default(input, enable_pdl),
-        )
-    return None
-
-
-@torch.library.register_fake("kernelkit::sgl_per_token_group_quant_fp8")
-def _sgl_per_token_group_quant_fp8_fake(
-    input: torch.Tensor,
-    output_q: torch.Tensor,
-    output_s: torch.Tensor,
-    group_size: int,
-    eps: float,
-    fp8_min: float,
-    fp8_max: float,
-    scale_ue8m0: bool,
-    enable_pdl: bool,
-) -> None:
-    # Mutates output_q and output_s only; nothing to allocate.
-    return None
+    torch.ops.kernelkit.sgl_per_token_group_quant_fp8.default(
+        input, output_q, output_s, group_size, eps, fp8_min, fp8_max, scale_ue8m0, pdl_default(input, enable_pdl)
+    )

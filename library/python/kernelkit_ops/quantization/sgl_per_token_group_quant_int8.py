@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from kernelkit_ops._validate import pdl_default
-from kernelkit_ops.quantization._group import check_group_quant
-
-OP = "sgl_per_token_group_quant_int8"
+from kernelkit_ops._defaults import pdl_default
 
 
 def sgl_per_token_group_quant_int8(
@@ -42,33 +39,12 @@ def sgl_per_token_group_quant_int8(
             None (default) means on for sm_90+ GPUs. Not part of sgl-kernel's signature (FlashInfer's keyword).
 
     Returns:
-        None. Empty inputs (T = 0) launch nothing.
+        None. Empty inputs (T = 0) launch nothing. The op checks its arguments and raises
+        ``RuntimeError`` naming the one to fix.
 
     NaN and inf: NaN is ignored by ``absmax`` and quantizes to 0; an inf makes its group's scale inf,
     so every value of that group quantizes to 0 (finite / inf = 0, inf / inf = NaN -> 0).
     """
-    check_group_quant(
-        OP, input, output_q, torch.int8, output_s, group_size, eps,
-        ("int8_min", int8_min, -128.0), ("int8_max", int8_max, 127.0),
-    )  # fmt: skip
-    if output_q.numel():  # T = 0 (or H = 0) launches nothing
-        torch.ops.kernelkit.sgl_per_token_group_quant_int8.default(
-            input, output_q, output_s, group_size, float(eps), float(int8_min), float(int8_max),
-            pdl_default(input, enable_pdl),
-        )
-    return None
-
-
-@torch.library.register_fake("kernelkit::sgl_per_token_group_quant_int8")
-def _sgl_per_token_group_quant_int8_fake(
-    input: torch.Tensor,
-    output_q: torch.Tensor,
-    output_s: torch.Tensor,
-    group_size: int,
-    eps: float,
-    int8_min: float,
-    int8_max: float,
-    enable_pdl: bool,
-) -> None:
-    # Mutates output_q and output_s only; nothing to allocate.
-    return None
+    torch.ops.kernelkit.sgl_per_token_group_quant_int8.default(
+        input, output_q, output_s, group_size, eps, int8_min, int8_max, pdl_default(input, enable_pdl)
+    )

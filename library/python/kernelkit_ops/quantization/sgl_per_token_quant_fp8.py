@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from kernelkit_ops._validate import pdl_default
-from kernelkit_ops.quantization._common import check_fp8_output, check_input, check_row_scales
+from kernelkit_ops._defaults import pdl_default
 
 
 def sgl_per_token_quant_fp8(
@@ -32,19 +31,7 @@ def sgl_per_token_quant_fp8(
         enable_pdl: launch with programmatic dependent launch (overlaps the previous kernel's tail);
             None (default) means on for sm_90+ GPUs. Not part of sgl-kernel's signature (FlashInfer's keyword).
 
-    Empty input (T = 0 or H = 0): nothing is launched or written.
+    Empty input (T = 0 or H = 0): nothing is launched or written. The op checks its arguments and raises
+    ``RuntimeError`` naming the one to fix.
     """
-    op = "sgl_per_token_quant_fp8"
-    check_input(op, input)
-    check_fp8_output(op, input, output_q)
-    check_row_scales(op, input, output_s)
-    if input.numel():
-        torch.ops.kernelkit.sgl_per_token_quant_fp8.default(input, output_q, output_s, pdl_default(input, enable_pdl))
-
-
-@torch.library.register_fake("kernelkit::sgl_per_token_quant_fp8")
-def _sgl_per_token_quant_fp8_fake(
-    input: torch.Tensor, output_q: torch.Tensor, output_s: torch.Tensor, enable_pdl: bool
-) -> None:
-    # Writes output_q and output_s only; nothing to allocate.
-    return None
+    torch.ops.kernelkit.sgl_per_token_quant_fp8.default(input, output_q, output_s, pdl_default(input, enable_pdl))

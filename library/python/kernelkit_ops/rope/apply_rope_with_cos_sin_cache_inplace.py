@@ -7,11 +7,7 @@ import os
 
 import torch
 
-from kernelkit_ops import _validate as v
-
 OP = "apply_rope_with_cos_sin_cache_inplace"
-DTYPES = (torch.bfloat16, torch.float16)
-POSITION_DTYPES = (torch.int64, torch.int32)
 
 # KERNELKIT_CHECK_POSITIONS=1: every eager call synchronizes and raises on out-of-range positions
 # (a debugging aid; off, nothing on the hot path waits for the GPU).
@@ -31,7 +27,8 @@ def apply_rope_with_cos_sin_cache_inplace(
     cos_sin_cache: torch.Tensor,
     is_neox: bool = True,
 ) -> None:
-    """Apply rotary position embedding to ``query`` and ``key`` in place (same signature as ``sgl_kernel.apply_rope_with_cos_sin_cache_inplace``).
+    """Apply rotary position embedding to ``query`` and ``key`` in place (same signature as
+    ``sgl_kernel.apply_rope_with_cos_sin_cache_inplace``).
 
     For token ``t`` at ``p = positions[t]``, the first ``rotary_dim`` dims of every head of ``query``
     and ``key`` are rotated by row ``p`` of ``cos_sin_cache``: with ``cos, sin = cos_sin_cache[p].chunk(2)``,
@@ -44,13 +41,14 @@ def apply_rope_with_cos_sin_cache_inplace(
         query: ``[T, Hq * head_size]`` or ``[T, Hq, head_size]``, bfloat16/float16, contiguous in its last
             dim; rows may be strided (e.g. the q slice of a fused qkv buffer).
         key: ``[T, Hk * head_size]`` or ``[T, Hk, head_size]``, query's dtype and device; ``Hk`` may differ.
-        head_size: elements per head.
+        head_size: elements per head (> 0).
         cos_sin_cache: ``[max_pos, rotary_dim]`` float32, cos in the first half of each row, sin in the
             second; ``rotary_dim`` even and at most ``head_size`` (and 2048).
         is_neox: pairing style, see above.
 
     Returns:
-        None; ``query`` and ``key`` are updated. T = 0 launches nothing.
+        None; ``query`` and ``key`` are updated. T = 0 launches nothing. The op checks its arguments and
+        raises ``RuntimeError`` naming the one to fix.
 
     Out-of-range positions: a position outside ``[0, max_pos)`` is never used to index the cache (no
     wild read). That token's query and key rows are left unchanged, and the kernel records it on the
@@ -62,12 +60,9 @@ def apply_rope_with_cos_sin_cache_inplace(
     tensors keep the guard but record nothing; calls inside CUDA-graph capture record into the device's
     buffer once an eager call outside capture has created it.
     """
-    _validate(positions, query, key, head_size, cos_sin_cache)
-    if positions.shape[0] == 0:  # T = 0 launches nothing
-        return None
     errors = _error_buffer(query)
     torch.ops.kernelkit.apply_rope_with_cos_sin_cache_inplace.default(
-        positions, query, key, head_size, cos_sin_cache, bool(is_neox), errors
+        positions, query, key, head_size, cos_sin_cache, is_neox, errors
     )
     if CHECK_POSITIONS and errors.numel() != _NO_RECORDING:
         check_positions(query.device)
@@ -97,11 +92,10 @@ def check_positions(device: torch.device | str | int | None = None) -> None:
         count, token, position, max_pos = buf.tolist()
         if count:
             buf.zero_()
-            v.fail(
-                OP,
-                f"positions[{token}] = {position} is outside [0, {max_pos}) (the rows of cos_sin_cache); "
+            raise ValueError(
+                f"{OP}: positions[{token}] = {position} is outside [0, {max_pos}) (the rows of cos_sin_cache); "
                 f"{count} token(s) with such positions since the last check on {dev}, their query and key rows "
-                "were left unrotated",
+                "were left unrotated"
             )
 
 
@@ -114,62 +108,9 @@ def _error_buffer(query: torch.Tensor) -> torch.Tensor:
     buf = _ERROR_BUFFERS.get(query.device)
     if buf is None:
         # Allocating during CUDA-graph capture would put the buffer in the graph's private pool
-        # and its zero-fill into every replay.
-        if torch.cuda.is_current_stream_capturing():
+        # and its zero-fill into every replay. A query on no CUDA device is on its way to the op's
+        # refusal: nothing to record there.
+        if query.device.type != "cuda" or torch.cuda.is_current_stream_capturing():
             return query.new_empty(_NO_RECORDING, dtype=torch.int64)
         buf = _ERROR_BUFFERS[query.device] = torch.zeros(4, dtype=torch.int64, device=query.device)
     return buf
-
-
-def _validate(positions, query, key, head_size, cos_sin_cache) -> None:
-    tensors = (("query", query), ("key", key), ("positions", positions), ("cos_sin_cache", cos_sin_cache))
-    for name, t in tensors:
-        v.require_tensor(OP, name, t)
-    for name, t in tensors:
-        v.require_cuda(OP, name, t)
-    v.require_dtype(OP, "query", query, DTYPES)
-    v.require_same_dtype(OP, "key", key, "query", query)
-    v.require_dtype(OP, "positions", positions, POSITION_DTYPES)
-    v.require_dtype(OP, "cos_sin_cache", cos_sin_cache, (torch.float32,))
-    for name, t in (("key", key), ("positions", positions), ("cos_sin_cache", cos_sin_cache)):
-        v.require_same_device(OP, name, t, "query", query)
-    if isinstance(head_size, bool) or not isinstance(head_size, int) or head_size <= 0:
-        v.fail(OP, f"head_size must be a positive int, got {head_size!r}")
-    if positions.dim() != 1:
-        v.fail(OP, f"positions must be 1-D [T], got shape {list(positions.shape)}")
-    v.require_contiguous(OP, "positions", positions)
-    if cos_sin_cache.dim() != 2:
-        v.fail(OP, f"cos_sin_cache must be 2-D [max_pos, rotary_dim], got shape {list(cos_sin_cache.shape)}")
-    rotary_dim = cos_sin_cache.shape[1]
-    if rotary_dim <= 0 or rotary_dim % 2 or rotary_dim > head_size or rotary_dim > 2048:
-        v.fail(
-            OP,
-            f"cos_sin_cache's last dimension (rotary_dim = {rotary_dim}) must be even, positive and at most "
-            f"head_size ({head_size}) and 2048",
-        )
-    v.require_last_dim_contiguous(OP, "cos_sin_cache", cos_sin_cache)
-    num_tokens = positions.shape[0]
-    for name, t in (("query", query), ("key", key)):
-        if t.dim() not in (2, 3):
-            v.fail(OP, f"{name} must be [T, heads * head_size] or [T, heads, head_size], got shape {list(t.shape)}")
-        if t.shape[0] != num_tokens:
-            v.fail(OP, f"{name} must have one row per position ({num_tokens}), got shape {list(t.shape)}")
-        if t.dim() == 2 and t.shape[1] % head_size:
-            v.fail(OP, f"{name}'s last dimension ({t.shape[1]}) must be a multiple of head_size ({head_size})")
-        if t.dim() == 3 and t.shape[2] != head_size:
-            v.fail(OP, f"{name}'s last dimension must be head_size ({head_size}), got shape {list(t.shape)}")
-        v.require_last_dim_contiguous(OP, name, t)
-
-
-@torch.library.register_fake("kernelkit::apply_rope_with_cos_sin_cache_inplace")
-def _apply_rope_with_cos_sin_cache_inplace_fake(
-    positions: torch.Tensor,
-    query: torch.Tensor,
-    key: torch.Tensor,
-    head_size: int,
-    cos_sin_cache: torch.Tensor,
-    is_neox: bool,
-    position_errors: torch.Tensor,
-) -> None:
-    # Mutates query, key and position_errors only; nothing to allocate.
-    return None
