@@ -37,6 +37,9 @@ REQUIRED = {
     "jinja2": "jinja2>=3.1",
     "packaging": "packaging>=23",
     "pytest": "pytest>=8",
+    "xdist": "pytest-xdist>=3",  # make test runs the suite on every core
+    "ruff": "ruff>=0.6",  # make test checks formatting and lint (tools/lint.py)
+    "clang_format": "clang-format>=18",
     "scikit_build_core": "scikit-build-core>=0.10",
     "matplotlib": "matplotlib",  # kernelkit bench --plot
 }
