@@ -6,12 +6,15 @@
 #   4. `kernelkit init` + one op per template: make test passes in the new project;
 #   5. the FP4 build (kernelkit build --fp4) and the FP4 ops' GPU tests (what follows then has FP4);
 #   6. kernelkit bench --save --plot of the library's ops against the committed results, then again
-#      compared to the first run.
+#      compared to the first run;
+#   7. eager host time per call (tools/eager_overhead.py), and of a carried earlier build in .ab/old-python.
 # Logs and results under $OUT. Carry library/python/kernelkit_ops/_kernelkit_ops.so and .whl/.
 set -uo pipefail
 export PYTHONUNBUFFERED=1
-OUT=${OUT:-/tmp/kernelkit-gpu}
-mkdir -p "$OUT"
+# Logs and results go to a scratch folder and come back as one archive (the device returns few files).
+RESULTS=${OUT:-/tmp/kernelkit-gpu}
+OUT=/tmp/kernelkit-gpu-run
+rm -rf "$OUT" && mkdir -p "$OUT" "$RESULTS"
 cd "$(dirname "$0")/.."
 REPO=$PWD
 summary=()
@@ -32,10 +35,18 @@ if compgen -G ".whl/*.whl" >/dev/null; then  # wheels the machine lacks (no netw
   python3 -m pip install -q --no-index --no-deps --no-compile .whl/*.whl 2>&1 | tail -2
 fi
 
-PHASES=${PHASES:-carried build test fp4 generated init bench}
+PHASES=${PHASES:-carried eager build test fp4 generated init bench}
+XDIST=${XDIST:--n 8 --dist loadfile}
 
 if [[ " $PHASES " == *" carried "* && -f library/python/kernelkit_ops/_kernelkit_ops.so ]]; then
-  step carried-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" python3 -m pytest tests/ops -m gpu -q -p no:cacheprovider
+  step carried-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" python3 -m pytest tests/ops -m gpu -q -p no:cacheprovider $XDIST
+fi
+
+if [[ " $PHASES " == *" eager "* && -f library/python/kernelkit_ops/_kernelkit_ops.so ]]; then
+  step eager env PYTHONPATH="$REPO:$REPO/library/python" python3 tools/eager_overhead.py --out "$OUT/eager"
+  if [[ -d .ab/old-python/kernelkit_ops ]]; then  # the same script against an earlier build's package
+    step eager-old env PYTHONPATH="$REPO:$REPO/.ab/old-python" python3 tools/eager_overhead.py --out "$OUT/eager-old"
+  fi
 fi
 
 if [[ " $PHASES " == *" build "* ]]; then
@@ -43,12 +54,12 @@ if [[ " $PHASES " == *" build "* ]]; then
   step make-build make build
 fi
 if [[ " $PHASES " == *" test "* ]]; then
-  step make-test make test
+  step make-test bash -c 'time make test'
 fi
 py=$(python3 tools/bootstrap.py 2>/dev/null)
 if [[ " $PHASES " == *" fp4 "* ]]; then
   step fp4-build "$py" -m kernelkit build --fp4
-  step fp4-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" "$py" -m pytest tests/ops/test_scaled_fp4_quant.py -m gpu -q -p no:cacheprovider
+  step fp4-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" "$py" -m pytest tests/ops/quantization/test_scaled_fp4_quant.py -m gpu -q -p no:cacheprovider
 fi
 step doctor "$py" -m kernelkit doctor
 
@@ -88,3 +99,4 @@ if [[ " $PHASES " == *" bench "* ]]; then
 fi
 
 echo; echo "=== summary"; printf '%s\n' "${summary[@]}" | tee "$OUT/summary.txt"
+tar -czf "$RESULTS/gpu-check.tgz" -C "$OUT" . && cp "$OUT/summary.txt" "$RESULTS/"
