@@ -14,10 +14,13 @@ struct GeluErf {
 
 }  // namespace
 
-cudaError_t launch_gelu_and_mul(void* out, const void* input, int64_t num_rows, int64_t d, int64_t out_row_stride,
-                                int64_t input_row_stride, bool enable_pdl, DType dtype, cudaStream_t stream) {
+}  // namespace kernelkit
+
+// Defined by its qualified name: a definition that drifts from the declaration in
+// kernelkit_ops/activation/gelu_and_mul.h is a compile error here, not a second overload.
+cudaError_t kernelkit::launch_gelu_and_mul(void* out, const void* input, int64_t num_rows, int64_t d,
+                                           int64_t out_row_stride, int64_t input_row_stride, bool enable_pdl,
+                                           DType dtype, cudaStream_t stream) {
   return launch_gated_activation<GeluErf>(out, input, num_rows, d, out_row_stride, input_row_stride, enable_pdl, dtype,
                                           stream);
 }
-
-}  // namespace kernelkit

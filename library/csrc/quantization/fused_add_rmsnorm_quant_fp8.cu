@@ -3,12 +3,13 @@
 #include "kernelkit/families/rmsnorm_quant.cuh"
 #include "kernelkit_ops/quantization/fused_add_rmsnorm_quant_fp8.h"
 
-namespace kernelkit {
-
-cudaError_t launch_fused_add_rmsnorm_quant_fp8(void* output_q, int64_t q_row_stride, float* scales, const void* input,
-                                               int64_t input_row_stride, void* residual, int64_t residual_row_stride,
-                                               const void* weight, int64_t num_rows, int64_t hidden, double eps,
-                                               bool enable_pdl, DType dtype, cudaStream_t stream) {
+// Defined by its qualified name: a definition that drifts from the declaration in
+// kernelkit_ops/quantization/fused_add_rmsnorm_quant_fp8.h is a compile error here, not a second overload.
+cudaError_t kernelkit::launch_fused_add_rmsnorm_quant_fp8(void* output_q, int64_t q_row_stride, float* scales,
+                                                          const void* input, int64_t input_row_stride, void* residual,
+                                                          int64_t residual_row_stride, const void* weight,
+                                                          int64_t num_rows, int64_t hidden, double eps, bool enable_pdl,
+                                                          DType dtype, cudaStream_t stream) {
   const RmsNormQuantArgs args{static_cast<uint8_t*>(output_q),
                               q_row_stride,
                               scales,
@@ -23,5 +24,3 @@ cudaError_t launch_fused_add_rmsnorm_quant_fp8(void* output_q, int64_t q_row_str
                               false};
   return launch_add_rmsnorm_quant(args, enable_pdl, dtype, stream);
 }
-
-}  // namespace kernelkit

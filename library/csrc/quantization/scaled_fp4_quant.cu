@@ -23,8 +23,7 @@
 //    (occupancy x SMs), each looping over an equal share of the rows: no partly filled last wave.
 // On sm_100a+ the codes come from cvt.rn.satfinite.e2m1x2.f32, which does sign and NaN itself.
 //
-// Predicted (H100, 3.0 TB/s copy): bytes = 2.5625 * T * H + scales. T = 2048, H = 4096: 21.5 MB ->
-// 7.2 us at the ceiling; T = 16384, H = 7168: 301 MB -> 100 us. T <= 128 is launch-bound (~2-3 us).
+// Bytes: 2.5625 * T * H + scales; T <= 128 is launch-bound (docs/perf-notes.md, NVFP4).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -268,9 +267,14 @@ int ctas_per_sm(Kernel kernel) {
 
 }  // namespace
 
-cudaError_t launch_scaled_fp4_quant(void* output, void* output_scale, const void* input, int64_t input_row_stride,
-                                    int64_t rows, int64_t cols, const float* global_scale, bool enable_pdl, DType dtype,
-                                    cudaStream_t stream) {
+}  // namespace kernelkit
+
+// Defined by its qualified name: a definition that drifts from the declaration in
+// kernelkit_ops/quantization/scaled_fp4_quant.h is a compile error here, not a second overload.
+cudaError_t kernelkit::launch_scaled_fp4_quant(void* output, void* output_scale, const void* input,
+                                               int64_t input_row_stride, int64_t rows, int64_t cols,
+                                               const float* global_scale, bool enable_pdl, DType dtype,
+                                               cudaStream_t stream) {
   if (rows == 0 || cols == 0) return cudaSuccess;
   if (cols % kFp4BlockSize != 0 || cols / kFp4BlockSize > INT32_MAX) return cudaErrorInvalidValue;
   const Fp4QuantArgs a = make_args(output, output_scale, input, input_row_stride, rows, cols, global_scale);
@@ -284,6 +288,8 @@ cudaError_t launch_scaled_fp4_quant(void* output, void* output_scale, const void
     });
   });
 }
+
+namespace kernelkit {
 
 #ifdef KERNELKIT_FP4_EMULATION
 // The kernel on the CPU, for the tests on machines without a GPU: the same launch shape, lanes, table,

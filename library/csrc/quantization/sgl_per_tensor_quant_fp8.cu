@@ -2,10 +2,10 @@
 //   static:  s is read from scale[0] (used as given).
 //   dynamic: s = max(absmax(x), 1e-10) / 448 is written to scale[0] (dynamic_fp8.cuh).
 //
-// Bytes (the model the bench uses): numel * sizeof(x) read + numel written + 4. bf16 [T, 4096] at the
-// 3.0 TB/s copy ceiling: T=2048 25.2 MB -> 8.4 us, T=16384 201 MB -> 67 us.
+// Bytes (the model the bench uses): numel * sizeof(x) read + numel written + 4 (docs/perf-notes.md,
+// Per-tensor fp8).
 //
-// Static: a plain streaming map, one 16-byte vector per thread (predicted >= 95% of copy at T >= 2048).
+// Static: a plain streaming map of 16-byte vectors, one or two per thread (launch_static).
 //
 // Dynamic needs the absmax of the whole tensor before the first q can be written. sgl-kernel does it in
 // two kernels (absmax with an atomicMax, then quantize), i.e. two full passes over x: 3 B/element of
@@ -21,16 +21,15 @@
 //   - local absmax -> partial_max[cta] (a per-call workspace, written before it is read: no zeroing,
 //     nothing shared between calls) -> grid.sync() -> every CTA reduces the partials -> quantize from
 //     the registers / shared memory and write q.
-// The cost over the copy floor: the loads must all land before the barrier (per-SM stragglers
-// included), the barrier and the partials' reduction take ~1.7 us, and only then do the writes start
-// (the pipeline fills twice). Phases measured with %globaltimer at bf16 [2048, 4096], HBM-cold: last
-// CTA's loads 8.9 us, barrier +1.7, writes +2.3.
+// The cost over the copy floor is structural: the loads must all land before the barrier (per-SM
+// stragglers included), the barrier and the partials' reduction are dependent L2 round trips, and only
+// then do the writes start (the pipeline fills twice; the phases are timed in docs/perf-notes.md,
+// Per-tensor fp8).
 // Tensors one CTA holds skip all of this (per_tensor_dynamic_small). Larger tensors take two plain
-// passes (see launch_dynamic_two_pass): an absmax pass, then the static kernel. The first version
-// streamed each chunk's overflow twice inside the cooperative kernel, one 512-thread CTA per SM: 50%
-// of the model at bf16 [16384, 4096] (133 us); two passes move 335 MB instead of 201 but at full
-// occupancy: 116 us (57%), [16384, 7168] 232 -> 197 us. The absmax pass runs back to front, so what
-// it read last is still in L2 when the static kernel starts at the front: 116 -> 110, 197 -> 191 us.
+// passes (see launch_dynamic_two_pass): an absmax pass, then the static kernel. They move 5/3 of the
+// one-pass bytes, but at full occupancy, where the cooperative kernel would stream each chunk's
+// overflow twice with one 512-thread CTA per SM. The absmax pass runs back to front, so what it read
+// last is still in L2 when the static kernel starts at the front.
 #include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
@@ -81,25 +80,24 @@ __device__ __forceinline__ uint8_t* q_at(const PerTensorArgs& a, int64_t v) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Static scale: the activations' shape (gated_activation.cuh, 98-102% of copy there): one 16-byte vector
-// per thread, x covers a row's vectors, y walks rows; no index division. The first version (four
-// vectors per thread over a flattened index, 57 registers, a grid of 8 CTAs per SM of which 4 fit)
-// reached 72% at bf16 [2048, 4096] where torch.compile's one-vector-per-thread kernel reached 100%.
+// Static scale: the activations' shape (gated_activation.cuh): few 16-byte vectors per thread, x covers
+// a row's vectors, y walks rows; no index division, and few enough registers that the SMs stay full
+// (a flattened index with four vectors per thread needs 57 registers; docs/perf-notes.md, Per-tensor fp8).
 
 constexpr int kStaticThreads = 128;
 
-// The scale is read after x: the divider's reciprocal waits for it, and the first version, which built
-// the divider before its loop, issued x's loads only once the scale had arrived (+0.7 us at T = 128).
+// The scale is read after x: the divider's reciprocal waits for it, and a divider built before the loop
+// would issue x's loads only once the scale had arrived.
 // The row loop is a do-while: the launch gives every CTA a row (gridDim.y <= num_rows), and a
-// `row < num_rows` test in front compiled to a parameter load + EXIT ahead of everything, so the loads
-// of x's address parameters waited for it (one more constant-cache round trip before the first byte).
+// `row < num_rows` test in front compiles to a parameter load + EXIT ahead of everything, so the loads
+// of x's address parameters would wait for it (one more constant-cache round trip before the first byte).
 //
 // UNROLL vectors per thread (a CTA covers UNROLL x 128 vectors of a row, all loads in flight before the
-// first store): two for large tensors, one for small ones (launch_static). With one 16-byte load per
-// thread in flight, T = 16384 ran at 84% of the copy ceiling (H100, bf16: h4096 79.7 us, h7168 138.8);
-// two brought it to 66.4 / 114.8 us (~100%), the dynamic two-pass path, which ends in this kernel, from
-// 124.9 / 215.0 to 107.1 / 186.7. docs/perf-notes.md, session 9. The explicit 1 in the launch bounds is
-// what was measured: without it ptxas gives the bf16 two-vector instance 40 registers instead of 47.
+// first store): two for large tensors, one for small ones (launch_static). One 16-byte load in flight per
+// thread leaves large tensors short of the copy ceiling; two reach it, for this kernel and for the dynamic
+// two-pass path, which ends in it (docs/perf-notes.md, Per-tensor fp8). The explicit 1 in the launch
+// bounds pins the allocation those timings are of: without it ptxas gives the bf16 two-vector instance 40
+// registers instead of 47.
 template <typename T, int VEC, int UNROLL>
 __global__ void __launch_bounds__(kStaticThreads, 1) per_tensor_static(PerTensorArgs a) {
   pdl_wait_then_launch_dependents();  // x and the scale may be the previous kernel's output
@@ -134,15 +132,15 @@ __global__ void __launch_bounds__(kStaticThreads, 1) per_tensor_static(PerTensor
 constexpr int kDynThreads = 512;
 // Vectors per thread kept in registers: one instance for tensors of up to 2 rounds of the grid (bf16
 // [<= 512, 4096] on an H100: 47 registers, 2 CTAs per SM) and one for 16 (116-124 registers, 1 CTA
-// per SM; beyond that, shared memory). At bf16 [128, 4096], one vector per thread either way, the
-// 16-slot instance took 5.2 us and the 2-slot one 4.1 (its loads land ~0.6 us sooner and its writes
-// ~0.5 us sooner; a 1-slot instance was no faster).
+// per SM; beyond that, shared memory). A small tensor holds one vector per thread in either, and the
+// 2-slot instance's loads and writes land sooner; a 1-slot instance is no faster (docs/perf-notes.md,
+// Per-tensor fp8).
 constexpr int kFewRegSlots = 2;
 constexpr int kManyRegSlots = 16;
 
 // Slot k of thread t in CTA b is vector (k * grid + b) * kDynThreads + t: every round of the grid
-// reads one contiguous stretch of the tensor, coalesced for every k (3-5% faster at bf16 [2048, 4096]
-// than one contiguous chunk per CTA). Slots [0, SLOTS) live in registers, [SLOTS, SLOTS + smem_slots)
+// reads one contiguous stretch of the tensor, coalesced for every k (faster than one contiguous chunk
+// per CTA). Slots [0, SLOTS) live in registers, [SLOTS, SLOTS + smem_slots)
 // in shared memory (each thread reads back only what its own cp.async wrote: no __syncthreads needed).
 // The launcher guarantees the grid holds the tensor (larger tensors take the two-pass path).
 template <typename T, int VEC, int SLOTS>
@@ -181,8 +179,8 @@ __global__ void __launch_bounds__(kDynThreads, 1)
   }
 
   // 2. Grid-wide max: one partial per CTA, the barrier, then every CTA reduces all partials (<= a few
-  //    hundred floats from L2; __ldcg because L1 is not coherent across SMs). Reading them per warp
-  //    instead (no block reduction) was 0.5-2 us slower: 16x the requests on the same few L2 lines.
+  //    hundred floats from L2; __ldcg because L1 is not coherent across SMs). A block reduction, not a
+  //    read per warp: per-warp reads put 16x the requests on the same few L2 lines.
   m = block_max(m, scratch);
   if (tid == 0) partial_max[blockIdx.x] = m;
   cooperative_groups::this_grid().sync();
@@ -192,8 +190,8 @@ __global__ void __launch_bounds__(kDynThreads, 1)
   if (blockIdx.x == 0 && tid == 0) *a.scale = s;
 
   // 3. Quantize from the registers and shared memory. Every SM's share of the writes starts only now,
-  //    so their instructions are on the critical path: IEEE division here made this phase 2.3x longer
-  //    (bf16 [2048, 4096]: 5.4 vs 2.3 us) than ScaleDivider.
+  //    so their instructions are on the critical path: ScaleDivider, since IEEE division would make this
+  //    phase more than twice as long.
   ScaleDivider<>(s).with_divide([&](auto divide) {
 #pragma unroll
     for (int k = 0; k < SLOTS; ++k) {
@@ -212,9 +210,9 @@ __global__ void __launch_bounds__(kDynThreads, 1)
 // ---------------------------------------------------------------------------------------------------
 // Dynamic scale, tensors one CTA holds (<= 8192 vectors: bf16 [16, 4096]): sgl_per_token_quant_fp8's
 // one-row kernel over the whole tensor -- up to 1024 threads, NV vectors each in registers, load,
-// block max, scale, quantize; no workspace, no grid barrier. The cooperative kernel run as one CTA took
-// 3.1 µs at bf16 [1, 4096] (its 512 threads hold 16 register slots each: ~125 registers; torch.compile
-// 1.9 µs); the per-token kernel does that row in 1.9. Row math in 32 bits (the tensor is small).
+// block max, scale, quantize; no workspace, no grid barrier. The cooperative kernel run as one CTA is
+// slower there: its 512 threads hold 16 register slots each (~125 registers; docs/perf-notes.md,
+// Per-tensor fp8). Row math in 32 bits (the tensor is small).
 constexpr int kSmallThreads = 1024;
 constexpr int kSmallMaxVecsPerThread = 8;
 
@@ -307,15 +305,15 @@ DynamicLimits dynamic_limits(int device) {
 // ---------------------------------------------------------------------------------------------------
 // Dynamic scale, tensors larger than the chip holds: two plain passes. The one-kernel path would stream
 // the part of each chunk beyond its on-chip share twice anyway, with one 512-thread CTA per SM and the
-// reads and writes unable to overlap across the grid barrier (50% of the one-pass model on the H100 at
-// bf16 [16384, 4096]); here an absmax pass streams at full occupancy, one CTA turns the partial maxima
-// into the scale, and the static kernel (99-100% of copy at that size) quantizes with it.
+// reads and writes unable to overlap across the grid barrier; here an absmax pass streams at full
+// occupancy, one CTA turns the partial maxima into the scale, and the static kernel, a plain stream,
+// quantizes with it (docs/perf-notes.md, Per-tensor fp8).
 
 constexpr int kAbsmaxThreads = 256;
 constexpr int kAbsmaxUnroll = 4;  // vectors per thread in flight
 
 // Vector v of the walk reads vector total - 1 - v: the static kernel's CTAs start at the front, where
-// this pass ended, so its first ~20 MB of x come from L2 (bf16 [16384, 4096]: 116.4 -> 110.0 us).
+// this pass ended, so its first ~20 MB of x come from L2.
 template <typename T, int VEC>
 __global__ void __launch_bounds__(kAbsmaxThreads) per_tensor_absmax(PerTensorArgs a, float* __restrict__ partial_max) {
   __shared__ float scratch[32];
@@ -437,10 +435,9 @@ cudaError_t launch_dynamic(const PerTensorArgs& a, float* workspace, int64_t wor
 }
 
 // Two vectors per thread from 2^19 vectors (8 MB of 16-byte vectors; bf16 [1024, 4096]) up: more bytes in
-// flight per thread. Measured on the H100 (session 10, bf16): T = 2048 h4096 10.44 -> 9.78 us, h7168
-// 17.95 -> 15.96; T = 16384 h4096 79.7 -> 66.4, h7168 138.8 -> 114.8 (session 9). Below, one: at T <= 128
-// two were slower (h4096 1.04 -> 1.27 us at T = 1, 1.96 -> 2.06 at T = 128: fewer CTAs cover the tensor,
-// so fewer SMs pull it).
+// flight per thread, which pays off once the tensor is large (bf16 T = 2048 h4096 is 2^20 vectors). Below,
+// one: two would halve the CTAs, so fewer SMs pull a small tensor and it is slower (docs/perf-notes.md,
+// Per-tensor fp8).
 constexpr int64_t kStaticTwoVecsFrom = int64_t(1) << 19;
 
 template <typename T, int VEC, int UNROLL>
@@ -459,10 +456,15 @@ cudaError_t launch_static(const PerTensorArgs& a, bool enable_pdl, cudaStream_t 
 
 }  // namespace
 
-cudaError_t launch_sgl_per_tensor_quant_fp8(void* output_q, int64_t q_row_stride, float* scale, const void* input,
-                                            int64_t input_row_stride, int64_t num_rows, int64_t hidden, bool is_static,
-                                            float* workspace, int64_t workspace_len, bool enable_pdl, DType dtype,
-                                            cudaStream_t stream) {
+}  // namespace kernelkit
+
+// Defined by its qualified name: a definition that drifts from the declaration in
+// kernelkit_ops/quantization/sgl_per_tensor_quant_fp8.h is a compile error here, not a second overload.
+cudaError_t kernelkit::launch_sgl_per_tensor_quant_fp8(void* output_q, int64_t q_row_stride, float* scale,
+                                                       const void* input, int64_t input_row_stride, int64_t num_rows,
+                                                       int64_t hidden, bool is_static, float* workspace,
+                                                       int64_t workspace_len, bool enable_pdl, DType dtype,
+                                                       cudaStream_t stream) {
   if (num_rows == 0 || hidden == 0) return cudaSuccess;
   if (!is_static && (workspace == nullptr || workspace_len < 1)) return cudaErrorInvalidValue;
   return dispatch_float_dtype(dtype, [&](auto tag) {
@@ -481,5 +483,3 @@ cudaError_t launch_sgl_per_tensor_quant_fp8(void* output_q, int64_t q_row_stride
     return full ? run(std::integral_constant<int, kFull>{}) : run(std::integral_constant<int, 1>{});
   });
 }
-
-}  // namespace kernelkit

@@ -4,13 +4,12 @@
 #include "kernelkit/families/per_token_group_quant.cuh"
 #include "kernelkit_ops/quantization/sgl_per_token_group_quant_fp8.h"
 
-namespace kernelkit {
-
-cudaError_t launch_sgl_per_token_group_quant_fp8(void* output_q, int64_t q_row_stride, float* output_s,
-                                                 int64_t s_row_stride, int64_t s_group_stride, const void* input,
-                                                 int64_t input_row_stride, int64_t num_rows, int64_t hidden,
-                                                 int64_t group_size, double eps, double fp8_min, double fp8_max,
-                                                 bool scale_ue8m0, bool enable_pdl, DType dtype, cudaStream_t stream) {
+// Defined by its qualified name: a definition that drifts from the declaration in
+// kernelkit_ops/quantization/sgl_per_token_group_quant_fp8.h is a compile error here, not a second overload.
+cudaError_t kernelkit::launch_sgl_per_token_group_quant_fp8(
+    void* output_q, int64_t q_row_stride, float* output_s, int64_t s_row_stride, int64_t s_group_stride,
+    const void* input, int64_t input_row_stride, int64_t num_rows, int64_t hidden, int64_t group_size, double eps,
+    double fp8_min, double fp8_max, bool scale_ue8m0, bool enable_pdl, DType dtype, cudaStream_t stream) {
   if (group_size <= 0 || hidden % group_size != 0) return cudaErrorInvalidValue;
   const GroupQuantArgs args{input,
                             input_row_stride,
@@ -27,5 +26,3 @@ cudaError_t launch_sgl_per_token_group_quant_fp8(void* output_q, int64_t q_row_s
                             scale_ue8m0};
   return launch_per_token_group_quant<GroupQuantKind::kFp8E4m3>(args, group_size, enable_pdl, dtype, stream);
 }
-
-}  // namespace kernelkit

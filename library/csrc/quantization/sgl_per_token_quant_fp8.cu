@@ -1,8 +1,8 @@
 // sgl_per_token_quant_fp8: per row t, s[t] = max(absmax(x[t]), 1e-10) / 448 and q[t] = e4m3(x[t] / s[t])
 // (dynamic_fp8.cuh has the rule, quant.cuh the rounding and the NaN/inf behaviour).
 //
-// Memory-bound: bytes = T*H*sizeof(x) read + T*H written (fp8) + 4*T (scales). bf16, h4096, at the
-// 3.0 TB/s copy ceiling: T=2048 25.2 MB -> 8.4 us, T=16384 201 MB -> 67 us (predicted ~90% at T >= 2048).
+// Memory-bound: bytes = T*H*sizeof(x) read + T*H written (fp8) + 4*T (scales) (docs/perf-notes.md,
+// Per-token fp8).
 //
 // One CTA per row, the row in registers (16-byte vectors, NV per thread), so x is read once: load,
 // absmax, block max, then quantize from the registers. The block is sized like rmsnorm.cuh's:
@@ -58,7 +58,7 @@ __global__ void __launch_bounds__(max_threads<NV>(), min_blocks<NV>()) per_token
   __shared__ float scratch[32];
   pdl_wait_then_launch_dependents();
   const int num_vecs = static_cast<int>(a.hidden / VEC);
-  int64_t row = blockIdx.x;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
+  int64_t row = blockIdx.x;  // every CTA owns a row: a do-while issues the first loads before any bounds test
   do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
     Vec<T, VEC> xv[NV];
@@ -85,7 +85,7 @@ __global__ void __launch_bounds__(kTwoPassThreads) per_token_two_pass(PerTokenAr
   __shared__ float scratch[32];
   pdl_wait_then_launch_dependents();
   const int64_t num_vecs = a.hidden / VEC;
-  int64_t row = blockIdx.x;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
+  int64_t row = blockIdx.x;  // every CTA owns a row: a do-while issues the first loads before any bounds test
   do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
     float m = 0.0f;
@@ -129,9 +129,14 @@ cudaError_t launch_typed(const PerTokenArgs& a, bool enable_pdl, cudaStream_t st
 
 }  // namespace
 
-cudaError_t launch_sgl_per_token_quant_fp8(void* output_q, int64_t q_row_stride, float* scales, const void* input,
-                                           int64_t input_row_stride, int64_t num_rows, int64_t hidden, bool enable_pdl,
-                                           DType dtype, cudaStream_t stream) {
+}  // namespace kernelkit
+
+// Defined by its qualified name: a definition that drifts from the declaration in
+// kernelkit_ops/quantization/sgl_per_token_quant_fp8.h is a compile error here, not a second overload.
+cudaError_t kernelkit::launch_sgl_per_token_quant_fp8(void* output_q, int64_t q_row_stride, float* scales,
+                                                      const void* input, int64_t input_row_stride, int64_t num_rows,
+                                                      int64_t hidden, bool enable_pdl, DType dtype,
+                                                      cudaStream_t stream) {
   if (num_rows == 0 || hidden == 0) return cudaSuccess;
   return dispatch_float_dtype(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -147,5 +152,3 @@ cudaError_t launch_sgl_per_token_quant_fp8(void* output_q, int64_t q_row_stride,
     return launch_typed<T, 1>(a, enable_pdl, stream);
   });
 }
-
-}  // namespace kernelkit

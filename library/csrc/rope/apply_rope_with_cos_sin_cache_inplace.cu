@@ -17,14 +17,11 @@
 //    (twice the bytes in flight per thread when the grid is many waves deep).
 //  * With 16-byte vectors the q/k loads go to shared memory by cp.async (kStaged): the bytes in flight
 //    hold no registers while the position -> cos/sin chain (two dependent loads) runs, and the
-//    register cap rises from 1280 to 1536 threads per SM (HPT = 1: 48 -> 38 registers). H100, bf16,
-//    32 q + 8 kv heads: T = 2048 19.9 -> 18.3 µs, T = 16384 138.5 -> 120.2 µs (Liger, given cos/sin
-//    already gathered per token: 16.8 / 119.2), T = 1 2.15 -> 1.98 µs. Four heads per thread
-//    staged (62 registers, 128 bytes in flight per thread) was no better (18.8 / 121.1).
-// Measured on the H100 (32 q + 8 kv heads x 128, bf16; docs/perf-notes.md): v1 (4ec0905) staged the
-// tile's cos/sin rows in shared memory behind a __syncthreads with 4 heads per thread (~120 registers,
-// 2 CTAs per SM): 59-70% of the copy ceiling at T >= 2048, 6.3 µs at T = 128. This form: 72% / 82%,
-// 3.8 µs. A 2-D (token x unit) CTA layout with 32-bit index math measured worse (63% / 72%).
+//    register cap rises from 1280 to 1536 threads per SM (HPT = 1: 38 registers instead of 48). Four
+//    heads per thread staged (62 registers, 128 bytes in flight per thread) is no faster.
+// A tile's cos/sin rows staged in shared memory behind a __syncthreads, with 4 heads per thread (~120
+// registers, 2 CTAs per SM), leaves too few threads to hide the latency, and a 2-D (token x unit) CTA
+// layout with 32-bit index math is slower than this flat one (docs/perf-notes.md, RoPE).
 //
 // Positions outside [0, max_pos) are never used to index the cache: that token's rows stay as they
 // are, and the first such (token, position, max_pos) since the last reset is recorded, with a
@@ -114,9 +111,8 @@ __global__ void __launch_bounds__(kThreads, kStaged ? (HPT == 1 ? 6 : 4) : 1) ro
   const int64_t u = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (u >= p.units) return;
   // u -> (token, head group, chunk). 64-bit division is a ~70-instruction routine on the path to every
-  // thread's first load; 32-bit when the index fits (below ~13M tokens for 40 heads). H100, bf16, 32 q +
-  // 8 kv heads, T = 1 / 128 / 2048: 2.01 / 3.65 / 18.48 -> 1.98 / 3.38 / 16.54 µs (Liger 1.57 / 3.38 /
-  // 16.80): at T = 2048 the division, not HBM, was what the kernel waited for.
+  // thread's first load, and at T = 2048 it, not HBM, would be what the kernel waits for; 32-bit when the
+  // index fits (below ~13M tokens for 40 heads; docs/perf-notes.md, RoPE).
   int c, group;
   int64_t t;
   if (p.index32) {
@@ -203,7 +199,11 @@ __global__ void __launch_bounds__(kThreads, kStaged ? (HPT == 1 ? 6 : 4) : 1) ro
 
 }  // namespace
 
-cudaError_t launch_apply_rope_with_cos_sin_cache_inplace(
+}  // namespace kernelkit
+
+// Defined by its qualified name: a definition that drifts from the declaration in
+// kernelkit_ops/rope/apply_rope_with_cos_sin_cache_inplace.h is a compile error here, not a second overload.
+cudaError_t kernelkit::launch_apply_rope_with_cos_sin_cache_inplace(
     void* query, void* key, const void* positions, const float* cos_sin_cache, int64_t* position_errors,
     int64_t num_tokens, int64_t num_q_heads, int64_t num_k_heads, int64_t rotary_dim, int64_t q_token_stride,
     int64_t q_head_stride, int64_t k_token_stride, int64_t k_head_stride, int64_t cache_row_stride, int64_t max_pos,
@@ -268,5 +268,3 @@ cudaError_t launch_apply_rope_with_cos_sin_cache_inplace(
     });
   });
 }
-
-}  // namespace kernelkit

@@ -11,10 +11,9 @@ namespace kernelkit {
 // griddepcontrol.wait: block until the previous kernel has completed and its writes are visible.
 // Then griddepcontrol.launch_dependents: the next kernel may launch now. Its CTAs take SM slots as
 // ours retire and park in their own wait, so when this grid completes they start with no launch
-// latency. Triggering here rather than after the last store was faster on the H100 at T = 128 (bf16,
-// graph replay: per-token fp8 h4096 2.62 -> 2.27 us, rmsnorm h4096 2.71 -> 2.42, fused_add_rmsnorm_quant_fp8
-// 3.79 -> 3.44) and T = 2048 (per-token 10.70 -> 10.34); docs/perf-notes.md, session 7. The trigger
-// comes after the wait, so at most two grids are ever in flight: a chain of kernels cannot pile up.
+// latency; a trigger after the last store would launch the next kernel only as our last CTAs finish
+// (docs/perf-notes.md, PDL). The trigger comes after the wait, so at most two grids are ever in flight:
+// a chain of kernels cannot pile up.
 __device__ __forceinline__ void pdl_wait_then_launch_dependents() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");

@@ -4,10 +4,10 @@
 // only has to keep HBM busy: 16-byte vector accesses when the shape and pointers allow
 // (Vec width picked at launch), fp32 math, one rounding at the store.
 // Grid: x covers the d columns of a row, y walks rows (grid-strided past 65535 rows).
-// PDL (enable_pdl): the launch overlaps the previous kernel's tail; on the H100 that took T = 1 from
-// 1.85 to 1.45 µs (the empty-kernel floor is 1.11 µs) and T = 128 from 6.0 to 5.6 µs. Measured and
-// rejected: several vectors per thread over a flattened rows x vectors index (VPT 2: -11% at T >= 2048,
-// VPT 4: -35%; the 64-bit index division per vector costs more than the extra bytes in flight give).
+// PDL (enable_pdl): the launch overlaps the previous kernel's tail, which matters at small T, where the
+// empty-kernel floor (~1.1 µs) is most of a call. One vector of gate and of up per thread: several
+// vectors per thread over a flattened rows x vectors index are slower, since the 64-bit index division
+// per vector costs more than the extra bytes in flight give (docs/perf-notes.md, Gated activations).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -27,7 +27,7 @@ __global__ void gated_activation_kernel(T* __restrict__ out, const T* __restrict
                                         int64_t out_row_stride, int64_t input_row_stride) {
   pdl_wait_then_launch_dependents();  // input may be the previous kernel's output
   const int64_t num_vecs = d / VEC;   // VEC divides d: chosen so by pick_vec_width
-  int64_t row = blockIdx.y;           // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
+  int64_t row = blockIdx.y;           // every CTA owns a row: a do-while issues the first loads before any bounds test
   do {
     const T* gate = input + row * input_row_stride;
     const T* up = gate + d;

@@ -16,8 +16,8 @@
 //    __syncthreads.
 //  - E = 32 rather than 8: the per-group work (the scale's IEEE division, its reciprocal, the
 //    butterfly, the scale store) is done by every lane of the group, so four times fewer lanes per group
-//    is four times less of it. ncu on the H100 showed the E = 8 kernel issue-bound (0.8 warp
-//    instructions per scheduler-cycle at 69-76% of copy).
+//    is four times less of it: at E = 8 the kernel is issue-bound at large T (docs/perf-notes.md,
+//    Per-token-group quant).
 //  - x / s is ScaleDivider (quant.cuh): a multiply and two FMAs instead of div.rn per element.
 //  - Grid: 2-D like the activations' -- x covers a row's groups (kThreads / kLanes per CTA), y walks
 //    rows -- so there is no index division, and the CTA's row is uniform.
@@ -28,9 +28,8 @@
 //  - Rows whose pointer/stride do not allow 16-byte loads (a slice at an odd offset) take the same
 //    kernel with scalar loads and byte stores instead of refusing.
 //
-// Predicted (H100, 3.0 TB/s copy ceiling), bf16, H = 7168, G = 128: T * (7168 * 3 + 56 * 4) = T * 21728 B;
-//   T = 2048: 44.5 MB -> 14.8 us at the ceiling (16.5 us at 90%);
-//   T = 16384: 356 MB -> 118.7 us (131.8 us at 90%).
+// Bytes, bf16, H = 7168, G = 128: T * (7168 * 3 + 56 * 4) = T * 21728 B (docs/perf-notes.md,
+// Per-token-group quant).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -128,7 +127,7 @@ __global__ void __launch_bounds__(kThreads) per_token_group_quant_kernel(GroupQu
   const bool clamp = K == GroupQuantKind::kFp8E4m3 ? !(a.qmin <= -kFp8E4m3Max && a.qmax >= kFp8E4m3Max)
                                                    : !(a.qmin <= -128.0f && a.qmax >= 127.0f);
   pdl_wait_then_launch_dependents();  // input may be the previous kernel's output
-  int64_t row = blockIdx.y;           // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
+  int64_t row = blockIdx.y;           // every CTA owns a row: a do-while issues the first loads before any bounds test
   do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
     uint8_t* qrow = a.output_q + row * a.q_row_stride;
@@ -194,14 +193,13 @@ cudaError_t launch_per_token_group_quant(const GroupQuantArgs& a, int64_t group_
                         (a.input_row_stride * static_cast<int64_t>(sizeof(T))) % 16 == 0 &&
                         reinterpret_cast<uintptr_t>(a.output_q) % 8 == 0 && a.q_row_stride % 8 == 0;
     // E = 32 needs a quarter of the lanes of E = 8: below about one full machine of lanes (T = 128, or
-    // bf16 [2048, 4096]) the extra parallelism of E = 8 wins (H100: T = 128 h4096 3.07 vs 4.00 us,
-    // [2048, 4096] g64 12.6 vs 14.7 us); above it E = 32's lighter per-group work does ([2048, 7168]
-    // g128: 18.9 vs 20.3 us, T = 16384: 97-99% vs 82-83% of copy).
+    // bf16 [2048, 4096]) the extra parallelism of E = 8 wins; above it E = 32's lighter per-group work
+    // does (docs/perf-notes.md, Per-token-group quant).
     const bool narrow = a.num_rows * a.groups_per_row * (group_size / 32) < int64_t(sm_count()) * 2048;
     // Paired 16-byte stores where a group's lanes would otherwise write part of a 32-byte sector per
     // store (fewer than 4 lanes of 8 bytes: G = 64 with E = 32, G = 32, G = 16) and q's rows allow them.
-    // H100, bf16 [16384, 4096] g64: fp8 75.3 -> 68.6 us (90% -> 99% of the copy ceiling), int8 71.4 -> 69.1 us.
-    // g128 (4 lanes, whole sectors already) did not move (67.7 / 116.6 us either way), so it keeps 8 bytes.
+    // G = 128 (4 lanes) writes whole sectors already and keeps 8-byte stores (docs/perf-notes.md,
+    // Per-token-group quant).
     const bool pair = vector && reinterpret_cast<uintptr_t>(a.output_q) % 16 == 0 && a.q_row_stride % 16 == 0;
     auto go = [&](auto g_c, auto e_c) -> cudaError_t {
       constexpr int G = decltype(g_c)::value, E = decltype(e_c)::value;

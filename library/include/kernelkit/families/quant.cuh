@@ -62,8 +62,8 @@ __device__ __forceinline__ float pow2_ceil(float s) {
 // x / s for one s and many x, bit-identical to IEEE x / s wherever an 8-bit result can tell.
 // Why: every quantizer divides each element by its row's / group's scale. div.rn.f32 is a MUFU.RCP,
 // four FMAs and a slow-path check per element; at 3 bytes per bf16 element the H100 must retire ~4
-// elements per SM-cycle to keep up with HBM, so the division alone took a large share of the issue
-// slots (group quant stalled at 50-69% of copy). With r = RN(1/s) computed once per s:
+// elements per SM-cycle to keep up with HBM, so the division alone takes a large share of the issue
+// slots (docs/perf-notes.md, Per-token-group quant). With r = RN(1/s) computed once per s:
 //   q = RN(x * r);  e = x - q * s (exact, one FMA);  RN(q + e * r) == RN(x / s)      (Markstein)
 // The theorem needs e to be exact, i.e. no underflow: it holds for |x| >= ~2^-100. Below that the
 // quotient is < 2^-12 whenever s >= 2^-60 (so it becomes 0 in e4m3, int8 and e2m1 either way); a scale

@@ -46,8 +46,7 @@ constexpr int kMaxVecsPerThread = 4;
 
 // Register budget: 1024 threads leave 64 registers each, enough for one vector of the row; 2 and 4
 // vectors per thread need the 128 / 255 registers of 512- / 256-thread blocks (with 1024 as the
-// bound the compiler spilled 400+ bytes per thread for 4 vectors: h8192 fell to 22% of the copy
-// ceiling on the H100; ptxas -v now reports no spills for any instance).
+// bound the compiler spills 400+ bytes per thread for 4 vectors; docs/perf-notes.md, RMSNorm family).
 template <int NV>
 constexpr int max_threads() {
   return NV == 1 ? 1024 : (NV == 2 ? 512 : 256);
@@ -67,7 +66,7 @@ __global__ void __launch_bounds__(max_threads<NV>(), NV == 4 ? 3 : (NV == 2 ? 2 
   pdl_wait_then_launch_dependents();
   const int num_vecs = static_cast<int>(a.hidden / VEC);
   const T* weight = static_cast<const T*>(a.weight);
-  int64_t row = blockIdx.x;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
+  int64_t row = blockIdx.x;  // every CTA owns a row: a do-while issues the first loads before any bounds test
   do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
     T* res = kFused ? static_cast<T*>(a.residual) + row * a.residual_row_stride : nullptr;
@@ -82,8 +81,8 @@ __global__ void __launch_bounds__(max_threads<NV>(), NV == 4 ? 3 : (NV == 2 ? 2 
       }
     }
     // The fused sum x + r (fp32) is stored rounded to T now and recomputed from the packed inputs after
-    // the reduction (the same fp32 add, so the same bits): holding it in fp32 across the reduction took
-    // 174 registers at 4 vectors per thread (one 256-thread CTA per SM at h8192).
+    // the reduction (the same fp32 add, so the same bits): holding it in fp32 across the reduction would
+    // take 174 registers at 4 vectors per thread (one 256-thread CTA per SM at h8192).
     float sum_sq = 0.0f;
 #pragma unroll
     for (int i = 0; i < NV; ++i) {
@@ -129,10 +128,9 @@ __global__ void __launch_bounds__(max_threads<NV>(), NV == 4 ? 3 : (NV == 2 ? 2 
 
 // Many plain rows of <= 1024 vectors (h8192 bf16): one CTA per row, two vectors per thread (row and
 // weight loaded together, Liger's shape), <= 42 registers so 1536 threads share an SM, one barrier.
-// H100, bf16, T = 2048 / 16384 (µs): h4096 13.64 / 93.3 -> 13.18 / 90.7, h8192 26.8 / 190 -> 24.3 / 178.6
-// (the one-vector-per-thread kernel it replaces, and the 4-vector one for h8192); Liger 13.9 / 91.7 and
-// 25.2 / 179.4. Loading the weight after the reduction instead (32 registers, 2048 threads per SM) was
-// slower at h4096 (13.94): an L2 round trip on every row's critical path.
+// The weight is loaded with the row, not after the reduction (which would need only 32 registers and let
+// 2048 threads share an SM): after it, it would put an L2 round trip on every row's critical path
+// (docs/perf-notes.md, RMSNorm family).
 template <typename T, int VEC, bool kGemma>
 __global__ void __launch_bounds__(512, 3) rmsnorm_many_rows(RmsNormArgs a) {
   __shared__ float warp_sums[16];
@@ -191,7 +189,7 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_two_pass(RmsNormArgs a) {
   pdl_wait_then_launch_dependents();
   const int64_t num_vecs = a.hidden / VEC;
   const T* weight = static_cast<const T*>(a.weight);
-  int64_t row = blockIdx.x;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
+  int64_t row = blockIdx.x;  // every CTA owns a row: a do-while issues the first loads before any bounds test
   do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
     T* res = kFused ? static_cast<T*>(a.residual) + row * a.residual_row_stride : nullptr;
@@ -229,9 +227,8 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_two_pass(RmsNormArgs a) {
 // few rows -> spread each row over as many threads as it has vectors (latency); many rows -> 256
 // threads per row and more vectors each (bytes in flight come from the many CTAs), except rows of
 // 513..1024 vectors (bf16 h5120..h8192), which take 2 vectors x up to 512 threads (Liger's shape at
-// h8192): 4 vectors x 256 threads (80 registers, 3 CTAs per SM) was 2-4% slower there. H100, bf16,
-// fused_add_rmsnorm T = 2048 / 16384 (µs): h5120 31.7 / 231 -> 30.4 / 226, h7168 43.0 / 321 -> 41.8 /
-// 313, h8192 48.5 / 365 -> 47.1 / 358 (Liger 47.3 / 358.6).
+// h8192): 4 vectors x 256 threads (80 registers, 3 CTAs per SM) is slower there (docs/perf-notes.md,
+// RMSNorm family).
 struct RowShape {
   int64_t num_vecs;
   bool few_rows;

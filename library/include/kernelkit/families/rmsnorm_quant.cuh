@@ -5,9 +5,8 @@
 // `input` is only read.
 //
 // Bytes: input + residual read, residual + q (1 B/element) + s written, weight from L2: 7 B/element for
-// bf16, against 11 for fused_add_rmsnorm (8) followed by sgl_per_token_quant_fp8 (3). bf16 h4096 at the
-// 3.0 TB/s copy ceiling: T=2048 58.7 MB -> 19.6 us (the pair: 30.8 us), T=16384 470 MB -> 157 us (the
-// pair: 246 us); predicted ~90% of copy at T >= 2048, i.e. ~1.5x the pair.
+// bf16, against 11 for fused_add_rmsnorm (8) followed by sgl_per_token_quant_fp8 (3): at the copy
+// ceiling the pair takes 11/7 of the fused op's time (docs/perf-notes.md, Fused add + RMSNorm + fp8 quant).
 //
 // Bit-exact drop-in for the pair: y must be exactly what fused_add_rmsnorm writes, so these kernels
 // MIRROR rmsnorm.cuh's rmsnorm_registers / rmsnorm_two_pass (kFused, !kGemma) -- the same thread ->
@@ -60,31 +59,30 @@ using rmsnorm_detail::max_threads;
 
 // rmsnorm_registers<T, VEC, NV, kFused=true, kGemma=false> with a quantizing epilogue.
 // Occupancy: the load, two block reductions and the quantization run in sequence within a CTA, so other
-// CTAs on the SM must overlap them. Four vectors per thread (h7168 bf16: 224 threads) compiled to 166
-// registers, one CTA per SM: 39% of copy. Capped at 128 (4 vectors) / 64 (2 vectors, h4096: 256 threads;
-// 40 bytes of spill loads, L1 hits) registers, two / four CTAs share an SM. H100, bf16, T = 2048:
-// h7168 89.7 -> 42.7 us, h4096 35.4 -> 24.0 us (the unfused pair: 65.7 / 35.6 us).
+// CTAs on the SM must overlap them. Uncapped, four vectors per thread (h7168 bf16: 224 threads) compile
+// to 166 registers, one CTA per SM, and nothing overlaps. Capped at 128 (4 vectors) / 64 (2 vectors, h4096:
+// 256 threads; 40 bytes of spill loads, L1 hits) registers, two / four CTAs share an SM (docs/perf-notes.md,
+// Fused add + RMSNorm + fp8 quant).
 //
 // V > 1 ("virtual threads"): each thread does the work of V threads of the shape it mirrors -- thread t
 // stands for threads t, t + blockDim, ..., each with NV / V vectors -- and block_sum_virtual reduces
 // their V partial sums in the mirrored block's order. Rows of 513..1024 vectors: fused_add_rmsnorm runs
-// 2 vectors x up to 512 threads (row_shape); this kernel at that shape needed 64 registers with spills
-// and ran 5-7% slower at T = 16384 (bf16 h8192 313 -> 336 us), so it runs 4 vectors x half the threads
-// (V = 2) and keeps the same bits.
+// 2 vectors x up to 512 threads (row_shape); this kernel at that shape needs 64 registers with spills
+// and is slower, so it runs 4 vectors x half the threads (V = 2) and keeps the same bits.
 //
 // bf16 rows of two vectors x <= 256 threads (h2056..h4096) take their own register budget, kBlockBound =
 // 256 and kMinBlocksPerSm = 3 (<= 85 registers, 78 used, 3 CTAs per SM): under the 512-thread bound that
-// the wider two-vector rows need, ptxas capped them at 64 registers and spilled 56 bytes (bf16's
+// the wider two-vector rows need, ptxas caps them at 64 registers and spills 56 bytes (bf16's
 // conversions; fp16 and fp32 fit 64 / 60 without a spill and keep 4 CTAs per SM), and 4 CTAs per SM with
-// the spill were slower than 3 without. H100, bf16 h4096 (session 11, one call): T = 2048 23.40 -> 22.41
-// us, T = 16384 162.7 -> 157.4 us (1.35x / 1.56x the unfused pair's 30.35 / 246.3 us); 5 CTAs per SM
-// (48 registers, 316 B of spill) fell to 46 / 340 us.
+// the spill are slower than 3 without, 5 with more spill far slower (docs/perf-notes.md, Fused add +
+// RMSNorm + fp8 quant).
 //
 // Barriers: two per row, not four. The sum and the max reduce in separate scratch arrays and leave out
 // their trailing barriers: a thread writes warp_sums for row r + 1 only after the max barrier of row r,
 // which every thread reaches after reading row r's sums, and writes warp_maxes for row r + 1 only after
-// row r + 1's sum barrier, which every thread reaches after reading row r's maxima. H100, bf16 (session
-// 10): h7168 T = 16384 296.0 -> 275.8 us, T = 2048 39.8 -> 39.5; h4096 unchanged (163.4 / 23.6 us).
+// row r + 1's sum barrier, which every thread reaches after reading row r's maxima. The two barriers
+// left out only guarded scratch reuse, and they cost time where few CTAs share an SM to hide a stall
+// (h7168: two; h4096, with four, is unaffected; docs/perf-notes.md, Fused add + RMSNorm + fp8 quant).
 template <typename T, int VEC, int NV, int V = 1, int kBlockBound = max_threads<NV>(),
           int kMinBlocksPerSm = (NV == 1 ? 1 : 2)>
 __global__ void __launch_bounds__(kBlockBound, kMinBlocksPerSm) add_rmsnorm_quant_registers(RmsNormQuantArgs a) {
@@ -100,7 +98,7 @@ __global__ void __launch_bounds__(kBlockBound, kMinBlocksPerSm) add_rmsnorm_quan
            (i % kVirtualNV) * mirrored_threads;
   };
   const T* weight = static_cast<const T*>(a.weight);
-  int64_t row = blockIdx.x;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
+  int64_t row = blockIdx.x;  // every CTA owns a row: a do-while issues the first loads before any bounds test
   do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
     T* res = static_cast<T*>(a.residual) + row * a.residual_row_stride;
@@ -174,7 +172,7 @@ __global__ void __launch_bounds__(kMaxThreads) add_rmsnorm_quant_two_pass(RmsNor
   pdl_wait_then_launch_dependents();
   const int64_t num_vecs = a.hidden / VEC;
   const T* weight = static_cast<const T*>(a.weight);
-  int64_t row = blockIdx.x;  // every CTA owns a row: do-while (docs/perf-notes.md, session 6)
+  int64_t row = blockIdx.x;  // every CTA owns a row: a do-while issues the first loads before any bounds test
   do {
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
     T* res = static_cast<T*>(a.residual) + row * a.residual_row_stride;

@@ -7,7 +7,9 @@ import torch
 from kernelkit_ops._defaults import pdl_default
 
 
-def gelu_tanh_and_mul(input: torch.Tensor, out: torch.Tensor | None = None, enable_pdl: bool | None = None) -> torch.Tensor:
+def gelu_tanh_and_mul(
+    input: torch.Tensor, out: torch.Tensor | None = None, enable_pdl: bool | None = None
+) -> torch.Tensor:
     """Return ``act(input[..., :d]) * input[..., d:]`` with act
     the tanh-approximated GELU, as used by GeGLU MLPs with the tanh GELU (Gemma).
 

@@ -52,5 +52,7 @@ def scaled_fp4_quant(
     m, n = x.shape if x.dim() == 2 else (0, 0)
     output = x.new_empty((m, n // 2), dtype=torch.uint8)
     output_scale = x.new_empty(((m + 127) // 128 * 128, (n // BLOCK_SIZE + 3) // 4 * 4), dtype=torch.float8_e4m3fn)
-    torch.ops.kernelkit.scaled_fp4_quant.default(output, x, output_scale, input_global_scale, pdl_default(x, enable_pdl))
+    torch.ops.kernelkit.scaled_fp4_quant.default(
+        output, x, output_scale, input_global_scale, pdl_default(x, enable_pdl)
+    )
     return output, output_scale

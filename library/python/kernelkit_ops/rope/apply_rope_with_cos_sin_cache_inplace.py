@@ -66,7 +66,6 @@ def apply_rope_with_cos_sin_cache_inplace(
     )
     if CHECK_POSITIONS and errors.numel() != _NO_RECORDING:
         check_positions(query.device)
-    return None
 
 
 def check_positions(device: torch.device | str | int | None = None) -> None:
