@@ -12,7 +12,6 @@ from collections.abc import Callable
 from kernelkit.benchspec import Case, OpBench, installed, token_sweep
 
 
-
 def library_impls(op: str) -> dict[str, Callable]:
     impls: dict[str, Callable] = {}
     for lib in ("sgl_kernel", "flashinfer"):
@@ -22,7 +21,10 @@ def library_impls(op: str) -> dict[str, Callable]:
                 return getattr(importlib.import_module(lib), op)(inputs["input"], inputs["out"])
 
             impls[lib] = call
-    liger_fn = {"silu_and_mul": ("swiglu", "LigerSiLUMulFunction"), "gelu_tanh_and_mul": ("geglu", "LigerGELUMulFunction")}
+    liger_fn = {
+        "silu_and_mul": ("swiglu", "LigerSiLUMulFunction"),
+        "gelu_tanh_and_mul": ("geglu", "LigerGELUMulFunction"),
+    }
     if op in liger_fn and installed("liger_kernel"):
         module, name = liger_fn[op]
 

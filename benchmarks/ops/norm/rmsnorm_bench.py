@@ -16,7 +16,6 @@ from kernelkit.benchspec import Case, OpBench, installed, token_sweep
 EPS = 1e-6
 
 
-
 def _norm(x, w, gemma: bool):
     import torch
 
@@ -31,7 +30,10 @@ def rmsnorm_bench(op: str, *, fused: bool, gemma: bool) -> OpBench:
 
         dtype = getattr(torch, case.dtype)
         shape = (case.tokens, case.size("hidden"))
-        inputs = {"input": torch.randn(shape, device="cuda", dtype=dtype), "weight": torch.randn(shape[1], device="cuda", dtype=dtype)}
+        inputs = {
+            "input": torch.randn(shape, device="cuda", dtype=dtype),
+            "weight": torch.randn(shape[1], device="cuda", dtype=dtype),
+        }
         if fused:
             inputs["residual"] = torch.randn(shape, device="cuda", dtype=dtype)
         else:
@@ -73,7 +75,9 @@ def rmsnorm_bench(op: str, *, fused: bool, gemma: bool) -> OpBench:
             if fused:
                 from liger_kernel.ops.fused_add_rms_norm import LigerFusedAddRMSNormFunction
 
-                return LigerFusedAddRMSNormFunction.apply(i["input"], i["residual"], i["weight"], EPS, offset, casting_mode)
+                return LigerFusedAddRMSNormFunction.apply(
+                    i["input"], i["residual"], i["weight"], EPS, offset, casting_mode
+                )
             from liger_kernel.ops.rms_norm import LigerRMSNormFunction
 
             return LigerRMSNormFunction.apply(i["input"], i["weight"], EPS, offset, casting_mode)

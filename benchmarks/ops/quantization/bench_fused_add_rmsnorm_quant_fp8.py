@@ -77,6 +77,8 @@ BENCH = OpBench(
     make_inputs=make_inputs,
     impls=impls,
     reference=reference,
-    bytes_moved=lambda c: c.tokens * c.size("hidden") * (3 * c.itemsize + 1) + c.size("hidden") * c.itemsize + 4 * c.tokens,
+    bytes_moved=lambda c: (
+        c.tokens * c.size("hidden") * (3 * c.itemsize + 1) + c.size("hidden") * c.itemsize + 4 * c.tokens
+    ),
     flops=lambda c: 4 * c.tokens * c.size("hidden"),
 )

@@ -41,7 +41,9 @@ def kernelkit_no_pdl(i: dict):
     """The same call with enable_pdl=False: what programmatic dependent launch adds (torch.compile has none)."""
     import kernelkit_ops
 
-    return kernelkit_ops.sgl_per_tensor_quant_fp8(i["input"], i["output_q"], i["output_s"], i["is_static"], enable_pdl=False)
+    return kernelkit_ops.sgl_per_tensor_quant_fp8(
+        i["input"], i["output_q"], i["output_s"], i["is_static"], enable_pdl=False
+    )
 
 
 def reference(i: dict):

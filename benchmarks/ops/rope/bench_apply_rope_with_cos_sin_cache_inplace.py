@@ -23,7 +23,6 @@ MAX_POS = 32768  # >= the largest case, so positions can be distinct
 ROPE_BASE = 500000.0  # Llama 3
 
 
-
 def cos_sin_cache(max_pos: int, rotary_dim: int, device: str = "cuda"):
     """[max_pos, rotary_dim] fp32, [cos | sin], as sglang's RotaryEmbedding builds it."""
     import torch
@@ -90,9 +89,10 @@ def library_impls() -> dict[str, Callable]:
 
         def flashinfer(inputs: dict):
             fi = importlib.import_module("flashinfer")
-            fn = getattr(fi, "apply_rope_with_cos_sin_cache_inplace", None) or importlib.import_module(
-                "flashinfer.rope"
-            ).apply_rope_with_cos_sin_cache_inplace
+            fn = (
+                getattr(fi, "apply_rope_with_cos_sin_cache_inplace", None)
+                or importlib.import_module("flashinfer.rope").apply_rope_with_cos_sin_cache_inplace
+            )
             return fn(*inputs["args"])
 
         impls["flashinfer"] = flashinfer

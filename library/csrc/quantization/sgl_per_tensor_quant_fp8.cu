@@ -454,9 +454,31 @@ cudaError_t launch_static(const PerTensorArgs& a, bool enable_pdl, cudaStream_t 
   return launch_static_with<T, VEC, 1>(a, enable_pdl, stream);
 }
 
+// Whether the tensor is read as 16-byte vectors (else one element at a time); the launcher and the workspace
+// size below must agree on it.
+template <typename T>
+bool full_vectors(const void* input, int64_t input_row_stride, int64_t num_rows, int64_t hidden) {
+  return pick_vec_width<T>({input}, {hidden, num_rows > 1 ? input_row_stride : 0}) == 16 / int(sizeof(T));
+}
+
+// The most CTAs a dynamic launch uses: the co-resident CTAs of the largest GPU this library targets, with room.
+constexpr int64_t kMaxDynamicCtas = 4096;
+
 }  // namespace
 
 }  // namespace kernelkit
+
+int64_t kernelkit::sgl_per_tensor_quant_fp8_workspace_floats(const void* input, int64_t input_row_stride,
+                                                             int64_t num_rows, int64_t hidden, DType dtype) {
+  int64_t vecs = 0;
+  dispatch_float_dtype(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int vec = full_vectors<T>(input, input_row_stride, num_rows, hidden) ? 16 / int(sizeof(T)) : 1;
+    vecs = num_rows * (hidden / vec);
+    return cudaSuccess;
+  });
+  return vecs <= int64_t(kSmallThreads) * kSmallMaxVecsPerThread ? 0 : kMaxDynamicCtas;
+}
 
 // Defined by its qualified name: a definition that drifts from the declaration in
 // kernelkit_ops/quantization/sgl_per_tensor_quant_fp8.h is a compile error here, not a second overload.
@@ -470,7 +492,7 @@ cudaError_t kernelkit::launch_sgl_per_tensor_quant_fp8(void* output_q, int64_t q
   return dispatch_float_dtype(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     constexpr int kFull = 16 / sizeof(T);
-    const bool full = pick_vec_width<T>({input}, {hidden, num_rows > 1 ? input_row_stride : 0}) == kFull;
+    const bool full = full_vectors<T>(input, input_row_stride, num_rows, hidden);
     auto run = [&](auto vec_c) {
       constexpr int VEC = decltype(vec_c)::value;
       PerTensorArgs a{

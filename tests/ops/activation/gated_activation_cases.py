@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import kernelkit_ops
 import pytest
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
-
-import kernelkit_ops
 
 DTYPES = [torch.bfloat16, torch.float16, torch.float32]
 TOLERANCES = {torch.float32: (1e-5, 1e-5), torch.float16: (2e-3, 2e-3), torch.bfloat16: (1.6e-2, 1e-2)}
@@ -43,7 +42,7 @@ class GatedActivationTests:
         xf = x.float()
         return (type(self).reference(xf[..., :d]) * xf[..., d:]).to(x.dtype)
 
-    # ---------------- CPU: schema, fake impl, validation (runs in CI) ----------------
+    # ---------------- CPU: schema, fake impl, the binding's checks (runs in CI) ----------------
 
     def test_schema_registered(self):
         schema = self.torch_op._schema
@@ -74,40 +73,66 @@ class GatedActivationTests:
             out = torch.empty(3, 5, 24, device="cuda", dtype=dtype)
             assert self.wrapper(x, out) is out
 
+    # The op is registered for CPU tensors too: its binding checks them as it checks CUDA tensors and then
+    # refuses them by name, so every check runs here, through the wrapper, without a GPU.
+
     def test_rejects_cpu_tensor(self):
-        with pytest.raises(ValueError, match=rf"{self.op}: input must be a CUDA tensor"):
+        with pytest.raises(RuntimeError, match=rf"{self.op}: input must be a CUDA tensor"):
             self.wrapper(torch.randn(4, 16))
+        with pytest.raises(RuntimeError, match=rf"{self.op}: input must be a CUDA tensor"):
+            self.wrapper(torch.randn(0, 16))  # an empty input is checked before it returns
 
     def test_rejects_non_tensor(self):
-        with pytest.raises(ValueError, match="input must be a torch.Tensor"):
+        # torch's own argument parsing names it; the wrapper meets it first where it reads the input
+        # (allocating out, or asking its device for the PDL default).
+        with pytest.raises(RuntimeError, match=r"Expected a value of type 'Tensor' for argument 'input'"):
+            self.wrapper([1.0, 2.0], torch.empty(1), enable_pdl=False)
+        with pytest.raises(AttributeError, match="'list' object has no attribute"):
             self.wrapper([1.0, 2.0])
 
     @pytest.mark.parametrize(
         "make, message",
         [
-            (lambda: (torch.empty(4, 16, device="cuda", dtype=torch.int32), None), r"input must be one of bfloat16"),
-            (lambda: (torch.empty(4, 15, device="cuda", dtype=torch.bfloat16), None), r"input's last dimension must be even"),
             (
-                lambda: (torch.empty(4, 16, device="cuda", dtype=torch.bfloat16), torch.empty(4, 7, device="cuda", dtype=torch.bfloat16)),
+                lambda: (torch.empty(4, 16, dtype=torch.int32), None),
+                r"input must be bfloat16, float16 or float32, got int32",
+            ),
+            (lambda: (torch.empty(4, 15, dtype=torch.bfloat16), None), r"input's last dimension must be even"),
+            (
+                lambda: (torch.empty((), dtype=torch.bfloat16), None),
+                r"input's last dimension must be even \(gate and up halves\), got shape \[\]",
+            ),
+            (
+                lambda: (torch.empty(4, 16, dtype=torch.bfloat16), torch.empty(4, 7, dtype=torch.bfloat16)),
                 r"out must have shape \[4, 8\], got \[4, 7\]",
             ),
             (
-                lambda: (torch.empty(4, 16, device="cuda", dtype=torch.bfloat16), torch.empty(4, 8, device="cuda", dtype=torch.float16)),
+                lambda: (torch.empty(4, 16, dtype=torch.bfloat16), torch.empty(4, 8, dtype=torch.float16)),
                 r"out must have the dtype of input",
             ),
-            (lambda: (torch.empty(16, 4, device="cuda", dtype=torch.bfloat16).t(), None), r"input must be contiguous in its last dimension"),
             (
-                lambda: (torch.empty(4, 16, device="cuda", dtype=torch.bfloat16), torch.empty(8, 4, device="cuda", dtype=torch.bfloat16).t()),
+                lambda: (torch.empty(16, 4, dtype=torch.bfloat16).t(), None),
+                r"input must be contiguous in its last dimension",
+            ),
+            (
+                lambda: (torch.empty(4, 16, dtype=torch.bfloat16), torch.empty(8, 4, dtype=torch.bfloat16).t()),
                 r"out must be contiguous in its last dimension",
             ),
         ],
-        ids=["dtype", "odd-last-dim", "out-shape", "out-dtype", "input-strided-last-dim", "out-strided-last-dim"],
+        ids=[
+            "dtype",
+            "odd-last-dim",
+            "0-d",
+            "out-shape",
+            "out-dtype",
+            "input-strided-last-dim",
+            "out-strided-last-dim",
+        ],
     )
     def test_rejects_bad_input(self, make, message):
-        with FakeTensorMode():
-            x, out = make()
-            with pytest.raises(ValueError, match=rf"{self.op}: {message}"):
-                self.wrapper(x, out)
+        x, out = make()
+        with pytest.raises(RuntimeError, match=rf"{self.op}: {message}"):
+            self.wrapper(x, out)
 
     # ---------------- GPU: numerics, strides, opcheck, compile ----------------
 
@@ -153,9 +178,10 @@ class GatedActivationTests:
     def test_runs_on_current_stream(self):
         x = torch.randn(1024, 2 * 2048, device="cuda", dtype=torch.bfloat16)
         stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())  # x is written on the current stream
         with torch.cuda.stream(stream):
             y = self.wrapper(x)
-        stream.synchronize()
+        torch.cuda.current_stream().wait_stream(stream)  # the check reads y on the current stream
         torch.testing.assert_close(y, self.expected(x), rtol=1.6e-2, atol=1e-2)
 
     @pytest.mark.gpu
@@ -196,7 +222,21 @@ class GatedActivationTests:
         with pytest.raises(RuntimeError, match=rf"{self.op}: out must have the dtype of input"):
             self.torch_op(torch.empty(4, 8, device="cuda", dtype=torch.float16), x, True)
         with pytest.raises(RuntimeError, match=rf"{self.op}: input must be contiguous in its last dimension"):
-            self.torch_op(torch.empty(8, 8, device="cuda", dtype=torch.bfloat16), torch.empty(16, 8, device="cuda", dtype=torch.bfloat16).t(), True)
+            self.torch_op(
+                torch.empty(8, 8, device="cuda", dtype=torch.bfloat16),
+                torch.empty(16, 8, device="cuda", dtype=torch.bfloat16).t(),
+                True,
+            )
+
+    @pytest.mark.gpu
+    def test_binding_rejects_a_tensor_on_another_device(self):
+        x = torch.randn(4, 16, device="cuda", dtype=torch.bfloat16)
+        with pytest.raises(RuntimeError, match=rf"{self.op}: out must be a CUDA tensor"):
+            self.wrapper(x, torch.empty(4, 8, dtype=torch.bfloat16))
+        if torch.cuda.device_count() > 1:
+            other = torch.empty(4, 8, device="cuda:1", dtype=torch.bfloat16)
+            with pytest.raises(RuntimeError, match=rf"{self.op}: input and out must be on the same device"):
+                self.wrapper(x, other)
 
     @pytest.mark.gpu
     def test_zero_tokens_launches_nothing(self):

@@ -2,7 +2,6 @@
 
 import torch
 import torch.nn.functional as F  # noqa: F401 - used by the reference of some ops
-
 from gated_activation_cases import GatedActivationTests
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import inspect
 
+import kernelkit_ops
 import pytest
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
-
-import kernelkit_ops
 
 DTYPES = [torch.bfloat16, torch.float16, torch.float32]
 TOLERANCES = {torch.float32: (1e-5, 1e-5), torch.float16: (2e-3, 2e-3), torch.bfloat16: (1.6e-2, 1e-2)}
@@ -60,7 +59,7 @@ class RmsNormTests:
         assert self.fn(x, w, eps, out=out, **kwargs) is out
         return [(out, expected, False)]
 
-    # ---------------- CPU: schema, signature, fake impl, validation ----------------
+    # ---------------- CPU: schema, signature, fake impl, the binding's checks ----------------
 
     def test_schema_registered(self):
         schema = self.torch_op._schema
@@ -71,7 +70,11 @@ class RmsNormTests:
 
     def test_sgl_kernel_signature(self):
         params = inspect.signature(self.fn).parameters
-        expected = ["input", "residual", "weight", "eps", "enable_pdl"] if self.fused else ["input", "weight", "eps", "out", "enable_pdl"]
+        expected = (
+            ["input", "residual", "weight", "eps", "enable_pdl"]
+            if self.fused
+            else ["input", "weight", "eps", "out", "enable_pdl"]
+        )
         assert list(params) == expected
         assert params["eps"].default == 1e-6 and params["enable_pdl"].default is None
         assert self.op in kernelkit_ops.__all__ and f"sgl_kernel.{self.op}" in self.fn.__doc__
@@ -89,40 +92,56 @@ class RmsNormTests:
     def call(self, x, r, w, **kwargs):
         return self.fn(x, r, w, **kwargs) if self.fused else self.fn(x, w, **kwargs)
 
+    # The op is registered for CPU tensors too: its binding checks them as it checks CUDA tensors and then
+    # refuses them by name, so every check runs here, through the wrapper, without a GPU.
+
     def test_rejects_cpu_tensor(self):
         x, r, w = self.make((4, 16), torch.bfloat16, device="cpu")
-        with pytest.raises(ValueError, match=rf"{self.op}: input must be a CUDA tensor"):
+        with pytest.raises(RuntimeError, match=rf"{self.op}: input must be a CUDA tensor"):
             self.call(x, r, w)
+        x, r, w = self.make((0, 16), torch.bfloat16, device="cpu")
+        with pytest.raises(RuntimeError, match=rf"{self.op}: input must be a CUDA tensor"):
+            self.call(x, r, w)  # an empty input is checked before it returns
 
     @pytest.mark.parametrize(
         "mutate, message",
         [
             (lambda x, r, w: (x, r, w.half()), "weight must have the dtype of input"),
-            (lambda x, r, w: (x, r, torch.empty(8, device="cuda", dtype=w.dtype)), r"weight must have shape \[16\]"),
-            (lambda x, r, w: (x.int(), r, w), "input must be one of bfloat16"),
-            (lambda x, r, w: (torch.empty(16, 4, device="cuda", dtype=x.dtype).t(), r, w), "input must be contiguous in its last dimension"),
+            (lambda x, r, w: (x, r, torch.empty(8, dtype=w.dtype)), r"weight must have shape \[16\]"),
+            (lambda x, r, w: (x, r, torch.empty(32, dtype=w.dtype)[::2]), "weight must be contiguous"),
+            (lambda x, r, w: (x.int(), r, w), "input must be bfloat16, float16 or float32, got int32"),
+            (
+                lambda x, r, w: (torch.empty(16, 4, dtype=x.dtype).t(), r, w),
+                "input must be contiguous in its last dimension",
+            ),
         ],
-        ids=["weight-dtype", "weight-length", "input-dtype", "input-strided-last-dim"],
+        ids=["weight-dtype", "weight-length", "weight-strided", "input-dtype", "input-strided-last-dim"],
     )
     def test_rejects_bad_input(self, mutate, message):
-        with FakeTensorMode():
-            x, r, w = mutate(*self.make((4, 16), torch.bfloat16))
-            with pytest.raises(ValueError, match=rf"{self.op}: {message}"):
-                self.call(x, r, w, enable_pdl=False)
+        x, r, w = mutate(*self.make((4, 16), torch.bfloat16, device="cpu"))
+        with pytest.raises(RuntimeError, match=rf"{self.op}: {message}"):
+            self.call(x, r, w, enable_pdl=False)
 
     def test_rejects_negative_eps_and_bad_residual(self):
-        with FakeTensorMode():
-            x, r, w = self.make((4, 16), torch.bfloat16)
-            with pytest.raises(ValueError, match=rf"{self.op}: eps must be >= 0"):
-                self.call(x, r, w, eps=-1.0, enable_pdl=False)
-            if self.fused:
-                with pytest.raises(ValueError, match=rf"{self.op}: residual must have shape \[4, 16\]"):
-                    self.fn(x, torch.empty(2, 16, device="cuda", dtype=x.dtype), w, enable_pdl=False)
-                with pytest.raises(ValueError, match=rf"{self.op}: residual must have the dtype of input"):
-                    self.fn(x, r.float(), w, enable_pdl=False)
-            else:
-                with pytest.raises(ValueError, match=rf"{self.op}: out must have shape \[4, 16\]"):
-                    self.fn(x, w, out=torch.empty(4, 8, device="cuda", dtype=torch.bfloat16), enable_pdl=False)
+        x, r, w = self.make((4, 16), torch.bfloat16, device="cpu")
+        with pytest.raises(RuntimeError, match=rf"{self.op}: eps must be >= 0"):
+            self.call(x, r, w, eps=-1.0, enable_pdl=False)
+        if self.fused:
+            with pytest.raises(
+                RuntimeError, match=rf"{self.op}: residual must have the shape of input \[4, 16\], got \[2, 16\]"
+            ):
+                self.fn(x, torch.empty(2, 16, dtype=x.dtype), w, enable_pdl=False)
+            with pytest.raises(RuntimeError, match=rf"{self.op}: residual must have the dtype of input"):
+                self.fn(x, r.float(), w, enable_pdl=False)
+            with pytest.raises(RuntimeError, match=rf"{self.op}: residual must be contiguous in its last dimension"):
+                self.fn(x, torch.empty(16, 4, dtype=x.dtype).t(), w, enable_pdl=False)
+        else:
+            with pytest.raises(
+                RuntimeError, match=rf"{self.op}: out must have the shape of input \[4, 16\], got \[4, 8\]"
+            ):
+                self.fn(x, w, out=torch.empty(4, 8, dtype=torch.bfloat16), enable_pdl=False)
+            with pytest.raises(RuntimeError, match=rf"{self.op}: out must have the dtype of input"):
+                self.fn(x, w, out=torch.empty(4, 16, dtype=torch.float16), enable_pdl=False)
 
     # ---------------- GPU: numerics, strides, PDL, opcheck, compile ----------------
 
@@ -189,6 +208,15 @@ class RmsNormTests:
             expected = reference_norm(x.float(), w, 1e-6, self.gemma).to(x.dtype) * 2
             got = torch.compile(lambda a, c: self.fn(a, c) * 2, fullgraph=True)(x, w)
         torch.testing.assert_close(got, expected, rtol=1.6e-2, atol=2e-2)
+
+    @pytest.mark.gpu
+    def test_binding_rejects_a_tensor_on_another_device(self):
+        x, r, w = self.make((4, 16), torch.bfloat16)
+        with pytest.raises(RuntimeError, match=rf"{self.op}: weight must be a CUDA tensor"):
+            self.call(x, r, w.cpu())
+        if torch.cuda.device_count() > 1:
+            with pytest.raises(RuntimeError, match=rf"{self.op}: input and weight must be on the same device"):
+                self.call(x, r, w.to("cuda:1"))
 
     @pytest.mark.gpu
     def test_binding_rejects_bad_input(self):

@@ -8,7 +8,6 @@ q = (x / s).clamp(-448, 448).to(float8_e4m3fn) -- quant_reference.quant_fp8, bit
 from __future__ import annotations
 
 import torch
-
 from quant_reference import FP8_MAX, absmax, ieee_div, quant_fp8
 
 FP8 = torch.float8_e4m3fn
@@ -28,7 +27,11 @@ def dynamic_scale(m: torch.Tensor) -> torch.Tensor:
 
 def per_token_reference(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(q, s) with s shaped [..., 1]."""
-    s = dynamic_scale(absmax(x, dim=-1, keepdim=True)) if x.shape[-1] else torch.zeros(*x.shape[:-1], 1, device=x.device)
+    s = (
+        dynamic_scale(absmax(x, dim=-1, keepdim=True))
+        if x.shape[-1]
+        else torch.zeros(*x.shape[:-1], 1, device=x.device)
+    )
     return quant_fp8(x, s), s
 
 

@@ -2,8 +2,9 @@
 subclasses GroupQuantTests with its op's name, output dtype and bounds.
 
 Quantized values are compared bit for bit with tests/ops/quant_reference.py, scales with torch.equal.
-CPU: schema, sgl-kernel signature, fake impl and wrapper validation under FakeTensorMode, the scale
-layouts the wrapper accepts, the reference itself, the bench's bytes model.
+CPU: schema, sgl-kernel signature, fake impl under FakeTensorMode, the binding's checks and the scale
+layouts it accepts (the op takes CPU tensors, checks them and refuses them by name), the reference
+itself, the bench's bytes model.
 GPU: numerics for every dtype / group size / scale layout (row-major, column-major, TMA-padded),
 ue8m0, all-zero groups, NaN/inf groups, strided and misaligned rows, 0/1/odd/large T, N-D input,
 custom bounds, poisoned outputs, opcheck, torch.compile, the binding's own checks.
@@ -15,14 +16,13 @@ import inspect
 import math
 from pathlib import Path
 
+import kernelkit_ops
 import pytest
 import torch
 from quant_reference import absmax, assert_fp8_equal, pow2_ceil, quant_fp8, quant_int8
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-import kernelkit_ops
-from kernelkit_ops.quantization._group import GROUP_SIZES, scale_strides
-
+GROUP_SIZES = (16, 32, 64, 128, 256)  # the group sizes with a kernel
 DTYPES = [torch.bfloat16, torch.float16, torch.float32]
 LAYOUTS = ["row", "col", "tma"]
 EPS = 1e-10
@@ -153,10 +153,16 @@ class GroupQuantTests:
                 x, q, s = self.fake_args(lead, hidden, group_size, dtype, layout)
                 assert self.call(x, q, s, group_size) is None
 
+    # The op is registered for CPU tensors too: its binding checks them as it checks CUDA tensors and then
+    # refuses them by name, so every check runs here, through the wrapper, without a GPU.
+
     def test_rejects_cpu_tensor(self):
         x, q, s = torch.randn(4, 256), torch.empty(4, 256, dtype=self.q_dtype), torch.empty(4, 2)
-        with pytest.raises(ValueError, match=rf"{self.op}: input must be a CUDA tensor"):
+        with pytest.raises(RuntimeError, match=rf"{self.op}: input must be a CUDA tensor"):
             self.call(x, q, s, 128)
+        x, q, s = torch.randn(0, 256), torch.empty(0, 256, dtype=self.q_dtype), torch.empty(0, 2)
+        with pytest.raises(RuntimeError, match=rf"{self.op}: input must be a CUDA tensor"):
+            self.call(x, q, s, 128)  # an empty input is checked before it returns
 
     def test_rejects_bad_input_naming_the_argument(self):
         lo_name, hi_name = self.bounds
@@ -165,7 +171,10 @@ class GroupQuantTests:
         cases = [
             (dict(group_size=96), r"group_size must be one of 16, 32, 64, 128, 256, got 96"),
             (dict(group_size=True), r"group_size must be one of"),
-            (dict(hidden=200, group_size=16, s=(4, 12)), r"the last dimension of input \(200\) must be a multiple of group_size \(16\)"),
+            (
+                dict(hidden=200, group_size=16, s=(4, 12)),
+                r"the last dimension of input \(200\) must be a multiple of group_size \(16\)",
+            ),
             (dict(eps=0.0), r"eps must be a positive finite float32"),
             (dict(eps=-1e-10), r"eps must be a positive finite float32"),
             (dict(eps=1e-50), r"eps must be a positive finite float32"),
@@ -175,47 +184,63 @@ class GroupQuantTests:
             (dict(lo=lo - 1.0), rf"{lo_name} must be in \[{lo:g}"),
             (dict(hi=hi + 1.0), rf"{hi_name} must be in \(0, {hi:g}\]"),
             (dict(hi=0.0, lo=-1.0), rf"{hi_name} must be in \(0, {hi:g}\]"),
-            (dict(s=(4, 3)), r"output_s must have shape \[4, 2\] \(input's leading dims, hidden / group_size\), got \[4, 3\]"),
+            (
+                dict(s=(4, 3)),
+                r"output_s must have shape \[4, 2\] \(input's leading dims, hidden / group_size\), got \[4, 3\]",
+            ),
             (dict(s=(2, 4)), r"output_s must have shape \[4, 2\]"),
             (dict(s_dtype=torch.bfloat16), r"output_s must be float32, got bfloat16"),
             (dict(q_dtype=wrong_q), rf"output_q must be {str(self.q_dtype).removeprefix('torch.')}, got"),
-            (dict(q_shape=(4, 128)), r"output_q must have shape \[4, 256\]"),
-            (dict(x_dtype=torch.int32), r"input must be one of bfloat16, float16, float32, got int32"),
+            (dict(q_shape=(4, 128)), r"output_q must have the shape of input \[4, 256\], got \[4, 128\]"),
+            (dict(x_dtype=torch.int32), r"input must be bfloat16, float16 or float32, got int32"),
             (dict(x_t=True), r"input must be contiguous in its last dimension"),
             (dict(q_t=True), r"output_q must be contiguous in its last dimension"),
             (dict(s_expand=True), r"output_s of shape \[4, 2\] has negative or overlapping strides"),
             (dict(s_overlap=True), r"output_s of shape \[4, 2\] has negative or overlapping strides"),
         ]
-        with FakeTensorMode():
-            for spec, message in cases:
-                hidden = spec.get("hidden", 256)
-                x = torch.empty(4, hidden, device="cuda", dtype=spec.get("x_dtype", torch.bfloat16))
-                if spec.get("x_t"):
-                    x = torch.empty(hidden, 4, device="cuda", dtype=torch.bfloat16).t()
-                q = torch.empty(*spec.get("q_shape", (4, hidden)), device="cuda", dtype=spec.get("q_dtype", self.q_dtype))
-                if spec.get("q_t"):
-                    q = torch.empty(hidden, 4, device="cuda", dtype=self.q_dtype).t()
-                s = torch.empty(*spec.get("s", (4, 2)), device="cuda", dtype=spec.get("s_dtype", torch.float32))
-                if spec.get("s_expand"):
-                    s = torch.empty(4, 1, device="cuda").expand(4, 2)
-                if spec.get("s_overlap"):  # rows 1 apart, groups 2 apart: row 2 group 0 = row 0 group 1
-                    s = torch.empty(16, device="cuda").as_strided((4, 2), (1, 2))
-                kwargs = {k: spec[k] for k in ("eps", "lo", "hi") if k in spec}
-                with pytest.raises(ValueError, match=rf"{self.op}: {message}"):
-                    self.call(x, q, s, spec.get("group_size", 128), **kwargs)
+        for spec, message in cases:
+            hidden = spec.get("hidden", 256)
+            x = torch.empty(4, hidden, dtype=spec.get("x_dtype", torch.bfloat16))
+            if spec.get("x_t"):
+                x = torch.empty(hidden, 4, dtype=torch.bfloat16).t()
+            q = torch.empty(*spec.get("q_shape", (4, hidden)), dtype=spec.get("q_dtype", self.q_dtype))
+            if spec.get("q_t"):
+                q = torch.empty(hidden, 4, dtype=self.q_dtype).t()
+            s = torch.empty(*spec.get("s", (4, 2)), dtype=spec.get("s_dtype", torch.float32))
+            if spec.get("s_expand"):
+                s = torch.empty(4, 1).expand(4, 2)
+            if spec.get("s_overlap"):  # rows 1 apart, groups 2 apart: row 2 group 0 = row 0 group 1
+                s = torch.empty(16).as_strided((4, 2), (1, 2))
+            kwargs = {k: spec[k] for k in ("eps", "lo", "hi") if k in spec}
+            with pytest.raises(RuntimeError, match=rf"{self.op}: {message}"):
+                self.call(x, q, s, spec.get("group_size", 128), **kwargs)
+
+    @staticmethod
+    def accepted_scale_layouts(device: str) -> list[torch.Tensor]:
+        """output_s layouts the binding takes (their leading dims collapse into one row stride), written by
+        the kernel at t * row stride + j * group stride: (row stride, group stride) in the comments."""
+        return [
+            torch.empty(6, 4, device=device),  # (4, 1)
+            make_scales((6,), 4, "col", device)[0],  # (1, 6)
+            make_scales((6,), 4, "tma", device)[0],  # (1, 12)
+            make_scales((2, 3), 4, "col", device)[0],  # (1, 6)
+            torch.empty(6, 8, device=device).narrow(1, 0, 4),  # (8, 1)
+            torch.empty(1, 4, device=device),  # (4, 1)
+            torch.empty(6, 1, device=device),  # (1, 1)
+        ]
 
     def test_accepted_scale_layouts(self):
-        # strides as the kernel will use them: (row stride, group stride)
-        with FakeTensorMode():
-            assert scale_strides(self.op, torch.empty(6, 4, device="cuda")) == (4, 1)
-            assert scale_strides(self.op, make_scales((6,), 4, "col")[0]) == (1, 6)
-            assert scale_strides(self.op, make_scales((6,), 4, "tma")[0]) == (1, 12)
-            assert scale_strides(self.op, make_scales((2, 3), 4, "col")[0]) == (1, 6)
-            assert scale_strides(self.op, torch.empty(6, 8, device="cuda").narrow(1, 0, 4)) == (8, 1)
-            assert scale_strides(self.op, torch.empty(1, 4, device="cuda")) == (4, 1)
-            assert scale_strides(self.op, torch.empty(6, 1, device="cuda")) == (1, 1)
-            with pytest.raises(ValueError, match="do not collapse into rows"):
-                scale_strides(self.op, torch.empty(2, 8, 4, device="cuda").narrow(1, 0, 3))
+        # Accepted: every check passes up to the last one, the device.
+        for s in self.accepted_scale_layouts("cpu"):
+            x = torch.empty(*s.shape[:-1], s.shape[-1] * 16, dtype=torch.bfloat16)
+            q = torch.empty(x.shape, dtype=self.q_dtype)
+            with pytest.raises(RuntimeError, match=rf"{self.op}: input must be a CUDA tensor"):
+                self.call(x, q, s, 16)
+        s = torch.empty(2, 8, 4).narrow(1, 0, 3)
+        x = torch.empty(2, 3, 64, dtype=torch.bfloat16)
+        message = r"output_s of shape \[2, 3, 4\] has leading dimensions that do not collapse into rows"
+        with pytest.raises(RuntimeError, match=rf"{self.op}: {message}"):
+            self.call(x, torch.empty(x.shape, dtype=self.q_dtype), s, 16)
 
     def test_reference_semantics_on_cpu(self):
         """The reference the GPU tests hold the kernel to: eps floor, NaN/inf, IEEE float32 division."""
@@ -259,10 +284,27 @@ class GroupQuantTests:
         self.check(x, group_size, layout)
 
     @pytest.mark.gpu
+    def test_accepted_scale_layouts_are_written_at_their_strides(self):
+        for s in self.accepted_scale_layouts("cuda"):
+            base = s
+            while base._base is not None:  # the whole buffer behind the view, poisoned
+                base = base._base
+            base.fill_(float("nan"))
+            poisoned = base.isnan().sum() - s.numel()
+            x = torch.randn(*s.shape[:-1], s.shape[-1] * 16, device="cuda", dtype=torch.bfloat16) * 4
+            q = torch.empty(x.shape, device="cuda", dtype=self.q_dtype)
+            self.call(x, q, s, 16)
+            _, want_s = reference(x, 16, EPS, *self.limits, int8=self.int8)
+            assert torch.equal(s, want_s), s.stride()
+            assert base.isnan().sum() == poisoned, f"strides {s.stride()}: wrote outside output_s"
+
+    @pytest.mark.gpu
     @pytest.mark.parametrize("group_size", GROUP_SIZES)
     def test_every_group_size(self, group_size):
         # groups of very different magnitudes, so a scale taken from the wrong group shows
-        x = torch.randn(19, 2048, device="cuda") * torch.logspace(-3, 3, 2048 // group_size, device="cuda").repeat_interleave(group_size)
+        x = torch.randn(19, 2048, device="cuda") * torch.logspace(
+            -3, 3, 2048 // group_size, device="cuda"
+        ).repeat_interleave(group_size)
         self.check(x.to(torch.bfloat16), group_size, "col")
 
     @pytest.mark.gpu
@@ -309,7 +351,9 @@ class GroupQuantTests:
         self.poison_q(qbuf)
         self.check(buf[:, :4096], 128, "row", q=qbuf[:, 64 : 64 + 4096])
         bits = qbuf.view(torch.uint8)
-        assert (bits[:, :64] == bits[0, 0]).all() and (bits[:, 64 + 4096 :] == bits[0, 0]).all(), "wrote outside output_q"
+        assert (bits[:, :64] == bits[0, 0]).all() and (bits[:, 64 + 4096 :] == bits[0, 0]).all(), (
+            "wrote outside output_q"
+        )
 
     @pytest.mark.gpu
     @pytest.mark.parametrize("group_size", [64, 128])
@@ -414,10 +458,21 @@ class GroupQuantTests:
         assert torch.equal(q.view(torch.uint8), want_q.view(torch.uint8)) and torch.equal(s2, want_s * 2)
 
     @pytest.mark.gpu
+    def test_binding_rejects_a_tensor_on_another_device(self):
+        x, q, s, group_size, *_ = self.opcheck_args()
+        with pytest.raises(RuntimeError, match=rf"{self.op}: output_s must be a CUDA tensor"):
+            self.call(x, q, s.cpu(), group_size)
+        with pytest.raises(RuntimeError, match=rf"{self.op}: output_q must be a CUDA tensor"):
+            self.call(x, q.cpu(), s, group_size)
+
+    @pytest.mark.gpu
     def test_binding_rejects_bad_input(self):
         x, q, s, group_size, eps, lo, hi, *extra = self.opcheck_args()
         op = self.torch_op
-        with pytest.raises(RuntimeError, match=rf"{self.op}: the last dimension of input \(384\) must be a multiple of group_size \(256\)"):
+        with pytest.raises(
+            RuntimeError,
+            match=rf"{self.op}: the last dimension of input \(384\) must be a multiple of group_size \(256\)",
+        ):
             op(x[:, :384], q[:, :384], s[:, :1], 256, eps, lo, hi, *extra)
         with pytest.raises(RuntimeError, match=rf"{self.op}: group_size must be one of 16, 32, 64, 128, 256, got 96"):
             op(x, q, s, 96, eps, lo, hi, *extra)
@@ -429,7 +484,9 @@ class GroupQuantTests:
             op(x, q, s[:, :3], 128, eps, lo, hi, *extra)
         with pytest.raises(RuntimeError, match=rf"{self.op}: output_q must be"):
             op(x, q.view(torch.uint8), s, 128, eps, lo, hi, *extra)
-        with pytest.raises(RuntimeError, match=rf"{self.op}: output_s of shape \[16, 4\] has negative or overlapping strides"):
+        with pytest.raises(
+            RuntimeError, match=rf"{self.op}: output_s of shape \[16, 4\] has negative or overlapping strides"
+        ):
             op(x, q, torch.empty(16, 1, device="cuda").expand(16, 4), 128, eps, lo, hi, *extra)
         with pytest.raises(RuntimeError, match=rf"{self.op}: output_s must be float32"):
             op(x, q, s.double(), 128, eps, lo, hi, *extra)

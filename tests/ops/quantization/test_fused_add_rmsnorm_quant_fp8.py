@@ -10,7 +10,8 @@ q and s -- must come out identical, not just close: the shapes below cover every
 ever diverge (e.g. rmsnorm.cuh's launch heuristics change and rmsnorm_quant.cuh is not changed with
 them), this test fails on large shapes: 1 bf16 ulp of y flips for ~1 element in 2^16.
 
-CPU (CI): schema, signature, fake impl under FakeTensorMode, wrapper validation, bench model.
+CPU (CI): schema, signature, fake impl under FakeTensorMode, the binding's checks (the op takes CPU
+tensors, checks them and refuses them by name), bench model.
 """
 
 from __future__ import annotations
@@ -18,13 +19,12 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import kernelkit_ops
 import pytest
 import torch
-from torch._subclasses.fake_tensor import FakeTensorMode
-
-import kernelkit_ops
-from fp8_quant_cases import FP8_NAN_BYTE, per_token_reference, poisoned_q, poisoned_scales, floor_scale
+from fp8_quant_cases import FP8_NAN_BYTE, floor_scale, per_token_reference, poisoned_q, poisoned_scales
 from quant_reference import FP8_MAX, assert_fp8_equal
+from torch._subclasses.fake_tensor import FakeTensorMode
 
 OP = "fused_add_rmsnorm_quant_fp8"
 DTYPES = [torch.bfloat16, torch.float16, torch.float32]
@@ -80,7 +80,15 @@ def run_and_check(x, r, w, q, s, eps=1e-6, enable_pdl=False):
 
 def test_schema_registered():
     schema = torch_op._schema
-    assert [a.name for a in schema.arguments] == ["input", "residual", "weight", "output_q", "output_s", "eps", "enable_pdl"]
+    assert [a.name for a in schema.arguments] == [
+        "input",
+        "residual",
+        "weight",
+        "output_q",
+        "output_s",
+        "eps",
+        "enable_pdl",
+    ]
     writes = [a.alias_info is not None and a.alias_info.is_write for a in schema.arguments]
     assert writes == [False, True, False, True, True, False, False]
 
@@ -103,36 +111,43 @@ def test_fake_impl(dtype, scale_shape):
 
 def test_rejects_cpu_tensor():
     x, r, w, q, s = make((4, 16), torch.bfloat16, device="cpu")
-    with pytest.raises(ValueError, match=rf"{OP}: input must be a CUDA tensor"):
+    with pytest.raises(RuntimeError, match=rf"{OP}: input must be a CUDA tensor"):
         fused(x, r, w, q, s)
+    x, r, w, q, s = make((0, 16), torch.bfloat16, device="cpu")
+    with pytest.raises(RuntimeError, match=rf"{OP}: input must be a CUDA tensor"):
+        fused(x, r, w, q, s)  # an empty input is checked before it returns
 
 
 BAD_INPUTS = [
     (lambda x, r, w, q, s: (x, r, w.half(), q, s), "weight must have the dtype of input"),
-    (lambda x, r, w, q, s: (x, r, torch.empty(8, device="cuda", dtype=w.dtype), q, s), r"weight must have shape \[16\]"),
+    (lambda x, r, w, q, s: (x, r, torch.empty(8, dtype=w.dtype), q, s), r"weight must have shape \[16\]"),
     (lambda x, r, w, q, s: (x, r.float(), w, q, s), "residual must have the dtype of input"),
-    (lambda x, r, w, q, s: (x, torch.empty(2, 16, device="cuda", dtype=r.dtype), w, q, s), r"residual must have shape \[4, 16\]"),
+    (
+        lambda x, r, w, q, s: (x, torch.empty(2, 16, dtype=r.dtype), w, q, s),
+        r"residual must have the shape of input \[4, 16\]",
+    ),
     (lambda x, r, w, q, s: (x, r, w, x.clone(), s), "output_q must be float8_e4m3fn, got bfloat16"),
-    (lambda x, r, w, q, s: (x, r, w, poisoned_q((4, 8)), s), r"output_q must have shape \[4, 16\]"),
+    (lambda x, r, w, q, s: (x, r, w, poisoned_q((4, 8), "cpu"), s), r"output_q must have the shape of input \[4, 16\]"),
     (lambda x, r, w, q, s: (x, r, w, q, s.double()), "output_s must be float32, got float64"),
-    (lambda x, r, w, q, s: (x, r, w, q, poisoned_scales((1, 4))), r"output_s must have shape \[4, 1\] or \[4\]"),
-    (lambda x, r, w, q, s: (x.int(), r, w, q, s), "input must be one of bfloat16"),
-    (lambda x, r, w, q, s: (torch.empty(16, 4, device="cuda", dtype=x.dtype).t(), r, w, q, s), "input must be contiguous in its last dimension"),
-]  # fmt: skip
+    (lambda x, r, w, q, s: (x, r, w, q, poisoned_scales((1, 4), "cpu")), r"output_s must have shape \[4, 1\] or \[4\]"),
+    (lambda x, r, w, q, s: (x.int(), r, w, q, s), "input must be bfloat16, float16 or float32, got int32"),
+    (
+        lambda x, r, w, q, s: (torch.empty(16, 4, dtype=x.dtype).t(), r, w, q, s),
+        "input must be contiguous in its last dimension",
+    ),
+]
 
 
 @pytest.mark.parametrize("mutate, message", BAD_INPUTS, ids=[m for _, m in BAD_INPUTS])
 def test_rejects_bad_input(mutate, message):
-    with FakeTensorMode():
-        args = mutate(*make((4, 16), torch.bfloat16))
-        with pytest.raises(ValueError, match=rf"{OP}: {message}"):
-            fused(*args, enable_pdl=False)
+    args = mutate(*make((4, 16), torch.bfloat16, device="cpu"))
+    with pytest.raises(RuntimeError, match=rf"{OP}: {message}"):
+        fused(*args, enable_pdl=False)
 
 
 def test_rejects_negative_eps():
-    with FakeTensorMode():
-        with pytest.raises(ValueError, match=rf"{OP}: eps must be >= 0"):
-            fused(*make((4, 16), torch.bfloat16), eps=-1.0, enable_pdl=False)
+    with pytest.raises(RuntimeError, match=rf"{OP}: eps must be >= 0"):
+        fused(*make((4, 16), torch.bfloat16, device="cpu"), eps=-1.0, enable_pdl=False)
 
 
 def test_bench_bytes_model():
@@ -263,6 +278,13 @@ def test_torch_compile_fullgraph():
     assert torch.equal(got, s_ref * 2)
     assert torch.equal(r, res_ref)
     assert_fp8_equal(q, q_ref)
+
+
+@pytest.mark.gpu
+def test_binding_rejects_a_tensor_on_another_device():
+    x, r, w, q, s = make((4, 16), torch.bfloat16)
+    with pytest.raises(RuntimeError, match=rf"{OP}: output_q must be a CUDA tensor"):
+        fused(x, r, w, q.cpu(), s)
 
 
 @pytest.mark.gpu

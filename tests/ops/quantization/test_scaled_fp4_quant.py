@@ -1,7 +1,7 @@
 """Tests of `scaled_fp4_quant` (NVFP4), against tests/ops/fp4_reference.py bit for bit.
 
-An FP4 op: built only with `kernelkit build --fp4`. Without the FP4 kernels only its schema (every build
-registers it) and the wrapper's error are testable; the rest skips, saying why. The e2m1 rounding itself
+An FP4 op: built only with `kernelkit build --fp4`; without the FP4 kernels the op is not registered at all,
+so only the wrapper's error is testable and the rest skips, saying why. The e2m1 rounding itself
 is checked on the CPU: the kernel's software conversion (fp4.cuh) against cuda_fp4.hpp's emulation of
 the sm_100 instruction for every float, and the PyTorch reference against both.
 """
@@ -14,6 +14,7 @@ import struct
 import subprocess
 from pathlib import Path
 
+import kernelkit_ops
 import pytest
 import torch
 from fp4_reference import (
@@ -30,17 +31,14 @@ from fp4_reference import (
 from quant_reference import assert_fp8_equal
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-import kernelkit_ops
-
 DTYPES = [torch.bfloat16, torch.float16]
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]  # tests/ops/quantization/this file
 KERNEL = ROOT / "library/csrc/quantization/scaled_fp4_quant.cu"
 INCLUDE = ROOT / "library/include"
 
 FP4_SKIP_REASON = "kernelkit_ops was built without FP4 kernels (kernelkit build --fp4)"
-# Need no FP4 kernels: the schema (every build registers it), the wrapper's error, the CPU-only checks.
+# Need no FP4 kernels: the wrapper's error, the checks of the reference and of the kernel code on the CPU.
 _RUN_WITHOUT_FP4 = (
-    "test_schema_registered",
     "test_without_fp4_kernels_the_wrapper_says_how_to_build",
     "test_reference_e2m1_table",
     "test_reference_swizzle_layout",
@@ -104,7 +102,10 @@ def run_op(x, gs, *, poison: bool = True, scale_dtype=torch.float8_e4m3fn, enabl
 def test_without_fp4_kernels_the_wrapper_says_how_to_build():
     if kernelkit_ops.fp4_enabled():
         pytest.skip("the library has the FP4 kernels")
-    message = r"scaled_fp4_quant: kernelkit_ops was built without FP4 kernels; rebuild with `kernelkit build --fp4` \(CMake: -DKERNELKIT_ENABLE_FP4=ON\)"
+    message = (
+        r"scaled_fp4_quant: kernelkit_ops was built without FP4 kernels; "
+        r"rebuild with `kernelkit build --fp4` \(CMake: -DKERNELKIT_ENABLE_FP4=ON\)"
+    )
     # The FP4 error comes first, before any check of the arguments (CPU tensors here).
     with pytest.raises(RuntimeError, match=message):
         kernelkit_ops.scaled_fp4_quant(torch.randn(4, 32), torch.ones(1))
@@ -151,7 +152,8 @@ def test_reference_swizzle_layout():
     flat = swizzled.view(torch.uint8).reshape(-1)
     offsets = scale_offsets(m, blocks)
     assert torch.equal(flat[offsets], sf)
-    assert {(r, k): int(offsets[r, k]) for r, k in [(0, 0), (1, 0), (32, 0), (64, 0), (0, 1), (0, 4), (128, 0), (129, 5)]} == {
+    pinned = [(0, 0), (1, 0), (32, 0), (64, 0), (0, 1), (0, 4), (128, 0), (129, 5)]
+    assert {(r, k): int(offsets[r, k]) for r, k in pinned} == {
         (0, 0): 0, (1, 0): 16, (32, 0): 4, (64, 0): 8, (0, 1): 1, (0, 4): 512, (128, 0): 3 * 512,
         (129, 5): 3 * 512 + 512 + 16 + 1,
     }  # fmt: skip
@@ -276,8 +278,9 @@ def test_kernel_compiles_for_sm90a_and_sm100a(tmp_path):
     nvcc = _nvcc()
     for arch, uses_cvt in (("90a", False), ("100a", True)):
         common = [nvcc, "-std=c++17", "-O3", "--expt-relaxed-constexpr", "-DKERNELKIT_ENABLE_FP4=1", f"-I{INCLUDE}"]
+        gencode = f"-gencode=arch=compute_{arch},code=sm_{arch}"
         obj = subprocess.run(
-            [*common, f"-gencode=arch=compute_{arch},code=sm_{arch}", "-c", str(KERNEL), "-o", str(tmp_path / f"k{arch}.o")],
+            [*common, gencode, "-c", str(KERNEL), "-o", str(tmp_path / f"k{arch}.o")],
             capture_output=True, text=True, timeout=600,
         )  # fmt: skip
         assert obj.returncode == 0, f"sm_{arch}:\n{obj.stderr[-3000:]}"
@@ -352,8 +355,8 @@ def emulate(emulator: Path, folder: Path, x: torch.Tensor, gs: float, *, stride_
     (folder / "in.bin").write_bytes(buffer.view(torch.int16).numpy().tobytes())
     dtype = "bf16" if x.dtype == torch.bfloat16 else "fp16"
     subprocess.run(
-        [str(emulator), str(folder / "in.bin"), str(folder / "out.bin"), str(m), str(n), str(stride), str(offset), dtype,
-         repr(gs), str(capacity)],
+        [str(emulator), str(folder / "in.bin"), str(folder / "out.bin"), str(m), str(n), str(stride), str(offset),
+         dtype, repr(gs), str(capacity)],
         check=True, timeout=600,
     )  # fmt: skip
     data = torch.frombuffer(bytearray((folder / "out.bin").read_bytes()), dtype=torch.uint8)
@@ -398,7 +401,9 @@ def test_kernel_code_on_the_cpu_zero_nan_inf_and_ties(emulator, tmp_path, dtype)
     x[2, 70] = float("-inf")
     x[3, 48:64] = float("nan")
     x[4, 0:16] = torch.tensor([1e-30] * 8 + [-1e-30] * 8)
-    x[5, 0:16] = torch.tensor([6.0, 0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, -0.25, -0.75, -1.25, -1.75, -2.5, -3.5, -5.0, -6.0])
+    x[5, 0:16] = torch.tensor(
+        [6.0, 0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, -0.25, -0.75, -1.25, -1.75, -2.5, -3.5, -5.0, -6.0]
+    )
     for gs in (float(global_scale_for(x)), 1.0, 0.37, 3e4, -1.0, 0.0, float("inf"), float("nan")):
         out, scales = emulate(emulator, tmp_path, x, gs)
         assert_matches_reference(x, torch.tensor([gs]), out, scales)
@@ -406,7 +411,7 @@ def test_kernel_code_on_the_cpu_zero_nan_inf_and_ties(emulator, tmp_path, dtype)
             assert out[1, 16:24].tolist() == [0x88] * 8 and out[3, 24:32].tolist() == [0x77] * 8
 
 
-# ------------------------------------------------------------------ the wrapper on fake tensors
+# ------------------------------------------ the wrapper on fake tensors, the binding on CPU tensors
 
 
 @pytest.mark.parametrize(
@@ -422,26 +427,46 @@ def test_fake_impl_shapes(shape, m, dtype):
         assert scales.shape == padded_shape(m, n) and scales.dtype == torch.float8_e4m3fn
 
 
+# The op is registered for CPU tensors too: its binding checks them as it checks CUDA tensors and then
+# refuses them by name, so every check runs here, through the wrapper, without a GPU.
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: (torch.randn(4, 32), torch.ones(1)), "input must be a CUDA tensor"),
-        (lambda: (torch.empty(4, 32, device="cuda"), torch.ones(1, device="cuda")), "input must be one of bfloat16, float16, got float32"),
-        (lambda: (torch.empty(4, 40, device="cuda", dtype=torch.bfloat16), torch.ones(1, device="cuda")), r"input's last dimension \(40\) must be a multiple of 16"),
-        (lambda: (torch.empty_strided((4, 32), (64, 2), device="cuda", dtype=torch.bfloat16), torch.ones(1, device="cuda")), "input must be contiguous in its last dimension"),
-        (lambda: (torch.empty((), device="cuda", dtype=torch.bfloat16), torch.ones(1, device="cuda")), "input must have at least one dimension"),
-        (lambda: (torch.empty(4, 32, device="cuda", dtype=torch.bfloat16), torch.ones(1)), "input_global_scale must be on the device of input"),
-        (lambda: (torch.empty(4, 32, device="cuda", dtype=torch.bfloat16), torch.ones(1, device="cuda", dtype=torch.float16)), "input_global_scale must be one of float32"),
-        (lambda: (torch.empty(4, 32, device="cuda", dtype=torch.bfloat16), torch.ones(2, device="cuda")), r"input_global_scale must hold one value, got shape \[2\]"),
-        (lambda: (torch.empty(4, 32, device="cuda", dtype=torch.bfloat16), 1.0), "input_global_scale must be a torch.Tensor"),
+        (lambda: (torch.randn(4, 32, dtype=torch.bfloat16), torch.ones(1)), "input must be a CUDA tensor"),
+        (lambda: (torch.empty(0, 32, dtype=torch.bfloat16), torch.ones(1)), "input must be a CUDA tensor"),
+        (lambda: (torch.empty(2, 3, 32, dtype=torch.float16), torch.ones(1)), "input must be a CUDA tensor"),
+        (lambda: (torch.empty(4, 32), torch.ones(1)), "input must be one of bfloat16, float16, got float32"),
+        (
+            lambda: (torch.empty(4, 40, dtype=torch.bfloat16), torch.ones(1)),
+            r"input's last dimension \(40\) must be a multiple of 16",
+        ),
+        (
+            lambda: (torch.empty_strided((4, 32), (64, 2), dtype=torch.bfloat16), torch.ones(1)),
+            "input must be contiguous in its last dimension",
+        ),
+        (lambda: (torch.empty((), dtype=torch.bfloat16), torch.ones(1)), r"input must be 2-D \[m, n\], got shape \[\]"),
+        (
+            lambda: (torch.empty(4, 32, dtype=torch.bfloat16), torch.ones(1, dtype=torch.float16)),
+            "input_global_scale must be float32, got float16",
+        ),
+        (
+            lambda: (torch.empty(4, 32, dtype=torch.bfloat16), torch.ones(2)),
+            r"input_global_scale must hold one value, got shape \[2\]",
+        ),
     ],
-    ids=["cpu", "fp32", "n-not-16", "strided-last-dim", "0-d", "scale-on-cpu", "scale-fp16", "scale-2-values", "scale-float"],
-)  # fmt: skip
+    ids=["cpu", "cpu-empty", "cpu-3d", "fp32", "n-not-16", "strided-last-dim", "0-d", "scale-fp16", "scale-2-values"],
+)
 def test_wrapper_rejects_bad_input(make, message):
-    with FakeTensorMode():
-        x, gs = make()
-        with pytest.raises(ValueError, match=f"scaled_fp4_quant: {message}"):
-            kernelkit_ops.scaled_fp4_quant(x, gs)
+    x, gs = make()
+    with pytest.raises(RuntimeError, match=f"scaled_fp4_quant: {message}"):
+        kernelkit_ops.scaled_fp4_quant(x, gs)
+
+
+def test_wrapper_rejects_a_non_tensor_scale():
+    # torch's own argument parsing names it.
+    message = r"Expected a value of type 'Tensor' for argument 'input_global_scale' but instead found type 'float'"
+    with pytest.raises(RuntimeError, match=message):
+        kernelkit_ops.scaled_fp4_quant(torch.empty(4, 32, dtype=torch.bfloat16), 1.0)
 
 
 # --------------------------------------------------------------------------------------- on the GPU
@@ -475,7 +500,9 @@ def test_large_m(n):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("gs_value", [1.0, 0.37, 1e-3, 3e4, -1.0, 0.0, float("inf"), float("nan")], ids=lambda v: f"gs={v}")
+@pytest.mark.parametrize(
+    "gs_value", [1.0, 0.37, 1e-3, 3e4, -1.0, 0.0, float("inf"), float("nan")], ids=lambda v: f"gs={v}"
+)
 def test_other_global_scales(gs_value):
     """Scales far from 448 * 6 / amax: e4m3 saturation (large), subnormal and zero block scales (small);
     and the ones no caller should pass, which the formula still defines (negative, 0, inf, NaN)."""
@@ -606,22 +633,60 @@ def test_torch_compile_fullgraph():
 
 
 @pytest.mark.gpu
+def test_wrapper_rejects_a_scale_on_another_device():
+    x = torch.randn(4, 32, device="cuda", dtype=torch.bfloat16)
+    with pytest.raises(RuntimeError, match="scaled_fp4_quant: input_global_scale must be a CUDA tensor"):
+        kernelkit_ops.scaled_fp4_quant(x, torch.ones(1))
+    if torch.cuda.device_count() > 1:
+        with pytest.raises(
+            RuntimeError, match="scaled_fp4_quant: input and input_global_scale must be on the same device"
+        ):
+            kernelkit_ops.scaled_fp4_quant(x, torch.ones(1, device="cuda:1"))
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         ({"output": lambda: torch.empty(4, 15, device="cuda", dtype=torch.uint8)}, r"output must have shape \[4, 16\]"),
         ({"output": lambda: torch.empty(4, 16, device="cuda", dtype=torch.int8)}, "output must be uint8, got int8"),
-        ({"output_scale": lambda: torch.empty(128, 3, device="cuda", dtype=torch.uint8)}, r"output_scale must have shape \[128, 4\]"),
-        ({"output_scale": lambda: torch.empty(128, 4, device="cuda", dtype=torch.float32)}, "output_scale must be float8_e4m3fn"),
-        ({"output_scale": lambda: torch.empty(128, 2, device="cuda", dtype=torch.int32)}, r"output_scale must have shape \[128, 1\]"),
+        (
+            {"output_scale": lambda: torch.empty(128, 3, device="cuda", dtype=torch.uint8)},
+            r"output_scale must have shape \[128, 4\]",
+        ),
+        (
+            {"output_scale": lambda: torch.empty(128, 4, device="cuda", dtype=torch.float32)},
+            "output_scale must be float8_e4m3fn",
+        ),
+        (
+            {"output_scale": lambda: torch.empty(128, 2, device="cuda", dtype=torch.int32)},
+            r"output_scale must have shape \[128, 1\]",
+        ),
         ({"input": lambda: torch.randn(4, 32, device="cuda")}, "input must be one of bfloat16, float16, got float32"),
-        ({"input": lambda: torch.randn(4, 40, device="cuda", dtype=torch.bfloat16)}, r"input's last dimension \(40\) must be a multiple of 16"),
+        (
+            {"input": lambda: torch.randn(4, 40, device="cuda", dtype=torch.bfloat16)},
+            r"input's last dimension \(40\) must be a multiple of 16",
+        ),
         ({"input_global_scale": lambda: torch.ones(1)}, "input_global_scale must be a CUDA tensor"),
         ({"input_global_scale": lambda: torch.ones(2, device="cuda")}, "input_global_scale must hold one value"),
-        ({"input_global_scale": lambda: torch.ones(1, device="cuda", dtype=torch.float64)}, "input_global_scale must be float32, got float64"),
+        (
+            {"input_global_scale": lambda: torch.ones(1, device="cuda", dtype=torch.float64)},
+            "input_global_scale must be float32, got float64",
+        ),
     ],
-    ids=["out-shape", "out-dtype", "scale-shape", "scale-dtype", "scale-int32-shape", "input-fp32", "n-not-16", "gs-cpu", "gs-numel", "gs-dtype"],
-)  # fmt: skip
+    ids=[
+        "out-shape",
+        "out-dtype",
+        "scale-shape",
+        "scale-dtype",
+        "scale-int32-shape",
+        "input-fp32",
+        "n-not-16",
+        "gs-cpu",
+        "gs-numel",
+        "gs-dtype",
+    ],
+)
 def test_binding_rejects_bad_input(change, message):
     args = {
         "output": lambda: torch.empty(4, 16, device="cuda", dtype=torch.uint8),

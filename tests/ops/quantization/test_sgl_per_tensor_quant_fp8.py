@@ -2,7 +2,8 @@
 tests/ops/quant_reference.py, the dynamic scale equal (fp32).
 
 CPU (CI): schema (with the workspace argument), sgl-kernel's Python signature, fake impl under
-FakeTensorMode, wrapper validation, bench model.
+FakeTensorMode, the binding's checks (the op takes CPU tensors, checks them and refuses them by name),
+bench model.
 GPU: every path of the dynamic kernel -- one CTA, registers only, registers + shared memory, a tensor
 larger than the chip (streamed part), the scalar path, row-strided 2-D addressing --, static scales
 (with saturation), bf16/fp16/fp32, empty / 1-D / 3-D inputs, all-zero / NaN / inf tensors, poisoned
@@ -15,13 +16,12 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import kernelkit_ops
 import pytest
 import torch
-from torch._subclasses.fake_tensor import FakeTensorMode
-
-import kernelkit_ops
-from fp8_quant_cases import FP8_NAN_BYTE, per_tensor_reference, poisoned_q, poisoned_scales, floor_scale
+from fp8_quant_cases import FP8_NAN_BYTE, floor_scale, per_tensor_reference, poisoned_q, poisoned_scales
 from quant_reference import FP8_MAX, assert_fp8_equal
+from torch._subclasses.fake_tensor import FakeTensorMode
 
 OP = "sgl_per_tensor_quant_fp8"
 DTYPES = [torch.bfloat16, torch.float16, torch.float32]
@@ -67,7 +67,14 @@ def check_dynamic(x, q, s):
 
 def test_schema_registered():
     schema = torch_op._schema
-    assert [a.name for a in schema.arguments] == ["input", "output_q", "output_s", "is_static", "workspace", "enable_pdl"]
+    assert [a.name for a in schema.arguments] == [
+        "input",
+        "output_q",
+        "output_s",
+        "is_static",
+        "workspace",
+        "enable_pdl",
+    ]
     writes = [a.alias_info is not None and a.alias_info.is_write for a in schema.arguments]
     assert writes == [False, True, True, False, True, False]
 
@@ -91,31 +98,52 @@ def test_fake_impl(dtype, is_static, scale_shape):
         assert quant(x, q, s, is_static) is None
 
 
-def test_rejects_cpu_tensor():
+@pytest.mark.parametrize("is_static", [False, True])
+def test_rejects_cpu_tensor(is_static):
     x, q, s = make((4, 16), torch.bfloat16, device="cpu")
-    with pytest.raises(ValueError, match=rf"{OP}: input must be a CUDA tensor"):
-        quant(x, q, s, False)
+    with pytest.raises(RuntimeError, match=rf"{OP}: input must be a CUDA tensor"):
+        quant(x, q, s, is_static)
+    x, q, s = make((0, 16), torch.bfloat16, device="cpu")
+    with pytest.raises(RuntimeError, match=rf"{OP}: input must be a CUDA tensor"):
+        quant(x, q, s, is_static)  # an empty input is checked before it returns
 
 
 BAD_INPUTS = [
     (lambda x, q, s: (x, q.view(torch.uint8), s), "output_q must be float8_e4m3fn, got uint8"),
-    (lambda x, q, s: (x, poisoned_q((4, 8)), s), r"output_q must have shape \[4, 16\]"),
-    (lambda x, q, s: (x, poisoned_q((16, 4)).t(), s), "output_q must be contiguous in its last dimension"),
+    (
+        lambda x, q, s: (x, poisoned_q((4, 8), "cpu"), s),
+        r"output_q must have the shape of input \[4, 16\], got \[4, 8\]",
+    ),
+    (lambda x, q, s: (x, poisoned_q((16, 4), "cpu").t(), s), "output_q must be contiguous in its last dimension"),
     (lambda x, q, s: (x, q, s.double()), "output_s must be float32, got float64"),
-    (lambda x, q, s: (x, q, poisoned_scales((2,))), r"output_s must have shape \[1\] \(or \[\]\), got \[2\]"),
-    (lambda x, q, s: (x, q, poisoned_scales((1, 1))), r"output_s must have shape \[1\] \(or \[\]\), got \[1, 1\]"),
-    (lambda x, q, s: (x.half().int(), q, s), "input must be one of bfloat16, float16, float32, got int32"),
-    (lambda x, q, s: (torch.empty(16, 4, device="cuda", dtype=x.dtype).t(), q, s), "input must be contiguous in its last dimension"),
-]  # fmt: skip
+    (lambda x, q, s: (x, q, poisoned_scales((2,), "cpu")), r"output_s must have shape \[1\] \(or \[\]\), got \[2\]"),
+    (
+        lambda x, q, s: (x, q, poisoned_scales((1, 1), "cpu")),
+        r"output_s must have shape \[1\] \(or \[\]\), got \[1, 1\]",
+    ),
+    (lambda x, q, s: (x.half().int(), q, s), "input must be bfloat16, float16 or float32, got int32"),
+    (lambda x, q, s: (torch.empty(16, 4, dtype=x.dtype).t(), q, s), "input must be contiguous in its last dimension"),
+]
 
 
 @pytest.mark.parametrize("mutate, message", BAD_INPUTS, ids=[m for _, m in BAD_INPUTS])
 @pytest.mark.parametrize("is_static", [False, True])
 def test_rejects_bad_input(mutate, message, is_static):
-    with FakeTensorMode():
-        x, q, s = mutate(*make((4, 16), torch.bfloat16))
-        with pytest.raises(ValueError, match=rf"{OP}: {message}"):
-            quant(x, q, s, is_static)
+    x, q, s = mutate(*make((4, 16), torch.bfloat16, device="cpu"))
+    with pytest.raises(RuntimeError, match=rf"{OP}: {message}"):
+        quant(x, q, s, is_static)
+
+
+def test_the_raw_op_needs_a_workspace_argument():
+    """The raw op takes a workspace of at least one float for a dynamic scale (it allocates the scratch a
+    large tensor needs itself; the wrapper passes output_s); an empty or non-float one is refused by name."""
+    x, q, s = make((4, 16), torch.bfloat16, device="cpu")
+    with pytest.raises(RuntimeError, match=rf"{OP}: workspace must hold at least one float32"):
+        torch_op(x, q, s, False, torch.empty(0), False)
+    with pytest.raises(RuntimeError, match=rf"{OP}: workspace must be float32, got int32"):
+        torch_op(x, q, s, False, torch.empty(16, dtype=torch.int32), False)
+    with pytest.raises(RuntimeError, match=rf"{OP}: input must be a CUDA tensor"):
+        torch_op(x, q, s, True, torch.empty(0), False)  # a static scale needs none
 
 
 def test_bench_bytes_model():
@@ -152,7 +180,9 @@ def test_dynamic_matches_reference(dtype, shape):
 # Partial last CTAs per row: (37, 4104) with one 16-byte vector per thread; (2053, 4104), (2053, 4103)
 # (scalars), (2048, 7168) and (16384, 4096) with two per thread, the launch for tensors of >= 2^19 vectors
 @pytest.mark.parametrize(
-    "shape", [(1, 4096), (2048, 7168), (16384, 4096), (37, 4104), (2053, 4104), (2053, 4103), (7, 13), (2, 3, 1024)], ids=str
+    "shape",
+    [(1, 4096), (2048, 7168), (16384, 4096), (37, 4104), (2053, 4104), (2053, 4103), (7, 13), (2, 3, 1024)],
+    ids=str,
 )
 def test_static_matches_reference(dtype, shape):
     """The given scale is used as is (0.7 x the dynamic one, so the largest values saturate at ±448) and
@@ -179,7 +209,22 @@ def test_static_scale_division_edges(scale):
     """quant.cuh's ScaleDivider against IEEE x / s for a static scale, which (unlike a dynamic one) does
     not bound |x / s|: signed zeros, fp32 subnormals, huge values (overflow -> +-448), +-inf, NaN."""
     specials = torch.tensor(
-        [0.0, -0.0, 1e-40, -1e-40, 1e-30, -1e-30, 3e-8, -3e-8, 1e38, -1e38, 3.4e38, float("inf"), float("-inf"), float("nan")],
+        [
+            0.0,
+            -0.0,
+            1e-40,
+            -1e-40,
+            1e-30,
+            -1e-30,
+            3e-8,
+            -3e-8,
+            1e38,
+            -1e38,
+            3.4e38,
+            float("inf"),
+            float("-inf"),
+            float("nan"),
+        ],
         device="cuda",
     )
     x = torch.randn(64, 256, device="cuda") * torch.logspace(-20, 20, 256, device="cuda")
@@ -385,6 +430,33 @@ def test_torch_compile_fullgraph():
 
 
 @pytest.mark.gpu
+def test_torch_compile_fullgraph_static():
+    """A static call hands the op output_s as its (unused) workspace too: one tensor as two mutated
+    arguments, which functionalization under torch.compile must take."""
+    x, q, _ = make((8, 512), torch.bfloat16)
+    s = (x.float().abs().amax() / FP8_MAX * 0.7).reshape(1)
+    s0 = s.clone()
+
+    @torch.compile(fullgraph=True)
+    def fn(a, b, c):
+        quant(a, b, c, True)
+        return c * 2
+
+    got = fn(x, q, s)
+    assert torch.equal(got, s0 * 2) and torch.equal(s, s0)
+    assert_fp8_equal(q, per_tensor_reference(x, s0)[0])
+
+
+@pytest.mark.gpu
+def test_binding_rejects_a_tensor_on_another_device():
+    x, q, s = make((4, 16), torch.bfloat16)
+    with pytest.raises(RuntimeError, match=rf"{OP}: output_s must be a CUDA tensor"):
+        quant(x, q, s.cpu(), True)
+    with pytest.raises(RuntimeError, match=rf"{OP}: workspace must be a CUDA tensor"):
+        torch_op(x, q, s, False, torch.empty(16), True)
+
+
+@pytest.mark.gpu
 def test_binding_rejects_bad_input():
     x, q, s = make((4, 16), torch.bfloat16)
     ws = torch.empty(16, device="cuda")
@@ -396,3 +468,16 @@ def test_binding_rejects_bad_input():
         torch_op(x, q, torch.empty(2, device="cuda"), False, ws, True)
     with pytest.raises(RuntimeError, match=rf"{OP}: workspace must be float32, got int32"):
         torch_op(x, q, s, False, ws.int(), True)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", [(16, 4096), (2048, 4096), (16384, 7168)], ids=str)
+def test_the_op_allocates_the_scratch_a_large_dynamic_tensor_needs(shape):
+    """Given a one-float workspace (what the wrapper passes: output_s), a tensor one CTA does not hold still
+    gets the full grid's scratch from the op: the same bits as with a large workspace passed in."""
+    x, q, s = make(shape, torch.bfloat16)
+    torch_op(x, q, s, False, s, True)
+    check_dynamic(x, q, s)
+    q_big, s_big = torch.empty_like(q), torch.empty_like(s)
+    torch_op(x, q_big, s_big, False, torch.empty(4096, device="cuda"), True)
+    assert torch.equal(q.view(torch.uint8), q_big.view(torch.uint8)) and torch.equal(s, s_big)

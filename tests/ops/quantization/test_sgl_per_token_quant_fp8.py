@@ -1,6 +1,7 @@
 """Tests of `sgl_per_token_quant_fp8`: q bit-exact against tests/ops/quant_reference.py and s equal (fp32).
 
-CPU (CI): schema, sgl-kernel signature, fake impl under FakeTensorMode, wrapper validation, bench model.
+CPU (CI): schema, sgl-kernel signature, fake impl under FakeTensorMode, the binding's checks (the op takes
+CPU tensors, checks them and refuses them by name), bench model.
 GPU: every launch shape (few rows / many rows, 1 to 8 vectors per thread, two-pass rows, the scalar
 path), bf16/fp16/fp32, 0 / 1 / odd / 16385 tokens, 1-D and 3-D inputs, row-strided and unaligned
 outputs, all-zero / NaN / inf / tiny rows, poisoned outputs, streams, CUDA graphs, opcheck, torch.compile.
@@ -11,13 +12,19 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import kernelkit_ops
 import pytest
 import torch
+from fp8_quant_cases import (
+    FP8_NAN_BYTE,
+    floor_scale,
+    per_token_reference,
+    poisoned_q,
+    poisoned_scales,
+    rows_of_varied_scale,
+)
+from quant_reference import assert_fp8_equal
 from torch._subclasses.fake_tensor import FakeTensorMode
-
-import kernelkit_ops
-from fp8_quant_cases import FP8, FP8_NAN_BYTE, per_token_reference, poisoned_q, poisoned_scales, rows_of_varied_scale, floor_scale
-from quant_reference import FP8_MAX, assert_fp8_equal
 
 OP = "sgl_per_token_quant_fp8"
 DTYPES = [torch.bfloat16, torch.float16, torch.float32]
@@ -80,29 +87,34 @@ def test_fake_impl(dtype, scale_shape):
 
 def test_rejects_cpu_tensor():
     x, q, s = make((4, 16), torch.bfloat16, device="cpu")
-    with pytest.raises(ValueError, match=rf"{OP}: input must be a CUDA tensor"):
+    with pytest.raises(RuntimeError, match=rf"{OP}: input must be a CUDA tensor"):
         quant(x, q, s)
+    x, q, s = make((0, 16), torch.bfloat16, device="cpu")
+    with pytest.raises(RuntimeError, match=rf"{OP}: input must be a CUDA tensor"):
+        quant(x, q, s)  # an empty input is checked before it returns
 
 
 BAD_INPUTS = [
     (lambda x, q, s: (x, q.view(torch.uint8), s), "output_q must be float8_e4m3fn, got uint8"),
-    (lambda x, q, s: (x, torch.empty(4, 16, device="cuda", dtype=torch.bfloat16), s), "output_q must be float8_e4m3fn"),
-    (lambda x, q, s: (x, poisoned_q((4, 8)), s), r"output_q must have shape \[4, 16\]"),
-    (lambda x, q, s: (x, poisoned_q((16, 4)).t(), s), "output_q must be contiguous in its last dimension"),
+    (lambda x, q, s: (x, torch.empty(4, 16, dtype=torch.bfloat16), s), "output_q must be float8_e4m3fn"),
+    (
+        lambda x, q, s: (x, poisoned_q((4, 8), "cpu"), s),
+        r"output_q must have the shape of input \[4, 16\], got \[4, 8\]",
+    ),
+    (lambda x, q, s: (x, poisoned_q((16, 4), "cpu").t(), s), "output_q must be contiguous in its last dimension"),
     (lambda x, q, s: (x, q, s.half()), "output_s must be float32, got float16"),
-    (lambda x, q, s: (x, q, torch.empty(4, 2, device="cuda")), r"output_s must have shape \[4, 1\] or \[4\]"),
-    (lambda x, q, s: (x, q, torch.empty_strided((4, 1), (2, 1), device="cuda")), "output_s must be contiguous"),
-    (lambda x, q, s: (x.int(), q, s), "input must be one of bfloat16, float16, float32, got int32"),
-    (lambda x, q, s: (torch.empty(16, 4, device="cuda", dtype=x.dtype).t(), q, s), "input must be contiguous in its last dimension"),
-]  # fmt: skip
+    (lambda x, q, s: (x, q, torch.empty(4, 2)), r"output_s must have shape \[4, 1\] or \[4\]"),
+    (lambda x, q, s: (x, q, torch.empty_strided((4, 1), (2, 1))), "output_s must be contiguous"),
+    (lambda x, q, s: (x.int(), q, s), "input must be bfloat16, float16 or float32, got int32"),
+    (lambda x, q, s: (torch.empty(16, 4, dtype=x.dtype).t(), q, s), "input must be contiguous in its last dimension"),
+]
 
 
 @pytest.mark.parametrize("mutate, message", BAD_INPUTS, ids=[m for _, m in BAD_INPUTS])
 def test_rejects_bad_input(mutate, message):
-    with FakeTensorMode():
-        x, q, s = mutate(*make((4, 16), torch.bfloat16))
-        with pytest.raises(ValueError, match=rf"{OP}: {message}"):
-            quant(x, q, s)
+    x, q, s = mutate(*make((4, 16), torch.bfloat16, device="cpu"))
+    with pytest.raises(RuntimeError, match=rf"{OP}: {message}"):
+        quant(x, q, s)
 
 
 def test_bench_bytes_model():
@@ -285,6 +297,13 @@ def test_torch_compile_fullgraph():
     got = fn(x, q, s)
     assert torch.equal(got, s_ref * 2)
     assert_fp8_equal(q, q_ref)
+
+
+@pytest.mark.gpu
+def test_binding_rejects_a_tensor_on_another_device():
+    x, q, s = make((4, 16), torch.bfloat16)
+    with pytest.raises(RuntimeError, match=rf"{OP}: output_s must be a CUDA tensor"):
+        quant(x, q, s.cpu())
 
 
 @pytest.mark.gpu

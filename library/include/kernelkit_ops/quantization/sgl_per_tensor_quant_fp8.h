@@ -20,4 +20,9 @@ cudaError_t launch_sgl_per_tensor_quant_fp8(void* output_q, int64_t q_row_stride
                                             float* workspace, int64_t workspace_len, bool enable_pdl, DType dtype,
                                             cudaStream_t stream);
 
+// How many floats of workspace a dynamic launch of this tensor uses (the arguments as for the launcher): 0
+// when one CTA holds the tensor (no grid-wide max, no scratch), else one per co-resident CTA at most.
+int64_t sgl_per_tensor_quant_fp8_workspace_floats(const void* input, int64_t input_row_stride, int64_t num_rows,
+                                                  int64_t hidden, DType dtype);
+
 }  // namespace kernelkit

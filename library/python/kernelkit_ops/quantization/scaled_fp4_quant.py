@@ -50,8 +50,8 @@ def scaled_fp4_quant(
     # which refuses it.
     x = input if input.dim() in (0, 2) else input.reshape(-1, input.shape[-1])
     m, n = x.shape if x.dim() == 2 else (0, 0)
-    output = x.new_empty((m, n // 2), dtype=torch.uint8)
-    output_scale = x.new_empty(((m + 127) // 128 * 128, (n // BLOCK_SIZE + 3) // 4 * 4), dtype=torch.float8_e4m3fn)
+    output = x.new_empty(m, n // 2, dtype=torch.uint8)
+    output_scale = x.new_empty((m + 127) // 128 * 128, (n // BLOCK_SIZE + 3) // 4 * 4, dtype=torch.float8_e4m3fn)
     torch.ops.kernelkit.scaled_fp4_quant.default(
         output, x, output_scale, input_global_scale, pdl_default(x, enable_pdl)
     )

@@ -6,12 +6,6 @@ import torch
 
 from kernelkit_ops._defaults import pdl_default
 
-# Scratch for the dynamic kernel's per-CTA maxima: one float per co-resident CTA (a few hundred on an
-# H100); the kernel uses at most this many CTAs. Allocated per call (stream-ordered, no initial value
-# needed), so concurrent calls on different streams or devices never share it.
-WORKSPACE_FLOATS = 4096
-
-
 def sgl_per_tensor_quant_fp8(
     input: torch.Tensor,
     output_q: torch.Tensor,
@@ -36,8 +30,8 @@ def sgl_per_tensor_quant_fp8(
     ``[16, 4096]``, takes one plain CTA and no grid barrier). Larger tensors take two passes, as
     sgl-kernel does: an absmax kernel, a one-CTA scale kernel, then the static kernel (1.67x the bytes
     of one pass for bf16, but each pass at full occupancy; the absmax pass walks the tensor back to
-    front, so the quantize pass starts on lines still in L2). It allocates a small float32 workspace per
-    call (16 KB, no initialisation).
+    front, so the quantize pass starts on lines still in L2). A tensor one CTA does not hold gets a small
+    float32 scratch per call (16 KB, no initialisation), allocated by the op itself.
 
     Args:
         input: ``[..., H]`` CUDA tensor, bfloat16/float16/float32, rows contiguous in the last dim with one
@@ -52,7 +46,8 @@ def sgl_per_tensor_quant_fp8(
     Empty input: nothing is launched or written (a dynamic ``output_s`` keeps its value). The op checks its
     arguments and raises ``RuntimeError`` naming the one to fix.
     """
-    workspace = input.new_empty(0 if is_static else WORKSPACE_FLOATS, dtype=torch.float32)
+    # output_s stands in for the op's `workspace` argument: the op allocates the scratch a dynamic scale needs
+    # itself, and only when one CTA does not hold the tensor, so a call allocates nothing in Python.
     torch.ops.kernelkit.sgl_per_tensor_quant_fp8.default(
-        input, output_q, output_s, is_static, workspace, pdl_default(input, enable_pdl)
+        input, output_q, output_s, is_static, output_s, pdl_default(input, enable_pdl)
     )
