@@ -1,7 +1,7 @@
 """What an op's bench file declares: its cases, how to make inputs, the implementations to time,
 the reference (timed in eager and under torch.compile as baselines) and the bytes/FLOPs model.
 
-A bench file `benchmarks/ops/bench_<op>.py` defines `BENCH = OpBench(...)`. It must import
+A bench file `benchmarks/ops/<category>/bench_<op>.py` defines `BENCH = OpBench(...)`. It must import
 without a GPU (CI checks the bytes model); only `make_inputs` and the impls touch CUDA.
 """
 

@@ -28,8 +28,9 @@ class Project:
         return self.library_dir / "include"
 
     @property
-    def registration_file(self) -> Path:
-        return self.csrc_dir / "registration.cc"
+    def library_file(self) -> Path:
+        """Claims the op namespace and records the build's features; never edited per op."""
+        return self.csrc_dir / "library.cc"
 
     @property
     def cmake_file(self) -> Path:

@@ -30,10 +30,12 @@ from pathlib import Path
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from kernelkit import buildsys, layout, regions, registry, transaction
+from kernelkit.builder import buildsys
+from kernelkit.builder.toolchain import find_nvcc, tool_env
+from kernelkit.codegen import transaction
 from kernelkit.errors import KernelkitError
+from kernelkit.model import layout, registry
 from kernelkit.project import PYPROJECT, Project
-from kernelkit.toolchain import find_nvcc, tool_env
 
 BUMPS = ("patch", "minor", "major")
 CHANGELOG = "CHANGELOG.md"
@@ -69,7 +71,9 @@ def _git(root: Path, *args: str, input: str | None = None, check: bool = True) -
         raise KernelkitError("git not found: releasing needs git on PATH") from None
     if check and proc.returncode != 0:
         reason = (proc.stderr or proc.stdout).strip().splitlines()
-        raise KernelkitError(f"`git {' '.join(args[:2])}` failed: {reason[-1] if reason else f'exit {proc.returncode}'}")
+        raise KernelkitError(
+            f"`git {' '.join(args[:2])}` failed: {reason[-1] if reason else f'exit {proc.returncode}'}"
+        )
     return proc
 
 
@@ -200,7 +204,9 @@ def _extra_version_files(project: Project) -> list[Path]:
     table = tomllib.loads(_read(project.root / PYPROJECT)).get("tool", {}).get("kernelkit", {})
     listed = table.get("version-files", [])
     if not isinstance(listed, list) or not all(isinstance(p, str) and p for p in listed):
-        raise KernelkitError(f'{PYPROJECT}: [tool.kernelkit] version-files must be a list of paths, e.g. ["src/pkg/_version.py"]')
+        raise KernelkitError(
+            f'{PYPROJECT}: [tool.kernelkit] version-files must be a list of paths, e.g. ["src/pkg/_version.py"]'
+        )
     paths = []
     root = project.root.resolve()
     for rel in listed:
@@ -257,28 +263,48 @@ class OpChanges:
         }
 
 
-def schemas_of(text: str, where: str) -> dict[str, str]:
-    """op -> its m.def schema (whitespace collapsed, so reformatting is not a change)."""
+def _collapse(schema: str) -> str:
+    return " ".join(schema.split())  # reformatting is not a change
+
+
+def schemas_of(project: Project) -> dict[str, str]:
+    """op -> its schema as registered by the binding files of the working tree (KERNELKIT_REGISTER_OP)."""
+    return {op.name: _collapse(op.registered.schema_text) for op in registry.scan(project).values() if op.registered}
+
+
+def schemas_at(project: Project, tag: str) -> dict[str, str]:
+    """op -> its schema at `tag`: from the binding files (csrc/<category>/<op>.cc) and, for a tag made before
+    ops had their own files, from the m.def lines of csrc/registration.cc."""
+    csrc = layout.rel(project, project.csrc_dir)
+    # ./path: relative to the project root (the cwd), which need not be the repository's top.
+    listed = _git(project.root, "ls-tree", "-r", "--name-only", tag, "--", f"./{csrc}", check=False)
+    if listed.returncode != 0:
+        return {}
+    out: dict[str, str] = {}
+    for rel in listed.stdout.splitlines():  # relative to the cwd, as given
+        if rel == f"{csrc}/registration.cc":
+            text = _git(project.root, "show", f"{tag}:./{rel}").stdout
+            out.update({name: schema for name, schema in _legacy_schemas(text).items() if name not in out})
+        elif rel.endswith(".cc") and rel.count("/") == csrc.count("/") + 2:  # csrc/<category>/<op>.cc
+            text = _git(project.root, "show", f"{tag}:./{rel}").stdout
+            out.update({reg.name: _collapse(reg.schema_text) for reg in registry.registrations(text)})
+    return out
+
+
+def _legacy_schemas(text: str) -> dict[str, str]:
+    """The m.def("...") schemas of a registration.cc (the layout before each op had its own binding file)."""
     out = {}
-    for entry in regions.entries(text, layout.SCHEMAS, where):
-        match = _SCHEMA_CALL.search(entry.text)
-        out[entry.key] = " ".join((match.group(1) if match else entry.text).split())
+    for match in _SCHEMA_CALL.finditer(registry.code_only(text)):
+        name = re.match(r"\s*(\w+)", match.group(1))
+        if name:
+            out[name.group(1)] = _collapse(match.group(1))
     return out
 
 
 def op_changes(project: Project, tag: str | None) -> OpChanges:
     """Ops added / removed / with a changed schema between `tag` and the working tree."""
-    rel = layout.rel(project, project.registration_file)
-    now = schemas_of(_read(project.registration_file), rel)
-    before: dict[str, str] = {}
-    if tag is not None:
-        # ./path: relative to the project root (the cwd), which need not be the repository's top.
-        shown = _git(project.root, "show", f"{tag}:./{rel}", check=False)
-        if shown.returncode == 0:
-            try:
-                before = schemas_of(shown.stdout, f"{tag}:{rel}")
-            except KernelkitError:
-                before = {}  # the tag predates the marker regions: nothing comparable, all ops are new
+    now = schemas_of(project)
+    before = schemas_at(project, tag) if tag is not None else {}
     changes = OpChanges()
     for name in sorted(now.keys() | before.keys()):
         if name not in before:
@@ -295,9 +321,9 @@ def op_changes(project: Project, tag: str | None) -> OpChanges:
 
 def changelog_section(version: str, date: datetime.date, ops: OpChanges, commits: list[str], since: str | None) -> str:
     lines = [f"## {TAG_PREFIX}{version} — {date.isoformat()}", "", "### Ops", ""]
-    for name, schema in ops.added.items():
+    for schema in ops.added.values():
         lines.append(f"- added: `{schema}`")
-    for name, schema in ops.removed.items():
+    for schema in ops.removed.values():
         lines.append(f"- removed (breaking): `{schema}`")
     for name, (old, new) in ops.changed.items():
         lines.append(f"- schema changed (breaking): `{name}`: `{old}` → `{new}`")
@@ -409,7 +435,8 @@ def plan_release(project: Project, bump: str, *, wheel: bool = False, today: dat
     findings = registry.check(project)
     if findings:
         raise KernelkitError(
-            f"`kernelkit check` finds {len(findings)} problem{'s' if len(findings) != 1 else ''}: fix them before releasing",
+            f"`kernelkit check` finds {len(findings)} problem{'s' if len(findings) != 1 else ''}: "
+            "fix them before releasing",
             details=[f"{f.where}: {f.op}: {f.message}" for f in findings],
         )
     if wheel:
@@ -429,7 +456,10 @@ def plan_release(project: Project, bump: str, *, wheel: bool = False, today: dat
 
     warning = None
     if ops.breaking and not announces_breaking(current, version):
-        parts = [f"removed {', '.join(ops.removed)}" if ops.removed else "", f"changed the schema of {', '.join(ops.changed)}" if ops.changed else ""]
+        parts = [
+            f"removed {', '.join(ops.removed)}" if ops.removed else "",
+            f"changed the schema of {', '.join(ops.changed)}" if ops.changed else "",
+        ]
         needed = "a minor or major bump (0.x)" if Version(current).major == 0 else "a major bump"
         warning = (
             f"breaking change: since {previous} the ops {'; '.join(p for p in parts if p)}, "
@@ -513,32 +543,54 @@ def check_wheel(project: Project, wheel: Path, version: str) -> WheelCheck:
     with tempfile.TemporaryDirectory(prefix="kernelkit-wheel-check-") as tmp:
         venv = Path(tmp) / "venv"
         python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV")}
+        env = {
+            k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV")
+        }
         env["PYTHONNOUSERSITE"] = "1"
 
         def run(cmd: list[str], what: str) -> str:
             proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
             if proc.returncode != 0:
-                raise KernelkitError(f"wheel check: {what} failed (exit {proc.returncode})", details=(proc.stdout + proc.stderr).splitlines()[-25:])
+                raise KernelkitError(
+                    f"wheel check: {what} failed (exit {proc.returncode})",
+                    details=(proc.stdout + proc.stderr).splitlines()[-25:],
+                )
             return proc.stdout
 
         # No pip inside: this Python's pip installs into it (--python), which also works where the
         # base Python lacks ensurepip.
         run([sys.executable, "-m", "venv", "--without-pip", str(venv)], "creating a venv")
-        site = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], "locating the venv").strip())
+        site = Path(
+            run(
+                [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], "locating the venv"
+            ).strip()
+        )
         # torch is a multi-GB dependency: rather than install it again, the fresh venv sees this
         # Python's torch through a .pth line (it comes after the venv's own site-packages, so the
         # wheel's packages win over anything else living next to torch).
         (site / "_kernelkit_wheel_check_torch.pth").write_text(f"{torch_parent}\n")
         run(
-            [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "--quiet", str(wheel)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                str(python),
+                "install",
+                "--no-deps",
+                "--no-index",
+                "--quiet",
+                str(wheel),
+            ],
             "pip install of the wheel",
         )
         out = run([str(python), "-c", _IMPORT_CHECK, *modules], f"importing {', '.join(modules)} from the wheel")
         imported = json.loads(out.strip().splitlines()[-1])
         for module, info in imported.items():
             if not Path(info["file"]).resolve().is_relative_to(site.resolve()):
-                raise KernelkitError(f"wheel check: {module} was imported from {info['file']}, not from the installed wheel")
+                raise KernelkitError(
+                    f"wheel check: {module} was imported from {info['file']}, not from the installed wheel"
+                )
             if info["version"] != version:
                 raise KernelkitError(f"wheel check: {module} reports version {info['version']}, expected {version}")
     return WheelCheck(wheel, wheel.stat().st_size, {m: info["version"] for m, info in imported.items()})
@@ -554,7 +606,12 @@ class Released:
     wheel: WheelCheck | None = None
 
     def to_json(self) -> dict:
-        return {**self.plan.to_json(), "dry_run": False, "commit": self.commit, "wheel": self.wheel.to_json() if self.wheel else None}
+        return {
+            **self.plan.to_json(),
+            "dry_run": False,
+            "commit": self.commit,
+            "wheel": self.wheel.to_json() if self.wheel else None,
+        }
 
 
 def execute(plan: Plan, on_step: Callable[[str], None] | None = None) -> Released:
@@ -617,7 +674,10 @@ def _rollback(plan: Plan, originals: dict[Path, bytes | None], tagged: bool, whe
         attempt(f"delete tag {plan.tag} (`git tag -d {plan.tag}`)", lambda: _git(root, "tag", "-d", plan.tag))
     # The tree was clean at plan.head, so HEAD and the whole index go back there (a commit made is
     # dropped, like `git reset --soft HEAD~1` + unstaging); the working tree is left to the next step.
-    attempt(f"reset HEAD and the index to {plan.head[:12]} (`git reset {plan.head[:12]}`)", lambda: _git(root, "reset", "-q", plan.head))
+    attempt(
+        f"reset HEAD and the index to {plan.head[:12]} (`git reset {plan.head[:12]}`)",
+        lambda: _git(root, "reset", "-q", plan.head),
+    )
     for path, data in originals.items():
         rel = layout.rel(plan.project, path)
         if data is None:

@@ -87,7 +87,19 @@ def pip_install(python: str, reqs: list[str], *, required: bool = True) -> None:
     # Few retries: on a machine without network (the GPU machine) a missing optional package must
     # fail in seconds, not after pip's default back-off.
     code = subprocess.call(
-        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--retries", "1", "--timeout", "15", *reqs],
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--retries",
+            "1",
+            "--timeout",
+            "15",
+            *reqs,
+        ],
         stdout=sys.stderr,
     )
     if code != 0 and required:
@@ -152,8 +164,18 @@ def main() -> None:
         if probe(python, "import kernelkit, os; print(os.path.dirname(kernelkit.__file__))") != str(ROOT / "kernelkit"):
             log("installing the kernelkit CLI (editable)")
             code = subprocess.call(
-                [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-build-isolation",
-                 "--no-deps", "-e", str(ROOT)],
+                [
+                    python,
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--disable-pip-version-check",
+                    "--no-build-isolation",
+                    "--no-deps",
+                    "-e",
+                    str(ROOT),
+                ],
                 stdout=sys.stderr,
             )
             if code != 0:

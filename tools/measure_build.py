@@ -24,7 +24,9 @@ KERNEL = "library/csrc/activation/silu_and_mul.cu"
 
 
 def build(copy: Path, env: dict) -> dict:
-    out = subprocess.run([sys.executable, "-m", "kernelkit", "build", "--json"], cwd=copy, env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "kernelkit", "build", "--json"], cwd=copy, env=env, capture_output=True, text=True
+    )
     if out.returncode != 0:
         sys.exit(f"build failed:\n{out.stdout}\n{out.stderr}")
     return json.loads(out.stdout)
@@ -36,14 +38,28 @@ def main() -> None:
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="kk-measure-"))
     copy = scratch / "repo"
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".venv", "build", ".git", "__pycache__", "*.so", "compile_commands.json", ".whl"))
+    shutil.copytree(
+        ROOT,
+        copy,
+        ignore=shutil.ignore_patterns(
+            ".venv", "build", ".git", "__pycache__", "*.so", "compile_commands.json", ".whl", ".ab"
+        ),
+    )
     env = dict(os.environ, CCACHE_DIR=str(scratch / "ccache"), PYTHONPATH=str(copy / "library" / "python"))
     rows = []
 
     def record(what: str, cache: str, result: dict) -> None:
         cc = result.get("ccache") or {}
-        rows.append({"step": what, "ccache": cache, "seconds": round(result["elapsed_s"], 2), "steps": result["steps"],
-                     "hits": cc.get("hits"), "misses": cc.get("misses")})
+        rows.append(
+            {
+                "step": what,
+                "ccache": cache,
+                "seconds": round(result["elapsed_s"], 2),
+                "steps": result["steps"],
+                "hits": cc.get("hits"),
+                "misses": cc.get("misses"),
+            }
+        )
 
     kernel = copy / KERNEL
     record("full build (configure + compile + link)", "cold", build(copy, env))
@@ -52,12 +68,19 @@ def main() -> None:
     record(f"touch {Path(KERNEL).name} (same content)", "warm (direct hit)", build(copy, env))
     original = kernel.read_text()
     # a code change (a comment alone would be a preprocessed-mode hit), unique per run
-    kernel.write_text(original + f"\nnamespace {{ [[maybe_unused]] constexpr long kMeasureBuild = {time.time_ns()}; }}\n")
+    kernel.write_text(
+        original + f"\nnamespace {{ [[maybe_unused]] constexpr long kMeasureBuild = {time.time_ns()}; }}\n"
+    )
     record(f"edit {Path(KERNEL).name} (new code)", "cold (miss)", build(copy, env))
     kernel.write_text(original)
     record(f"revert {Path(KERNEL).name}", "warm (hit)", build(copy, env))
-    new = subprocess.run([sys.executable, "-m", "kernelkit", "new", f"measure_op_{time.time_ns() % 10**6}", "--category", "measure"],
-                         cwd=copy, env=env, capture_output=True, text=True)
+    new = subprocess.run(
+        [sys.executable, "-m", "kernelkit", "new", f"measure_op_{time.time_ns() % 10**6}", "--category", "measure"],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if new.returncode != 0:
         sys.exit(f"kernelkit new failed:\n{new.stdout}\n{new.stderr}")
     record("after `kernelkit new` (new .cu + registration + link)", "warm", build(copy, env))
@@ -68,9 +91,13 @@ def main() -> None:
     record("full build after rm -rf build, empty ccache", "cold", build(copy, env))
     shutil.rmtree(scratch)
 
-    meta = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "machine": platform.machine(),
-            "python": platform.python_version()}
-    lines = [f"| step | ccache | seconds | compile/link steps | ccache hits/misses |", "|---|---|---:|---:|---|"]
+    meta = {
+        "date": time.strftime("%Y-%m-%d"),
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+    }
+    lines = ["| step | ccache | seconds | compile/link steps | ccache hits/misses |", "|---|---|---:|---:|---|"]
     for r in rows:
         lines.append(f"| {r['step']} | {r['ccache']} | {r['seconds']:.1f} | {r['steps']} | {r['hits']}/{r['misses']} |")
     print("\n".join(lines))

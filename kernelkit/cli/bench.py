@@ -10,19 +10,24 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kernelkit import bench as core
-from kernelkit import features, registry
+from kernelkit.builder import features
 from kernelkit.cli._ui import console, handles_errors
 from kernelkit.errors import KernelkitError
+from kernelkit.model import registry
+from kernelkit.perf import harness as core
 from kernelkit.project import find_project
 
 
 @handles_errors
 def bench(
-    ops: Annotated[Optional[list[str]], typer.Argument(help="Ops to benchmark (default: every op with a bench file).")] = None,
+    ops: Annotated[
+        Optional[list[str]], typer.Argument(help="Ops to benchmark (default: every op with a bench file).")
+    ] = None,
     tokens: Annotated[Optional[str], typer.Option("--tokens", help="Only these token counts, e.g. 1,2048.")] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the results JSON here.")] = None,
-    save: Annotated[bool, typer.Option("--save", help="Write benchmarks/results/<device>/<date>-<commit>.json and .md.")] = False,
+    save: Annotated[
+        bool, typer.Option("--save", help="Write benchmarks/results/<device>/<date>-<commit>.json and .md.")
+    ] = False,
     plot: Annotated[bool, typer.Option("--plot", help="With --save: also a PNG of % of ceiling vs tokens.")] = False,
     compare: Annotated[
         Optional[Path],
@@ -32,7 +37,9 @@ def bench(
             "result of each case on this device (benchmarks/results/<device>/); exit 1 if any.",
         ),
     ] = None,
-    baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Also time torch eager and torch.compile.")] = True,
+    baselines: Annotated[
+        bool, typer.Option("--baselines/--no-baselines", help="Also time torch eager and torch.compile.")
+    ] = True,
     remeasure: Annotated[bool, typer.Option("--remeasure-ceilings", help="Measure copy/GEMM ceilings again.")] = False,
 ) -> None:
     """Time ops on the GPU (CUDA-graph replay, cold L2) and report % of the measured hardware ceiling."""
@@ -41,7 +48,9 @@ def bench(
     names = ops or list(available)
     unknown = [n for n in names if n not in available]
     if unknown:
-        raise KernelkitError(f"no benchmark for {', '.join(unknown)}; ops with one: {', '.join(available) or '(none)'}", exit_code=2)
+        raise KernelkitError(
+            f"no benchmark for {', '.join(unknown)}; ops with one: {', '.join(available) or '(none)'}", exit_code=2
+        )
     names = _without_unbuilt_fp4_ops(project, names, named=bool(ops))
     token_filter = _parse_tokens(tokens) if tokens else None
     old = None
@@ -59,7 +68,10 @@ def bench(
     if against_committed:  # before the run: the results it may --save must not compare with themselves
         folder = project.benchmarks_dir / "results" / core.device_slug(torch.cuda.get_device_name(0))
         old = core.committed_results(folder)
-        console.print(f"compare: against the newest of {len(old['sources'])} result files in {folder} for each case", soft_wrap=True)
+        console.print(
+            f"compare: against the newest of {len(old['sources'])} result files in {folder} for each case",
+            soft_wrap=True,
+        )
     benches = [core.load_bench(project, n) for n in names]
     with console.status("measuring ceilings (once per device, then cached)"):
         ceilings = core.measure_ceilings(remeasure)
@@ -70,8 +82,13 @@ def bench(
         swept = sorted({c.tokens for b in benches for c in b.cases})
         raise KernelkitError(f"--tokens {tokens}: no case has that many tokens; the cases have {swept}", exit_code=2)
     with Progress(
-        TextColumn("[bold]bench[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("{task.description}", style="dim"), console=console, transient=True,
+        TextColumn("[bold]bench[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}", style="dim"),
+        console=console,
+        transient=True,
     ) as progress:
         task = progress.add_task("", total=len(plan))
         compiled_for: dict[str, dict] = {}
@@ -109,7 +126,10 @@ def bench(
         for v in slower:
             label = "[red]regressed[/]" if core.is_ours(v.impl) else "[yellow]baseline slower[/]"
             since = f" (vs {v.old_source})" if v.old_source else ""
-            console.print(f"{label} {v.op} {v.case} {v.impl}: {v.old_us:.2f} → {v.new_us:.2f} µs ({v.change:+.0%}){since}", soft_wrap=True)
+            console.print(
+                f"{label} {v.op} {v.case} {v.impl}: {v.old_us:.2f} → {v.new_us:.2f} µs ({v.change:+.0%}){since}",
+                soft_wrap=True,
+            )
         agree = sum(v.within_spread for v in verdicts)
         console.print(
             f"compare: {len(verdicts)} rows matched, {len(regressed)} of ours regressed (> 5% slower beyond noise), "
@@ -142,7 +162,9 @@ def _parse_tokens(text: str) -> list[int]:
     values = []
     for item in (t.strip() for t in text.split(",")):
         if not item.isdigit() or int(item) < 1:
-            raise KernelkitError(f"--tokens: '{item}' is not a token count (positive integers, e.g. 1,2048)", exit_code=2)
+            raise KernelkitError(
+                f"--tokens: '{item}' is not a token count (positive integers, e.g. 1,2048)", exit_code=2
+            )
         values.append(int(item))
     return values
 
@@ -150,7 +172,8 @@ def _parse_tokens(text: str) -> list[int]:
 def _render(doc: dict) -> None:
     c = doc["ceilings"]
     console.print(
-        f"[bold]{doc['device']}[/]: copy {c['copy_gbs']:.0f} GB/s, bf16 GEMM {c['bf16_tflops']:.0f} TFLOP/s (measured). "
+        f"[bold]{doc['device']}[/]: copy {c['copy_gbs']:.0f} GB/s, "
+        f"bf16 GEMM {c['bf16_tflops']:.0f} TFLOP/s (measured). "
         "µs: GPU time per call, median (p20–p80); %: share of the binding ceiling; "
         "@size: of a copy moving the same bytes (mid-size copies run below the ceiling).",
         soft_wrap=True,
@@ -165,7 +188,11 @@ def _render(doc: dict) -> None:
             table.add_column(col, justify="left" if col == "impl" else "right")
         for r in rows:
             table.add_row(
-                str(r["tokens"]), r["impl"], f"{r['us']:.2f}", f"{r['us_p20']:.2f}–{r['us_p80']:.2f}", f"{r['gbs']:.0f}",
+                str(r["tokens"]),
+                r["impl"],
+                f"{r['us']:.2f}",
+                f"{r['us_p20']:.2f}–{r['us_p80']:.2f}",
+                f"{r['gbs']:.0f}",
                 f"{r['pct_of_ceiling']:.0f}%",
                 f"{r['pct_of_size_copy']:.0f}%" if r.get("pct_of_size_copy") else "",
                 f"{r['speedup_vs_torch']:.2f}×" if r.get("speedup_vs_torch") else "",

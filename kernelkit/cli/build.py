@@ -7,27 +7,39 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kernelkit import buildsys
+from kernelkit.builder import buildsys
 from kernelkit.cli._ui import console, fail, handles_errors, print_json
 from kernelkit.project import find_project
 
 
 @handles_errors
 def build(
-    fp4: Annotated[bool, typer.Option("--fp4/--no-fp4", help="Compile the NVFP4 kernels (KERNELKIT_ENABLE_FP4).")] = False,
+    fp4: Annotated[
+        bool, typer.Option("--fp4/--no-fp4", help="Compile the NVFP4 kernels (KERNELKIT_ENABLE_FP4).")
+    ] = False,
     arch: Annotated[
         Optional[str],
-        typer.Option("--arch", metavar="ARCHS", help="CUDA targets, e.g. 90a or 90a,100a. Default: the GPU present, else 90a."),
+        typer.Option(
+            "--arch", metavar="ARCHS", help="CUDA targets, e.g. 90a or 90a,100a. Default: the GPU present, else 90a."
+        ),
     ] = None,
     threads: Annotated[
-        Optional[int], typer.Option("--threads", min=1, help="nvcc --threads: compile several archs of one file in parallel.")
+        Optional[int],
+        typer.Option("--threads", min=1, help="nvcc --threads: compile several archs of one file in parallel."),
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Device debug code (-G); default is optimised with -lineinfo.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Device debug code (-G); default is optimised with -lineinfo.")
+    ] = False,
     define: Annotated[
-        Optional[list[str]], typer.Option("-D", "--define", metavar="NAME=VALUE", help="Pass a CMake cache entry through.")
+        Optional[list[str]],
+        typer.Option("-D", "--define", metavar="NAME=VALUE", help="Pass a CMake cache entry through."),
     ] = None,
-    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Parallel compile jobs (Ninja's default otherwise).")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print every line CMake and the compilers print.")] = False,
+    jobs: Annotated[
+        Optional[int], typer.Option("--jobs", "-j", min=1, help="Parallel compile jobs (Ninja's default otherwise).")
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Print every line CMake and the compilers print.")
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON (for scripts).")] = False,
 ) -> None:
     """Build the op library: incremental, ccache-backed, output next to the Python package."""
@@ -60,7 +72,9 @@ def build(
             options,
             jobs=jobs,
             on_progress=on_progress,
-            on_line=(lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True)) if verbose else None,
+            on_line=(lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
+            if verbose
+            else None,
         )
     if json_out:
         print_json(result.to_json())

@@ -1,4 +1,4 @@
-"""`kernelkit check`: every op has its five pieces, test, bench and fake impl, and they agree."""
+"""`kernelkit check`: every op has all its files and shared lines (CMake, export), and they agree."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from kernelkit import registry
 from kernelkit.cli._ui import console, handles_errors, print_json
+from kernelkit.model import registry
 from kernelkit.project import find_project
 
 
@@ -30,5 +30,8 @@ def check(json_out: Annotated[bool, typer.Option("--json", help="Print findings 
             table.add_row(f.op, f.where, f.message)
         console.print(table)
     else:
-        console.print(f"[green]check passed[/]: {len(ops)} ops, each with kernel, declaration, schema, impl, CMake entry, wrapper, fake, export, test and bench")
+        console.print(
+            f"[green]check passed[/]: {len(ops)} ops, each with kernel, launcher header, binding and registration, "
+            "CMake entry, wrapper, export, test and bench, all agreeing"
+        )
     raise typer.Exit(1 if findings else 0)

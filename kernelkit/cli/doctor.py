@@ -7,14 +7,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from kernelkit import doctor as checks_core
+from kernelkit.builder import doctor as checks_core
 from kernelkit.cli._ui import console, handles_errors, print_json
 from kernelkit.errors import KernelkitError
 from kernelkit.project import find_project
 
 
 @handles_errors
-def doctor(json_out: Annotated[bool, typer.Option("--json", help="Print the checks as JSON (for scripts).")] = False) -> None:
+def doctor(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the checks as JSON (for scripts).")] = False,
+) -> None:
     """Check the toolchain, torch, the GPU and the built library; exit 1 when a build requisite is missing."""
     try:
         project = find_project()

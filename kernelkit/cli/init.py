@@ -9,16 +9,20 @@ from typing import Annotated, Optional
 import typer
 from rich.tree import Tree
 
-from kernelkit import initproject, transaction
 from kernelkit.cli._ui import console, handles_errors, print_json
+from kernelkit.codegen import initproject, transaction
 from kernelkit.errors import KernelkitError
 
 
 @handles_errors
 def init(
     path: Annotated[Path, typer.Argument(help="Folder to create (must not exist, or be empty).")],
-    name: Annotated[Optional[str], typer.Option("--name", help="Python package name (default: the folder's name).")] = None,
-    namespace: Annotated[Optional[str], typer.Option("--namespace", help="torch.ops namespace (default: the name).")] = None,
+    name: Annotated[
+        Optional[str], typer.Option("--name", help="Python package name (default: the folder's name).")
+    ] = None,
+    namespace: Annotated[
+        Optional[str], typer.Option("--namespace", help="torch.ops namespace (default: the name).")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the created files as JSON.")] = False,
 ) -> None:
     """Create a kernel library project: library/, tests/, benchmarks/, Makefile, README, pyproject."""

@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from kernelkit import features, registry
+from kernelkit.builder import features
 from kernelkit.cli._ui import console, handles_errors, print_json
+from kernelkit.model import registry
 from kernelkit.project import Project, find_project
 
 
@@ -28,7 +29,9 @@ def last_bench_results(project: Project) -> dict[str, str]:
             if row.get("impl") != "kernelkit" or "op" not in row or "us" not in row:
                 continue
             pct = row.get("pct_of_ceiling")
-            summary[row["op"]] = f"{row['us']:.3g} µs" + (f" {pct:.0f}%" if pct is not None else "") + f" T={row.get('tokens', '?')}"
+            summary[row["op"]] = (
+                f"{row['us']:.3g} µs" + (f" {pct:.0f}%" if pct is not None else "") + f" T={row.get('tokens', '?')}"
+            )
     return summary
 
 

@@ -1,4 +1,5 @@
-"""`kernelkit new NAME`: the five pieces of an op (plus test and bench), written all or nothing."""
+"""`kernelkit new NAME`: an op's own files (kernel, launcher header, binding, wrapper, test, bench), its CMake
+line and its export, written all or nothing."""
 
 from __future__ import annotations
 
@@ -7,39 +8,62 @@ from typing import Annotated, Optional
 import typer
 from rich.tree import Tree
 
-from kernelkit import layout, scaffold, transaction
 from kernelkit.cli._ui import console, handles_errors, print_json
+from kernelkit.codegen import scaffold, transaction
+from kernelkit.model import layout, registry
 from kernelkit.project import Project, find_project
 
 
 @handles_errors
 def new(
     name: Annotated[str, typer.Argument(help="Op name: a lowercase identifier, e.g. fused_add_rmsnorm.")],
-    category: Annotated[str, typer.Option("--category", "-c", help="Folder under library/csrc (existing or new).")] = "misc",
+    category: Annotated[
+        Optional[str],
+        typer.Option(
+            "--category", "-c", help="Folder under library/csrc (existing or new). Default: misc, or --like's."
+        ),
+    ] = None,
     template: Annotated[
         Optional[str],
-        typer.Option("--template", "-t", help="elementwise (vectorised map; the default), rowwise (one reduction per row) or custom (from --schema)."),
+        typer.Option(
+            "--template",
+            "-t",
+            help="elementwise (vectorised map; the default), rowwise (reduce then map, shaped like a norm) or custom "
+            "(from --schema).",
+        ),
     ] = None,
     schema: Annotated[
-        Optional[str], typer.Option("--schema", help="For --template custom: 'NAME(Tensor! out, Tensor input, float eps) -> ()'.")
+        Optional[str],
+        typer.Option("--schema", help="For --template custom: 'NAME(Tensor! out, Tensor input, float eps) -> ()'."),
     ] = None,
-    dtypes: Annotated[str, typer.Option("--dtypes", help="Comma-separated: bf16, fp16, fp32.")] = "bf16,fp16,fp32",
+    like: Annotated[
+        Optional[str],
+        typer.Option(
+            "--like",
+            metavar="EXISTING",
+            help="Start from an existing op: copy its kernel, header, binding, wrapper, test and bench with the name "
+            "replaced (same family helpers; same category unless -c is given).",
+        ),
+    ] = None,
+    dtypes: Annotated[
+        Optional[str], typer.Option("--dtypes", help="Comma-separated: bf16, fp16, fp32 (default: all).")
+    ] = None,
     fp4: Annotated[
         bool,
         typer.Option(
             "--fp4",
-            help="An FP4 op: compiled only in FP4 builds (kernelkit build --fp4); kernel, binding and m.impl go to the "
-            "fp4 regions, its wrapper raises a clear error and its tests skip without them.",
+            help="An FP4 op: in CMake's fp4-ops list, compiled and registered only in FP4 builds (kernelkit build "
+            "--fp4); its wrapper raises a clear error and its tests skip without them.",
         ),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the unified diff; change nothing.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print created/modified files as JSON.")] = False,
 ) -> None:
-    """Add an op: kernel, launcher declaration, m.def + m.impl, CMake entry, Python wrapper, test, bench."""
+    """Add an op: kernel, launcher header, binding + registration, wrapper, test and bench; CMake line and export."""
     project = find_project()
-    if template is None:
-        template = "custom" if schema else "elementwise"  # --schema alone means a custom op
-    request = scaffold.NewOp(name, category, template, scaffold.parse_dtypes(dtypes), schema, fp4)
+    request = scaffold.NewOp(
+        name, category, template, scaffold.parse_dtypes(dtypes) if dtypes is not None else None, schema, fp4, like
+    )
     with transaction.project_lock(project.root):
         changes = scaffold.plan_new(project, request)
         files = scaffold.files_of(changes)
@@ -47,7 +71,8 @@ def new(
             _report(project, files, json_out, dry_run=True, diff=changes.diff())
             return
         transaction.apply(changes)
-    _report(project, files, json_out, dry_run=False, name=name, fp4=fp4)
+    fp4_op = fp4 or (like is not None and registry.scan(project)[name].fp4)  # a copy of an FP4 op is one
+    _report(project, files, json_out, dry_run=False, name=name, fp4=fp4_op)
 
 
 def _report(

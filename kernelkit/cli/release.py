@@ -7,11 +7,11 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from kernelkit import layout
 from kernelkit import release as core
-from kernelkit import transaction
 from kernelkit.cli._ui import console, err_console, handles_errors, print_json
+from kernelkit.codegen import transaction
 from kernelkit.errors import KernelkitError
+from kernelkit.model import layout
 from kernelkit.project import find_project
 
 
@@ -21,10 +21,16 @@ def release(
         str, typer.Argument(metavar="patch|minor|major|X.Y.Z", help="Which part to bump, or the new version itself.")
     ] = "patch",
     wheel: Annotated[
-        bool, typer.Option("--wheel", help="Also build the wheel and check it installs and imports in a fresh venv (before committing).")
+        bool,
+        typer.Option(
+            "--wheel",
+            help="Also build the wheel and check it installs and imports in a fresh venv (before committing).",
+        ),
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the diff and the commit/tag it would make; change nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the diff and the commit/tag it would make; change nothing.")
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print a summary as JSON (for scripts).")] = False,
 ) -> None:
     """Bump every version place, add a CHANGELOG section, commit and tag vX.Y.Z (all or nothing).
@@ -58,13 +64,21 @@ def release(
     console.print(f"  files   {', '.join(rel(p) for p in plan.files)}", markup=False, soft_wrap=True)
     if done.wheel:
         imported = ", ".join(f"{m} {v}" for m, v in done.wheel.imported.items())
-        console.print(f"  wheel   {rel(done.wheel.path)} ({_size(done.wheel.size)}); imports {imported} in a fresh venv", markup=False, soft_wrap=True)
+        console.print(
+            f"  wheel   {rel(done.wheel.path)} ({_size(done.wheel.size)}); imports {imported} in a fresh venv",
+            markup=False,
+            soft_wrap=True,
+        )
     console.print(f"next: [bold]git push && git push origin {plan.tag}[/]")
 
 
 def _summary(plan: core.Plan) -> None:
     rel = lambda p: layout.rel(plan.project, p)  # noqa: E731
-    console.print(f"release [bold]{plan.tag}[/] ({plan.current} → {plan.version}), since {escape(plan.previous_tag or 'the first commit')}", soft_wrap=True)
+    console.print(
+        f"release [bold]{plan.tag}[/] ({plan.current} → {plan.version}), "
+        f"since {escape(plan.previous_tag or 'the first commit')}",
+        soft_wrap=True,
+    )
     console.print(f"  edits   {', '.join(rel(p) for p in plan.files)}", markup=False, soft_wrap=True)
     console.print(f"  commit  {plan.commit_message}; annotated tag {plan.tag}", markup=False, soft_wrap=True)
     if plan.wheel:
@@ -78,9 +92,16 @@ def _report_dry_run(plan: core.Plan, json_out: bool) -> None:
         print_json({**plan.to_json(), "dry_run": True, "commit": None, "wheel": None, "diff": diff})
         return
     print(diff, end="")  # plain: a diff must survive copy/paste and pipes unwrapped
-    console.print(f"would commit [bold]{plan.commit_message!r}[/] and tag [bold]{plan.tag}[/] (annotated, message: the CHANGELOG section)", soft_wrap=True)
+    console.print(
+        f"would commit [bold]{plan.commit_message!r}[/] and tag [bold]{plan.tag}[/] "
+        "(annotated, message: the CHANGELOG section)",
+        soft_wrap=True,
+    )
     if plan.wheel:
-        console.print("would build the wheel into dist/ and check it installs and imports in a fresh venv, before committing", soft_wrap=True)
+        console.print(
+            "would build the wheel into dist/ and check it installs and imports in a fresh venv, before committing",
+            soft_wrap=True,
+        )
     console.print("[yellow]dry run: nothing was changed[/]")
 
 

@@ -7,9 +7,10 @@ from typing import Annotated
 import typer
 from rich.tree import Tree
 
-from kernelkit import layout, scaffold, transaction
 from kernelkit.cli._ui import console, handles_errors, print_json
+from kernelkit.codegen import scaffold, transaction
 from kernelkit.errors import KernelkitError
+from kernelkit.model import layout
 from kernelkit.project import find_project
 
 
@@ -20,7 +21,7 @@ def remove(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the unified diff; change nothing.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print removed/modified files as JSON.")] = False,
 ) -> None:
-    """Remove an op's kernel, declaration, registration, CMake entry, wrapper, test and bench."""
+    """Remove an op's kernel, launcher header, binding, wrapper, test and bench, its CMake line and its export."""
     project = find_project()
     with transaction.project_lock(project.root):
         changes = scaffold.plan_remove(project, name)
@@ -35,7 +36,8 @@ def remove(
         if not yes:
             if not typer.get_text_stream("stdin").isatty():
                 raise KernelkitError(f"refusing to remove '{name}' without confirmation; pass --yes", exit_code=2)
-            console.print(f"removes {len(files['deleted'])} files and edits {len(files['modified'])}: {', '.join(files['deleted'])}")
+            deleted, modified = files["deleted"], files["modified"]
+            console.print(f"removes {len(deleted)} files and edits {len(modified)}: {', '.join(deleted)}")
             if not typer.confirm(f"Remove op '{name}'?"):
                 raise typer.Exit(1)
         transaction.apply(changes)

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kernelkit import testrun
+from kernelkit.builder import testrun
 from kernelkit.cli._ui import console, handles_errors
 from kernelkit.errors import KernelkitError
 from kernelkit.project import find_project
@@ -14,7 +14,9 @@ from kernelkit.project import find_project
 
 @handles_errors
 def test(
-    ops: Annotated[Optional[list[str]], typer.Argument(help="Ops whose tests to run (default: the whole suite).")] = None,
+    ops: Annotated[
+        Optional[list[str]], typer.Argument(help="Ops whose tests to run (default: the whole suite).")
+    ] = None,
     keyword: Annotated[Optional[str], typer.Option("-k", help="Only tests matching this pytest -k expression.")] = None,
     gpu: Annotated[
         Optional[bool], typer.Option("--gpu/--cpu", help="Only the GPU tests, or only the CPU tests (default: both).")

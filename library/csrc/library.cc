@@ -3,7 +3,7 @@
 #include "kernelkit/binding.h"
 
 // One string in the library: `kernelkit list` / `doctor` read it from the file, `kernelkit_ops.fp4_enabled()`
-// from the loaded library (kernelkit/features.py).
+// from the loaded library (kernelkit/builder/features.py).
 #ifdef KERNELKIT_ENABLE_FP4
 #define KERNELKIT_FEATURE_FP4 "1"
 #else

@@ -44,10 +44,7 @@ _GIT_CONFIG = [
 ]  # fmt: skip
 # Strips an editable install's import hook (scikit-build-core's redirecting finder), which would
 # otherwise resolve `kernelkit_ops` to the checkout instead of the copy on PYTHONPATH.
-_BOOT = (
-    "import sys\n"
-    "sys.meta_path[:] = [f for f in sys.meta_path if not type(f).__module__.startswith('_editable')]\n"
-)
+_BOOT = "import sys\nsys.meta_path[:] = [f for f in sys.meta_path if not type(f).__module__.startswith('_editable')]\n"
 
 
 def plain(text: str) -> str:
@@ -247,7 +244,7 @@ def project(pristine_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def build_tools() -> dict[str, str]:
     """cmake, ninja and nvcc as kernelkit finds them; skips the test when one is missing."""
-    from kernelkit import toolchain
+    from kernelkit.builder import toolchain
 
     tools = {name: toolchain.find_tool(name).path for name in ("cmake", "ninja")}
     tools["nvcc"] = toolchain.find_nvcc().path
@@ -258,7 +255,7 @@ def build_tools() -> dict[str, str]:
 
 
 def build_env(tools: dict[str, str]) -> dict[str, str]:
-    from kernelkit import toolchain
+    from kernelkit.builder import toolchain
 
     env = toolchain.tool_env()
     env.setdefault("CUDACXX", tools["nvcc"])
@@ -282,5 +279,6 @@ def compile_commands(copy: ProjectCopy) -> dict[str, str]:
     entries = json.loads((copy.root / "build" / "compile_commands.json").read_text())
     library = (copy.root / "library").resolve()
     return {
-        str(Path(e["file"]).resolve().relative_to(library)): e.get("command") or shlex.join(e["arguments"]) for e in entries
+        str(Path(e["file"]).resolve().relative_to(library)): e.get("command") or shlex.join(e["arguments"])
+        for e in entries
     }

@@ -11,11 +11,11 @@ import subprocess
 import pytest
 from typer.testing import CliRunner
 
-from kernelkit import bench as core
 from kernelkit.benchspec import Case
 from kernelkit.cli import app
+from kernelkit.perf import harness as core
+from kernelkit.perf.timing import Timing, quantile, rotation_count, summarize
 from kernelkit.project import find_project
-from kernelkit.timing import Timing, quantile, rotation_count, summarize
 
 CEILINGS = core.Ceilings(copy_gbs=3000.0, bf16_tflops=700.0, fp8_tflops=1300.0)
 
@@ -26,7 +26,9 @@ def project(repo_root):
 
 
 def timing(us: float, spread: float = 0.01) -> Timing:
-    return Timing(us=us, us_p20=us * (1 - spread), us_p80=us * (1 + spread), us_min=us * 0.97, us_max=us * 1.05, samples=10)
+    return Timing(
+        us=us, us_p20=us * (1 - spread), us_p80=us * (1 + spread), us_min=us * 0.97, us_max=us * 1.05, samples=10
+    )
 
 
 def test_every_bench_file_loads_without_a_gpu(project):
@@ -120,7 +122,7 @@ def test_rows_are_judged_against_a_copy_of_their_size():
     assert core.make_row(MathBound, case, "kernelkit", timing(2000.0), with_curve).pct_of_size_copy is None
     doc = core.results_document([row], with_curve, {"device": "NVIDIA H100 80GB HBM3"})
     assert doc["ceilings"]["copy_curve"] == CURVE
-    line = next(l for l in core.markdown(doc).splitlines() if "| kernelkit |" in l)
+    line = next(text for text in core.markdown(doc).splitlines() if "| kernelkit |" in text)
     assert "| 101% |" in line
 
 
@@ -134,7 +136,14 @@ def make_doc(rows_us: dict[str, float], spread: float = 0.01) -> dict:
 
     rows = [core.make_row(B, b_case, impl, timing(us, spread), CEILINGS) for impl, us in rows_us.items()]
     core.add_speedups(rows)
-    env = {"device": "NVIDIA H100 80GB HBM3", "driver": "580", "cuda": "13.0", "torch": "2.11.0", "commit": "abc1234", "date": "2026-11-23"}
+    env = {
+        "device": "NVIDIA H100 80GB HBM3",
+        "driver": "580",
+        "cuda": "13.0",
+        "torch": "2.11.0",
+        "commit": "abc1234",
+        "date": "2026-11-23",
+    }
     return core.results_document(rows, CEILINGS, env)
 
 
@@ -155,7 +164,7 @@ def test_results_json_schema():
 def test_markdown_table():
     md = core.markdown(make_doc({"kernelkit": 60.0, "torch": 170.0}))
     assert "NVIDIA H100 80GB HBM3" in md and "abc1234" in md and "3000 GB/s" in md
-    line = next(l for l in md.splitlines() if "| kernelkit |" in l)
+    line = next(text for text in md.splitlines() if "| kernelkit |" in text)
     assert "60.00" in line and "2.83×" in line
 
 
@@ -219,7 +228,9 @@ def test_compare_committed_takes_the_newest_row_of_every_case(tmp_path):
         "torch": (170.0, "2026-11-23-aaa.json"),
     }
     verdicts = core.compare(merged, make_doc({"kernelkit": 60.0, "torch": 170.0}))
-    assert [(v.impl, v.old_source) for v in verdicts if v.regressed] == [("kernelkit", "2026-12-07-bbb.json")]  # 50 -> 60 µs
+    assert [(v.impl, v.old_source) for v in verdicts if v.regressed] == [
+        ("kernelkit", "2026-12-07-bbb.json")
+    ]  # 50 -> 60 µs
     assert {v.impl: v.old_source for v in verdicts}["torch"] == "2026-11-23-aaa.json"
 
 
@@ -228,8 +239,13 @@ def test_compare_committed_orders_one_days_files_by_commit(tmp_path):
 
     def git(*args, when=None):
         env = {"GIT_AUTHOR_DATE": f"{when} +0000", "GIT_COMMITTER_DATE": f"{when} +0000"} if when else {}
-        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True,
-                       env={**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", **env})
+        subprocess.run(
+            ["git", *args],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            env={**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", **env},
+        )
 
     git("init", "-q")
     git("config", "user.email", "t@example.com")
@@ -307,7 +323,7 @@ def test_allocated_outputs_rotate_like_the_inputs():
     of the captured graph: outputs rotate over as many buffers as there are input copies."""
     import torch
 
-    from kernelkit.timing import _capture
+    from kernelkit.perf.timing import _capture
 
     copies, n = 4, 12
     seen: list[int] = []

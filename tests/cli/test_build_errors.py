@@ -7,19 +7,19 @@ import shutil
 
 import pytest
 
-from kernelkit.buildsys import extract_errors, parse_progress
+from kernelkit.builder.buildsys import extract_errors, parse_progress
 
 GCC_LOG = """\
-[1/4] Building CXX object CMakeFiles/kernelkit_ops.dir/csrc/registration.cc.o
-FAILED: CMakeFiles/kernelkit_ops.dir/csrc/registration.cc.o
-/usr/bin/g++ -DTORCH_TARGET_VERSION=0x020a000000000000 -O3 -c ../../library/csrc/registration.cc
-../../library/csrc/registration.cc: In function 'void kernelkit::binding::silu_and_mul(Tensor, Tensor)':
-../../library/csrc/registration.cc:42:17: warning: unused variable 'n' [-Wunused-variable]
-../../library/csrc/registration.cc:57:3: error: expected ';' before '}' token
+[1/4] Building CXX object CMakeFiles/kernelkit_ops.dir/csrc/activation/silu_and_mul.cc.o
+FAILED: CMakeFiles/kernelkit_ops.dir/csrc/activation/silu_and_mul.cc.o
+/usr/bin/g++ -DTORCH_TARGET_VERSION=0x020a000000000000 -O3 -c ../../library/csrc/activation/silu_and_mul.cc
+../../library/csrc/activation/silu_and_mul.cc: In function 'void kernelkit::binding::silu_and_mul(Tensor, Tensor)':
+../../library/csrc/activation/silu_and_mul.cc:42:17: warning: unused variable 'n' [-Wunused-variable]
+../../library/csrc/activation/silu_and_mul.cc:57:3: error: expected ';' before '}' token
    57 |   }
       |   ^
-../../library/csrc/registration.cc:57:3: error: expected ';' before '}' token
-/abs/library/csrc/binding_utils.h:9:10: fatal error: missing.h: No such file or directory
+../../library/csrc/activation/silu_and_mul.cc:57:3: error: expected ';' before '}' token
+/abs/library/include/kernelkit/binding.h:9:10: fatal error: missing.h: No such file or directory
     9 | #include "missing.h"
       |          ^~~~~~~~~~~
 compilation terminated.
@@ -36,7 +36,7 @@ file.cu(5): warning #177-D: variable "unused" was declared but never referenced
 Remark: The warnings can be suppressed with "-diag-suppress <warning-number>"
 
 ../../library/csrc/activation/silu_and_mul.cu(21): error: expected a declaration
-../../library/include/kernelkit/gated_activation.cuh(3): catastrophic error: cannot open source file "nope.cuh"
+../../library/include/kernelkit/families/gated_activation.cuh(3): catastrophic error: cannot open source file "nope.cuh"
 2 errors detected in the compilation of "../../library/csrc/activation/silu_and_mul.cu".
 nvcc fatal   : Unsupported gpu architecture 'compute_50'
 """
@@ -44,12 +44,12 @@ nvcc fatal   : Unsupported gpu architecture 'compute_50'
 LD_LOG = """\
 [4/4] Linking CXX shared library /w/library/python/kernelkit_ops/_kernelkit_ops.so
 FAILED: /w/library/python/kernelkit_ops/_kernelkit_ops.so
-: && /usr/bin/g++ -fPIC -shared -Wl,--no-undefined -o _kernelkit_ops.so registration.cc.o silu_and_mul.cu.o && :
-/usr/bin/ld: registration.cc:(.text+0x1998): undefined reference to `kernelkit::launch_silu_and_mul(void*, void const*, long, long, long, long, kernelkit::DType, CUstream_st*)'
+: && /usr/bin/g++ -fPIC -shared -Wl,--no-undefined -o _kernelkit_ops.so silu_and_mul.cc.o silu_and_mul.cu.o && :
+/usr/bin/ld: silu_and_mul.cc:(.text+0x1998): undefined reference to `kernelkit::launch_silu_and_mul(void*, void const*, long, long, long, long, kernelkit::DType, CUstream_st*)'
 /usr/bin/ld: cannot find -lcudart_static: No such file or directory
 ld.lld: error: undefined symbol: kernelkit::launch_gelu_and_mul
 ninja: build stopped: subcommand failed.
-"""
+"""  # noqa: E501  (a linker's line, as long as it is)
 
 CMAKE_LOG = """\
 -- The CXX compiler identification is GNU 12.2.0
@@ -66,9 +66,10 @@ CMake Error: The source directory "/nowhere" does not exist.
 def test_gcc_errors():
     errors = extract_errors(GCC_LOG)
     assert errors == [
-        "FAILED: CMakeFiles/kernelkit_ops.dir/csrc/registration.cc.o",
-        "../../library/csrc/registration.cc:57:3: error: expected ';' before '}' token",  # once, deduplicated
-        "/abs/library/csrc/binding_utils.h:9:10: fatal error: missing.h: No such file or directory",
+        "FAILED: CMakeFiles/kernelkit_ops.dir/csrc/activation/silu_and_mul.cc.o",
+        # once, deduplicated
+        "../../library/csrc/activation/silu_and_mul.cc:57:3: error: expected ';' before '}' token",
+        "/abs/library/include/kernelkit/binding.h:9:10: fatal error: missing.h: No such file or directory",
     ]
 
 
@@ -86,7 +87,8 @@ def test_nvcc_errors():
         "FAILED: CMakeFiles/kernelkit_ops.dir/csrc/activation/silu_and_mul.cu.o",
         'file.cu(12): error: identifier "undefined_thing" is undefined',
         "../../library/csrc/activation/silu_and_mul.cu(21): error: expected a declaration",
-        '../../library/include/kernelkit/gated_activation.cuh(3): catastrophic error: cannot open source file "nope.cuh"',
+        "../../library/include/kernelkit/families/gated_activation.cuh(3): "
+        'catastrophic error: cannot open source file "nope.cuh"',
         "nvcc fatal   : Unsupported gpu architecture 'compute_50'",
     ]
 
@@ -94,7 +96,9 @@ def test_nvcc_errors():
 def test_ld_errors():
     errors = extract_errors(LD_LOG)
     assert errors[0] == "FAILED: /w/library/python/kernelkit_ops/_kernelkit_ops.so"
-    assert any("undefined reference to `kernelkit::launch_silu_and_mul(" in e and e.startswith("/usr/bin/ld:") for e in errors)
+    assert any(
+        "undefined reference to `kernelkit::launch_silu_and_mul(" in e and e.startswith("/usr/bin/ld:") for e in errors
+    )
     assert "/usr/bin/ld: cannot find -lcudart_static: No such file or directory" in errors
     assert "ld.lld: error: undefined symbol: kernelkit::launch_gelu_and_mul" in errors
     assert not any(e.startswith(": &&") for e in errors)
@@ -163,29 +167,32 @@ def test_build_with_a_syntax_error_shows_file_and_line(tmp_path, repo_root, kern
 
 
 @pytest.mark.slow
-def test_launcher_that_disagrees_with_its_declaration_fails_the_link(tmp_path, repo_root, kernelkit_proc):
-    # Kernels do not include the launcher header (so `new` recompiles only what it adds); the link
-    # with --no-undefined is what catches a definition whose signature drifted from the declaration.
+def test_launcher_that_disagrees_with_its_declaration_fails_to_compile(tmp_path, repo_root, kernelkit_proc):
+    # The kernel includes its launcher header and defines the launcher by its qualified name: a definition
+    # whose signature drifted from the declaration is a compile error in the kernel file, with its line.
     copy = tmp_path / "project"
     shutil.copytree(repo_root, copy, ignore=_IGNORE, symlinks=True)
     kernel = copy / "library" / "csrc" / "activation" / "silu_and_mul.cu"
     text = kernel.read_text()
     assert "int64_t input_row_stride, bool enable_pdl" in text
-    kernel.write_text(text.replace("int64_t input_row_stride, bool enable_pdl", "int input_row_stride, bool enable_pdl", 1))
+    kernel.write_text(
+        text.replace("int64_t input_row_stride, bool enable_pdl", "int input_row_stride, bool enable_pdl", 1)
+    )
 
     proc = kernelkit_proc("build", cwd=copy, timeout=240)
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0, output
-    assert "Traceback" not in output
-    assert any("undefined reference" in line and "launch_silu_and_mul" in line for line in proc.stderr.splitlines()), output
+    assert "Traceback" not in output and "undefined reference" not in output
+    errors = [line for line in proc.stderr.splitlines() if "error" in line and "launch_silu_and_mul" in line]
+    assert any(re.match(r"library/csrc/activation/silu_and_mul\.cu:\d+:", line.strip()) for line in errors), output
 
 
 def test_error_locations_become_root_relative_file_line(tmp_path):
-    from kernelkit.buildsys import clickable
+    from kernelkit.builder.buildsys import clickable
 
     build_dir, root = tmp_path / "build" / "dev", tmp_path
     line = clickable("../../library/csrc/misc/bad_op.cu(23): error: expected a declaration", build_dir, root)
     assert line == "library/csrc/misc/bad_op.cu:23: error: expected a declaration"
-    gcc = clickable(f"{root}/library/csrc/registration.cc:57:3: error: expected ';'", build_dir, root)
-    assert gcc == "library/csrc/registration.cc:57:3: error: expected ';'"
+    gcc = clickable(f"{root}/library/csrc/activation/silu_and_mul.cc:57:3: error: expected ';'", build_dir, root)
+    assert gcc == "library/csrc/activation/silu_and_mul.cc:57:3: error: expected ';'"
     assert clickable("FAILED: x.o", build_dir, root) == "FAILED: x.o"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kernelkit import buildsys
-from kernelkit.buildsys import BuildOptions, cmake_cache_args, parse_archs, parse_define
+from kernelkit.builder import buildsys
+from kernelkit.builder.buildsys import BuildOptions, cmake_cache_args, parse_archs, parse_define
 from kernelkit.errors import KernelkitError
 from kernelkit.project import find_project
 
@@ -150,7 +150,7 @@ def test_cmake_cache_args_defaults(project, monkeypatch):
 
 
 def test_cmake_cache_args_archs_follow_the_gpus_present(project, monkeypatch):
-    from kernelkit.toolchain import Gpu
+    from kernelkit.builder.toolchain import Gpu
 
     gpus = [Gpu("H100", (9, 0)), Gpu("B200", (10, 0)), Gpu("H100", (9, 0)), Gpu("L4", (8, 9))]
     monkeypatch.setattr(buildsys, "detect_gpus", lambda: gpus)
@@ -216,12 +216,23 @@ def test_cli_build_passes_parsed_options_to_buildsys(cli, monkeypatch, repo_root
 
     def fake_build(project, options, *, jobs=None, on_progress=None, on_line=None):
         seen.update(project=project, options=options, jobs=jobs)
-        return buildsys.BuildResult(ok=True, elapsed_s=0.5, configured=True, steps=3, ccache=buildsys.CcacheStats(2, 1, 0))
+        return buildsys.BuildResult(
+            ok=True, elapsed_s=0.5, configured=True, steps=3, ccache=buildsys.CcacheStats(2, 1, 0)
+        )
 
     monkeypatch.setattr(buildsys, "build", fake_build)
     result = cli(
-        "build", "--fp4", "--arch", "sm_90a,100a", "--threads", "4", "--debug",
-        "-D", "CMAKE_BUILD_TYPE=RelWithDebInfo", "-j", "3",
+        "build",
+        "--fp4",
+        "--arch",
+        "sm_90a,100a",
+        "--threads",
+        "4",
+        "--debug",
+        "-D",
+        "CMAKE_BUILD_TYPE=RelWithDebInfo",
+        "-j",
+        "3",
     )
     assert result.exit_code == 0, result.output
     assert seen["options"] == BuildOptions(
@@ -238,7 +249,7 @@ def test_cli_build_passes_parsed_options_to_buildsys(cli, monkeypatch, repo_root
 
 
 def test_cli_build_failure_lists_errors_without_traceback(cli, monkeypatch):
-    errors = ["FAILED: x.cu.o", "library/csrc/x.cu(7): error: identifier \"y\" is undefined"]
+    errors = ["FAILED: x.cu.o", 'library/csrc/x.cu(7): error: identifier "y" is undefined']
 
     def fake_build(project, options, **kwargs):
         return buildsys.BuildResult(ok=False, elapsed_s=1.5, configured=False, steps=1, ccache=None, errors=errors)
@@ -257,7 +268,13 @@ def test_cli_build_json_reports_result(cli, monkeypatch):
 
     def fake_build(project, options, **kwargs):
         return buildsys.BuildResult(
-            ok=False, elapsed_s=2.0, configured=True, steps=0, ccache=None, errors=["CMake Error at x"], log="secret log"
+            ok=False,
+            elapsed_s=2.0,
+            configured=True,
+            steps=0,
+            ccache=None,
+            errors=["CMake Error at x"],
+            log="secret log",
         )
 
     monkeypatch.setattr(buildsys, "build", fake_build)
@@ -274,11 +291,15 @@ def test_a_define_left_off_is_dropped_from_the_cache(tmp_path, repo_root, monkey
     # Every build flag describes this build: a -D given last time and not now must not stick.
     import shutil
 
-    from kernelkit import buildsys
+    from kernelkit.builder import buildsys
     from kernelkit.project import find_project
 
     copy = tmp_path / "p"
-    shutil.copytree(repo_root, copy, ignore=shutil.ignore_patterns(".venv", "build", ".git", "__pycache__", "*.so", ".whl", "compile_commands.json"))
+    shutil.copytree(
+        repo_root,
+        copy,
+        ignore=shutil.ignore_patterns(".venv", "build", ".git", "__pycache__", "*.so", ".whl", "compile_commands.json"),
+    )
     project = find_project(copy)
     first = buildsys.build(project, buildsys.BuildOptions(defines=(("CMAKE_BUILD_TYPE", "Debug"),)))
     assert first.ok, first.log[-2000:]

@@ -40,7 +40,10 @@ def test_version(cli, flag):
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
-        ("build", ["--arch", "--fp4", "--no-fp4", "--threads", "--debug", "--define", "-D", "NAME=VALUE", "--jobs", "--json"]),
+        (
+            "build",
+            ["--arch", "--fp4", "--no-fp4", "--threads", "--debug", "--define", "-D", "NAME=VALUE", "--jobs", "--json"],
+        ),
         ("test", ["-k", "--gpu", "--cpu", "--pytest-arg", "ops"]),
         ("doctor", ["--json"]),
     ],

@@ -7,9 +7,9 @@ import json
 import pytest
 from rich.console import Console
 
+import kernelkit.builder.doctor as doctor_core
 import kernelkit.cli.doctor as doctor_cli
-import kernelkit.doctor as doctor_core
-from kernelkit.toolchain import Tool
+from kernelkit.builder.toolchain import Tool
 
 ITEMS = ("python", "torch", "nvcc", "cmake", "ninja", "ccache", "gpu", "library")
 REQUIRED = {"python", "torch", "nvcc", "cmake", "ninja"}
@@ -85,7 +85,13 @@ def test_missing_cmake_exits_1_with_fix_json(cli, monkeypatch):
     report = json.loads(result.stdout)
     assert report["ok"] is False
     cmake = next(c for c in report["checks"] if c["name"] == "cmake")
-    assert cmake == {"name": "cmake", "ok": False, "detail": "not found", "fix": "pip install 'cmake>=3.24'", "required": True}
+    assert cmake == {
+        "name": "cmake",
+        "ok": False,
+        "detail": "not found",
+        "fix": "pip install 'cmake>=3.24'",
+        "required": True,
+    }
 
 
 def test_missing_cmake_exits_1_with_fix_table(cli, monkeypatch, wide_console):

@@ -6,9 +6,8 @@ from pathlib import Path
 
 
 def test_import_registers_ops_without_gpu():
-    import torch
-
     import kernelkit_ops
+    import torch
 
     assert Path(kernelkit_ops.LIBRARY_PATH).is_file()
     assert hasattr(torch.ops.kernelkit, "silu_and_mul")

@@ -15,7 +15,7 @@ def test_found_from_a_sub_folder(repo_root):
     assert project.namespace == "kernelkit"
     assert project.library_dir == repo_root / "library"
     assert project.python_package_dir == repo_root / "library" / "python" / "kernelkit_ops"
-    assert project.registration_file.is_file()
+    assert project.library_file.is_file()
     assert project.cmake_file.is_file()
     assert project.op_tests_dir == repo_root / "tests" / "ops"
     assert project.build_dir == repo_root / "build" / "dev"

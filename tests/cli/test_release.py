@@ -10,7 +10,6 @@ Nothing here ever runs against the checkout the tests run from.
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import re
 import shutil
@@ -24,22 +23,33 @@ from typer.testing import CliRunner
 # Releasing needs tomlkit, an optional install (the GPU machine has no network to fetch it); CI has it.
 pytest.importorskip("tomlkit", reason="kernelkit release needs tomlkit (pip install tomlkit)")
 
-from kernelkit import release as core
-from kernelkit import transaction
-from kernelkit.errors import KernelkitError
 from scaffold_helpers import Result
+
+from kernelkit import release as core
+from kernelkit.codegen import transaction
+from kernelkit.errors import KernelkitError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COPY_IGNORE = shutil.ignore_patterns(
-    ".venv", "build", ".git", "__pycache__", "*.so", "compile_commands.json", ".pytest_cache", "*.whl", "dist",
-    ".kernelkit.lock", "*.kernelkit-new",
-)  # fmt: skip
+    ".venv",
+    "build",
+    ".git",
+    "__pycache__",
+    "*.so",
+    "compile_commands.json",
+    ".pytest_cache",
+    "*.whl",
+    "dist",
+    ".kernelkit.lock",
+    "*.kernelkit-new",
+)
 PYPROJECT = "pyproject.toml"
 CLI_INIT = "kernelkit/__init__.py"
 OPS_INIT = "library/python/kernelkit_ops/__init__.py"
-REGISTRATION = "library/csrc/registration.cc"
+GELU_BINDING = "library/csrc/activation/gelu_and_mul.cc"
 VERSION_FILES = (PYPROJECT, CLI_INIT, OPS_INIT)
-GELU_SCHEMA = 'm.def("gelu_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()");'
+GELU_SCHEMA = '"gelu_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()"'
+OLD_OP = 'KERNELKIT_REGISTER_OP(kernelkit, old_op, &kernelkit::binding::old_op, "old_op(Tensor! out) -> ()");\n'
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 # Local to each copy: the tests never depend on (or fight) the user's global git config.
 _GIT_CONFIG = {
@@ -58,7 +68,9 @@ def plain(text: str) -> str:
 
 def git(root: Path, *args: str, check: bool = True) -> str:
     env = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", GIT_TERMINAL_PROMPT="0")
-    proc = subprocess.run(["git", "-c", "init.defaultBranch=main", *args], cwd=root, capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        ["git", "-c", "init.defaultBranch=main", *args], cwd=root, capture_output=True, text=True, env=env
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
     return proc.stdout
@@ -89,7 +101,9 @@ class Repo:
         self._mp.setattr(_ui.console, "_width", 250)
         self._mp.setattr(_ui.err_console, "_width", 250)
         result = CliRunner().invoke(app, ["release", *args], input=input)
-        return Result(result.exit_code, plain(result.output), plain(result.stdout), plain(result.stderr), result.exception)
+        return Result(
+            result.exit_code, plain(result.output), plain(result.stdout), plain(result.stderr), result.exception
+        )
 
     def ok(self, *args: str) -> Result:
         result = self.run(*args)
@@ -216,7 +230,12 @@ def test_dry_run_json(repo: Repo) -> None:
     before = repo.state()
     data = repo.ok("minor", "--dry-run", "--json").json()
     assert data["dry_run"] is True and data["commit"] is None
-    assert (data["previous_version"], data["version"], data["tag"], data["previous_tag"]) == ("0.1.0", "0.2.0", "v0.2.0", "v0.1.0")
+    assert (data["previous_version"], data["version"], data["tag"], data["previous_tag"]) == (
+        "0.1.0",
+        "0.2.0",
+        "v0.2.0",
+        "v0.1.0",
+    )
     assert data["files"] == sorted(["CHANGELOG.md", *VERSION_FILES])
     assert data["commits"] == ["tests: nothing, but a subject", "docs: a note after the tag"]
     assert '+version = "0.2.0"' in data["diff"]
@@ -259,7 +278,9 @@ def test_patch_release_bumps_every_version_writes_the_changelog_commits_and_tags
     assert not (repo.root / transaction.LOCK_NAME).exists()
 
 
-@pytest.mark.parametrize(("bump", "version"), [("minor", "0.2.0"), ("major", "1.0.0"), ("0.3.0", "0.3.0"), ("v0.1.7", "0.1.7")])
+@pytest.mark.parametrize(
+    ("bump", "version"), [("minor", "0.2.0"), ("major", "1.0.0"), ("0.3.0", "0.3.0"), ("v0.1.7", "0.1.7")]
+)
 def test_minor_major_and_explicit_versions(repo: Repo, bump: str, version: str) -> None:
     repo.ok(bump, "--yes")
     assert f'version = "{version}"' in repo.read(PYPROJECT)
@@ -307,8 +328,11 @@ def test_existing_changelog_keeps_its_intro_and_history(repo: Repo) -> None:
 
 
 def test_extra_version_files(repo: Repo) -> None:
-    repo.replace(PYPROJECT, 'python-package = "library/python/kernelkit_ops"\n',
-                 'python-package = "library/python/kernelkit_ops"\nversion-files = ["tools/_version.py", "tools/meta.toml"]\n')  # fmt: skip
+    repo.replace(
+        PYPROJECT,
+        'python-package = "library/python/kernelkit_ops"\n',
+        'python-package = "library/python/kernelkit_ops"\nversion-files = ["tools/_version.py", "tools/meta.toml"]\n',
+    )
     repo.write("tools/_version.py", '"""Version."""\n__version__ = "0.1.0"\n')
     repo.write("tools/meta.toml", '[meta]\nname = "x"\nversion = "0.1.0"  # keep\n')
     repo.commit("extra version files")
@@ -337,15 +361,18 @@ def test_a_lock_file_git_does_not_ignore_is_not_dirt(repo: Repo) -> None:
 
 @pytest.fixture
 def breaking(repo: Repo) -> Repo:
-    """The tag v0.1.0 names a commit where gelu_and_mul had another schema and an op old_op existed;
-    HEAD has today's registration, so since the tag one op changed and one was removed."""
+    """The tag v0.1.0 names a commit where gelu_and_mul had another schema and an op old_op existed (its
+    binding TU alone is enough: a release reads the schemas the binding files register); HEAD has today's
+    bindings, so since the tag one op changed and one was removed."""
     repo.git("tag", "-d", "v0.1.0")
-    original = repo.read(REGISTRATION)
-    repo.replace(REGISTRATION, GELU_SCHEMA,
-                 'm.def("gelu_and_mul(Tensor! out, Tensor input, float scale) -> ()");\n  m.def("old_op(Tensor! out) -> ()");')  # fmt: skip
+    original = repo.read(GELU_BINDING)
+    repo.replace(GELU_BINDING, GELU_SCHEMA, '"gelu_and_mul(Tensor! out, Tensor input, float scale) -> ()"')
+    (repo.root / "library/csrc/misc").mkdir()
+    repo.write("library/csrc/misc/old_op.cc", OLD_OP)
     repo.commit("the old schemas")
     repo.tag("v0.1.0")
-    repo.write(REGISTRATION, original)
+    repo.write(GELU_BINDING, original)
+    (repo.root / "library/csrc/misc/old_op.cc").unlink()
     repo.commit("gelu_and_mul loses scale; old_op goes")
     return repo
 
@@ -388,6 +415,54 @@ def test_breaking_change_from_1_0_needs_a_major_bump(breaking: Repo) -> None:
     assert "warning: breaking change" in breaking.ok("1.1.0", "--dry-run").stderr
     assert "a major bump" in breaking.ok("minor", "--dry-run").stderr
     assert "warning" not in breaking.ok("major", "--dry-run").output
+
+
+@pytest.fixture
+def legacy_tag(repo: Repo) -> Repo:
+    """The tag v0.1.0 names a commit of the layout before ops had their own files: no binding TUs, every
+    schema an m.def line of csrc/registration.cc (gelu_and_mul's another, old_op one more)."""
+    from kernelkit.model import registry
+    from kernelkit.project import find_project
+
+    repo.git("tag", "-d", "v0.1.0")
+    ops = registry.scan(find_project(repo.root))
+    schemas = [op.registered.schema_text for op in ops.values() if op.registered]
+    schemas = [
+        s.replace(
+            "gelu_and_mul(Tensor! out, Tensor input, bool enable_pdl)",
+            "gelu_and_mul(Tensor! out, Tensor input, float scale)",
+        )
+        for s in schemas
+    ]
+    lines = "".join(f'  m.def("{s}");\n' for s in [*schemas, "old_op(Tensor! out) -> ()"])
+    ccs = {op.binding_file.path: op.binding_file.path.read_bytes() for op in ops.values() if op.binding_file}
+    for path in ccs:
+        path.unlink()
+    repo.write(
+        "library/csrc/registration.cc",
+        "STABLE_TORCH_LIBRARY(kernelkit, m) {\n  // kernelkit:schemas-begin\n"
+        + lines
+        + "  // kernelkit:schemas-end\n}\n",
+    )
+    repo.commit("the layout of registration.cc")
+    repo.tag("v0.1.0")
+    (repo.root / "library/csrc/registration.cc").unlink()
+    for path, data in ccs.items():
+        path.write_bytes(data)
+    repo.commit("every op its own files")
+    return repo
+
+
+def test_a_tag_of_the_registration_cc_layout_is_read_too(legacy_tag: Repo) -> None:
+    data = legacy_tag.ok("patch", "--dry-run", "--json").json()
+    assert data["ops"]["added"] == {}  # every op of today was in registration.cc: none is new
+    assert data["ops"]["removed"] == {"old_op": "old_op(Tensor! out) -> ()"}
+    assert data["ops"]["changed"] == {
+        "gelu_and_mul": {
+            "old": "gelu_and_mul(Tensor! out, Tensor input, float scale) -> ()",
+            "new": "gelu_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()",
+        }
+    }
 
 
 def test_announces_breaking() -> None:
@@ -433,11 +508,15 @@ def test_refuses_an_existing_tag(repo: Repo) -> None:
 
 
 def test_refuses_when_check_fails(repo: Repo) -> None:
-    (repo.root / "tests/ops/test_silu_and_mul.py").unlink()
+    (repo.root / "tests/ops/activation/test_silu_and_mul.py").unlink()
     repo.commit("lose a test")
     before = repo.state()
     result = repo.run("patch", "--yes")
-    assert_refused(result, "`kernelkit check` finds 1 problem", "tests/ops/test_silu_and_mul.py: silu_and_mul: missing: test")
+    assert_refused(
+        result,
+        "`kernelkit check` finds 1 problem",
+        "tests/ops/activation/test_silu_and_mul.py: silu_and_mul: missing: test",
+    )
     repo.assert_unchanged(before)
 
 
@@ -453,14 +532,17 @@ def test_refuses_versions_that_disagree(repo: Repo) -> None:
 @pytest.mark.parametrize(
     ("content", "needle"),
     [
-        ('x = 1\n', "found 0"),
+        ("x = 1\n", "found 0"),
         ('__version__ = "0.1.0"\n__version__ = "0.1.0"\n', "found 2 (lines 1, 2)"),
         ('version = "0.1.0"\nversion = "0.1.0"\n', "found 2"),
     ],
 )
 def test_refuses_a_version_file_without_exactly_one_version_line(repo: Repo, content: str, needle: str) -> None:
-    repo.replace(PYPROJECT, 'python-package = "library/python/kernelkit_ops"\n',
-                 'python-package = "library/python/kernelkit_ops"\nversion-files = ["tools/VERSION.txt"]\n')  # fmt: skip
+    repo.replace(
+        PYPROJECT,
+        'python-package = "library/python/kernelkit_ops"\n',
+        'python-package = "library/python/kernelkit_ops"\nversion-files = ["tools/VERSION.txt"]\n',
+    )
     repo.write("tools/VERSION.txt", content)
     repo.commit("a version file")
     before = repo.state()
@@ -548,7 +630,9 @@ def test_failure_after_the_first_file_swap_rolls_back(repo: Repo, monkeypatch: p
 
 @pytest.mark.parametrize("step", [core.FILES_WRITTEN, core.COMMITTED, core.TAGGED])
 @pytest.mark.parametrize("error", [KernelkitError, RuntimeError])
-def test_failure_after_a_step_rolls_everything_back(repo: Repo, monkeypatch: pytest.MonkeyPatch, step: str, error: type) -> None:
+def test_failure_after_a_step_rolls_everything_back(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch, step: str, error: type
+) -> None:
     seen: list[str] = []
 
     def fail_at(name: str) -> None:
@@ -597,9 +681,11 @@ def test_a_failing_wheel_rolls_back_and_leaves_no_wheel(repo: Repo, monkeypatch:
 
 @pytest.mark.slow
 def test_wheel_is_built_installed_in_a_fresh_venv_and_imported(repo: Repo) -> None:
-    from kernelkit import toolchain
+    from kernelkit.builder import toolchain
 
-    missing = [t for t in ("cmake", "ninja") if not toolchain.find_tool(t).found] + ([] if toolchain.find_nvcc().found else ["nvcc"])
+    missing = [t for t in ("cmake", "ninja") if not toolchain.find_tool(t).found] + (
+        [] if toolchain.find_nvcc().found else ["nvcc"]
+    )
     if missing:
         pytest.skip(f"needs {', '.join(missing)} to compile the library into the wheel")
     start = repo.head()

@@ -1,9 +1,10 @@
 """`kernelkit new / remove / check / list` end to end, each in a committed copy of the project.
 
-What is asserted is what a kernel author relies on: a generated op passes `check`, compiles (nvcc for
-the kernel, the host compiler for the registration TU, with the commands of a real configure), links,
-loads with the right schema and passes its own CPU tests; `remove` gives back the tree byte for byte;
-every refusal and every failure midway leaves the tree exactly as it was.
+What is asserted is what a kernel author relies on: a generated op is its own six files plus one CMake
+line and one export, passes `check`, compiles (nvcc for the kernel, the host compiler for its binding TU,
+with the commands of a real configure), links, loads with the right schema and passes its own CPU tests;
+`remove` gives back the tree byte for byte; every refusal and every failure midway leaves the tree exactly
+as it was.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import shlex
 import signal
 import subprocess
 import sys
-from pathlib import Path
 import threading
+from pathlib import Path
 
 import pytest
 from scaffold_helpers import (  # noqa: F401  (pristine_project, project: fixtures)
@@ -34,44 +35,66 @@ from scaffold_helpers import (  # noqa: F401  (pristine_project, project: fixtur
     snapshot,
 )
 
-from kernelkit import transaction
+from kernelkit.codegen import transaction
+from kernelkit.model import layout, regions
 
 PKG = "library/python/kernelkit_ops"
 CMAKE = "library/CMakeLists.txt"
-REGISTRATION = "library/csrc/registration.cc"
-HEADER = "library/include/kernelkit_ops.h"
 INIT = f"{PKG}/__init__.py"
 ACTIVATION_OPS = ("gelu_and_mul", "gelu_tanh_and_mul", "silu_and_mul")
 
 
+def binding(name: str, category: str) -> str:
+    return f"library/csrc/{category}/{name}.cc"
+
+
+def header(name: str, category: str) -> str:
+    return f"library/include/kernelkit_ops/{category}/{name}.h"
+
+
+def keys(project: ProjectCopy, rel: str, spec: regions.RegionSpec) -> list[str]:
+    return [e.key for e in regions.entries(project.read(rel), spec, rel)]
+
+
 def repo_ops() -> list[str]:
     """The ops the repository has now (the suite must not break each time the library grows)."""
-    from kernelkit import registry
+    from kernelkit.model import registry
     from kernelkit.project import find_project
 
     return list(registry.scan(find_project(Path(__file__).resolve().parents[2])))
 
+
 # template -> (op name, extra flags of `new`, the schema it registers)
 TEMPLATES = {
-    "elementwise": ("my_scale", [], "my_scale(Tensor! out, Tensor input, float scale) -> ()"),
-    "rowwise": ("my_rowsum", ["--template", "rowwise"], "my_rowsum(Tensor! out, Tensor input) -> ()"),
+    "elementwise": ("my_scale", [], "my_scale(Tensor! out, Tensor input, float scale, bool enable_pdl) -> ()"),
+    "rowwise": (
+        "my_rownorm",
+        ["--template", "rowwise"],
+        "my_rownorm(Tensor! out, Tensor input, float eps, bool enable_pdl) -> ()",
+    ),
     "custom": ("my_custom", ["--template", "custom", "--schema", CUSTOM_SCHEMA], CUSTOM_SCHEMA),
 }
 
 
+def op_files(name: str, category: str) -> list[str]:
+    """The op's own files: kernel, launcher header, binding, wrapper, test, bench."""
+    return sorted(
+        [
+            f"library/csrc/{category}/{name}.cu",
+            header(name, category),
+            binding(name, category),
+            f"{PKG}/{category}/{name}.py",
+            f"tests/ops/{category}/test_{name}.py",
+            f"benchmarks/ops/{category}/bench_{name}.py",
+        ]
+    )
+
+
 def created_files(name: str, category: str, new_category: bool) -> list[str]:
-    files = [
-        f"benchmarks/ops/bench_{name}.py",
-        f"library/csrc/{category}/{name}.cu",
-        f"{PKG}/{category}/{name}.py",
-        f"tests/ops/test_{name}.py",
-    ]
-    if new_category:
-        files.append(f"{PKG}/{category}/__init__.py")
-    return sorted(files)
+    return sorted(op_files(name, category) + ([f"{PKG}/{category}/__init__.py"] if new_category else []))
 
 
-MODIFIED_FILES = sorted([CMAKE, REGISTRATION, HEADER, INIT])
+MODIFIED_FILES = sorted([CMAKE, INIT])  # one line each: the CMake op list and the package's export
 
 
 def assert_one_line_error(result, *needles: str) -> str:
@@ -128,17 +151,32 @@ def test_new_passes_check_and_remove_restores_the_tree(project: ProjectCopy, tem
     for rel in data["created"]:
         assert project.path(rel).is_file(), rel
 
-    # The five pieces, each in its region.
-    assert f"  csrc/{category}/{name}.cu\n" in project.read(CMAKE)
-    assert f"cudaError_t launch_{name}(" in project.read(HEADER)
-    registration = project.read(REGISTRATION)
-    assert re.search(rf"^void {name}\(", registration, re.M)
-    assert f'  m.def("{schema}");\n' in registration
-    assert f'  m.impl("{name}", TORCH_BOX(&kernelkit::binding::{name}));\n' in registration
+    # One line in the CMake op list, its launcher declared in its header and defined by its kernel (which
+    # includes the header, as the binding does), its binding and registration in its own binding TU.
+    assert name in keys(project, CMAKE, layout.OPS) and f"  {category}/{name}\n" in project.read(CMAKE)
+    include = f'#include "kernelkit_ops/{category}/{name}.h"'
+    assert f"cudaError_t launch_{name}(" in project.read(header(name, category))
+    kernel = project.read(f"library/csrc/{category}/{name}.cu")
+    assert f"cudaError_t kernelkit::launch_{name}(" in kernel and include in kernel
+    cc = project.read(binding(name, category))
+    assert include in cc and re.search(rf"^void {name}\(", cc, re.M)
+    assert re.search(
+        rf'^KERNELKIT_REGISTER_OP\(kernelkit, {name}, &kernelkit::binding::{name},\s+"{re.escape(schema)}"\);$',
+        cc,
+        re.M,
+    )
     init = project.read(INIT)
     assert f"from kernelkit_ops.{category}.{name} import {name}\n" in init
     assert f'    "{name}",\n' in init
-    assert f'register_fake("kernelkit::{name}")' in project.read(f"{PKG}/{category}/{name}.py")
+    # The wrapper is thin: no checks (the binding makes them), no fake (torch derives it for `-> ()` ops).
+    wrapper = project.read(f"{PKG}/{category}/{name}.py")
+    assert (
+        "register_fake" not in wrapper and "_validate" not in wrapper and not re.search(r"^\s+raise\b", wrapper, re.M)
+    )
+    assert f"torch.ops.kernelkit.{name}.default(" in wrapper
+    # House code: PDL through the shared launch helper, vector loads, the shared reduction (rowwise).
+    assert "launch_with_pdl(" in kernel and "pdl_wait_then_launch_dependents();" in kernel and "Vec<T, VEC>" in kernel
+    assert ("block_sum(" in kernel) is (template == "rowwise") and "__shfl_xor_sync" not in kernel
 
     check = project.run("check", "--json")
     assert check.exit_code == 0, check.output
@@ -161,7 +199,7 @@ def test_new_passes_check_and_remove_restores_the_tree(project: ProjectCopy, tem
 def test_schema_alone_means_custom(project: ProjectCopy):
     name = "my_custom"
     project.ok("new", name, "--category", "fresh_cat", "--schema", CUSTOM_SCHEMA)
-    assert f'  m.def("{CUSTOM_SCHEMA}");' in project.read(REGISTRATION)
+    assert f'"{CUSTOM_SCHEMA}");' in project.read(binding(name, "fresh_cat"))
     assert "--template custom" in project.read(f"library/csrc/fresh_cat/{name}.cu")
     assert project.run("check").exit_code == 0
     project.ok("remove", name, "--yes")
@@ -170,25 +208,30 @@ def test_schema_alone_means_custom(project: ProjectCopy):
 
 def test_schema_without_a_name_takes_the_op_name(project: ProjectCopy):
     project.ok("new", "my_op", "--schema", "(Tensor! out, Tensor input, float eps=1e-06) -> ()")
-    assert '  m.def("my_op(Tensor! out, Tensor input, float eps=1e-06) -> ()");' in project.read(REGISTRATION)
+    assert '"my_op(Tensor! out, Tensor input, float eps=1e-06) -> ()");' in project.read(binding("my_op", "misc"))
     wrapper = project.read(f"{PKG}/misc/my_op.py")
-    assert "def my_op(out: torch.Tensor, input: torch.Tensor, eps: float = 1e-06) -> torch.Tensor:" in wrapper
+    signature = (
+        "def my_op(\n    out: torch.Tensor,\n    input: torch.Tensor,\n    eps: float = 1e-06,\n) -> torch.Tensor:"
+    )
+    assert signature in wrapper
     assert project.run("check").exit_code == 0
 
 
 @pytest.mark.parametrize(
     ("dtypes", "listed", "enums", "py_dtypes"),
     [
-        ("fp16", ["fp16"], "DType::kFloat16", "(torch.float16,)"),
-        ("fp32,bf16", ["bf16", "fp32"], "DType::kBFloat16, DType::kFloat32", "(torch.bfloat16, torch.float32)"),
-        ("float16,half,fp16", ["fp16"], "DType::kFloat16", "(torch.float16,)"),
+        ("fp16", ["fp16"], "DType::kFloat16", "[torch.float16]"),
+        ("fp32,bf16", ["bf16", "fp32"], "DType::kBFloat16, DType::kFloat32", "[torch.bfloat16, torch.float32]"),
+        ("float16,half,fp16", ["fp16"], "DType::kFloat16", "[torch.float16]"),
     ],
 )
 def test_new_with_a_dtype_subset(project: ProjectCopy, dtypes, listed, enums, py_dtypes):
     project.ok("new", "my_scale", "--category", "fresh_cat", "--dtypes", dtypes)
     assert f"dispatch_dtypes<{enums}>" in project.read("library/csrc/fresh_cat/my_scale.cu")
-    assert f'float_dtype_in(input, op, "input", {{{enums}}})' in project.read(REGISTRATION)
-    assert f"DTYPES = {py_dtypes}\n" in project.read(f"{PKG}/fresh_cat/my_scale.py")
+    assert f'float_dtype_in(input, op, "input", {{{enums}}})' in project.read(binding("my_scale", "fresh_cat"))
+    test = project.read("tests/ops/fresh_cat/test_my_scale.py")
+    assert f"DTYPES = {py_dtypes}\n" in test
+    assert "def test_rejects_a_dtype_it_was_not_generated_for(dtype):" in test  # the binding refuses the others
     rows = {r["op"]: r for r in project.ok("list", "--json").json()}
     assert rows["my_scale"]["dtypes"] == listed
     assert project.run("check").exit_code == 0
@@ -196,32 +239,29 @@ def test_new_with_a_dtype_subset(project: ProjectCopy, dtypes, listed, enums, py
 
 def test_remove_an_original_op_keeps_the_rest_consistent(project: ProjectCopy):
     data = project.ok("remove", "silu_and_mul", "--yes", "--json").json()
-    assert sorted(data["deleted"]) == sorted(
-        [
-            "benchmarks/ops/bench_silu_and_mul.py",
-            "library/csrc/activation/silu_and_mul.cu",
-            f"{PKG}/activation/silu_and_mul.py",
-            "tests/ops/test_silu_and_mul.py",
-        ]
-    )
+    assert sorted(data["deleted"]) == op_files("silu_and_mul", "activation")
     assert sorted(data["modified"]) == MODIFIED_FILES
     assert project.path(f"{PKG}/activation/__init__.py").is_file()  # the category still has ops
+    assert project.path("library/csrc/activation/gated_activation_binding.h").is_file()  # the family's helper stays
     check = project.run("check", "--json")
     assert check.json() == {"ok": True, "ops": len(repo_ops()) - 1, "findings": []}
-    diff = project.git("diff", "HEAD", "--", CMAKE, REGISTRATION, HEADER, INIT)
+    diff = project.git("diff", "HEAD", "--", CMAKE, INIT)
     changed = [line for line in diff.splitlines() if line[:1] in ("+", "-") and line[:3] not in ("+++", "---")]
     assert changed and all(line.startswith("-") for line in changed), diff  # only removals
-    # its CMake entry, launcher declaration, binding, m.def, m.impl, export and __all__ entry
-    for line in (
-        "-  csrc/activation/silu_and_mul.cu",
-        '-  m.def("silu_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()");',
-        '-  m.impl("silu_and_mul", TORCH_BOX(&kernelkit::binding::silu_and_mul));',
-        "-from kernelkit_ops.activation.silu_and_mul import silu_and_mul",
-        '-    "silu_and_mul",',
-    ):
-        assert line in changed, line
-    assert any(line.startswith("-void silu_and_mul(Tensor out, Tensor input, bool enable_pdl)") for line in changed)
-    assert any(line.startswith("-cudaError_t launch_silu_and_mul(") for line in changed)
+    # its CMake entry, export and __all__ entry; nothing else of the shared files
+    assert sorted(changed) == sorted(
+        [
+            "-  activation/silu_and_mul",
+            "-from kernelkit_ops.activation.silu_and_mul import silu_and_mul",
+            '-    "silu_and_mul",',
+        ]
+    )
+    # the binding, the registration and the launcher went with the op's own files
+    cc = project.git("show", f"HEAD:{binding('silu_and_mul', 'activation')}")
+    assert cc.count("KERNELKIT_REGISTER_OP(kernelkit, silu_and_mul,") == 1
+    assert "void silu_and_mul(Tensor out, Tensor input, bool enable_pdl)" in cc
+    assert "cudaError_t launch_silu_and_mul(" in project.git("show", f"HEAD:{header('silu_and_mul', 'activation')}")
+    assert "silu_and_mul" not in project.read(CMAKE) + project.read(INIT)
     listed = [r["op"] for r in project.ok("list", "--json").json()]
     assert listed == [op for op in repo_ops() if op != "silu_and_mul"]
 
@@ -229,7 +269,14 @@ def test_remove_an_original_op_keeps_the_rest_consistent(project: ProjectCopy):
 def test_remove_of_the_last_op_of_a_category_removes_its_folders(project: ProjectCopy):
     project.ok("new", "one_op", "--category", "solo")
     project.ok("new", "two_op", "--category", "solo", "--template", "rowwise")
-    for folder in ("library/csrc/solo", f"{PKG}/solo"):
+    folders = (
+        "library/csrc/solo",
+        "library/include/kernelkit_ops/solo",
+        f"{PKG}/solo",
+        "tests/ops/solo",
+        "benchmarks/ops/solo",
+    )
+    for folder in folders:
         assert project.path(folder).is_dir()
     # A byte-compiled wrapper (what importing it leaves behind) must not keep the folder alive.
     (project.path(f"{PKG}/solo") / "__pycache__").mkdir()
@@ -237,8 +284,8 @@ def test_remove_of_the_last_op_of_a_category_removes_its_folders(project: Projec
     project.ok("remove", "one_op", "--yes")
     assert project.path(f"{PKG}/solo/__init__.py").is_file()  # two_op still lives there
     project.ok("remove", "two_op", "--yes")
-    assert not project.path("library/csrc/solo").exists()
-    assert not project.path(f"{PKG}/solo").exists()
+    for folder in folders:
+        assert not project.path(folder).exists(), folder
     project.assert_unchanged()
 
 
@@ -252,29 +299,108 @@ REFUSALS = [
     ("python-keyword", ["new", "import"], ["'import'", "keyword"]),
     ("launcher-prefix", ["new", "launch_x"], ["'launch_x'", "clashes"]),
     ("dash", ["new", "my-op"], ["op name 'my-op'"]),
-    ("existing-op", ["new", "silu_and_mul"], ["'silu_and_mul' already exists", "library/csrc/activation/silu_and_mul.cu"]),
+    (
+        "existing-op",
+        ["new", "silu_and_mul"],
+        ["'silu_and_mul' already exists", "library/csrc/activation/silu_and_mul.cu"],
+    ),
     ("category-parent", ["new", "my_op", "--category", "../x"], ["category '../x'"]),
     ("category-nested", ["new", "my_op", "--category", "a/b"], ["category 'a/b'"]),
     ("category-dotdot", ["new", "my_op", "--category", ".."], ["category '..'"]),
     ("category-keyword", ["new", "my_op", "--category", "class"], ["category 'class'"]),
-    ("schema-unclosed", ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor input"], ["expected 'name(Type arg, ...) -> ()'"]),
-    ("schema-no-returns", ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor input)"], ["expected 'name(Type arg, ...) -> ()'"]),
-    ("schema-arg-without-name", ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor) -> ()"], ["cannot parse argument 'Tensor'"]),
-    ("schema-scalar", ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor input, Scalar alpha) -> ()"], ["type 'Scalar' of 'alpha' is not supported", "use float"]),
-    ("schema-generator", ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor input, Generator? gen) -> ()"], ["type 'Generator' of 'gen' is not supported"]),
-    ("schema-returns-tensor", ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor input) -> Tensor"], ["returns 'Tensor'", "kernelkit ops return ()"]),
-    ("schema-other-name", ["new", "my_op", "--schema", "other_op(Tensor! out, Tensor input) -> ()"], ["names op 'other_op', but the op is 'my_op'"]),
-    ("schema-no-output", ["new", "my_op", "--schema", "my_op(Tensor input, float scale) -> ()"], ["needs at least one 'Tensor! out'"]),
+    (
+        "schema-unclosed",
+        ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor input"],
+        ["expected 'name(Type arg, ...) -> ()'"],
+    ),
+    (
+        "schema-no-returns",
+        ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor input)"],
+        ["expected 'name(Type arg, ...) -> ()'"],
+    ),
+    (
+        "schema-arg-without-name",
+        ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor) -> ()"],
+        ["cannot parse argument 'Tensor'"],
+    ),
+    (
+        "schema-scalar",
+        ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor input, Scalar alpha) -> ()"],
+        ["type 'Scalar' of 'alpha' is not supported", "use float"],
+    ),
+    (
+        "schema-generator",
+        ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor input, Generator? gen) -> ()"],
+        ["type 'Generator' of 'gen' is not supported"],
+    ),
+    (
+        "schema-returns-tensor",
+        ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor input) -> Tensor"],
+        ["returns 'Tensor'", "kernelkit ops return ()"],
+    ),
+    (
+        "schema-other-name",
+        ["new", "my_op", "--schema", "other_op(Tensor! out, Tensor input) -> ()"],
+        ["names op 'other_op', but the op is 'my_op'"],
+    ),
+    (
+        "schema-no-output",
+        ["new", "my_op", "--schema", "my_op(Tensor input, float scale) -> ()"],
+        ["needs at least one 'Tensor! out'"],
+    ),
     ("schema-keyword-arg", ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor class) -> ()"], ["class", "clash"]),
-    ("schema-repeated-arg", ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor x, int x) -> ()"], ["argument names repeat: x"]),
+    (
+        "schema-repeated-arg",
+        ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor x, int x) -> ()"],
+        ["argument names repeat: x"],
+    ),
     ("custom-without-schema", ["new", "my_op", "--template", "custom"], ["--template custom needs --schema"]),
-    ("schema-with-rowwise", ["new", "my_op", "--template", "rowwise", "--schema", "my_op(Tensor! out, Tensor input) -> ()"], ["--schema goes with --template custom"]),
-    ("unknown-template", ["new", "my_op", "--template", "pointwise"], ["--template pointwise", "elementwise, rowwise, custom"]),
+    (
+        "schema-with-rowwise",
+        ["new", "my_op", "--template", "rowwise", "--schema", "my_op(Tensor! out, Tensor input) -> ()"],
+        ["--schema goes with --template custom"],
+    ),
+    (
+        "unknown-template",
+        ["new", "my_op", "--template", "pointwise"],
+        ["--template pointwise", "elementwise, rowwise, custom"],
+    ),
     ("dtype-bf8", ["new", "my_op", "--dtypes", "bf8"], ["--dtypes: unknown bf8", "bf16, fp16, fp32"]),
     ("dtype-empty", ["new", "my_op", "--dtypes", ","], ["--dtypes: unknown (empty)"]),
-    ("remove-unknown", ["remove", "nope", "--yes"], ["no op 'nope'", "gelu_and_mul, gelu_tanh_and_mul", "silu_and_mul"]),
+    (
+        "remove-unknown",
+        ["remove", "nope", "--yes"],
+        ["no op 'nope'", "gelu_and_mul, gelu_tanh_and_mul", "silu_and_mul"],
+    ),
     ("remove-unconfirmed", ["remove", "silu_and_mul"], ["pass --yes"]),
-]  # fmt: skip
+    ("like-unknown", ["new", "my_op", "--like", "nope"], ["--like nope: no op 'nope'", "silu_and_mul"]),
+    (
+        "like-and-template",
+        ["new", "my_op", "--like", "rmsnorm", "-t", "rowwise"],
+        ["--like copies rmsnorm", "--template"],
+    ),
+    (
+        "like-and-schema",
+        ["new", "my_op", "--like", "rmsnorm", "--schema", "my_op(Tensor! out, Tensor x) -> ()"],
+        ["--schema"],
+    ),
+    ("like-and-dtypes", ["new", "my_op", "--like", "rmsnorm", "--dtypes", "bf16"], ["--dtypes"]),
+    (
+        "like-fp4-of-a-plain-op",
+        ["new", "my_op", "--like", "rmsnorm", "--fp4"],
+        ["rmsnorm is one, and it is not", "--fp4"],
+    ),
+    ("like-existing-name", ["new", "gemma_rmsnorm", "--like", "rmsnorm"], ["'gemma_rmsnorm' already exists"]),
+    # the copy's binding includes norm/rmsnorm_binding.h, whose rms_norm() a binding of that name would hide
+    ("like-name-of-a-family-helper", ["new", "rms_norm", "--like", "rmsnorm"], ["'rms_norm'", "clashes"]),
+    ("like-bad-name", ["new", "launch_x", "--like", "rmsnorm"], ["'launch_x'", "clashes"]),
+    # its test imports gated_activation_cases from tests/ops/activation/, which another folder cannot import
+    (
+        "like-helpers-of-another-folder",
+        ["new", "my_act", "--like", "silu_and_mul", "-c", "fresh_cat"],
+        ["imports gated_activation_cases", "leave out -c"],
+    ),
+]
 
 
 @pytest.mark.parametrize(("args", "needles"), [pytest.param(a, n, id=i) for i, a, n in REFUSALS])
@@ -284,12 +410,95 @@ def test_refusals_leave_the_tree_unchanged(project: ProjectCopy, args, needles):
     project.assert_unchanged()
 
 
-def test_new_refuses_to_overwrite_a_stray_file(project: ProjectCopy):
-    project.path("tests/ops/test_my_op.py").write_text("# someone's own test\n")
+@pytest.mark.parametrize("rel", ["tests/ops/misc/test_my_op.py", "library/include/kernelkit_ops/misc/my_op.h"])
+def test_new_refuses_to_overwrite_a_stray_file(project: ProjectCopy, rel: str):
+    project.path(rel).parent.mkdir(parents=True)
+    project.path(rel).write_text("// someone's own file\n")
     project.commit()
     result = project.run("new", "my_op")
-    assert_one_line_error(result, "already exists", "tests/ops/test_my_op.py")
+    assert_one_line_error(result, "already exists", rel)
     project.assert_unchanged()
+
+
+# ------------------------------------------------------------------------------------------ --like
+
+
+def test_new_like_a_hand_written_op_copies_it_renamed(project: ProjectCopy):
+    data = project.ok("new", "my_gemma", "--like", "rmsnorm", "--json").json()
+    assert sorted(data["created"]) == op_files("my_gemma", "norm")  # same category, no new folder
+    assert sorted(data["modified"]) == MODIFIED_FILES
+    assert "  norm/my_gemma" in project.read(CMAKE)
+    cc, cu = project.read(binding("my_gemma", "norm")), project.read("library/csrc/norm/my_gemma.cu")
+    # Its own name everywhere: launcher, binding, registration, schema, header path...
+    assert '#include "kernelkit_ops/norm/my_gemma.h"' in cc and '#include "kernelkit_ops/norm/my_gemma.h"' in cu
+    assert 'rms_norm("my_gemma", launch_my_gemma, out, input, weight, eps, enable_pdl);' in cc
+    assert '"my_gemma(Tensor! out, Tensor input, Tensor weight, float eps, bool enable_pdl) -> ()"' in cc
+    assert "cudaError_t kernelkit::launch_my_gemma(" in cu
+    assert "cudaError_t launch_my_gemma(" in project.read(header("my_gemma", "norm"))
+    wrapper = project.read(f"{PKG}/norm/my_gemma.py")
+    assert "def my_gemma(" in wrapper and "torch.ops.kernelkit.my_gemma.default(" in wrapper
+    assert 'op = "my_gemma"' in project.read("tests/ops/norm/test_my_gemma.py")
+    assert 'rmsnorm_bench("my_gemma"' in project.read("benchmarks/ops/norm/bench_my_gemma.py")
+    # ...and the family's helpers, which merely contain the name, are the original's.
+    assert '#include "kernelkit/families/rmsnorm.cuh"' in cu and "launch_rmsnorm_family<" in cu
+    assert '#include "norm/rmsnorm_binding.h"' in cc
+    assert "from rmsnorm_cases import RmsNormTests" in project.read("tests/ops/norm/test_my_gemma.py")
+    for rel in op_files("my_gemma", "norm"):
+        code = [line for line in project.read(rel).splitlines() if not line.lstrip().startswith("#include")]
+        assert not re.search(r"\brmsnorm\b|launch_rmsnorm\(|test_rmsnorm\b|bench_rmsnorm\b", "\n".join(code)), rel
+
+    assert project.run("check").exit_code == 0
+    rows = {r["op"]: r for r in project.ok("list", "--json").json()}
+    assert rows["my_gemma"]["dtypes"] == rows["rmsnorm"]["dtypes"] and rows["my_gemma"]["category"] == "norm"
+    project.ok("remove", "my_gemma", "--yes")
+    project.assert_unchanged()
+
+
+def test_new_like_a_generated_op_is_what_the_template_makes(project: ProjectCopy):
+    """A copy of a generated op into another category is byte for byte what `new` renders for it (names of
+    the same length, so that every line wraps the same)."""
+    project.ok("new", "my_scale", "--category", "fresh_cat")
+    project.commit("with my_scale")
+    assert sorted(
+        project.ok("new", "my_scal2", "--like", "my_scale", "-c", "other_cat", "--json").json()["created"]
+    ) == (created_files("my_scal2", "other_cat", True))
+    copied = {rel: project.read(rel) for rel in op_files("my_scal2", "other_cat")}
+    assert project.run("check").exit_code == 0
+    project.ok("remove", "my_scal2", "--yes")
+    project.assert_unchanged()
+    project.ok("new", "my_scal2", "--category", "other_cat")
+    for rel, text in copied.items():
+        assert project.read(rel) == text, rel
+
+
+def test_new_like_dry_run_changes_nothing(project: ProjectCopy):
+    out = project.ok("new", "my_silu", "--like", "silu_and_mul", "--dry-run").stdout
+    assert "+++ b/library/csrc/activation/my_silu.cc" in out and "+  activation/my_silu\n" in out
+    assert 'gated_activation("my_silu", launch_my_silu, out, input, enable_pdl);' in out
+    project.assert_unchanged()
+
+
+def test_custom_binds_every_argument(project: ProjectCopy):
+    schema = (
+        "my_op(Tensor! out, Tensor x, Tensor? bias, Tensor[] xs, int[] dims, bool[] flags, str? mode, ScalarType st, "
+        "Device dev, float alpha, int? k, bool enable_pdl=False) -> ()"
+    )
+    project.ok("new", "my_op", "--schema", schema)
+    decl = project.read(header("my_op", "misc"))
+    decl = decl[decl.index("cudaError_t launch_my_op(") :]
+    cc = project.read(binding("my_op", "misc"))
+    call = cc[cc.index("launch_my_op(") : cc.index("check_launch(err, op);")]
+    for name in ("out", "x", "bias", "xs", "dims", "flags", "mode", "st", "dev", "alpha", "k", "enable_pdl"):
+        assert re.search(rf"\b{name}\b", decl), name  # a launcher parameter
+        assert re.search(rf"\b{name}(_ptrs|_bytes)?\b", call), name  # passed by the binding (lists: as built)
+    # Every tensor validated: device of all, the optional one when given, each one of the list.
+    assert 'check_devices(op, {{"x", x}, {"out", out}, {"bias", bias ? *bias : x}});' in cc
+    assert 'for (const Tensor& t : xs) check_devices(op, {{"x", x}, {"xs[i]", t}});' in cc
+    # enable_pdl is PDL: the launch uses it, the wrapper resolves None with pdl_default.
+    assert "stream, enable_pdl, static_cast<T*>(out)" in project.read("library/csrc/misc/my_op.cu")
+    wrapper = project.read(f"{PKG}/misc/my_op.py")
+    assert "    enable_pdl: bool | None = None,\n" in wrapper and "pdl_default(x, enable_pdl)" in wrapper
+    assert project.run("check").exit_code == 0
 
 
 # ------------------------------------------------------------------------------- --dry-run, --json
@@ -300,8 +509,12 @@ def test_new_dry_run_prints_the_diff_that_new_applies(project: ProjectCopy):
     out = result.stdout
     assert "+++ b/library/csrc/fresh_cat/my_scale.cu" in out
     assert "--- /dev/null" in out
-    assert "--- a/library/CMakeLists.txt" in out and "+  csrc/fresh_cat/my_scale.cu" in out
-    assert '+  m.def("my_scale(Tensor! out, Tensor input, float scale) -> ()");' in out
+    assert "--- a/library/CMakeLists.txt" in out and "+  fresh_cat/my_scale\n" in out
+    assert (
+        "+++ b/library/csrc/fresh_cat/my_scale.cc" in out
+        and "+++ b/library/include/kernelkit_ops/fresh_cat/my_scale.h" in out
+    )
+    assert '"my_scale(Tensor! out, Tensor input, float scale, bool enable_pdl) -> ()");' in out
     assert "dry run: nothing was changed" in result.output
     project.assert_unchanged()
 
@@ -330,7 +543,8 @@ def test_remove_dry_run_changes_nothing(project: ProjectCopy):
     result = project.ok("remove", "silu_and_mul", "--dry-run")
     assert "--- a/library/csrc/activation/silu_and_mul.cu" in result.output
     assert "+++ /dev/null" in result.output
-    assert "-  csrc/activation/silu_and_mul.cu" in result.output
+    assert "-  activation/silu_and_mul\n" in result.output
+    assert "--- a/library/csrc/activation/silu_and_mul.cc" in result.output
     data = project.ok("remove", "silu_and_mul", "--dry-run", "--json").json()
     assert data["dry_run"] is True
     assert "library/csrc/activation/silu_and_mul.cu" in data["deleted"]
@@ -344,7 +558,12 @@ def _kernelkit_subprocess(project: ProjectCopy, *args: str) -> subprocess.Comple
     for var in ("COLUMNS", "LINES", "FORCE_COLOR"):
         env.pop(var, None)
     return subprocess.run(
-        [sys.executable, "-m", "kernelkit", *args], cwd=project.root, capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "kernelkit", *args],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 
@@ -371,9 +590,9 @@ def test_remove_dry_run_diff_survives_a_pipe(project: ProjectCopy):
 # ------------------------------------------------------------------------------------- atomicity
 
 NEW_ARGS = ("new", "my_scale", "--category", "fresh_cat")
-NEW_SWAPS = 9  # 5 created + 4 modified files
+NEW_SWAPS = 9  # 7 created (6 files of the op, the category's __init__.py) + 2 modified files
 REMOVE_ARGS = ("remove", "silu_and_mul", "--yes")
-REMOVE_SWAPS = 8  # 4 deleted + 4 modified files
+REMOVE_SWAPS = 8  # 6 deleted + 2 modified files
 
 
 def _hook(monkeypatch: pytest.MonkeyPatch, on_call: int | None = None, exc: BaseException | None = None, action=None):
@@ -438,7 +657,10 @@ def test_new_failing_while_staging_changes_nothing(project: ProjectCopy, monkeyp
     calls = _hook(monkeypatch)
     result = project.run(*NEW_ARGS)
     monkeypatch.setattr(transaction.Path, "mkdir", real_mkdir)
-    assert made == [str(project.root.resolve() / "library/csrc/fresh_cat"), str(project.root.resolve() / PKG / "fresh_cat")]
+    assert made == [
+        str(project.root.resolve() / "benchmarks/ops/fresh_cat"),
+        str(project.root.resolve() / "library/csrc/fresh_cat"),
+    ]
     assert calls == []  # failed before the first swap
     assert result.exit_code == 70 and "No space left on device" in result.output and "Traceback" not in result.output
     project.assert_unchanged()
@@ -517,7 +739,7 @@ def test_ctrl_c_during_remove_swap_leaves_no_empty_folders(project: ProjectCopy,
     project.ok(*NEW_ARGS)
     calls = _hook(monkeypatch, 3, action=lambda: os.kill(os.getpid(), signal.SIGINT))
     result = project.run("remove", "my_scale", "--yes")
-    assert len(calls) == NEW_SWAPS  # 5 files deleted, 4 edited
+    assert len(calls) == NEW_SWAPS  # 7 files deleted, 2 edited
     assert result.exit_code == 130
     assert project.git_status() == ""  # every file is back as it was...
     assert not project.path("library/csrc/fresh_cat").exists()
@@ -543,11 +765,16 @@ def test_a_live_lock_is_refused_naming_its_pid(project: ProjectCopy, command):
     # Another process really holds the lock (flock), as a concurrent `kernelkit new` would.
     lock = project.path(".kernelkit.lock")
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR); "
-         "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, str(os.getpid()).encode()); print('held', flush=True); "
-         "time.sleep(60)", str(lock)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, str(os.getpid()).encode()); print('held', flush=True); "
+            "time.sleep(60)",
+            str(lock),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -584,6 +811,12 @@ def test_the_lock_is_released_after_a_refusal(project: ProjectCopy):
 # ------------------------------------------------------------------------------------- check findings
 
 
+def _findings(project: ProjectCopy) -> list[dict]:
+    result = project.run("check", "--json")
+    assert result.exit_code == 1, result.output
+    return result.json()["findings"]
+
+
 def _only_finding(project: ProjectCopy) -> dict:
     result = project.run("check", "--json")
     assert result.exit_code == 1, result.output
@@ -593,13 +826,21 @@ def _only_finding(project: ProjectCopy) -> dict:
     return data["findings"][0]
 
 
+def _line_of(project: ProjectCopy, rel: str, needle: str) -> int:
+    return next(i for i, line in enumerate(project.read(rel).splitlines(), 1) if needle in line)
+
+
+def _edit(project: ProjectCopy, rel: str, old: str, new: str) -> None:
+    text = project.read(rel)
+    assert old in text, (old, rel)
+    project.write(rel, text.replace(old, new, 1))
+
+
 def test_check_finds_a_missing_cmake_entry(project: ProjectCopy):
-    text = project.read(CMAKE)
-    assert "  csrc/activation/silu_and_mul.cu\n" in text
-    project.write(CMAKE, text.replace("  csrc/activation/silu_and_mul.cu\n", ""))
+    _edit(project, CMAKE, "  activation/silu_and_mul\n", "")
     finding = _only_finding(project)
     assert finding["op"] == "silu_and_mul"
-    assert "CMake" in finding["message"]
+    assert "CMake" in finding["message"] and "activation/silu_and_mul" in finding["message"]
     assert finding["where"] == CMAKE
     table = project.run("check")
     assert table.exit_code == 1
@@ -607,54 +848,223 @@ def test_check_finds_a_missing_cmake_entry(project: ProjectCopy):
     assert "CMake" in row and CMAKE in row
 
 
-def test_check_finds_a_missing_fake_impl(project: ProjectCopy):
+def test_check_finds_a_cmake_entry_in_another_folder(project: ProjectCopy):
+    text = regions.remove(project.read(CMAKE), layout.OPS, "silu_and_mul")
+    project.write(CMAKE, regions.insert(text, layout.OPS, "silu_and_mul", "  norm/silu_and_mul"))
+    assert _only_finding(project) == {
+        "op": "silu_and_mul",
+        "message": "CMake lists norm/silu_and_mul but the op's files are in activation/",
+        "where": f"{CMAKE}:{_line_of(project, CMAKE, 'norm/silu_and_mul')}",
+    }
+
+
+def test_check_finds_a_second_cmake_entry(project: ProjectCopy):
+    project.write(
+        CMAKE, regions.insert(project.read(CMAKE), layout.FP4_OPS, "silu_and_mul", "  activation/silu_and_mul")
+    )
+    findings = _findings(project)
+    first, second = [
+        i for i, line in enumerate(project.read(CMAKE).splitlines(), 1) if line == "  activation/silu_and_mul"
+    ]
+    assert {
+        "op": "silu_and_mul",
+        "message": f"a second CMake entry (the first is at {CMAKE}:{first})",
+        "where": f"{CMAKE}:{second}",
+    } in findings
+
+
+def test_check_accepts_a_fake_impl_and_finds_one_that_disagrees(project: ProjectCopy):
     rel = f"{PKG}/activation/gelu_and_mul.py"
-    text = project.read(rel)
-    cut = text.index('\n\n@torch.library.register_fake("kernelkit::gelu_and_mul")')
-    project.write(rel, text[: cut + 1])
-    finding = _only_finding(project)
-    assert finding["op"] == "gelu_and_mul"
-    assert "register_fake" in finding["message"]
-    where, _, line = finding["where"].partition(":")
-    assert where == rel
-    if line:  # a missing decorator may be pointed at the wrapper's line
-        assert 1 <= int(line) <= len(project.read(rel).splitlines())
-    table = project.run("check")
-    assert table.exit_code == 1 and "register_fake" in table.output and rel in table.output
+    fake = (
+        '\n\n@torch.library.register_fake("kernelkit::gelu_and_mul")\n'
+        "def _gelu_and_mul_fake(out: torch.Tensor, input: torch.Tensor, enable_pdl: bool) -> None:\n    return None\n"
+    )
+    project.write(rel, project.read(rel) + fake)
+    assert project.run("check").exit_code == 0  # optional; when present it must match the schema
+    project.write(
+        rel, project.read(rel).replace("input: torch.Tensor, enable_pdl: bool) -> None", "input: torch.Tensor) -> None")
+    )
+    assert _only_finding(project) == {
+        "op": "gelu_and_mul",
+        "message": "fake impl takes (out, input), schema has (out, input, enable_pdl)",
+        "where": f"{rel}:{_line_of(project, rel, 'def _gelu_and_mul_fake(')}",
+    }
 
 
 def test_check_finds_a_binding_that_disagrees_with_the_schema(project: ProjectCopy):
-    text = project.read(REGISTRATION)
+    rel = binding("gelu_tanh_and_mul", "activation")
     before = "void gelu_tanh_and_mul(Tensor out, Tensor input, bool enable_pdl) {"
-    assert before in text
-    project.write(REGISTRATION, text.replace(before, "void gelu_tanh_and_mul(Tensor out, Tensor input, bool enable_pdl, double eps) {"))
-    line = next(i for i, t in enumerate(project.read(REGISTRATION).splitlines(), 1) if t.startswith("void gelu_tanh_and_mul("))
+    _edit(project, rel, before, "void gelu_tanh_and_mul(Tensor out, Tensor input, bool enable_pdl, double eps) {")
+    line = _line_of(project, rel, "void gelu_tanh_and_mul(")
     finding = _only_finding(project)
     assert finding == {
         "op": "gelu_tanh_and_mul",
         "message": "binding takes 4 arguments, schema has 3",
-        "where": f"{REGISTRATION}:{line}",
+        "where": f"{rel}:{line}",
     }
     table = project.run("check")
     assert table.exit_code == 1 and "binding takes 4 arguments, schema has 3" in table.output
-    assert f"{REGISTRATION}:{line}" in table.output
+    assert f"{rel}:{line}" in table.output
+
+
+def test_check_finds_a_binding_argument_of_another_type(project: ProjectCopy):
+    rel = binding("gelu_tanh_and_mul", "activation")
+    _edit(project, rel, "Tensor input, bool enable_pdl) {", "Tensor input, int64_t enable_pdl) {")
+    assert _only_finding(project) == {
+        "op": "gelu_tanh_and_mul",
+        "message": "binding argument 'enable_pdl' is int64_t, schema 'bool enable_pdl' needs bool",
+        "where": f"{rel}:{_line_of(project, rel, 'void gelu_tanh_and_mul(')}",
+    }
 
 
 def test_check_finds_a_missing_test(project: ProjectCopy):
-    project.path("tests/ops/test_silu_and_mul.py").unlink()
+    project.path("tests/ops/activation/test_silu_and_mul.py").unlink()
     finding = _only_finding(project)
-    assert finding == {"op": "silu_and_mul", "message": "missing: test", "where": "tests/ops/test_silu_and_mul.py"}
+    assert finding == {
+        "op": "silu_and_mul",
+        "message": "missing: test",
+        "where": "tests/ops/activation/test_silu_and_mul.py",
+    }
+
+
+def test_check_finds_a_test_in_another_folder(project: ProjectCopy):
+    project.path("tests/ops/norm/test_silu_and_mul.py").write_bytes(
+        project.path("tests/ops/activation/test_silu_and_mul.py").read_bytes()
+    )
+    project.path("tests/ops/activation/test_silu_and_mul.py").unlink()
+    assert _only_finding(project) == {
+        "op": "silu_and_mul",
+        "message": "test is in norm/ but the op's category is activation/",
+        "where": "tests/ops/norm/test_silu_and_mul.py:1",
+    }
+
+
+# (file, text replaced, by, finding's message, the line it points at (text on it), or None for line 1)
+BROKEN_PIECES = [
+    (
+        "library/csrc/activation/silu_and_mul.cu",
+        "cudaError_t kernelkit::launch_silu_and_mul(",
+        "cudaError_t kernelkit::launch_silu_and_mul2(",
+        "kernel file defines no `cudaError_t launch_silu_and_mul(...)`",
+        None,
+    ),
+    (
+        "library/csrc/activation/silu_and_mul.cu",
+        '#include "kernelkit_ops/activation/silu_and_mul.h"',
+        "",
+        'kernel file does not include its launcher header "kernelkit_ops/activation/silu_and_mul.h"',
+        None,
+    ),
+    (
+        "library/include/kernelkit_ops/activation/silu_and_mul.h",
+        "cudaError_t launch_silu_and_mul(",
+        "cudaError_t launch_silu_and_mul2(",
+        "launcher header declares no `cudaError_t launch_silu_and_mul(...)`",
+        None,
+    ),
+    (
+        "library/csrc/activation/silu_and_mul.cc",
+        '#include "kernelkit_ops/activation/silu_and_mul.h"',
+        '#include "kernelkit_ops/activation/gelu_and_mul.h"',
+        'binding file does not include its launcher header "kernelkit_ops/activation/silu_and_mul.h"',
+        None,
+    ),
+    (
+        "library/csrc/activation/silu_and_mul.cc",
+        "KERNELKIT_REGISTER_OP(kernelkit, silu_and_mul,",
+        "KERNELKIT_REGISTER_OP(other, silu_and_mul,",
+        "registered in namespace 'other', the project's is 'kernelkit'",
+        "KERNELKIT_REGISTER_OP(",
+    ),
+    (
+        "library/csrc/activation/silu_and_mul.cc",
+        "void silu_and_mul(Tensor out",
+        "void silu_and_mul_impl(Tensor out",
+        "binding file defines no `void silu_and_mul(...)` (the function KERNELKIT_REGISTER_OP registers)",
+        "KERNELKIT_REGISTER_OP(",
+    ),
+    (
+        f"{PKG}/activation/silu_and_mul.py",
+        "(out, input, pdl_default(input, enable_pdl))",
+        "(out, input, enable_pdl=pdl_default(input, enable_pdl))",
+        "wrapper calls the op with 2 positional args and keywords; schema has 3 (pass all, positionally)",
+        "def silu_and_mul(",
+    ),
+    (
+        f"{PKG}/activation/silu_and_mul.py",
+        "torch.ops.kernelkit.silu_and_mul.default(",
+        "torch.ops.kernelkit.gelu_and_mul.default(",
+        "wrapper never calls torch.ops.kernelkit.silu_and_mul.default",
+        "def silu_and_mul(",
+    ),
+]
+
+
+@pytest.mark.parametrize(("rel", "old", "new", "message", "at"), BROKEN_PIECES)
+def test_check_finds_a_broken_piece_with_its_line(project: ProjectCopy, rel, old, new, message, at):
+    _edit(project, rel, old, new)
+    line = _line_of(project, rel, at) if at else 1
+    assert _only_finding(project) == {"op": "silu_and_mul", "message": message, "where": f"{rel}:{line}"}
+
+
+def test_check_finds_a_binding_file_that_registers_nothing(project: ProjectCopy):
+    rel = binding("silu_and_mul", "activation")
+    text = project.read(rel)
+    project.write(rel, text[: text.index("KERNELKIT_REGISTER_OP(")])
+    finding = _only_finding(project)
+    assert (
+        finding["message"].startswith("missing: KERNELKIT_REGISTER_OP(kernelkit, silu_and_mul,")
+        and finding["where"] == f"{rel}:1"
+    )
+
+
+def test_check_finds_a_second_registration(project: ProjectCopy):
+    rel = binding("silu_and_mul", "activation")
+    first = _line_of(project, rel, "KERNELKIT_REGISTER_OP(")
+    project.write(
+        rel,
+        project.read(rel)
+        + "KERNELKIT_REGISTER_OP(kernelkit, silu_and_mul, &kernelkit::binding::silu_and_mul, "
+        + '"silu_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()");\n',
+    )
+    second = len(project.read(rel).splitlines())
+    assert _only_finding(project) == {
+        "op": "silu_and_mul",
+        "message": f"a second KERNELKIT_REGISTER_OP (the first is at {rel}:{first})",
+        "where": f"{rel}:{second}",
+    }
+
+
+@pytest.mark.parametrize(
+    "registration",
+    [
+        '// KERNELKIT_REGISTER_OP(kernelkit, x, &f, "x() -> ()"); a comment is no registration\n'
+        "KERNELKIT_REGISTER_OP(kernelkit, silu_and_mul, &kernelkit::binding::silu_and_mul,\n"
+        '                      "silu_and_mul(Tensor! out, Tensor input, "\n'
+        '                      "bool enable_pdl) -> ()");\n',
+        "KERNELKIT_REGISTER_OP(\n    kernelkit, silu_and_mul, &kernelkit::binding::silu_and_mul,\n"
+        '    "silu_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()");\n',
+    ],
+    ids=["split-string-and-a-comment", "broken-after-the-parenthesis"],
+)
+def test_check_reads_a_registration_however_it_is_wrapped(project: ProjectCopy, registration):
+    rel = binding("silu_and_mul", "activation")
+    text = project.read(rel)
+    project.write(rel, text[: text.index("KERNELKIT_REGISTER_OP(")] + registration)
+    assert project.run("check").exit_code == 0
+    row = {r["op"]: r for r in project.ok("list", "--json").json()}["silu_and_mul"]
+    assert row["schema"] == "silu_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()"
 
 
 def test_check_json_lists_every_finding(project: ProjectCopy):
-    project.write(CMAKE, project.read(CMAKE).replace("  csrc/activation/silu_and_mul.cu\n", ""))
-    project.path("tests/ops/test_gelu_and_mul.py").unlink()
-    project.write(
-        REGISTRATION,
-        project.read(REGISTRATION).replace(
-            'm.def("gelu_tanh_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()");',
-            'm.def("gelu_tanh_and_mul(Tensor! out, Tensor input, Scalar alpha) -> ()");',
-        ),
+    _edit(project, CMAKE, "  activation/silu_and_mul\n", "")
+    project.path("tests/ops/activation/test_gelu_and_mul.py").unlink()
+    gelu_tanh = binding("gelu_tanh_and_mul", "activation")
+    _edit(
+        project,
+        gelu_tanh,
+        '"gelu_tanh_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()"',
+        '"gelu_tanh_and_mul(Tensor! out, Tensor input, Scalar alpha) -> ()"',
     )
     result = project.run("check", "--json")
     assert result.exit_code == 1
@@ -669,7 +1079,7 @@ def test_check_json_lists_every_finding(project: ProjectCopy):
     assert any("CMake" in f["message"] for f in by_op["silu_and_mul"])
     assert [f["message"] for f in by_op["gelu_and_mul"]] == ["missing: test"]
     scalar = by_op["gelu_tanh_and_mul"]
-    assert len(scalar) == 1 and "Scalar" in scalar[0]["message"] and scalar[0]["where"].startswith(f"{REGISTRATION}:")
+    assert len(scalar) == 1 and "Scalar" in scalar[0]["message"] and scalar[0]["where"].startswith(f"{gelu_tanh}:")
 
 
 def test_check_outside_a_project_is_one_line(tmp_path, monkeypatch):
@@ -720,51 +1130,67 @@ def _compiler(command: str) -> str:
     return os.path.basename(_without_launcher(shlex.split(command))[0])
 
 
+# op -> (category, how `new` makes it): the three templates, and copies (--like) of a hand-written op of
+# each family kind and of a generated op into another category.
+BUILT_OPS = {
+    "my_scale": ("fresh_cat", ["--category", "fresh_cat"]),
+    "my_rownorm": ("activation", ["--category", "activation", "--template", "rowwise"]),
+    "my_custom": ("fresh_cat", ["--category", "fresh_cat", *TEMPLATES["custom"][1]]),
+    "my_rmsnorm": ("norm", ["--like", "rmsnorm"]),
+    "my_silu": ("activation", ["--like", "silu_and_mul"]),
+    "my_scale_copy": ("other_cat", ["--like", "my_scale", "-c", "other_cat"]),
+}
+LIKE = {"my_rmsnorm": "rmsnorm", "my_silu": "silu_and_mul", "my_scale_copy": "my_scale"}
+
+
 @pytest.mark.slow
 def test_generated_ops_compile_link_load_and_pass_their_cpu_tests(project: ProjectCopy):
     tools = build_tools()
-    ops = {  # op -> (category, template)
-        "my_scale": ("fresh_cat", "elementwise"),
-        "my_rowsum": ("activation", "rowwise"),
-        "my_custom": ("fresh_cat", "custom"),
-    }
-    for name, (category, template) in ops.items():
-        project.ok("new", name, "--category", category, *TEMPLATES[template][1])
+    for name, (_, flags) in BUILT_OPS.items():
+        project.ok("new", name, *flags)
     check = project.run("check", "--json")
-    assert check.json() == {"ok": True, "ops": len(repo_ops()) + 3, "findings": []}, check.output
+    assert check.json() == {"ok": True, "ops": len(repo_ops()) + len(BUILT_OPS), "findings": []}, check.output
 
     package_dir = project.root / PKG
     configured = configure(project, tools, f"-DKERNELKIT_PACKAGE_DIR={package_dir}")
     assert configured.returncode == 0, configured.stdout[-3000:] + configured.stderr[-3000:]
 
-    # The exact commands of the configure: nvcc for each kernel, the host C++ compiler for registration.cc.
+    # The exact commands of the configure: nvcc for each kernel, the host C++ compiler for each binding TU.
     commands = compile_commands(project)
-    kernels = [f"csrc/{category}/{name}.cu" for name, (category, _) in ops.items()]
-    for rel in kernels:
-        assert _compiler(commands[rel]) == "nvcc", commands[rel]
-        assert "-gencode=arch=compute_90a,code=sm_90a" in commands[rel]
-    registration = commands["csrc/registration.cc"]
-    assert _compiler(registration) != "nvcc" and "-DTORCH_TARGET_VERSION=" in registration, registration
+    for name, (category, _) in BUILT_OPS.items():
+        kernel, cc = commands[f"csrc/{category}/{name}.cu"], commands[f"csrc/{category}/{name}.cc"]
+        assert _compiler(kernel) == "nvcc" and "-gencode=arch=compute_90a,code=sm_90a" in kernel, kernel
+        assert _compiler(cc) != "nvcc" and "-DTORCH_TARGET_VERSION=" in cc, cc
 
     built = subprocess.run(
-        [tools["cmake"], "--build", "build"], cwd=project.root, env=build_env(tools), capture_output=True, text=True, timeout=600
+        [tools["cmake"], "--build", "build"],
+        cwd=project.root,
+        env=build_env(tools),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     log = built.stdout + built.stderr
     assert built.returncode == 0, log[-6000:]
-    for rel in kernels:
-        assert f"Building CUDA object CMakeFiles/kernelkit_ops.dir/{rel}.o" in log
-    assert "Building CXX object CMakeFiles/kernelkit_ops.dir/csrc/registration.cc.o" in log
+    for name, (category, _) in BUILT_OPS.items():
+        assert f"Building CUDA object CMakeFiles/kernelkit_ops.dir/csrc/{category}/{name}.cu.o" in log
+        assert f"Building CXX object CMakeFiles/kernelkit_ops.dir/csrc/{category}/{name}.cc.o" in log
     libraries = sorted(package_dir.glob("_kernelkit_ops*.so"))
     assert len(libraries) == 1, libraries
 
-    # Loads in a fresh interpreter, from the copy, with the schemas asked for.
-    expected = {name: TEMPLATES[template][2] for name, (_, template) in ops.items()}
+    # Loads in a fresh interpreter, from the copy, with the schemas asked for (a copy: its original's, renamed).
+    rows = {r["op"]: r for r in project.ok("list", "--json").json()}
+    expected = {"my_scale": TEMPLATES["elementwise"][2], "my_custom": TEMPLATES["custom"][2]}
+    expected["my_rownorm"] = TEMPLATES["rowwise"][2]
+    for name, original in LIKE.items():
+        expected[name] = rows[original]["schema"].replace(f"{original}(", f"{name}(", 1)
+        assert rows[name]["dtypes"] == rows[original]["dtypes"]
     loaded = project.python(LOAD_AND_DESCRIBE, json.dumps(expected))
     assert loaded.returncode == 0, loaded.stderr[-4000:]
     report = json.loads(loaded.stdout.strip().splitlines()[-1])
     assert report["file"].startswith(str(project.root.resolve())), report["file"]
     assert report["library"] == str(libraries[0].resolve())
-    for name in ops:
+    for name in BUILT_OPS:
         op = report["ops"][name]
         assert op["actual"] == op["expected"], (name, op)
         assert op["actual"]["returns"] == []
@@ -772,30 +1198,46 @@ def test_generated_ops_compile_link_load_and_pass_their_cpu_tests(project: Proje
     assert "bool flag=False" in report["ops"]["my_custom"]["text"]
     assert report["ops"]["my_custom"]["actual"]["args"][0][2] is True  # Tensor! out is written
 
-    # The generated tests' CPU part passes against the built library.
-    for name in ops:
-        run = project.pytest(f"tests/ops/test_{name}.py", "-m", "not gpu", "-q", "-p", "no:cacheprovider", "-rA")
+    # The generated tests' CPU part passes against the built library; a copy passes the same tests as its original.
+    def cpu_tests(name: str, category: str) -> list[str]:
+        run = project.pytest(
+            f"tests/ops/{category}/test_{name}.py", "-m", "not gpu", "-q", "-p", "no:cacheprovider", "-rA"
+        )
         output = run.stdout + run.stderr
         assert run.returncode == 0, output[-4000:]
-        passed = re.search(r"(\d+) passed", output)
-        assert passed and int(passed.group(1)) >= 4, output[-2000:]
         assert not re.search(r"\d+ (failed|error)", output), output[-2000:]
-        assert "test_fake_impl_shapes" in output and "test_schema_registered" in output
+        return sorted(re.findall(r"^PASSED \S+::(\S+)", output, re.M))
+
+    for name, (category, _) in BUILT_OPS.items():
+        passed = cpu_tests(name, category)
+        if name in LIKE:
+            original = LIKE[name]
+            assert passed == cpu_tests(original, rows[original]["category"]), name
+        else:
+            assert len(passed) >= 4, passed
+            for test in ("test_schema_registered", "test_rejects_cpu_tensor", "test_fake_impl_shapes"):
+                assert any(p.startswith(test) for p in passed), (name, test, passed)
 
     # And it all comes out again, byte for byte, folders included.
-    for name in ops:
+    for name in BUILT_OPS:
         project.ok("remove", name, "--yes")
     project.assert_unchanged()
-    assert not (project.root / "library/csrc/fresh_cat").exists()
-    assert not (package_dir / "fresh_cat").exists()
+    for folder in (
+        "library/csrc/fresh_cat",
+        "library/include/kernelkit_ops/other_cat",
+        f"{PKG}/fresh_cat",
+        "tests/ops/other_cat",
+    ):
+        assert not (project.root / folder).exists(), folder
 
 
 # ------------------------------------------------------------------------- known bugs, kept honest
 
 
 @pytest.fixture(scope="session")
-def registration_command(tmp_path_factory) -> tuple[str, list[str]]:
-    """The configured compile command of registration.cc (of a throwaway copy) and that copy's root."""
+def binding_command(tmp_path_factory) -> tuple[str, list[str]]:
+    """The configured compile command of a binding TU (csrc/activation/silu_and_mul.cc of a throwaway copy)
+    and that copy's root."""
     from pytest import MonkeyPatch
 
     tools = build_tools()
@@ -804,16 +1246,19 @@ def registration_command(tmp_path_factory) -> tuple[str, list[str]]:
     configured = configure(copy, tools)
     if configured.returncode != 0:
         pytest.fail(f"configure failed:\n{configured.stdout[-3000:]}{configured.stderr[-3000:]}")
-    argv = _without_launcher(shlex.split(compile_commands(copy)["csrc/registration.cc"]))
+    argv = _without_launcher(shlex.split(compile_commands(copy)["csrc/activation/silu_and_mul.cc"]))
     if "-o" in argv:
         i = argv.index("-o")
         del argv[i : i + 2]
     return str(root), [*argv, "-fsyntax-only"]
 
 
-def _registration_compiles(project: ProjectCopy, registration_command) -> subprocess.CompletedProcess[str]:
-    configured_root, argv = registration_command
+def _binding_compiles(project: ProjectCopy, binding_command, name: str) -> subprocess.CompletedProcess[str]:
+    """The new op's binding TU (csrc/misc/<name>.cc), compiled as the configure compiles silu_and_mul's."""
+    configured_root, argv = binding_command
     argv = [a.replace(configured_root, str(project.root)) for a in argv]
+    argv = [a.replace("csrc/activation/silu_and_mul.cc", f"csrc/misc/{name}.cc") for a in argv]
+    assert any(a.endswith(f"csrc/misc/{name}.cc") for a in argv), argv
     return subprocess.run(argv, cwd=project.root, capture_output=True, text=True, timeout=300)
 
 
@@ -822,21 +1267,23 @@ def _registration_compiles(project: ProjectCopy, registration_command) -> subpro
     "args",
     [
         pytest.param(["new", "my_op"], id="control-op"),
-        pytest.param(["new", "my_op", "--schema", "my_op(Tensor! out, Tensor x, int[] dims, str mode) -> ()"], id="control-args"),
+        pytest.param(
+            ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor x, int[] dims, str mode) -> ()"], id="control-args"
+        ),
         pytest.param(["new", "num_rows"], id="op-num_rows"),
         pytest.param(["new", "int64_t"], id="op-int64_t"),
         pytest.param(["new", "gated_activation"], id="op-gated_activation"),
         pytest.param(["new", "my_op", "--schema", "my_op(Tensor! out, Tensor x, int dtype) -> ()"], id="arg-dtype"),
         pytest.param(["new", "my_op", "--schema", "my_op(Tensor! out, Tensor x, int guard) -> ()"], id="arg-guard"),
     ],
-)  # fmt: skip
-def test_names_that_break_the_binding_are_refused(project: ProjectCopy, registration_command, args):
+)
+def test_names_that_break_the_binding_are_refused(project: ProjectCopy, binding_command, args):
     result = project.run(*args)
     if result.exit_code != 0:  # refused: fine, as long as cleanly
         assert_one_line_error(result)
         project.assert_unchanged()
         return
-    compiled = _registration_compiles(project, registration_command)
+    compiled = _binding_compiles(project, binding_command, args[1])
     assert compiled.returncode == 0, compiled.stderr[-3000:]
 
 
@@ -857,7 +1304,9 @@ def test_names_that_break_the_wrapper_are_refused(project: ProjectCopy, args):
     data = project.run("list", "--json").json()
     category = next(r["category"] for r in data if r["op"] == name)
     tree = ast.parse(project.read(f"{PKG}/{category}/{name}.py"))
-    imported = {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+    imported = {
+        alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom) for alias in node.names
+    }
     function = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == name)
     used = {n.id for n in ast.walk(function) if isinstance(n, ast.Name)}
     shadowed = ({name} | {a.arg for a in function.args.args}) & imported & (used | {name})

@@ -1,4 +1,4 @@
-"""kernelkit.schema (op schemas -> C++/Python types) and kernelkit.regions (the marked regions `new`
+"""kernelkit.model.schema (op schemas -> C++/Python types) and kernelkit.model.regions (the marked regions `new`
 and `remove` edit), as units: no project copy, no CLI."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from kernelkit import layout, regions
 from kernelkit.errors import KernelkitError
-from kernelkit.regions import RegionSpec, key_by
-from kernelkit.schema import Arg, parse_arg, parse_schema
+from kernelkit.model import layout, regions
+from kernelkit.model.regions import RegionSpec, key_by
+from kernelkit.model.schema import Arg, parse_arg, parse_schema
 
 # ------------------------------------------------------------------------------------------ schema
 
@@ -47,7 +47,9 @@ def test_type_mapping(schema_type, cpp, py):
 
 
 def test_a_whole_schema():
-    schema = parse_schema("my_custom(Tensor! out, Tensor x, Tensor? bias, int[] dims, float alpha, bool flag=False) -> ()")
+    schema = parse_schema(
+        "my_custom(Tensor! out, Tensor x, Tensor? bias, int[] dims, float alpha, bool flag=False) -> ()"
+    )
     assert schema.name == "my_custom"
     assert [a.name for a in schema.args] == ["out", "x", "bias", "dims", "alpha", "flag"]
     assert [a.cpp_type for a in schema.args] == [
@@ -55,7 +57,10 @@ def test_a_whole_schema():
     ]  # fmt: skip
     assert [a.name for a in schema.mutable_tensors] == ["out"]
     assert [a.name for a in schema.input_tensors] == ["x"]  # the optional bias is no required input
-    assert schema.render() == "my_custom(Tensor! out, Tensor x, Tensor? bias, int[] dims, float alpha, bool flag=False) -> ()"
+    assert (
+        schema.render()
+        == "my_custom(Tensor! out, Tensor x, Tensor? bias, int[] dims, float alpha, bool flag=False) -> ()"
+    )
 
 
 @pytest.mark.parametrize("text", ["Tensor! out", "Tensor(a!) out", "Tensor(b!) out"])
@@ -126,11 +131,19 @@ def test_arg_render_round_trip():
         ("", None, ["expected 'name(Type arg, ...) -> ()'"]),
         ("op(Tensor! out, Tensor) -> ()", None, ["cannot parse argument 'Tensor'", "'Tensor! out'"]),
         ("op(Tensor! out, Tensor in put) -> ()", None, ["cannot parse argument 'Tensor in put'"]),
-        ("op(Tensor! out, Scalar alpha) -> ()", None, ["type 'Scalar' of 'alpha' is not supported", "use float (or int) instead of Scalar"]),
+        (
+            "op(Tensor! out, Scalar alpha) -> ()",
+            None,
+            ["type 'Scalar' of 'alpha' is not supported", "use float (or int) instead of Scalar"],
+        ),
         ("op(Tensor! out, Generator? gen) -> ()", None, ["type 'Generator' of 'gen'", "pass a seed/offset as int"]),
         ("op(Tensor! out, SymInt n) -> ()", None, ["type 'SymInt' of 'n'", "use int"]),
         ("op(Tensor! out, MemoryFormat f) -> ()", None, ["type 'MemoryFormat'"]),
-        ("op(Tensor! out, Frobnicator f) -> ()", None, ["type 'Frobnicator'", "supported: Tensor, int, float, bool, str"]),
+        (
+            "op(Tensor! out, Frobnicator f) -> ()",
+            None,
+            ["type 'Frobnicator'", "supported: Tensor, int, float, bool, str"],
+        ),
         ("op(Tensor! out, Tensor input) -> Tensor", None, ["returns 'Tensor'", "write into Tensor! arguments"]),
         ("op(Tensor input) -> (Tensor, Tensor)", None, ["returns '(Tensor, Tensor)'"]),
         ("other(Tensor! out) -> ()", "op", ["names op 'other', but the op is 'op'"]),
@@ -277,7 +290,9 @@ def test_insert_then_remove_is_byte_identical(text, spec, key, entry):
 
 def test_remove_takes_out_exactly_one_entry():
     assert regions.remove(LINES_TEXT, LINES, "apple") == LINES_TEXT.replace('    "apple",\n', "")
-    assert regions.remove(BLOCKS_TEXT, BLOCKS, "apple") == BLOCKS_TEXT.replace("// apple\nvoid do_apple(int x);\n\n", "")
+    assert regions.remove(BLOCKS_TEXT, BLOCKS, "apple") == BLOCKS_TEXT.replace(
+        "// apple\nvoid do_apple(int x);\n\n", ""
+    )
 
 
 def test_insert_touches_nothing_outside_the_region():
@@ -293,7 +308,10 @@ def test_insert_touches_nothing_outside_the_region():
         ("# kernelkit:things-begin\n", "found 1 begin and 0 end markers"),
         ("# kernelkit:things-end\n", "found 0 begin and 1 end markers"),
         ("# kernelkit:things-end\n# kernelkit:things-begin\n", "found 1 begin and 1 end markers"),
-        ("# kernelkit:things-begin\n# kernelkit:things-begin\n# kernelkit:things-end\n", "found 2 begin and 1 end markers"),
+        (
+            "# kernelkit:things-begin\n# kernelkit:things-begin\n# kernelkit:things-end\n",
+            "found 2 begin and 1 end markers",
+        ),
     ],
     ids=["none", "no-end", "no-begin", "reversed", "two-begins"],
 )
@@ -314,24 +332,16 @@ def test_broken_markers_name_the_file(text, counts):
 # The real regions of the project, as `new` and `remove` see them.
 
 _REAL = [
-    ("library/CMakeLists.txt", layout.SOURCES, "my_op", "  csrc/misc/my_op.cu"),
-    ("library/CMakeLists.txt", layout.FP4_SOURCES, "my_op", "  csrc/misc/my_op.cu"),
-    (
-        "library/include/kernelkit_ops.h",
-        layout.LAUNCHERS,
-        "my_op",
-        "// my_op: out = input\ncudaError_t launch_my_op(void* out, const void* input, int64_t n,\n"
-        "                           DType dtype, cudaStream_t stream);",
-    ),
-    ("library/csrc/registration.cc", layout.BINDINGS, "my_op", "void my_op(Tensor out, Tensor input) {\n  return;\n}"),
-    ("library/csrc/registration.cc", layout.SCHEMAS, "my_op", '  m.def("my_op(Tensor! out, Tensor input) -> ()");'),
-    ("library/csrc/registration.cc", layout.IMPLS, "my_op", '  m.impl("my_op", TORCH_BOX(&kernelkit::binding::my_op));'),
+    ("library/CMakeLists.txt", layout.OPS, "my_op", "  misc/my_op"),
+    ("library/CMakeLists.txt", layout.FP4_OPS, "my_op", "  misc/my_op"),
     ("library/python/kernelkit_ops/__init__.py", layout.EXPORTS, "my_op", "from kernelkit_ops.misc.my_op import my_op"),
     ("library/python/kernelkit_ops/__init__.py", layout.ALL, "my_op", '    "my_op",'),
 ]
 
 
-@pytest.mark.parametrize(("rel", "spec", "key", "entry"), _REAL, ids=[f"{r[0].split('/')[-1]}:{r[1].name}" for r in _REAL])
+@pytest.mark.parametrize(
+    ("rel", "spec", "key", "entry"), _REAL, ids=[f"{r[0].split('/')[-1]}:{r[1].name}" for r in _REAL]
+)
 def test_real_regions_round_trip(repo_root, rel, spec, key, entry):
     original = (repo_root / rel).read_text()
     before = regions.entries(original, spec, rel)
@@ -346,20 +356,54 @@ def test_real_regions_round_trip(repo_root, rel, spec, key, entry):
 
 
 def test_real_regions_hold_the_activation_ops(repo_root):
-    registration = (repo_root / "library/csrc/registration.cc").read_text()
-    for spec in (layout.BINDINGS, layout.SCHEMAS, layout.IMPLS):
-        keys = [e.key for e in regions.entries(registration, spec)]
-        assert {"gelu_and_mul", "gelu_tanh_and_mul", "silu_and_mul"} <= set(keys) and keys == sorted(keys)
+    from kernelkit.model import registry
+
     cmake = (repo_root / "library/CMakeLists.txt").read_text()
-    keys = [e.key for e in regions.entries(cmake, layout.SOURCES)]
+    keys = [e.key for e in regions.entries(cmake, layout.OPS)]
     assert {"gelu_and_mul", "gelu_tanh_and_mul", "silu_and_mul"} <= set(keys)
-    texts = [e.text.strip() for e in regions.entries(cmake, layout.SOURCES)]
+    texts = [e.text.strip() for e in regions.entries(cmake, layout.OPS)]
     assert texts == sorted(texts)  # the CMake list is kept sorted by path
-    # FP4 ops: in CMake's fp4-sources instead, their bindings and impls in the fp4 regions only.
-    fp4 = [e.key for e in regions.entries(cmake, layout.FP4_SOURCES)]
+    assert "activation/silu_and_mul" in texts
+    # FP4 ops: in CMake's fp4-ops list instead, and nowhere else in a shared file.
+    fp4 = [e.key for e in regions.entries(cmake, layout.FP4_OPS)]
     assert not set(fp4) & set(keys)
-    for spec in (layout.FP4_BINDINGS, layout.FP4_IMPLS):
-        assert [e.key for e in regions.entries(registration, spec)] == sorted(fp4)
+    # Each listed op registers itself in its own binding TU, once.
+    for key, text in zip(keys + fp4, texts + [e.text.strip() for e in regions.entries(cmake, layout.FP4_OPS)]):
+        found = registry.registrations((repo_root / "library/csrc" / f"{text}.cc").read_text())
+        assert [(r.namespace, r.name) for r in found] == [("kernelkit", key)]
+
+
+def test_a_wrapped_export_is_one_entry():
+    """ruff format wraps an import longer than the line in parentheses: still one entry, removed whole."""
+    text = "# kernelkit:exports-begin\nfrom p.a.x import x\n# kernelkit:exports-end\n"
+    long = "from p.b.a_long_name import (\n    a_long_name,\n)"
+    inserted = regions.insert(text, layout.EXPORTS, "a_long_name", long)
+    found = regions.entries(inserted, layout.EXPORTS)
+    assert [(e.key, e.line) for e in found] == [("x", 2), ("a_long_name", 3)]
+    assert found[1].text == long
+    assert regions.insert(inserted, layout.EXPORTS, "y", "from p.c.y import y").endswith(
+        "from p.c.y import y\n# kernelkit:exports-end\n"
+    )
+    assert regions.remove(inserted, layout.EXPORTS, "a_long_name") == text
+
+
+def test_an_entry_sorting_last_goes_before_a_formatter_blank_line():
+    """isort puts a blank line between the last import and the end marker: a new last entry goes above it."""
+    text = "# kernelkit:exports-begin\nfrom p.a.x import x\n\n# kernelkit:exports-end\n"
+    inserted = regions.insert(text, layout.EXPORTS, "z", "from p.z.z import z")
+    assert (
+        inserted == "# kernelkit:exports-begin\nfrom p.a.x import x\nfrom p.z.z import z\n\n# kernelkit:exports-end\n"
+    )
+    assert regions.remove(inserted, layout.EXPORTS, "z") == text
+
+
+def test_export_entry_wraps_as_ruff_does(repo_root):
+    from kernelkit.project import find_project
+
+    project = find_project(repo_root)
+    assert layout.export_entry(project, "norm", "my_op") == "from kernelkit_ops.norm.my_op import my_op"
+    name = "a" * 60
+    assert layout.export_entry(project, "norm", name) == f"from kernelkit_ops.norm.{name} import (\n    {name},\n)"
 
 
 def test_insert_then_remove_keeps_a_hand_edited_region():
@@ -384,5 +428,7 @@ def test_defaults_torch_would_reject_at_load_are_refused(schema, message):
 
 
 def test_valid_defaults_pass():
-    s = parse_schema('foo(Tensor! out, Tensor input, float eps=1e-06, bool f=False, int n=-3, str m="x", Tensor? b=None) -> ()')
+    s = parse_schema(
+        'foo(Tensor! out, Tensor input, float eps=1e-06, bool f=False, int n=-3, str m="x", Tensor? b=None) -> ()'
+    )
     assert [a.default for a in s.args[2:]] == ["1e-06", "False", "-3", '"x"', "None"]

@@ -1,4 +1,4 @@
-"""kernelkit.testrun and `kernelkit test`: op -> test file, GPU/CPU selection, skip accounting."""
+"""kernelkit.builder.testrun and `kernelkit test`: op -> test file, GPU/CPU selection, skip accounting."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kernelkit import testrun
+from kernelkit.builder import testrun
 from kernelkit.errors import KernelkitError
 from kernelkit.project import find_project
 
@@ -19,7 +19,8 @@ def project(repo_root):
 
 
 def test_select_paths_known_op(project, repo_root):
-    assert testrun.select_paths(project, ["silu_and_mul"]) == [str(repo_root / "tests" / "ops" / "test_silu_and_mul.py")]
+    expected = repo_root / "tests" / "ops" / "activation" / "test_silu_and_mul.py"
+    assert testrun.select_paths(project, ["silu_and_mul"]) == [str(expected)]
 
 
 def test_select_paths_several_ops_keep_order(project):
@@ -78,7 +79,7 @@ JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testcase classname="t.A" name="test_gpu_3" time="0.0"><skipped type="pytest.skip" message="Skipped: needs a CUDA GPU with sm_90">x.py:2: needs a CUDA GPU with sm_90</skipped></testcase>
 <testcase classname="t.A" name="test_other_skip" time="0.0"><skipped type="pytest.skip" message="needs scipy">x.py:3: needs scipy</skipped></testcase>
 </testsuite></testsuites>
-"""
+"""  # noqa: E501  (junit XML, one element a line)
 
 
 def test_summarize_counts(tmp_path):

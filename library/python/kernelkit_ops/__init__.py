@@ -25,6 +25,7 @@ from kernelkit_ops.quantization.sgl_per_token_group_quant_fp8 import sgl_per_tok
 from kernelkit_ops.quantization.sgl_per_token_group_quant_int8 import sgl_per_token_group_quant_int8
 from kernelkit_ops.quantization.sgl_per_token_quant_fp8 import sgl_per_token_quant_fp8
 from kernelkit_ops.rope.apply_rope_with_cos_sin_cache_inplace import apply_rope_with_cos_sin_cache_inplace
+
 # kernelkit:exports-end
 
 __all__ = [

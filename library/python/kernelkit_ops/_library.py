@@ -13,7 +13,7 @@ import torch
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 LIBRARY_GLOB = "_kernelkit_ops*.so"
-FEATURES_SYMBOL = "kernelkit_features"  # "KERNELKIT_FEATURES:fp4=1", defined in registration.cc
+FEATURES_SYMBOL = "kernelkit_features"  # "KERNELKIT_FEATURES:fp4=1", defined in csrc/library.cc
 # What the loaded library was compiled with, e.g. {"fp4": "1"}; set once by load(). A plain dict read
 # by plain functions, so that torch.compile traces the wrappers that check it without a graph break.
 _FEATURES: dict[str, str] = {}

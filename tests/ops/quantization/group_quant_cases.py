@@ -262,7 +262,7 @@ class GroupQuantTests:
         assert torch.equal((a.double() / f32(hi)).float(), a / torch.full_like(a, f32(hi)))
 
     def test_bench_bytes_model(self):
-        from kernelkit import bench
+        from kernelkit.perf import harness as bench
         from kernelkit.project import find_project
 
         b = bench.load_bench(find_project(Path(__file__).resolve().parents[2]), self.op)

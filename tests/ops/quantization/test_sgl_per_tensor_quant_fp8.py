@@ -147,7 +147,7 @@ def test_the_raw_op_needs_a_workspace_argument():
 
 
 def test_bench_bytes_model():
-    from kernelkit import bench
+    from kernelkit.perf import harness as bench
     from kernelkit.project import find_project
 
     b = bench.load_bench(find_project(Path(__file__).resolve().parents[2]), OP)

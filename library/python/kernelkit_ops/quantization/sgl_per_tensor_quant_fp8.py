@@ -6,6 +6,7 @@ import torch
 
 from kernelkit_ops._defaults import pdl_default
 
+
 def sgl_per_tensor_quant_fp8(
     input: torch.Tensor,
     output_q: torch.Tensor,

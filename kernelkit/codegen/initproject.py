@@ -1,8 +1,8 @@
 """`kernelkit init PATH`: a new, standalone kernel library laid out like kernelkit_ops.
 
-Name-dependent files are rendered from kernelkit/scaffolds/project/*.j2; the generic ones (binding
-helpers, dispatch/vector headers, input checks, the GPU-skip conftest, the bootstrap script) are
-copied from kernelkit's own library, so both stay one code base.
+Name-dependent files are rendered from kernelkit/scaffolds/project/*.j2; the generic ones (the house
+helpers of include/kernelkit/core/, the binding helpers, the wrappers' defaults, the GPU-skip conftest,
+the bootstrap script) are copied from kernelkit's own library, so both stay one code base.
 """
 
 from __future__ import annotations
@@ -14,19 +14,20 @@ from pathlib import Path
 import jinja2
 
 import kernelkit
+from kernelkit.codegen.transaction import ChangeSet
 from kernelkit.errors import KernelkitError
-from kernelkit.transaction import ChangeSet
 
 # generic file, relative to kernelkit's source checkout -> where it goes in the new project ({name} = package)
 GENERIC_FILES = {
-    "library/csrc/binding_utils.h": "library/csrc/binding_utils.h",
-    "library/include/kernelkit/dtype.h": "library/include/kernelkit/dtype.h",
-    "library/include/kernelkit/dispatch.cuh": "library/include/kernelkit/dispatch.cuh",
-    "library/include/kernelkit/vec.cuh": "library/include/kernelkit/vec.cuh",
-    "library/python/kernelkit_ops/_validate.py": "library/python/{name}/_validate.py",
+    "library/include/kernelkit/binding.h": "library/include/kernelkit/binding.h",
+    "library/python/kernelkit_ops/_defaults.py": "library/python/{name}/_defaults.py",
     "tests/conftest.py": "tests/conftest.py",
     "tools/bootstrap.py": "tools/bootstrap.py",
     ".ci/run": ".ci/run",
+}
+# generic folders, copied whole (their files, not their subfolders): the primitives every kernel builds on
+GENERIC_DIRS = {
+    "library/include/kernelkit/core": "library/include/kernelkit/core",
 }
 TEMPLATED_FILES = {
     "pyproject.toml.j2": "pyproject.toml",
@@ -34,8 +35,7 @@ TEMPLATED_FILES = {
     "README.md.j2": "README.md",
     "gitignore.j2": ".gitignore",
     "CMakeLists.txt.j2": "library/CMakeLists.txt",
-    "registration.cc.j2": "library/csrc/registration.cc",
-    "header.h.j2": "library/include/{name}.h",
+    "library.cc.j2": "library/csrc/library.cc",
     "package_init.py.j2": "library/python/{name}/__init__.py",
     "_library.py.j2": "library/python/{name}/_library.py",
 }
@@ -53,12 +53,22 @@ def generic_source_root() -> Path:
     """Where kernelkit's own generic library files are: its source checkout, or the copy a wheel ships."""
     package = Path(kernelkit.__file__).resolve().parent
     for root in (package.parent, package / "project_files"):
-        if all((root / rel).is_file() for rel in GENERIC_FILES):
+        if all((root / rel).is_file() for rel in GENERIC_FILES) and all((root / d).is_dir() for d in GENERIC_DIRS):
             return root
     raise KernelkitError(
         "kernelkit's generic library files were not found next to the installed package; "
         "install kernelkit from its source checkout (make build) or a wheel built by `pip wheel`"
     )
+
+
+def generic_files(source: Path) -> dict[str, str]:
+    """Every generic file to copy, the folders' files included: source path -> project path."""
+    files = dict(GENERIC_FILES)
+    for src, dst in GENERIC_DIRS.items():
+        for path in sorted((source / src).iterdir()):
+            if path.is_file():
+                files[f"{src}/{path.name}"] = f"{dst}/{path.name}"
+    return files
 
 
 def cli_requirement(source: Path) -> str:
@@ -81,7 +91,7 @@ def plan_init(path: Path, name: str, namespace: str | None = None) -> ChangeSet:
         raise KernelkitError(f"{path} exists and is not an empty folder; init makes a new project", exit_code=2)
     changes = ChangeSet(root)
     source = generic_source_root()
-    for src, dst in GENERIC_FILES.items():
+    for src, dst in generic_files(source).items():
         changes.write(root / dst.format(name=name), (source / src).read_text())
     ctx = {"name": name, "namespace": namespace, "cli_requirement": cli_requirement(source)}
     for template, dst in TEMPLATED_FILES.items():

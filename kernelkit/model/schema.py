@@ -125,11 +125,16 @@ def _split_args(text: str) -> list[str]:
 def parse_arg(text: str, schema: str) -> Arg:
     match = _ARG.match(text.strip())
     if not match:
-        raise KernelkitError(f"schema '{schema}': cannot parse argument '{text}' (expected e.g. 'Tensor! out' or 'float eps=1e-06')")
+        raise KernelkitError(
+            f"schema '{schema}': cannot parse argument '{text}' (expected e.g. 'Tensor! out' or 'float eps=1e-06')"
+        )
     base = match.group("base")
     if base not in BASE_TYPES:
         hint = UNSUPPORTED_HINT.get(base, f"supported: {', '.join(BASE_TYPES)} (with ?, [] where valid)")
-        raise KernelkitError(f"schema '{schema}': type '{base}' of '{match.group('name')}' is not supported by the stable ABI binding ({hint})")
+        raise KernelkitError(
+            f"schema '{schema}': type '{base}' of '{match.group('name')}' is not supported by the stable ABI binding "
+            f"({hint})"
+        )
     alias = match.group("alias") or ""
     mutable = alias.endswith("!)") or alias == "!"
     if alias and not mutable:
@@ -143,7 +148,14 @@ def parse_arg(text: str, schema: str) -> Arg:
         raise KernelkitError(f"schema '{schema}': '{text}': a mutable tensor must be a plain Tensor!")
     default = match.group("default")
     if default is not None:
-        _check_default(base, match.group("opt") is not None, match.group("list") is not None, default.strip(), match.group("name"), schema)
+        _check_default(
+            base,
+            match.group("opt") is not None,
+            match.group("list") is not None,
+            default.strip(),
+            match.group("name"),
+            schema,
+        )
     return Arg(
         name=match.group("name"),
         base=base,
@@ -174,7 +186,9 @@ def _check_default(base: str, optional: bool, is_list: bool, value: str, name: s
     if not ok:
         hint = {"bool": "True or False", "int": "an integer", "float": "a number like 1e-06", "str": "a quoted string"}
         expected = "None" if base == "Tensor" else hint.get(base, "a literal of its type")
-        raise KernelkitError(f"schema '{schema}': default '{value}' of '{name}' is not valid for {base} (use {expected})")
+        raise KernelkitError(
+            f"schema '{schema}': default '{value}' of '{name}' is not valid for {base} (use {expected})"
+        )
 
 
 def parse_schema(text: str, expected_name: str | None = None) -> Schema:

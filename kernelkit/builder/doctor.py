@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass
 
 from packaging.version import InvalidVersion, Version
 
-from kernelkit import features
-from kernelkit.buildsys import DEFAULT_ARCH
+from kernelkit.builder import features
+from kernelkit.builder.buildsys import DEFAULT_ARCH
+from kernelkit.builder.toolchain import Tool, detect_gpus, find_nvcc, find_tool
 from kernelkit.project import Project
-from kernelkit.toolchain import Tool, detect_gpus, find_nvcc, find_tool
 
 MIN_TORCH = Version("2.10")
 MIN_CMAKE = Version("3.24")
@@ -50,7 +50,8 @@ def check_torch() -> Check:
     version = torch.__version__.split("+")[0]
     flavour = f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU build"
     if not _version_at_least(version, MIN_TORCH):
-        return Check("torch", False, f"{torch.__version__} ({flavour}); need >= {MIN_TORCH}", "pip install 'torch>=2.10'")
+        detail = f"{torch.__version__} ({flavour}); need >= {MIN_TORCH}"
+        return Check("torch", False, detail, "pip install 'torch>=2.10'")
     return Check("torch", True, f"{torch.__version__} ({flavour})")
 
 
@@ -69,7 +70,8 @@ def check_library(project: Project | None) -> list[Check]:
     """Is the op library built, does it load, has it the FP4 kernels? Loaded in a child process so a
     crash cannot take doctor down; FP4 from the loaded library, else from the feature record in the file."""
     if project is None:
-        return [Check("library", False, "not inside a kernelkit project", "cd into one, or `kernelkit init PATH`", False)]
+        fix = "cd into one, or `kernelkit init PATH`"
+        return [Check("library", False, "not inside a kernelkit project", fix, False)]
     built = sorted(project.python_package_dir.glob("_*.so"))
     if not built:
         return [Check("library", False, "not built", "kernelkit build", False)]

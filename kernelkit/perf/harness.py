@@ -1,7 +1,7 @@
 """`kernelkit bench`: time each op's cases against the hardware's measured ceilings and its baselines.
 
 Method (see GUIDE §8): every (case, impl) is timed as n calls captured in one CUDA graph and replayed
-(kernelkit.timing), inputs rotated over enough copies that a pass exceeds 2x L2 (cold cache), median
+(kernelkit.perf.timing), inputs rotated over enough copies that a pass exceeds 2x L2 (cold cache), median
 with p20/p80/min/max. Each row reports GB/s and TFLOP/s from the op's bytes/FLOP model and the share
 of the *binding* ceiling: max(bytes / copy bandwidth, FLOPs / GEMM peak) over the measured time.
 
@@ -37,8 +37,9 @@ BASELINES = ("torch", "torch.compile")
 
 
 def bench_files(project: Project) -> dict[str, Path]:
+    """op -> its bench file, anywhere under benchmarks/ops/ (one folder per category)."""
     folder = project.benchmarks_dir / "ops"
-    return {p.stem.removeprefix("bench_"): p for p in sorted(folder.glob("bench_*.py"))}
+    return {p.stem.removeprefix("bench_"): p for p in sorted(folder.rglob("bench_*.py"))}
 
 
 def load_bench(project: Project, op: str) -> OpBench:
@@ -47,7 +48,7 @@ def load_bench(project: Project, op: str) -> OpBench:
         raise KernelkitError(f"no benchmark for '{op}'; ops with one: {', '.join(files) or '(none)'}", exit_code=2)
     folder = str(files[op].parent)
     if folder not in sys.path:
-        sys.path.insert(0, folder)  # bench files may share helpers beside them
+        sys.path.insert(0, folder)  # a family's bench files share a helper module beside them
     spec = importlib.util.spec_from_file_location(f"kernelkit_bench_{op}", files[op])
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -190,7 +191,11 @@ def _commit_times(folder: Path) -> dict[str, int]:
     """File name -> time of the newest commit that touched it, for the files git knows in `folder`."""
     try:
         out = subprocess.run(
-            ["git", "log", "--format=%x00%ct", "--name-only", "--", "."], cwd=folder, capture_output=True, text=True, timeout=60
+            ["git", "log", "--format=%x00%ct", "--name-only", "--", "."],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     except (OSError, subprocess.SubprocessError):
         return {}
@@ -212,7 +217,9 @@ def committed_results(folder: Path) -> dict:
     fix), so comparing against the newest file alone would miss most of the library."""
     files = sorted(folder.glob("*.json"))
     if not files:
-        raise KernelkitError(f"no results JSON in {folder}: nothing to compare with (`kernelkit bench --save` writes one)", exit_code=2)
+        raise KernelkitError(
+            f"no results JSON in {folder}: nothing to compare with (`kernelkit bench --save` writes one)", exit_code=2
+        )
     committed = _commit_times(folder)
     ordered = []
     for f in files:
@@ -226,7 +233,11 @@ def committed_results(folder: Path) -> dict:
     for (_, _, name), doc in ordered:
         for r in doc.get("rows", []):
             rows[(r["op"], r["case"], r["impl"])] = {**r, "source": name}  # which run a verdict compares with
-    return {"device": ordered[-1][1].get("device", ""), "sources": [key[2] for key, _ in ordered], "rows": list(rows.values())}
+    return {
+        "device": ordered[-1][1].get("device", ""),
+        "sources": [key[2] for key, _ in ordered],
+        "rows": list(rows.values()),
+    }
 
 
 def results_document(rows: list[Row], ceilings: Ceilings, env: dict[str, str]) -> dict:
@@ -301,7 +312,7 @@ def plot(doc: dict, path: Path) -> None:
         ax.set_ylim(bottom=0)
         ax.axhline(100, color="grey", linewidth=0.8, linestyle="--")
         ax.legend(fontsize=8)
-    for ax in list(axes.flat)[len(ops):]:
+    for ax in list(axes.flat)[len(ops) :]:
         ax.axis("off")
     fig.suptitle(f"{doc['device']} · {doc['date']} · {doc['commit']}")
     fig.tight_layout()
@@ -352,8 +363,17 @@ def compare(old: dict, new: dict, threshold: float = REGRESSION_THRESHOLD) -> li
         beyond_noise = r["us_p20"] > o["us_p80"]
         overlap = r["us_p20"] <= o["us_p80"] and o["us_p20"] <= r["us_p80"]
         verdicts.append(
-            Verdict(r["op"], r["case"], r["impl"], o["us"], r["us"], change, change > threshold and beyond_noise, overlap,
-                    o.get("source"))
+            Verdict(
+                r["op"],
+                r["case"],
+                r["impl"],
+                o["us"],
+                r["us"],
+                change,
+                change > threshold and beyond_noise,
+                overlap,
+                o.get("source"),
+            )
         )
     return verdicts
 
@@ -368,13 +388,26 @@ def environment(project: Project) -> dict[str, str]:
     props = torch.cuda.get_device_properties(0)
     driver = "unknown"
     try:
-        driver = subprocess.run(
-            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True, text=True, timeout=30
-        ).stdout.strip().splitlines()[0]
+        driver = (
+            subprocess.run(
+                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            .stdout.strip()
+            .splitlines()[0]
+        )
     except (OSError, IndexError, subprocess.SubprocessError):
         pass
-    return {"device": props.name, "driver": driver, "cuda": str(torch.version.cuda), "torch": torch.__version__,
-            "commit": git_commit(project.root), "date": datetime.date.today().isoformat()}
+    return {
+        "device": props.name,
+        "driver": driver,
+        "cuda": str(torch.version.cuda),
+        "torch": torch.__version__,
+        "commit": git_commit(project.root),
+        "date": datetime.date.today().isoformat(),
+    }
 
 
 def ceilings_cache_path(device: str, torch_version: str) -> Path:
@@ -385,7 +418,7 @@ def measure_ceilings(remeasure: bool = False) -> Ceilings:
     """Copy bandwidth and GEMM peaks, measured once per device (cached under ~/.cache/kernelkit)."""
     import torch
 
-    from kernelkit.timing import copy_ceiling_gbs, copy_curve, empty_kernel_us, time_graph
+    from kernelkit.perf.timing import copy_ceiling_gbs, copy_curve, empty_kernel_us, time_graph
 
     name = torch.cuda.get_device_name(0)
     cache = ceilings_cache_path(name, torch.__version__)
@@ -403,7 +436,7 @@ def measure_ceilings(remeasure: bool = False) -> Ceilings:
     n = 8192
     a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
     b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    gemm = time_graph(lambda i: (lambda: a @ b), 1, calls_per_graph=8)
+    gemm = time_graph(lambda i: lambda: a @ b, 1, calls_per_graph=8)
     bf16 = 2 * n**3 / (gemm.us * 1e-6) / 1e12
     fp8 = None
     if torch.cuda.get_device_capability(0) >= (8, 9) and hasattr(torch, "_scaled_mm"):
@@ -411,12 +444,18 @@ def measure_ceilings(remeasure: bool = False) -> Ceilings:
         b8 = b.to(torch.float8_e4m3fn).t().contiguous().t()  # column-major B, as cuBLASLt wants
         one = torch.ones((), device="cuda")
         try:
-            t8 = time_graph(lambda i: (lambda: torch._scaled_mm(a8, b8, one, one, out_dtype=torch.bfloat16)), 1, calls_per_graph=8)
+            t8 = time_graph(
+                lambda i: lambda: torch._scaled_mm(a8, b8, one, one, out_dtype=torch.bfloat16), 1, calls_per_graph=8
+            )
             fp8 = 2 * n**3 / (t8.us * 1e-6) / 1e12
         except RuntimeError:
             fp8 = None
     result = Ceilings(
-        copy_gbs=copy_ceiling_gbs(), bf16_tflops=bf16, fp8_tflops=fp8, empty_kernel_us=empty_kernel_us(), copy_curve=copy_curve()
+        copy_gbs=copy_ceiling_gbs(),
+        bf16_tflops=bf16,
+        fp8_tflops=fp8,
+        empty_kernel_us=empty_kernel_us(),
+        copy_curve=copy_curve(),
     )
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(asdict(result)))
@@ -433,15 +472,15 @@ def baseline_impls(bench: OpBench) -> dict[str, Callable]:
 def run_case(bench: OpBench, case: Case, impls: dict[str, Callable], ceilings: Ceilings, l2_bytes: int) -> list[Row]:
     import torch
 
-    from kernelkit.timing import rotation_count, time_graphs
+    from kernelkit.perf.timing import rotation_count, time_graphs
 
     per_copy = max(bench.bytes_moved(case), 1)
     copies = rotation_count(per_copy, l2_bytes)
     copies = max(1, min(copies, MAX_ROTATION_BYTES // per_copy))
     inputs = [bench.make_inputs(case) for _ in range(copies)]
-    timings = time_graphs({impl: (lambda i, fn=fn: (lambda: fn(inputs[i]))) for impl, fn in impls.items()}, copies)
+    timings = time_graphs({impl: (lambda i, fn=fn: lambda: fn(inputs[i])) for impl, fn in impls.items()}, copies)
     rows = [make_row(bench, case, impl, timings[impl], ceilings) for impl in impls]
-    del inputs
+    inputs.clear()  # the copies go before the next case's are made
     torch.cuda.empty_cache()
     return rows
 

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from kernelkit.builder.toolchain import detect_gpus, find_nvcc, find_tool, tool_env
 from kernelkit.errors import KernelkitError
 from kernelkit.project import Project
-from kernelkit.toolchain import detect_gpus, find_nvcc, find_tool, tool_env
 
 DEFAULT_ARCH = "90a"
 MIN_SM = 75  # the oldest target CUDA 13 can compile for
@@ -180,7 +180,7 @@ def clickable(line: str, build_dir: Path, root: Path) -> str:
         except ValueError:
             shown = str(absolute)
         col = match.groupdict().get("col") or ""
-        return f"{shown}:{match.group('line')}{col}:{line[match.end():]}"
+        return f"{shown}:{match.group('line')}{col}:{line[match.end() :]}"
     return line
 
 
@@ -297,7 +297,8 @@ def build(
             name = arg[2:].split("=", 1)[0].split(":")[0]
             if arg.startswith("-D") and name not in given and not name.startswith(("KERNELKIT_", "Python_")):
                 unset += ["-U", name]
-        cmd = ["cmake", "-S", str(project.library_dir), "-B", str(project.build_dir), "-G", "Ninja", *unset, *cache_args]
+        cmd = ["cmake", "-S", str(project.library_dir), "-B", str(project.build_dir), "-G", "Ninja"]
+        cmd += [*unset, *cache_args]
         if run(cmd) != 0:
             options_file.unlink(missing_ok=True)
             return _finish(project, False, started, configured, log_lines, ccache, before)

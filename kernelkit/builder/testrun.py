@@ -25,7 +25,8 @@ class TestSummary:
 
 
 def op_test_files(project: Project) -> dict[str, Path]:
-    return {p.stem.removeprefix("test_"): p for p in sorted(project.op_tests_dir.glob("test_*.py"))}
+    """op -> its test file, anywhere under tests/ops/ (one folder per category)."""
+    return {p.stem.removeprefix("test_"): p for p in sorted(project.op_tests_dir.rglob("test_*.py"))}
 
 
 def select_paths(project: Project, ops: list[str]) -> list[str]:
@@ -42,7 +43,8 @@ def select_paths(project: Project, ops: list[str]) -> list[str]:
 def pytest_command(
     project: Project, ops: list[str], keyword: str | None, device: str | None, extra: list[str], junit: Path
 ) -> list[str]:
-    cmd = [sys.executable, "-m", "pytest", *select_paths(project, ops), f"--junitxml={junit}", "-o", "junit_family=xunit2"]
+    cmd = [sys.executable, "-m", "pytest", *select_paths(project, ops)]
+    cmd += [f"--junitxml={junit}", "-o", "junit_family=xunit2"]
     if keyword:
         cmd += ["-k", keyword]
     if device == "gpu":

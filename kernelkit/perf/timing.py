@@ -155,8 +155,8 @@ def _copy_us(src: list, dst: list, **kwargs) -> float:
     (`copy_`) and an elementwise kernel copy (`mul(x, 1)`)."""
     import torch
 
-    memcpy = time_graph(lambda i: (lambda: dst[i].copy_(src[i])), len(src), **kwargs)
-    kernel = time_graph(lambda i: (lambda: torch.mul(src[i], 1, out=dst[i])), len(src), **kwargs)
+    memcpy = time_graph(lambda i: lambda: dst[i].copy_(src[i]), len(src), **kwargs)
+    kernel = time_graph(lambda i: lambda: torch.mul(src[i], 1, out=dst[i]), len(src), **kwargs)
     return min(memcpy.us, kernel.us)
 
 
@@ -193,4 +193,4 @@ def empty_kernel_us() -> float:
     import torch
 
     one = torch.empty(1, device="cuda")
-    return time_graph(lambda i: (lambda: one.fill_(0.0)), 1, calls_per_graph=64).us
+    return time_graph(lambda i: lambda: one.fill_(0.0), 1, calls_per_graph=64).us

@@ -1,6 +1,6 @@
 """What the built op library was compiled with, read from the library file itself.
 
-registration.cc embeds one NUL-terminated string in every build, e.g. `KERNELKIT_FEATURES:fp4=1`
+csrc/library.cc embeds one NUL-terminated string in every build, e.g. `KERNELKIT_FEATURES:fp4=1`
 (`fp4=0` without KERNELKIT_ENABLE_FP4). `list`, `doctor` and `bench` read it from the .so's bytes:
 no import, no torch, no CUDA, a few milliseconds. The Python package reads the same string from
 the loaded library (`<package>.fp4_enabled()`), so both always agree with the build.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import mmap
 import re
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from kernelkit.project import Project
@@ -20,7 +20,7 @@ _ENTRY_RE = re.compile(rb"KERNELKIT_FEATURES:((?:[a-z0-9_]+=[A-Za-z0-9_.]*)(?:,[
 FP4_REBUILD = "kernelkit build --fp4"
 
 
-class Fp4(str, Enum):
+class Fp4(StrEnum):
     BUILT = "built"
     NOT_BUILT = "not built"
     UNKNOWN = "unknown"  # a library built before kernelkit recorded its features

@@ -1,8 +1,8 @@
 """Marker-delimited regions of the files `new`/`remove` edit: `kernelkit:<name>-begin` ... `-end`.
 
-A region holds entries sorted by key (the op name). An entry is one line ("lines" regions: CMake
-sources, m.def/m.impl, exports) or a run of lines separated from the next by a blank line
-("blocks" regions: launcher declarations, bindings). Edits only ever touch the inside of a region,
+A region holds entries sorted by key (the op name). An entry is one line ("lines" regions: the CMake
+op lists, exports; a line with open parentheses takes the lines up to the one closing them) or a run of
+lines separated from the next by a blank line ("blocks" regions). Edits only ever touch the inside of a region,
 so what they do is deterministic and reversible: insert then remove gives back the same bytes.
 """
 
@@ -60,9 +60,17 @@ def _bounds(lines: list[str], spec: RegionSpec, path: str) -> tuple[int, int]:
 
 
 def _split(body: list[str], spec: RegionSpec, first_line: int) -> list[tuple[list[str], int]]:
-    """Body lines -> entries (lines, 1-based line). Blocks are separated by blank lines."""
+    """Body lines -> entries (lines, 1-based line). Blocks are separated by blank lines; in a lines region an
+    entry whose parentheses are open goes on to the line that closes them (an import a formatter wrapped)."""
     if not spec.blocks:
-        return [([line], first_line + i) for i, line in enumerate(body)]
+        groups, depth = [], 0
+        for i, line in enumerate(body):
+            if depth > 0:
+                groups[-1][0].append(line)
+            else:
+                groups.append(([line], first_line + i))
+            depth = max(0, depth + line.count("(") - line.count(")"))
+        return groups
     groups: list[tuple[list[str], int]] = []
     current: list[str] = []
     start = first_line
@@ -80,6 +88,8 @@ def _split(body: list[str], spec: RegionSpec, first_line: int) -> list[tuple[lis
 
 
 def _key_of(lines: list[str], spec: RegionSpec) -> str | None:
+    if len(lines) > 1 and not spec.blocks:
+        return spec.key("\n".join(lines))
     for line in lines:
         key = spec.key(line)
         if key:
@@ -133,7 +143,10 @@ def insert(text: str, spec: RegionSpec, key: str, entry: str, path: str = "<file
         mine = "\n".join(new).strip()
     else:
         sort_keys, mine = keys, key
-    position = next((i for i, k in enumerate(sort_keys) if k is not None and k > mine), len(groups))
+    # After the last entry when it sorts last: a formatter's blank line (or a comment) before the end
+    # marker stays where it is.
+    last = max((i for i, k in enumerate(sort_keys) if k is not None), default=-1)
+    position = next((i for i, k in enumerate(sort_keys) if k is not None and k > mine), last + 1)
     groups.insert(position, new)
     return _render(lines, begin, end, groups, spec)
 
