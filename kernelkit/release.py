@@ -496,7 +496,7 @@ def _wheels(dist: Path, name: str, version: str) -> list[Path]:
 def build_wheel(project: Project, version: str) -> Path:
     """`pip wheel .` into dist/, with this Python (its torch and scikit-build-core: no isolation)."""
     name = tomllib.loads(_read(project.root / PYPROJECT))["project"]["name"]
-    env = tool_env()
+    env = tool_env(project.root)
     nvcc = find_nvcc()
     if nvcc.path:
         env.setdefault("CUDACXX", nvcc.path)

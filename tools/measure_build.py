@@ -83,7 +83,7 @@ def main() -> None:
     )
     if new.returncode != 0:
         sys.exit(f"kernelkit new failed:\n{new.stdout}\n{new.stderr}")
-    record("after `kernelkit new` (new .cu + registration + link)", "warm", build(copy, env))
+    record("after `kernelkit new` (its .cu and .cc, reconfigure, link)", "warm", build(copy, env))
     shutil.rmtree(copy / "build")
     record("full build after rm -rf build", "warm", build(copy, env))
     shutil.rmtree(scratch / "ccache")

@@ -258,11 +258,8 @@ def build(
 ) -> BuildResult:
     """Configure when the options changed (or on first use), then build incrementally with Ninja."""
     tools = check_requisites()
-    env = tool_env()
+    env = tool_env(project.root)
     env.setdefault("CUDACXX", tools["nvcc"])
-    # Cache keys independent of the checkout's location, so a fresh clone or rm -rf build/ hits.
-    env.setdefault("CCACHE_BASEDIR", str(project.root))
-    env.setdefault("CCACHE_NOHASHDIR", "1")
     ccache = find_tool("ccache")
     before = read_ccache_stats(ccache.path) if ccache.found else None
     started = time.perf_counter()

@@ -58,10 +58,15 @@ def find_tool(name: str) -> Tool:
     return Tool(name, path, _version_of([path, "--version"], r"(\d+\.\d+(?:\.\d+)?)"))
 
 
-def tool_env() -> dict[str, str]:
-    """Environment for build subprocesses: the active Python's bin dir on PATH (ccache/ninja wheels)."""
+def tool_env(project_root: Path | None = None) -> dict[str, str]:
+    """Environment for build subprocesses: the active Python's bin dir on PATH (ccache/ninja wheels). With
+    the project's root, ccache's keys are relative to it: a fresh clone, a copy, `rm -rf build` or a wheel
+    build of the same sources hit what an earlier build of any of them compiled."""
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(_python_bin_dir()), env.get("PATH", "")])
+    if project_root is not None:
+        env.setdefault("CCACHE_BASEDIR", str(project_root))
+        env.setdefault("CCACHE_NOHASHDIR", "1")
     return env
 
 

@@ -254,10 +254,12 @@ def build_tools() -> dict[str, str]:
     return tools  # type: ignore[return-value]
 
 
-def build_env(tools: dict[str, str]) -> dict[str, str]:
+def build_env(tools: dict[str, str], root: Path | None = None) -> dict[str, str]:
+    """What `kernelkit build` gives its compilers; with the copy's root, ccache hits what the repo's own
+    build compiled (the same sources at the same relative paths), so only new files compile."""
     from kernelkit.builder import toolchain
 
-    env = toolchain.tool_env()
+    env = toolchain.tool_env(root)
     env.setdefault("CUDACXX", tools["nvcc"])
     return env
 
@@ -271,7 +273,9 @@ def configure(copy: ProjectCopy, tools: dict[str, str], *extra: str) -> subproce
         f"-DCMAKE_MAKE_PROGRAM={tools['ninja']}",
         *extra,
     ]  # fmt: skip
-    return subprocess.run(cmd, cwd=copy.root, env=build_env(tools), capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        cmd, cwd=copy.root, env=build_env(tools, copy.root), capture_output=True, text=True, timeout=300
+    )
 
 
 def compile_commands(copy: ProjectCopy) -> dict[str, str]:

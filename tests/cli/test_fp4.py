@@ -367,7 +367,7 @@ def test_an_fp4_op_built_with_and_without_fp4(project: ProjectCopy):
         built = subprocess.run(
             [tools["cmake"], "--build", "build"],
             cwd=project.root,
-            env=build_env(tools),
+            env=build_env(tools, project.root),
             capture_output=True,
             text=True,
             timeout=900,

@@ -1165,7 +1165,7 @@ def test_generated_ops_compile_link_load_and_pass_their_cpu_tests(project: Proje
     built = subprocess.run(
         [tools["cmake"], "--build", "build"],
         cwd=project.root,
-        env=build_env(tools),
+        env=build_env(tools, project.root),
         capture_output=True,
         text=True,
         timeout=900,
@@ -1199,14 +1199,18 @@ def test_generated_ops_compile_link_load_and_pass_their_cpu_tests(project: Proje
     assert report["ops"]["my_custom"]["actual"]["args"][0][2] is True  # Tensor! out is written
 
     # The generated tests' CPU part passes against the built library; a copy passes the same tests as its original.
+    # One pytest run for all of them (an interpreter start with torch costs seconds), read back per test file.
+    test_files = {name: f"tests/ops/{category}/test_{name}.py" for name, (category, _) in BUILT_OPS.items()}
+    for original in LIKE.values():
+        test_files.setdefault(original, f"tests/ops/{rows[original]['category']}/test_{original}.py")
+    run = project.pytest(*test_files.values(), "-m", "not gpu", "-q", "-p", "no:cacheprovider", "-rA")
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-4000:]
+    assert not re.search(r"\d+ (failed|error)", output), output[-2000:]
+
     def cpu_tests(name: str, category: str) -> list[str]:
-        run = project.pytest(
-            f"tests/ops/{category}/test_{name}.py", "-m", "not gpu", "-q", "-p", "no:cacheprovider", "-rA"
-        )
-        output = run.stdout + run.stderr
-        assert run.returncode == 0, output[-4000:]
-        assert not re.search(r"\d+ (failed|error)", output), output[-2000:]
-        return sorted(re.findall(r"^PASSED \S+::(\S+)", output, re.M))
+        path = re.escape(test_files[name])
+        return sorted(re.findall(rf"^PASSED {path}::(?:\S+::)?(\S+)", output, re.M))  # test names, class dropped
 
     for name, (category, _) in BUILT_OPS.items():
         passed = cpu_tests(name, category)
