@@ -36,8 +36,7 @@ void sgl_per_tensor_quant_fp8(Tensor input, Tensor output_q, Tensor output_s, bo
   // A dynamic scale over a tensor one CTA does not hold needs per-CTA scratch. Allocated here, only then, and
   // per call (stream-ordered; concurrent calls and CUDA graphs never share it), so the wrapper passes output_s.
   if (!is_static) {
-    const int64_t need =
-        sgl_per_tensor_quant_fp8_workspace_floats(input.data_ptr(), in_stride, rows, hidden, dtype);
+    const int64_t need = sgl_per_tensor_quant_fp8_workspace_floats(input.data_ptr(), in_stride, rows, hidden, dtype);
     if (workspace.numel() < need) workspace = torch::stable::new_empty(input, {need}, ScalarType::Float);
   }
   check_launch(launch_sgl_per_tensor_quant_fp8(output_q.data_ptr(), q_stride, static_cast<float*>(output_s.data_ptr()),

@@ -306,7 +306,7 @@ def test_check_positions_of_all_devices(monkeypatch):
 
 
 def test_bench_bytes_model():
-    from kernelkit import bench
+    from kernelkit.perf import harness as bench
     from kernelkit.project import find_project
 
     b = bench.load_bench(find_project(Path(__file__).resolve().parents[2]), OP)
