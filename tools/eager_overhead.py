@@ -229,8 +229,9 @@ def build_cases(kernelkit_ops, torch, pdl: bool) -> list[Case]:
             "sgl_per_token_group_quant_fp8",
             f"[1, {h}] bf16, group {group}",
             wrapper=lambda: kernelkit_ops.sgl_per_token_group_quant_fp8(x, q8, s_group, group, 1e-10, -448.0, 448.0),
+            # scale_ue8m0=False, v2=True: what the wrapper's default picks for this call
             raw=lambda: ops.sgl_per_token_group_quant_fp8.default(
-                x, q8, s_group, group, 1e-10, -448.0, 448.0, False, pdl
+                x, q8, s_group, group, 1e-10, -448.0, 448.0, False, True, pdl
             ),
         )
     )
@@ -241,8 +242,9 @@ def build_cases(kernelkit_ops, torch, pdl: bool) -> list[Case]:
             wrapper=lambda: kernelkit_ops.sgl_per_token_group_quant_int8(
                 x, q_int8, s_group, group, 1e-10, -128.0, 127.0
             ),
+            # v2=True (the wrapper's default pick), round_nearest=False
             raw=lambda: ops.sgl_per_token_group_quant_int8.default(
-                x, q_int8, s_group, group, 1e-10, -128.0, 127.0, pdl
+                x, q_int8, s_group, group, 1e-10, -128.0, 127.0, True, False, pdl
             ),
         )
     )

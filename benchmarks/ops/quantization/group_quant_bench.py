@@ -44,13 +44,14 @@ def group_quant_bench(op: str, *, int8: bool) -> OpBench:
         return getattr(kernelkit_ops, op)(*inputs["args"], enable_pdl=False)
 
     def reference(inputs: dict):
-        """The op in plain torch (sglang's native per-token-group quant), written into output_q/output_s."""
+        """The op in plain torch (sgl-kernel's v2 formulas in IEEE arithmetic; int8 truncates), written into
+        output_q/output_s."""
         x, q, s, g, eps, lo_, hi_ = inputs["args"][:7]
         xg = x.float().unflatten(-1, (-1, g))
-        scale = xg.abs().amax(-1, keepdim=True).clamp(min=eps) / hi_
-        y = (xg / scale).clamp(lo_, hi_)
-        q.copy_((y.round() if int8 else y).flatten(-2).to(q.dtype))
-        s.copy_(scale.squeeze(-1))
+        amax = xg.abs().amax(-1, keepdim=True).clamp(min=eps)
+        y = (xg * (amax.reciprocal() * hi_)).clamp(lo_, hi_)
+        q.copy_((y.trunc() if int8 else y).flatten(-2).to(q.dtype))
+        s.copy_((amax * (1 / hi_)).squeeze(-1))
 
     impls: dict[str, Callable] = {"kernelkit": kernelkit_impl, "kernelkit_no_pdl": kernelkit_no_pdl}
     if installed("sgl_kernel"):

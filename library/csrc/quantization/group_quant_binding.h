@@ -30,11 +30,11 @@ struct GroupQuantLayout {
   DType dtype;
   int64_t rows, hidden, input_row_stride, q_row_stride, s_row_stride, s_group_stride;
 };
-constexpr int64_t kGroupSizes[] = {16, 32, 64, 128, 256};  // kernelkit/families/per_token_group_quant.cuh
+constexpr int64_t kGroupSizes[] = {8, 16, 32, 64, 128, 256};  // kernelkit/families/per_token_group_quant.cuh
 
 inline GroupQuantLayout check_group_quant(const char* op, const Tensor& input, const Tensor& output_q,
                                           ScalarType q_type, const Tensor& output_s, int64_t group_size, double eps,
-                                          GroupQuantBound qmin, GroupQuantBound qmax) {
+                                          GroupQuantBound qmin, GroupQuantBound qmax, bool v2) {
   GroupQuantLayout l{};
   l.dtype = float_dtype(input, op, "input");
   check_scalar_type(output_q, q_type, op, "output_q");
@@ -42,7 +42,7 @@ inline GroupQuantLayout check_group_quant(const char* op, const Tensor& input, c
   KK_CHECK(input.dim() >= 1, op, "input must have at least one dimension");
   bool known_size = false;
   for (int64_t g : kGroupSizes) known_size = known_size || g == group_size;
-  KK_CHECK(known_size, op, "group_size must be one of 16, 32, 64, 128, 256, got ", group_size);
+  KK_CHECK(known_size, op, "group_size must be one of 8, 16, 32, 64, 128, 256, got ", group_size);
   const int64_t nd = input.dim();
   l.hidden = input.size(nd - 1);
   KK_CHECK(l.hidden % group_size == 0, op, "the last dimension of input (", l.hidden,
@@ -85,6 +85,14 @@ inline GroupQuantLayout check_group_quant(const char* op, const Tensor& input, c
            num(qmax.value));
   KK_CHECK(qmin.value >= qmin.limit && qmin.value <= qmax.value, op, qmin.name, " must be in [", num(qmin.limit), ", ",
            qmax.name, " = ", num(qmax.value), "], got ", num(qmin.value));
+  // sgl-kernel's v2 kernel exists for these calls only (it refuses the others; its v1 takes them).
+  const bool v2_call = (l.dtype == DType::kBFloat16 || l.dtype == DType::kFloat16) && std::fabs(eps - 1e-10) < 1e-13 &&
+                       qmin.value == qmin.limit && qmax.value == qmax.limit && group_size >= 16 && group_size <= 128;
+  KK_CHECK(!v2 || v2_call, op,
+           "enable_v2 (sgl-kernel's v2 arithmetic) needs bfloat16/float16 input, eps = 1e-10, the full range (",
+           qmin.name, " = ", num(qmin.limit), ", ", qmax.name, " = ", num(qmax.limit),
+           ") and group_size 16, 32, 64 or 128; got ", dtype_name(l.dtype), ", eps ", num(eps), ", [", num(qmin.value),
+           ", ", num(qmax.value), "], group_size ", group_size, " (pass enable_v2=False for the v1 arithmetic)");
   check_devices(op, {{"input", input}, {"output_q", output_q}, {"output_s", output_s}});
   return l;
 }

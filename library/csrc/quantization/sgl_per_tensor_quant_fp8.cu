@@ -1,6 +1,8 @@
-// sgl_per_tensor_quant_fp8: one scale for the whole tensor, q = e4m3(x / s).
+// sgl_per_tensor_quant_fp8: one scale for the whole tensor, q = e4m3(clamp(x * (1 / s))) as sgl-kernel
+// computes it (dynamic_fp8.cuh, quant.cuh).
 //   static:  s is read from scale[0] (used as given).
-//   dynamic: s = max(absmax(x), 1e-10) / 448 is written to scale[0] (dynamic_fp8.cuh).
+//   dynamic: s = absmax(x) / 448 is written to scale[0]. (sgl-kernel takes the max with what scale[0] held,
+//            so its callers pass zeros; here the old value is not read, which agrees for those calls.)
 //
 // Bytes (the model the bench uses): numel * sizeof(x) read + numel written + 4 (docs/perf-notes.md,
 // Per-tensor fp8).
@@ -113,14 +115,12 @@ __global__ void __launch_bounds__(kStaticThreads, 1) per_tensor_static(PerTensor
         if (UNROLL == 1 || v + u * kStaticThreads < a.vecs_per_row)
           x[u] = Vec<T, VEC>::load(in + (v + u * kStaticThreads) * VEC);
       }
-      // a given scale does not bound x / s: kAnyX
-      ScaleDivider<true>(__ldg(a.scale)).with_divide([&](auto divide) {
+      const Fp8MulMinFirst quantize = fp8_quantizer(__ldg(a.scale));
 #pragma unroll
-        for (int u = 0; u < UNROLL; ++u) {
-          if (UNROLL == 1 || v + u * kStaticThreads < a.vecs_per_row)
-            store_fp8(q + (v + u * kStaticThreads) * VEC, x[u], divide, a.q_aligned);
-        }
-      });
+      for (int u = 0; u < UNROLL; ++u) {
+        if (UNROLL == 1 || v + u * kStaticThreads < a.vecs_per_row)
+          store_fp8(q + (v + u * kStaticThreads) * VEC, x[u], quantize, a.q_aligned);
+      }
     }
     row += gridDim.y;
   } while (row < a.num_rows);
@@ -189,22 +189,19 @@ __global__ void __launch_bounds__(kDynThreads, 1)
   const float s = fp8_scale_from_absmax(block_max(g, scratch));
   if (blockIdx.x == 0 && tid == 0) *a.scale = s;
 
-  // 3. Quantize from the registers and shared memory. Every SM's share of the writes starts only now,
-  //    so their instructions are on the critical path: ScaleDivider, since IEEE division would make this
-  //    phase more than twice as long.
-  ScaleDivider<>(s).with_divide([&](auto divide) {
+  // 3. Quantize from the registers and shared memory. Every SM's share of the writes starts only now.
+  const Fp8MulMinFirst quantize = fp8_quantizer(s);
 #pragma unroll
-    for (int k = 0; k < SLOTS; ++k) {
-      const int64_t v = vec_of_slot(k);
-      if (v < a.total_vecs) store_fp8(q_at<T, VEC>(a, v), reg[k], divide, a.q_aligned);
+  for (int k = 0; k < SLOTS; ++k) {
+    const int64_t v = vec_of_slot(k);
+    if (v < a.total_vecs) store_fp8(q_at<T, VEC>(a, v), reg[k], quantize, a.q_aligned);
+  }
+  if constexpr (sizeof(V) == 16) {
+    for (int k = 0; k < smem_slots; ++k) {
+      const int64_t v = vec_of_slot(SLOTS + k);
+      if (v < a.total_vecs) store_fp8(q_at<T, VEC>(a, v), smem[k * kDynThreads + tid], quantize, a.q_aligned);
     }
-    if constexpr (sizeof(V) == 16) {
-      for (int k = 0; k < smem_slots; ++k) {
-        const int64_t v = vec_of_slot(SLOTS + k);
-        if (v < a.total_vecs) store_fp8(q_at<T, VEC>(a, v), smem[k * kDynThreads + tid], divide, a.q_aligned);
-      }
-    }
-  });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -239,7 +236,6 @@ __global__ void __launch_bounds__(kSmallThreads) per_tensor_dynamic_small(PerTen
   for (int i = 0; i < NV; ++i) {
     if (static_cast<int>(threadIdx.x) + i * static_cast<int>(blockDim.x) < total) m = vec_absmax(m, x[i]);
   }
-  // (Its ScaleDivider gives IEEE x / s bit for bit, as the other dynamic paths' division does.)
   quantize_held_vectors(
       x, m, scratch, a.scale, total, [](int i) { return static_cast<int>(threadIdx.x + i * blockDim.x); },
       [&](int v) { return a.q + offset(v, a.q_row_stride); }, a.q_aligned);

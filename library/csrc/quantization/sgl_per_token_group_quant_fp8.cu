@@ -9,7 +9,7 @@
 cudaError_t kernelkit::launch_sgl_per_token_group_quant_fp8(
     void* output_q, int64_t q_row_stride, float* output_s, int64_t s_row_stride, int64_t s_group_stride,
     const void* input, int64_t input_row_stride, int64_t num_rows, int64_t hidden, int64_t group_size, double eps,
-    double fp8_min, double fp8_max, bool scale_ue8m0, bool enable_pdl, DType dtype, cudaStream_t stream) {
+    double fp8_min, double fp8_max, bool scale_ue8m0, bool v2, bool enable_pdl, DType dtype, cudaStream_t stream) {
   if (group_size <= 0 || hidden % group_size != 0) return cudaErrorInvalidValue;
   const GroupQuantArgs args{input,
                             input_row_stride,
@@ -23,6 +23,8 @@ cudaError_t kernelkit::launch_sgl_per_token_group_quant_fp8(
                             static_cast<float>(eps),
                             static_cast<float>(fp8_min),
                             static_cast<float>(fp8_max),
-                            scale_ue8m0};
+                            scale_ue8m0,
+                            v2,
+                            false};
   return launch_per_token_group_quant<GroupQuantKind::kFp8E4m3>(args, group_size, enable_pdl, dtype, stream);
 }

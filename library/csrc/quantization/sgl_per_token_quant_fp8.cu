@@ -1,5 +1,5 @@
-// sgl_per_token_quant_fp8: per row t, s[t] = max(absmax(x[t]), 1e-10) / 448 and q[t] = e4m3(x[t] / s[t])
-// (dynamic_fp8.cuh has the rule, quant.cuh the rounding and the NaN/inf behaviour).
+// sgl_per_token_quant_fp8: per row t, s[t] = absmax(x[t]) / 448 and q[t] = e4m3(clamp(x[t] * (1 / s[t])))
+// as sgl-kernel computes them (dynamic_fp8.cuh has the rule, quant.cuh the arithmetic per arch).
 //
 // Memory-bound: bytes = T*H*sizeof(x) read + T*H written (fp8) + 4*T (scales) (docs/perf-notes.md,
 // Per-token fp8).
@@ -37,7 +37,14 @@ struct PerTokenArgs {
   int64_t num_rows;
   int64_t hidden;
   bool q_aligned;  // every q row start is VEC-byte aligned: vector stores
+  // An all-zero row's q: 0 (true) or +448 (false). sgl-kernel gives 0 from its many-rows kernel (guarded
+  // 1 / s) and +448 from its few-rows one (1 / 0 = inf, 0 * inf = NaN -> +448); the launcher picks the
+  // same way (kZeroRowGuardRowsPerSm).
+  bool zero_scale_gives_zero;
 };
+
+// sgl-kernel switches to its guarded many-rows kernel at 16 rows per SM.
+constexpr int64_t kZeroRowGuardRowsPerSm = 16;
 
 constexpr int kMaxVecsPerThread = 8;
 constexpr int kManyRowsThreads = 128;
@@ -75,7 +82,7 @@ __global__ void __launch_bounds__(max_threads<NV>(), min_blocks<NV>()) per_token
     uint8_t* q = a.q + row * a.q_row_stride;
     quantize_held_vectors(
         xv, m, scratch, a.scales + row, num_vecs, [](int i) { return static_cast<int>(threadIdx.x + i * blockDim.x); },
-        [&](int v) { return q + v * VEC; }, a.q_aligned);
+        [&](int v) { return q + v * VEC; }, a.q_aligned, a.zero_scale_gives_zero);
     row += gridDim.x;
   } while (row < a.num_rows);
 }
@@ -93,11 +100,10 @@ __global__ void __launch_bounds__(kTwoPassThreads) per_token_two_pass(PerTokenAr
     const float s = fp8_scale_from_absmax(block_max(m, scratch));
     if (threadIdx.x == 0) a.scales[row] = s;
     uint8_t* q = a.q + row * a.q_row_stride;
-    ScaleDivider<>(s).with_divide([&](auto divide) {
-      for (int64_t v = threadIdx.x; v < num_vecs; v += blockDim.x) {
-        store_fp8(q + v * VEC, Vec<T, VEC>::load(in + v * VEC), divide, a.q_aligned);
-      }
-    });
+    const Fp8MulMinFirst quantize = fp8_quantizer(s, a.zero_scale_gives_zero);
+    for (int64_t v = threadIdx.x; v < num_vecs; v += blockDim.x) {
+      store_fp8(q + v * VEC, Vec<T, VEC>::load(in + v * VEC), quantize, a.q_aligned);
+    }
     row += gridDim.x;
   } while (row < a.num_rows);
 }
@@ -141,8 +147,15 @@ cudaError_t kernelkit::launch_sgl_per_token_quant_fp8(void* output_q, int64_t q_
   return dispatch_float_dtype(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     constexpr int kFull = 16 / sizeof(T);
-    PerTokenArgs a{
-        static_cast<uint8_t*>(output_q), q_row_stride, scales, input, input_row_stride, num_rows, hidden, false};
+    PerTokenArgs a{static_cast<uint8_t*>(output_q),
+                   q_row_stride,
+                   scales,
+                   input,
+                   input_row_stride,
+                   num_rows,
+                   hidden,
+                   false,
+                   num_rows >= kZeroRowGuardRowsPerSm * sm_count()};
     // The vector width follows the input (16-byte loads); q gets VEC-byte stores where its rows allow.
     if (pick_vec_width<T>({input}, {hidden, input_row_stride}) == kFull) {
       a.q_aligned = reinterpret_cast<uintptr_t>(output_q) % kFull == 0 && q_row_stride % kFull == 0;

@@ -1,32 +1,26 @@
-"""The rounding every quantization test holds the kernels to, written once in PyTorch (fp32).
+"""What every 8-bit quantization test shares: the pieces of sgl-kernel's arithmetic that are exact in
+PyTorch (the approximate instructions are sgl_math.py's), and the bit-exact comparison.
 
-fp8:   q = (x / s).clamp(lo, hi).to(float8_e4m3fn)   -- round to nearest even, saturating
-int8:  q = (x / s).clamp(lo, hi).round()             -- half to even; NaN -> 0 (documented)
-absmax ignores NaN (as the kernels' fmaxf does); an inf makes the scale inf.
-ue8m0: s -> smallest power of two >= s, from the bits (no log2 rounding).
+absmax:  max |x| in float32 with NaN ignored (the kernels' fmaxf keeps the other operand) and a float32
+         denormal |x| read as 0 (sgl-kernel's sm_90 build flushes denormals); an inf makes it inf.
+clamps:  the order decides where NaN goes. fmaxf(fminf(v, 448), -448) (per-token / per-tensor fp8):
+         NaN -> +448; fminf(fmaxf(v, lo), hi) (per-token-group): NaN -> lo.
+e4m3:    torch's .to(float8_e4m3fn) of the clamped value: round to nearest even (the kernels'
+         cvt.rn.satfinite.e4m3x2.f32 gives the same bits for |v| <= 448).
+ue8m0:   pow2_ceil: the smallest power of two >= s, exactly from the bits.
 """
 
 from __future__ import annotations
 
 import torch
+from sgl_math import FP8_MAX, flush_denormals
 
-FP8_MAX = 448.0
-
-
-def ieee_div(a: torch.Tensor, b: torch.Tensor | float) -> torch.Tensor:
-    """a / b correctly rounded to float32, as the kernels' `div.rn.f32` gives it.
-
-    Not `a.float() / b`: on CUDA, torch divides by a Python number as a multiply by its reciprocal,
-    which differs in the last bit for some values. Dividing in float64 and rounding once is exact
-    IEEE float32 division (float64 carries more than 2 x 24 + 2 bits, so double rounding is harmless).
-    """
-    b = b.double() if isinstance(b, torch.Tensor) else float(b)
-    return (a.double() / b).float()
+FP8 = torch.float8_e4m3fn
 
 
 def absmax(x: torch.Tensor, dim: int | None = None, keepdim: bool = False) -> torch.Tensor:
-    """max |x| in fp32 with NaN ignored (0 for an all-NaN or empty slice)."""
-    a = x.float().abs().nan_to_num(nan=0.0, posinf=float("inf"))
+    """max |x| in fp32 with NaN ignored and denormals as 0 (0 for an all-NaN or empty slice)."""
+    a = flush_denormals(x.float()).abs().nan_to_num(nan=0.0, posinf=float("inf"))
     if dim is None:
         return a.amax() if a.numel() else torch.zeros((), device=x.device)
     return a.amax(dim=dim, keepdim=keepdim)
@@ -42,14 +36,14 @@ def pow2_ceil(s: torch.Tensor) -> torch.Tensor:
     return rounded.view(torch.float32)
 
 
-def quant_fp8(x: torch.Tensor, scale: torch.Tensor, lo: float = -FP8_MAX, hi: float = FP8_MAX) -> torch.Tensor:
-    """x / scale (broadcast) rounded into e4m3."""
-    return ieee_div(x, scale).clamp(lo, hi).to(torch.float8_e4m3fn)
+def clamp_min_first(v: torch.Tensor, hi: float = FP8_MAX) -> torch.Tensor:
+    """fmaxf(fminf(v, hi), -hi): NaN -> +hi (the per-token and per-tensor fp8 quantizers)."""
+    return torch.fmax(torch.fmin(v, v.new_tensor(hi)), v.new_tensor(-hi))
 
 
-def quant_int8(x: torch.Tensor, scale: torch.Tensor, lo: float = -128.0, hi: float = 127.0) -> torch.Tensor:
-    q = ieee_div(x, scale).clamp(lo, hi).round()
-    return q.nan_to_num(nan=0.0).to(torch.int8)
+def clamp_max_first(v: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    """fminf(fmaxf(v, lo), hi): NaN -> lo (the per-token-group quantizers)."""
+    return torch.fmin(torch.fmax(v, v.new_tensor(lo)), v.new_tensor(hi))
 
 
 def assert_fp8_equal(actual: torch.Tensor, expected: torch.Tensor) -> None:
@@ -64,3 +58,13 @@ def assert_fp8_equal(actual: torch.Tensor, expected: torch.Tensor) -> None:
         idx = torch.nonzero(mismatch)[:5]
         detail = [(i.tolist(), int(a[tuple(i)]), int(e[tuple(i)])) for i in idx]
         raise AssertionError(f"{int(mismatch.sum())} fp8 values differ (index, got, want bits): {detail}")
+
+
+def assert_int8_equal(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    assert actual.dtype == torch.int8 and expected.dtype == torch.int8
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    mismatch = actual != expected
+    if mismatch.any():
+        idx = torch.nonzero(mismatch)[:5]
+        detail = [(i.tolist(), int(actual[tuple(i)]), int(expected[tuple(i)])) for i in idx]
+        raise AssertionError(f"{int(mismatch.sum())} int8 values differ (index, got, want): {detail}")

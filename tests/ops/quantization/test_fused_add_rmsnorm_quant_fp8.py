@@ -2,7 +2,9 @@
 `sgl_per_token_quant_fp8`.
 
 The reference is the pair itself, built from our own ops on copies: `kernelkit_ops.fused_add_rmsnorm`
-gives y (and the residual), quant_reference.quant_fp8 quantizes y with s = max(absmax(y), 1e-10) / 448.
+gives y (and the residual), fp8_quant_cases.per_token_reference quantizes y with sgl-kernel's per-token
+arithmetic (s = absmax(y) * fl32(1/448), q = e4m3(clamp(y * rcp(s))), the zero-row rule of the same row
+count), and test_matches_the_ops_pair checks it against the two ops themselves.
 The fused kernel mirrors fused_add_rmsnorm's kernels (same thread -> element mapping, same fp32
 summation order, same block reduction, same launch shape; see rmsnorm_quant.cuh), so y -- and with it
 q and s -- must come out identical, not just close: the shapes below cover every launch shape
@@ -22,7 +24,15 @@ from pathlib import Path
 import kernelkit_ops
 import pytest
 import torch
-from fp8_quant_cases import FP8_NAN_BYTE, floor_scale, per_token_reference, poisoned_q, poisoned_scales
+from fp8_quant_cases import (
+    FP8_448_BYTE,
+    FP8_NAN_BYTE,
+    ZERO_ROW_GUARD_ROWS_PER_SM,
+    per_token_reference,
+    poisoned_q,
+    poisoned_scales,
+    sm_count,
+)
 from quant_reference import FP8_MAX, assert_fp8_equal
 from torch._subclasses.fake_tensor import FakeTensorMode
 
@@ -234,14 +244,40 @@ def test_unaligned_output_q():
 
 
 @pytest.mark.gpu
-def test_zero_rows_get_the_floor_scale():
-    """input = -residual: the sum, hence y, is exactly 0 -> s = 1e-10 / 448 (> 0) and q = ±0 (the sign of
-    0 * weight is kept, as the pair keeps it)."""
-    x, r, w, q, s = make((5, 4096), torch.bfloat16)
+@pytest.mark.parametrize("where", ["below", "at"])
+def test_zero_rows(where):
+    """input = -residual: the sum, hence y, is exactly +-0 -> s = 0, and q = +448 (0 * RCP(0) = NaN) with
+    fewer than 16 rows per SM, +-0 from there on: what sgl_per_token_quant_fp8 gives for the same rows."""
+    rows = 5 if where == "below" else ZERO_ROW_GUARD_ROWS_PER_SM * sm_count()
+    x, r, w, q, s = make((rows, 4096), torch.bfloat16)
     x[2] = -r[2]
     run_and_check(x, r, w, q, s)
-    assert torch.equal(s[2, 0], floor_scale())
-    assert bool((q[2].float() == 0).all())
+    assert s[2, 0] == 0
+    if where == "below":
+        assert bool((q[2].view(torch.uint8) == FP8_448_BYTE).all())
+    else:
+        assert bool((q[2].float() == 0).all())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("rows", [7, 300, "guard-1", "guard"])
+def test_matches_the_ops_pair(dtype, rows):
+    """Against the two ops themselves (fused_add_rmsnorm, then sgl_per_token_quant_fp8 on its output), zero
+    and NaN rows included, on both sides of sgl-kernel's many-rows switch."""
+    guard = ZERO_ROW_GUARD_ROWS_PER_SM * sm_count()
+    rows = {"guard-1": guard - 1, "guard": guard}.get(rows, rows)
+    x, r, w, q, s = make((rows, 2048), dtype)
+    x[1] = -r[1]  # a zero row
+    x[3, 5] = float("nan")  # a NaN row (y all NaN: absmax 0, s = 0)
+    y, res = x.clone(), r.clone()
+    kernelkit_ops.fused_add_rmsnorm(y, res, w, 1e-6, enable_pdl=False)
+    q_pair, s_pair = poisoned_q(y.shape), poisoned_scales((rows, 1))
+    kernelkit_ops.sgl_per_token_quant_fp8(y, q_pair, s_pair, enable_pdl=False)
+    fused(x, r, w, q, s, 1e-6, enable_pdl=False)
+    assert torch.equal(r.view(torch.uint8), res.view(torch.uint8))  # bits: row 3 holds a NaN
+    assert torch.equal(q.view(torch.uint8), q_pair.view(torch.uint8))
+    assert torch.equal(s, s_pair)
 
 
 @pytest.mark.gpu

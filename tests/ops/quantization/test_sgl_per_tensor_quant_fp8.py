@@ -1,12 +1,14 @@
-"""Tests of `sgl_per_tensor_quant_fp8` (static and dynamic scale): q bit-exact against
-tests/ops/quant_reference.py, the dynamic scale equal (fp32).
+"""Tests of `sgl_per_tensor_quant_fp8` (static and dynamic scale): q bit-exact against sgl-kernel's
+arithmetic on an H100 (fp8_quant_cases.per_tensor_reference, run with sgl_math's PTX instructions), the
+dynamic scale equal (fp32).
 
 CPU (CI): schema (with the workspace argument), sgl-kernel's Python signature, fake impl under
 FakeTensorMode, the binding's checks (the op takes CPU tensors, checks them and refuses them by name),
 bench model.
 GPU: every path of the dynamic kernel -- one CTA, registers only, registers + shared memory, a tensor
 larger than the chip (streamed part), the scalar path, row-strided 2-D addressing --, static scales
-(with saturation), bf16/fp16/fp32, empty / 1-D / 3-D inputs, all-zero / NaN / inf tensors, poisoned
+(with saturation, zero, denormal and huge scales), bf16/fp16/fp32, empty / 1-D / 3-D inputs, all-zero /
+NaN / inf tensors, a dynamic scale that ignores what output_s held, sgl-kernel's own test shapes, poisoned
 outputs, unaligned output_q, streams, CUDA-graph capture and replay (the cooperative launch),
 opcheck and torch.compile.
 """
@@ -19,7 +21,7 @@ from pathlib import Path
 import kernelkit_ops
 import pytest
 import torch
-from fp8_quant_cases import FP8_NAN_BYTE, floor_scale, per_tensor_reference, poisoned_q, poisoned_scales
+from fp8_quant_cases import FP8_448_BYTE, FP8_NAN_BYTE, per_tensor_reference, poisoned_q, poisoned_scales
 from quant_reference import FP8_MAX, assert_fp8_equal
 from torch._subclasses.fake_tensor import FakeTensorMode
 
@@ -200,14 +202,15 @@ def test_static_matches_reference(dtype, shape):
 @pytest.mark.gpu
 @pytest.mark.parametrize(
     "scale",
-    # 1e-30 / 3e38: outside [2^-60, 2^100), IEEE division; 2^-60 and just below 2^100: the fast path's
-    # ends; 1e-5: fast path where x * (1/s) overflows to inf for the large values (must saturate, not NaN).
-    [1e-30, 2.0**-60, 1e-5, 0.37, 2.0**100 * (1 - 2**-24), 3e38],
+    # 0 and a denormal: RCP gives inf (the denormal is read as 0), so every value saturates and 0 * inf =
+    # NaN -> +448; 1e-30 and 1e-5: x * (1 / s) overflows to inf for the large values (saturates to +-448);
+    # just below 2^100 and 3e38: 1 / s is tiny or (3e38) a denormal flushed to 0.
+    [0.0, 1e-40, 1e-30, 2.0**-60, 1e-5, 0.37, 2.0**100 * (1 - 2**-24), 3e38],
     ids=lambda v: f"{v:.3g}",
 )
-def test_static_scale_division_edges(scale):
-    """quant.cuh's ScaleDivider against IEEE x / s for a static scale, which (unlike a dynamic one) does
-    not bound |x / s|: signed zeros, fp32 subnormals, huge values (overflow -> +-448), +-inf, NaN."""
+def test_static_scale_edges(scale):
+    """A static scale does not bound |x * (1 / s)|: signed zeros, fp32 denormals (read as 0), huge values
+    (overflow -> +-448), +-inf, NaN (-> +448), against the reference's RCP and MUL."""
     specials = torch.tensor(
         [
             0.0,
@@ -234,6 +237,7 @@ def test_static_scale_division_edges(scale):
     quant(x, q, s, True)
     q_ref, _ = per_tensor_reference(x, s)
     assert_fp8_equal(q, q_ref)
+    assert q.view(torch.uint8).view(-1)[13] == FP8_448_BYTE  # NaN -> +448, whatever the scale
 
 
 @pytest.mark.gpu
@@ -275,28 +279,64 @@ def test_unaligned_output_q(offset, is_static, rows):
 @pytest.mark.gpu
 @pytest.mark.parametrize("shape", [(4, 4096), (2048, 7168)], ids=str)
 def test_special_values(shape):
-    """All zeros: the floor scale 1e-10 / 448 (> 0) and all-zero q. NaN: ignored by the absmax, NaN in q.
-    inf: the scale is inf, finite values -> 0, the inf -> NaN. All NaN: the floor scale."""
-    floor = floor_scale()
+    """All zeros: s = 0 (no floor) and every q +448 (0 * RCP(0) = 0 * inf = NaN -> +448). NaN: ignored by
+    the absmax, +448 in q. inf: the scale is inf, RCP(inf) = 0, finite values -> +-0, the inf -> NaN ->
+    +448. All NaN: s = 0, every q +448."""
     x = torch.zeros(shape, device="cuda", dtype=torch.bfloat16)
     q, s = poisoned_q(shape), poisoned_scales((1,))
     quant(x, q, s, False)
-    assert s.item() > 0 and torch.equal(s[0], floor) and bool((q.view(torch.uint8) == 0).all())
+    check_dynamic(x, q, s)
+    assert s.item() == 0 and bool((q.view(torch.uint8) == FP8_448_BYTE).all())
 
     x = torch.randn(shape, device="cuda", dtype=torch.bfloat16)
     x[1, 3] = float("nan")
     quant(x, q, s, False)
     check_dynamic(x, q, s)
-    assert torch.isfinite(s).all() and q[1, 3].float().isnan()
+    assert torch.isfinite(s).all() and q.view(torch.uint8)[1, 3] == FP8_448_BYTE
 
     x[2, 5] = float("-inf")
     quant(x, q, s, False)
     check_dynamic(x, q, s)
-    assert torch.isinf(s).all() and q[2, 5].float().isnan() and bool((q.float().nan_to_num(0) == 0).all())
+    bits = q.view(torch.uint8)
+    assert torch.isinf(s).all() and bits[2, 5] == FP8_448_BYTE and bits[1, 3] == FP8_448_BYTE
+    finite = torch.isfinite(x)
+    assert bool((q.float()[finite] == 0).all())
 
     x.fill_(float("nan"))
     quant(x, q, s, False)
-    assert torch.equal(s[0], floor) and bool(q.float().isnan().all())
+    check_dynamic(x, q, s)
+    assert s.item() == 0 and bool((q.view(torch.uint8) == FP8_448_BYTE).all())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", [(4, 4096), (2048, 7168), (16384, 4096)], ids=str)
+@pytest.mark.parametrize("old", [1e30, -5.0, float("inf"), 0.0])
+def test_dynamic_scale_ignores_what_output_s_held(shape, old):
+    """sgl-kernel takes the max of the new scale and output_s's old value (its callers pass zeros); here the
+    old value is not read, on every path (one CTA, cooperative, two passes)."""
+    x, q, _ = make(shape, torch.bfloat16)
+    s = torch.full((1,), old, device="cuda")
+    quant(x, q, s, False)
+    check_dynamic(x, q, s)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("rows", [128, 256, 512])
+@pytest.mark.parametrize("hidden", [512, 1368, 2048, 4096])
+@pytest.mark.parametrize("is_static", [False, True])
+def test_sgl_kernel_upstream_shapes(rows, hidden, is_static):
+    """sgl-kernel's own test data: fp16 torch.rand (non-negative), T x H and, static, a torch.rand(1) scale
+    as in its test; bit-exact here."""
+    x = torch.rand(rows, hidden, device="cuda", dtype=torch.float16)
+    q = poisoned_q(x.shape)
+    if is_static:
+        s = torch.rand(1, device="cuda")
+        quant(x, q, s, True)
+        assert_fp8_equal(q, per_tensor_reference(x, s)[0])
+    else:
+        s = torch.zeros(1, device="cuda")
+        quant(x, q, s, False)
+        check_dynamic(x, q, s)
 
 
 @pytest.mark.gpu

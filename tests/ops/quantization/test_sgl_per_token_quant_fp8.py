@@ -1,10 +1,12 @@
-"""Tests of `sgl_per_token_quant_fp8`: q bit-exact against tests/ops/quant_reference.py and s equal (fp32).
+"""Tests of `sgl_per_token_quant_fp8`: q bit-exact against sgl-kernel's arithmetic on an H100
+(fp8_quant_cases.per_token_reference, run with sgl_math's PTX instructions) and s equal (fp32).
 
 CPU (CI): schema, sgl-kernel signature, fake impl under FakeTensorMode, the binding's checks (the op takes
 CPU tensors, checks them and refuses them by name), bench model.
 GPU: every launch shape (few rows / many rows, 1 to 8 vectors per thread, two-pass rows, the scalar
 path), bf16/fp16/fp32, 0 / 1 / odd / 16385 tokens, 1-D and 3-D inputs, row-strided and unaligned
-outputs, all-zero / NaN / inf / tiny rows, poisoned outputs, streams, CUDA graphs, opcheck, torch.compile.
+outputs, all-zero / NaN / inf / tiny / denormal rows, zero rows below and at sgl-kernel's many-rows
+switch (16 rows per SM), poisoned outputs, streams, CUDA graphs, opcheck, torch.compile.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import kernelkit_ops
 import pytest
 import torch
 from fp8_quant_cases import (
+    FP8_448_BYTE,
     FP8_NAN_BYTE,
-    floor_scale,
+    ZERO_ROW_GUARD_ROWS_PER_SM,
     per_token_reference,
     poisoned_q,
     poisoned_scales,
     rows_of_varied_scale,
+    sm_count,
 )
 from quant_reference import assert_fp8_equal
 from torch._subclasses.fake_tensor import FakeTensorMode
@@ -148,10 +152,13 @@ def test_matches_reference(dtype, shape):
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_special_rows(dtype):
-    """All-zero row: the floor scale (> 0) and all-zero q; NaN ignored by the absmax and kept in q; an inf
-    makes its row's scale inf (finite values -> 0, the inf -> NaN); an all-NaN row gets the floor; a row
-    of tiny values (absmax < 1e-10, fp32 only) is scaled by the floor, not by its absmax."""
-    x = torch.randn(7, 4096, device="cuda", dtype=dtype) * 3
+    """Few rows (sgl-kernel's small-batch kernel: RCP(0) = inf). All-zero row: s = 0, every q +448 (0 * inf
+    = NaN -> +448). NaN: ignored by the absmax, +448 itself (the min is taken first). An inf: s = inf,
+    inv = 0, so the row's finite values become +-0 and the inf NaN -> +448. All-NaN row: s = 0, all +448.
+    fp32 only: a row of tiny normal values gets its own (unfloored) scale; a row of denormals reads as
+    zeros; a row whose scale underflows (absmax * fl32(1/448) < 2^-126) gets s = 0 (flushed), so its
+    values saturate to +-448."""
+    x = torch.randn(9, 4096, device="cuda", dtype=dtype) * 3
     x[0] = 0
     x[1, 5] = float("nan")
     x[2, 7] = float("inf")
@@ -160,25 +167,53 @@ def test_special_rows(dtype):
     x[4, 10] = float("nan")
     if dtype == torch.float32:
         x[5] *= 1e-13
+        x[7] = torch.randn(4096, device="cuda") * 1e-40  # denormals
+        x[8] = torch.randn(4096, device="cuda") * 1e-37  # normal, but absmax / 448 is not
     x[6, 100] = 1e4 if dtype != torch.float16 else 6e4  # one large value: the rest quantize small
     q = poisoned_q(x.shape)
-    s = poisoned_scales((7, 1))
+    s = poisoned_scales((9, 1))
     quant(x, q, s)
     check(x, q, s)
-    floor = floor_scale()
-    assert s[0, 0] > 0 and torch.equal(s[0, 0], floor) and bool((q[0].view(torch.uint8) == 0).all())
-    assert torch.isinf(s[2, 0]) and torch.isinf(s[4, 0]) and torch.equal(s[3, 0], floor)
-    assert q[1, 5].float().isnan() and q[2, 7].float().isnan() and q[3].float().isnan().all()
-    assert bool((q[2].float().nan_to_num(0) == 0).all())  # finite / inf = 0
+    bits = q.view(torch.uint8)
+    assert s[0, 0] == 0 and bool((bits[0] == FP8_448_BYTE).all())
+    assert bits[1, 5] == FP8_448_BYTE and torch.isfinite(s[1, 0]) and s[1, 0] > 0
+    assert torch.isinf(s[2, 0]) and torch.isinf(s[4, 0]) and s[3, 0] == 0
+    assert bits[2, 7] == FP8_448_BYTE and bits[4, 9] == FP8_448_BYTE and bits[4, 10] == FP8_448_BYTE
+    assert bool((bits[3] == FP8_448_BYTE).all())
+    assert bool((q[2].float()[torch.arange(4096, device="cuda") != 7] == 0).all())  # finite * 0 = +-0
     if dtype == torch.float32:
-        assert torch.equal(s[5, 0], floor) and q[5].float().abs().max() > 0
+        assert 0 < s[5, 0] < 1e-14 and q[5].float().abs().max() == 448
+        assert s[7, 0] == 0 and bool((bits[7] == FP8_448_BYTE).all())
+        assert s[8, 0] == 0 and bool((q[8].float().abs() == 448).all())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("where", ["below", "at"])
+@pytest.mark.parametrize("hidden", [256, 7168, 40000])  # one vector per thread, 8 per thread, two-pass rows
+def test_zero_rows_below_and_at_the_many_rows_switch(dtype, where, hidden):
+    """sgl-kernel quantizes an all-zero row (s = 0) to +448 with its small-batch kernel and to 0 with its
+    many-rows kernel, which it takes from 16 rows per SM on: the op follows it at the same row count. -0
+    rows too: the many-rows kernel gives -0 * 0 = -0 (0x80)."""
+    rows = ZERO_ROW_GUARD_ROWS_PER_SM * sm_count() - (1 if where == "below" else 0)
+    x = rows_of_varied_scale((rows, hidden), dtype)
+    x[0] = 0
+    x[rows // 2] = -0.0
+    x[rows - 1] = 0
+    q, s = poisoned_q(x.shape), poisoned_scales((rows, 1))
+    quant(x, q, s)
+    check(x, q, s)
+    bits = q.view(torch.uint8)
+    for row, zero_byte in ((0, 0x00), (rows // 2, 0x80), (rows - 1, 0x00)):
+        assert s[row, 0] == 0
+        want = FP8_448_BYTE if where == "below" else zero_byte
+        assert bool((bits[row] == want).all()), f"row {row}: {bits[row, :4].tolist()}, want {want:#x}"
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=str)
 def test_signed_zeros_keep_their_sign(dtype):
-    """-0 quantizes to e4m3 -0 (0x80), as IEEE -0 / s does: the exact-division fast path (quant.cuh)
-    copies the sign back, since its last FMA turns -0 into +0. Also an all -0 row (the floor scale)."""
+    """-0 quantizes to e4m3 -0 (0x80): MUL(-0, inv) = -0. (An all -0 row has s = 0: +448 with few rows.)"""
     x = torch.randn(3, 4096, device="cuda", dtype=dtype)
     x[0, ::7] = -0.0
     x[1, ::5] = 0.0
@@ -187,7 +222,20 @@ def test_signed_zeros_keep_their_sign(dtype):
     s = poisoned_scales((3, 1))
     quant(x, q, s)
     check(x, q, s)
-    assert bool((q[0, ::7].view(torch.uint8) == 0x80).all()) and bool((q[2].view(torch.uint8) == 0x80).all())
+    bits = q.view(torch.uint8)
+    assert bool((bits[0, ::7] == 0x80).all()) and bool((bits[1, ::5] == 0x00).all())
+    assert bool((bits[2] == FP8_448_BYTE).all())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("rows", [128, 256, 512])
+@pytest.mark.parametrize("hidden", [512, 1368, 2048, 4096])
+def test_sgl_kernel_upstream_shapes(rows, hidden):
+    """sgl-kernel's own test data: fp16 torch.rand (non-negative), T x H as in its test; bit-exact here."""
+    x = torch.rand(rows, hidden, device="cuda", dtype=torch.float16)
+    q, s = poisoned_q(x.shape), poisoned_scales((rows, 1))
+    quant(x, q, s)
+    check(x, q, s)
 
 
 @pytest.mark.gpu

@@ -1,12 +1,14 @@
-// The scale rule of kernelkit's dynamic fp8 quantizers (sgl_per_tensor_quant_fp8 in dynamic mode,
-// sgl_per_token_quant_fp8, fused_add_rmsnorm_quant_fp8), and the vector helpers they share:
+// The scale rule of the dynamic fp8 quantizers (sgl_per_tensor_quant_fp8 in dynamic mode,
+// sgl_per_token_quant_fp8, fused_add_rmsnorm_quant_fp8), as sgl-kernel computes it, and the vector
+// helpers they share:
 //
-//   s = max(absmax(x), kFp8AbsmaxFloor) / 448        (fp32, IEEE division)
-//   q = e4m3_rn_satfinite(x / s)                     (quant.cuh: IEEE x / s, via ScaleDivider)
+//   s   = absmax(x) / 448           (quant.cuh's sgl::div_by: times fl32(1/448) on sm_90; no floor)
+//   inv = 1 / s                     (sgl::rcp; an all-zero row has s = 0 and inv = inf, unless the
+//                                    caller asks for inv = 0 there, as sgl-kernel's many-rows kernel does)
+//   q   = e4m3(max(min(x * inv, 448), -448))      (Fp8MulMinFirst: NaN -> +448)
 //
-// The floor keeps an all-zero (or all-NaN) tensor/row finite: s = 1e-10 / 448 > 0 and every q is 0,
-// where sgl-kernel writes s = 0 and relies on a 1/s guard. It changes nothing for data whose absmax is
-// >= 1e-10 (every real activation); an inf in the data makes s = inf (quant.cuh's NaN/inf rules).
+// so an all-zero row quantizes to +448 (or 0 with the zero-scale rule) and an inf makes s = inf,
+// inv = 0: the finite values become 0 and the inf itself NaN -> +448.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -21,10 +23,12 @@
 
 namespace kernelkit {
 
-constexpr float kFp8AbsmaxFloor = 1e-10f;
+__device__ __forceinline__ float fp8_scale_from_absmax(float absmax) { return sgl::div_by<448>(absmax); }
 
-__device__ __forceinline__ float fp8_scale_from_absmax(float absmax) {
-  return fmaxf(absmax, kFp8AbsmaxFloor) / kFp8E4m3Max;
+// The multiplier of the elements of a row (or tensor) with scale s. zero_scale_gives_zero: inv = 0 when
+// s = 0 (sgl-kernel's per-token kernel for many rows), else rcp(s) = inf and every q of the row is +448.
+__device__ __forceinline__ Fp8MulMinFirst fp8_quantizer(float s, bool zero_scale_gives_zero = false) {
+  return Fp8MulMinFirst{zero_scale_gives_zero && s == 0.0f ? 0.0f : sgl::rcp(s)};
 }
 
 // max(m, |x_j|) over a vector; NaN elements are skipped (fmaxf returns the other operand).
@@ -39,19 +43,19 @@ __device__ __forceinline__ float vec_absmax(float m, const Vec<T, VEC>& x) {
     T2 acc = __habs2(pairs[0]);
 #pragma unroll
     for (int j = 1; j < VEC / 2; ++j) acc = __hmax2(acc, __habs2(pairs[j]));
-    return fmaxf(m, fmaxf(to_float(acc.x), to_float(acc.y)));
+    return fmaxf(m, fmaxf(sgl::abs_ftz(to_float(acc.x)), sgl::abs_ftz(to_float(acc.y))));  // bf16 denormals: 0
   } else {
 #pragma unroll
-    for (int j = 0; j < VEC; ++j) m = fmaxf(m, fabsf(to_float(x[j])));
+    for (int j = 0; j < VEC; ++j) m = fmaxf(m, sgl::abs_ftz(to_float(x[j])));
     return m;
   }
 }
 
-// VEC values -> VEC e4m3 bytes of divide(x) = x / s at dst (`divide` from ScaleDivider::with_divide, or
-// IEEE division): one VEC-byte store when `aligned` (dst is VEC-byte aligned), byte stores otherwise (a
-// q tensor at an odd offset). `aligned` is uniform per launch, so the branch costs nothing measurable.
-template <typename T, int VEC, typename Div>
-__device__ __forceinline__ void store_fp8(uint8_t* dst, const Vec<T, VEC>& x, const Div& divide, bool aligned) {
+// VEC values -> VEC e4m3 bytes of quantize(x) (an Fp8MulMinFirst) at dst: one VEC-byte store when `aligned`
+// (dst is VEC-byte aligned), byte stores otherwise (a q tensor at an odd offset). `aligned` is uniform per
+// launch, so the branch costs nothing measurable.
+template <typename T, int VEC, typename Quantize>
+__device__ __forceinline__ void store_fp8(uint8_t* dst, const Vec<T, VEC>& x, const Quantize& divide, bool aligned) {
   if constexpr (VEC == 1) {
     *dst = float_to_e4m3(divide(to_float(x[0])));
   } else {
@@ -78,16 +82,15 @@ __device__ __forceinline__ void store_fp8(uint8_t* dst, const Vec<T, VEC>& x, co
 template <bool kTrailingBarrier = true, typename T, int VEC, int NV, typename Index, typename Dst>
 __device__ __forceinline__ void quantize_held_vectors(const Vec<T, VEC> (&x)[NV], float m, float* scratch,
                                                       float* scale_out, int num_vecs, Index vec_index, Dst dst,
-                                                      bool aligned) {
+                                                      bool aligned, bool zero_scale_gives_zero = false) {
   const float s = fp8_scale_from_absmax(block_max<kTrailingBarrier>(m, scratch));
   if (threadIdx.x == 0) *scale_out = s;
-  ScaleDivider<>(s).with_divide([&](auto divide) {
+  const Fp8MulMinFirst quantize = fp8_quantizer(s, zero_scale_gives_zero);
 #pragma unroll
-    for (int i = 0; i < NV; ++i) {
-      const int v = vec_index(i);
-      if (v < num_vecs) store_fp8(dst(v), x[i], divide, aligned);
-    }
-  });
+  for (int i = 0; i < NV; ++i) {
+    const int v = vec_index(i);
+    if (v < num_vecs) store_fp8(dst(v), x[i], quantize, aligned);
+  }
 }
 
 }  // namespace kernelkit

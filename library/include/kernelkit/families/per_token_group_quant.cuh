@@ -1,12 +1,14 @@
 // Per-token-group 8-bit quantization (DeepSeek-V3's 1 x 128 activation scales), shared by
-// sgl_per_token_group_quant_fp8 and sgl_per_token_group_quant_int8:
+// sgl_per_token_group_quant_fp8 and sgl_per_token_group_quant_int8, with sgl-kernel's arithmetic (its two
+// kernels, v1 and v2, round differently; quant.cuh's sgl:: helpers give each arch's instructions):
 //
-//   for every row t and every group j of G consecutive elements of the last dim:
-//     s[t, j] = max(absmax(x[t, jG : (j+1)G]), eps) / qmax         fp32, IEEE division
-//     s[t, j] = pow2_ceil(s[t, j])                                  fp8 with scale_ue8m0 only
-//     q[t, i] = rn(clamp(x[t, i] / s[t, i / G], qmin, qmax))        e4m3 (saturating) or int8
-//   with the rounding and the NaN/inf rules of quant.cuh (absmax ignores NaN; an inf makes its
-//   group's scale inf, so the group's finite values become 0 and the inf itself NaN (fp8) / 0 (int8)).
+//   for every row t and every group j of G consecutive elements of the last dim, amax = max(absmax, eps):
+//     v1:  s = amax * rcp(qmax);  [ue8m0: s = 2^ceil(log2(s)) by lg2/ex2.approx]   y = rcp(s)
+//     v2:  s = amax / qmax (times fl32(1/qmax));  y = rcp(amax) * qmax
+//          [ue8m0: s = the power of two >= amax / qmax, exactly from the bits; y = 1 / s]
+//     q[t, i] = cvt(min(max(x[t, i] * y, qmin), qmax))    max first: NaN -> qmin
+//   cvt: e4m3 round to nearest even (saturating), or int8 truncation toward zero (sgl-kernel's cast;
+//   round to nearest even when asked). absmax ignores NaN; an inf makes its group's scale inf and y 0.
 //
 // Memory-bound: 3 bytes per bf16 element plus 4 per group, read or written once. How:
 //  - One pass, everything in registers. A group belongs to kLanes = G / E lanes of a warp, each lane
@@ -18,7 +20,7 @@
 //    butterfly, the scale store) is done by every lane of the group, so four times fewer lanes per group
 //    is four times less of it: at E = 8 the kernel is issue-bound at large T (docs/perf-notes.md,
 //    Per-token-group quant).
-//  - x / s is ScaleDivider (quant.cuh): a multiply and two FMAs instead of div.rn per element.
+//  - x * y is one multiply per element (plus the clamp): the division is per group.
 //  - Grid: 2-D like the activations' -- x covers a row's groups (kThreads / kLanes per CTA), y walks
 //    rows -- so there is no index division, and the CTA's row is uniform.
 //  - Each lane writes its quantized chunks (8 bytes; 16, two vectors paired, where a group has fewer
@@ -63,6 +65,8 @@ struct GroupQuantArgs {
   float eps;               // > 0: the floor of absmax, so a zero group gets s = eps / qmax
   float qmin, qmax;
   bool scale_ue8m0;
+  bool v2;                  // sgl-kernel's v2 arithmetic (the caller checked its preconditions), else v1
+  bool int8_round_nearest;  // int8: round half to even instead of sgl-kernel's truncation
 };
 
 namespace group_quant_detail {
@@ -70,8 +74,10 @@ namespace group_quant_detail {
 constexpr int kThreads = 128;
 constexpr int kElems = 8;  // per vector: 16 bytes of bf16/fp16 in, 8 bytes out
 
-// The group sizes with a kernel: a power of two from 16 to 256.
-constexpr bool supported_group_size(int64_t g) { return g == 16 || g == 32 || g == 64 || g == 128 || g == 256; }
+// The group sizes with a kernel: a power of two from 8 to 256.
+constexpr bool supported_group_size(int64_t g) {
+  return g == 8 || g == 16 || g == 32 || g == 64 || g == 128 || g == 256;
+}
 
 // 8 elements, kept in the input type (packed: 4 registers for bf16/fp16, not 8 fp32) until quantized.
 template <typename T, bool kVector>
@@ -88,22 +94,42 @@ __device__ __forceinline__ Vec<T, kElems> load8(const T* p) {
   return x;
 }
 
-// Four values -> four 8-bit codes of x / s. The clamp is skipped when [lo, hi] covers the type's range
-// (e4m3 [-448, 448], int8 [-128, 127]: the usual call): both conversions saturate there by themselves,
-// with the same NaN rule. `clamp` is uniform per launch.
-template <GroupQuantKind K, typename T, typename Divide>
-__device__ __forceinline__ uint32_t quantize4(const T* x, const Divide& divide, float lo, float hi, bool clamp) {
+// x -> the clamped value that becomes its 8-bit code: min(max(x * y, qmin), qmax).
+struct GroupScaler {
+  float y, qmin, qmax;
+  __device__ __forceinline__ float operator()(float x) const { return fminf(fmaxf(sgl::mul(x, y), qmin), qmax); }
+};
+
+// The group's scale (what output_s holds) and its multiplier, from its absmax (see the top of the file).
+template <GroupQuantKind K>
+__device__ __forceinline__ float group_scale(const GroupQuantArgs& a, float absmax, float& y) {
+  const float amax = fmaxf(absmax, a.eps);
+  constexpr int kQmax = K == GroupQuantKind::kFp8E4m3 ? 448 : 127;
+  if (a.v2) {
+    if (K == GroupQuantKind::kFp8E4m3 && a.scale_ue8m0) {
+      const float s = pow2_ceil(sgl::div_by<kQmax>(amax));
+      y = __frcp_rn(s);  // exact: s is a power of two
+      return s;
+    }
+    y = sgl::mul(sgl::rcp(amax), a.qmax);
+    return sgl::div_by<kQmax>(amax);
+  }
+  float s = sgl::div(amax, a.qmax);
+  if (K == GroupQuantKind::kFp8E4m3 && a.scale_ue8m0) s = sgl::pow2_ceil_by_log2(s);
+  y = sgl::rcp(s);
+  return s;
+}
+
+// Four values -> four 8-bit codes.
+template <GroupQuantKind K, typename T>
+__device__ __forceinline__ uint32_t quantize4(const T* x, const GroupScaler& scale, bool int8_round_nearest) {
   float q[4];
 #pragma unroll
-  for (int i = 0; i < 4; ++i) q[i] = divide(to_float(x[i]));
-  if (clamp) {
-#pragma unroll
-    for (int i = 0; i < 4; ++i) q[i] = clamp_keep_nan(q[i], lo, hi);
-  }
+  for (int i = 0; i < 4; ++i) q[i] = scale(to_float(x[i]));
   if constexpr (K == GroupQuantKind::kFp8E4m3) {
     return uint32_t(float2_to_e4m3x2(q[0], q[1])) | (uint32_t(float2_to_e4m3x2(q[2], q[3])) << 16);
   } else {
-    return float4_to_int8x4_rn_sat(q);
+    return int8_round_nearest ? float4_to_int8x4_rn_sat(q) : float4_to_int8x4_rz_sat(q);
   }
 }
 
@@ -124,8 +150,6 @@ __global__ void __launch_bounds__(kThreads) per_token_group_quant_kernel(GroupQu
   // The butterfly stays inside the group's lanes, and only they need to be converged: a group past the
   // row's end leaves the loop together with its lanes.
   const unsigned mask = kLanes == 32 ? 0xffffffffu : ((1u << kLanes) - 1u) << (threadIdx.x % 32 / kLanes * kLanes);
-  const bool clamp = K == GroupQuantKind::kFp8E4m3 ? !(a.qmin <= -kFp8E4m3Max && a.qmax >= kFp8E4m3Max)
-                                                   : !(a.qmin <= -128.0f && a.qmax >= 127.0f);
   pdl_wait_then_launch_dependents();  // input may be the previous kernel's output
   int64_t row = blockIdx.y;           // every CTA owns a row: a do-while issues the first loads before any bounds test
   do {
@@ -141,36 +165,35 @@ __global__ void __launch_bounds__(kThreads) per_token_group_quant_kernel(GroupQu
       for (int k = 0; k < kVecs; ++k) m = vec_absmax(m, x[k]);  // NaN skipped
 #pragma unroll
       for (int offset = kLanes / 2; offset > 0; offset /= 2) m = fmaxf(m, __shfl_xor_sync(mask, m, offset));
-      float s = fmaxf(m, a.eps) / a.qmax;
-      if (K == GroupQuantKind::kFp8E4m3 && a.scale_ue8m0) s = pow2_ceil(s);
-      ScaleDivider<>(s).with_divide([&](auto divide) {
-        if constexpr (kPairStores) {
+      float y;
+      const float s = group_scale<K>(a, m, y);
+      const GroupScaler scale{y, a.qmin, a.qmax};
+      if constexpr (kPairStores) {
 #pragma unroll
-          for (int k = 0; k < kVecs; k += 2) {
-            const uint4 v = make_uint4(quantize4<K>(&x[k][0], divide, a.qmin, a.qmax, clamp),
-                                       quantize4<K>(&x[k][4], divide, a.qmin, a.qmax, clamp),
-                                       quantize4<K>(&x[k + 1][0], divide, a.qmin, a.qmax, clamp),
-                                       quantize4<K>(&x[k + 1][4], divide, a.qmin, a.qmax, clamp));
-            *reinterpret_cast<uint4*>(qrow + col * G + offset_of(k)) = v;
-          }
-        } else {
+        for (int k = 0; k < kVecs; k += 2) {
+          const uint4 v = make_uint4(quantize4<K>(&x[k][0], scale, a.int8_round_nearest),
+                                     quantize4<K>(&x[k][4], scale, a.int8_round_nearest),
+                                     quantize4<K>(&x[k + 1][0], scale, a.int8_round_nearest),
+                                     quantize4<K>(&x[k + 1][4], scale, a.int8_round_nearest));
+          *reinterpret_cast<uint4*>(qrow + col * G + offset_of(k)) = v;
+        }
+      } else {
 #pragma unroll
-          for (int k = 0; k < kVecs; ++k) {
-            const uint32_t lo4 = quantize4<K>(&x[k][0], divide, a.qmin, a.qmax, clamp);
-            const uint32_t hi4 = quantize4<K>(&x[k][4], divide, a.qmin, a.qmax, clamp);
-            uint8_t* q = qrow + col * G + offset_of(k);
-            if constexpr (kVector) {
-              *reinterpret_cast<uint2*>(q) = make_uint2(lo4, hi4);
-            } else {
+        for (int k = 0; k < kVecs; ++k) {
+          const uint32_t lo4 = quantize4<K>(&x[k][0], scale, a.int8_round_nearest);
+          const uint32_t hi4 = quantize4<K>(&x[k][4], scale, a.int8_round_nearest);
+          uint8_t* q = qrow + col * G + offset_of(k);
+          if constexpr (kVector) {
+            *reinterpret_cast<uint2*>(q) = make_uint2(lo4, hi4);
+          } else {
 #pragma unroll
-              for (int i = 0; i < 4; ++i) {
-                q[i] = static_cast<uint8_t>(lo4 >> (8 * i));
-                q[4 + i] = static_cast<uint8_t>(hi4 >> (8 * i));
-              }
+            for (int i = 0; i < 4; ++i) {
+              q[i] = static_cast<uint8_t>(lo4 >> (8 * i));
+              q[4 + i] = static_cast<uint8_t>(hi4 >> (8 * i));
             }
           }
         }
-      });
+      }
       if (li == 0) a.output_s[row * a.s_row_stride + col * a.s_group_stride] = s;
     }
     row += gridDim.y;
@@ -221,6 +244,7 @@ cudaError_t launch_per_token_group_quant(const GroupQuantArgs& a, int64_t group_
     using I32 = std::integral_constant<int, 32>;
     using I8 = std::integral_constant<int, 8>;
     switch (group_size) {
+      case 8: return go(I8{}, I8{});
       case 16: return go(I16{}, I16{});
       case 32: return go(I32{}, I32{});
       case 64:

@@ -1,15 +1,15 @@
-// What every quantization kernel shares: the rounding that the tests define bit for bit.
+// What every quantization kernel shares: sgl-kernel's arithmetic, reproduced bit for bit.
 //
-//   fp8 e4m3:  q = e4m3_rn(clamp(x / s, lo, hi))   (IEEE division, not x * (1/s): the reference
-//              divides, and the two differ in the last bit for ~1 value in 10; ScaleDivider below
-//              gets IEEE's x / s at the cost of a multiply and two FMAs)
-//   int8:      q = rint(clamp(x / s, lo, hi))       (round half to even, like torch.round; -128 <= lo <= hi <= 127)
-//   ue8m0:     s -> the smallest power of two >= s (exact, from the bits; no log2f)
+// sgl-kernel (kernelkit_ops is a drop-in for it) loads a build compiled with -use_fast_math on sm_90
+// (H100/H200) and a build with IEEE arithmetic on every other GPU. So on sm_90 its quantizers divide by
+// an approximate reciprocal (rcp.approx.ftz) and flush fp32 denormals to zero, elsewhere they divide
+// exactly. `sgl` below gives the same instructions on each arch, so a kernelkit quantizer computes what
+// sgl-kernel computes on the GPU it runs on, and the tests check it against those instructions.
 //
-// NaN: ignored by absmax (fmaxf keeps the other operand), so one NaN does not poison a row's scale;
-// a NaN value stays NaN in e4m3 (0x7f / 0xff) and becomes 0 in int8. +-inf: absmax = inf, so the
-// scale is inf, the finite values of that row/group quantize to 0 and the inf itself to NaN (inf/inf),
-// exactly what the formula above gives in fp32 (and what the PyTorch reference in the tests gives).
+//   fp8 e4m3:  e4m3_rn_satfinite(min/max clamp of x * inv)  -- the clamp's order decides where NaN goes
+//   int8:      truncation toward zero of the clamped value (sgl-kernel's default; round to nearest even
+//              on request)
+//   ue8m0:     s -> a power of two >= s (exactly from the bits, or as sgl-kernel's v1 path computes it)
 #pragma once
 
 #include <cuda_fp8.h>
@@ -59,51 +59,94 @@ __device__ __forceinline__ float pow2_ceil(float s) {
   return __uint_as_float(bits);
 }
 
-// x / s for one s and many x, bit-identical to IEEE x / s wherever an 8-bit result can tell.
-// Why: every quantizer divides each element by its row's / group's scale. div.rn.f32 is a MUFU.RCP,
-// four FMAs and a slow-path check per element; at 3 bytes per bf16 element the H100 must retire ~4
-// elements per SM-cycle to keep up with HBM, so the division alone takes a large share of the issue
-// slots (docs/perf-notes.md, Per-token-group quant). With r = RN(1/s) computed once per s:
-//   q = RN(x * r);  e = x - q * s (exact, one FMA);  RN(q + e * r) == RN(x / s)      (Markstein)
-// The theorem needs e to be exact, i.e. no underflow: it holds for |x| >= ~2^-100. Below that the
-// quotient is < 2^-12 whenever s >= 2^-60 (so it becomes 0 in e4m3, int8 and e2m1 either way); a scale
-// outside [2^-60, 2^100) -- never a dynamic one, whose floor is 1e-10 / 448 -- takes IEEE division.
-// The last FMA turns q = -0 into +0 (-0 + +0), so the sign is copied back from q (x / s and x * r
-// always agree in sign). Dynamic scales bound |x / s| by the quantizer's max; a static scale does not
-// (kAnyX): x * r = +-inf (x / s overflows, or x = +-inf) saturates either way and is returned as is,
-// where the FMAs would make it NaN. Checked on the CPU against IEEE division for 1e9 random (x, s)
-// pairs: bit-equal except where both are < 2^-12 in magnitude (same sign) or both >= 2^99.
-template <bool kAnyX = false>
-class ScaleDivider {
- public:
-  // (Assigned in the body: nvcc's host pass keeps a __device__ constructor's initializer list.)
-  __device__ __forceinline__ explicit ScaleDivider(float s) {
-    s_ = s;
-    r_ = __frcp_rn(s);
-    fast_ = fabsf(s) >= 0x1p-60f && fabsf(s) < 0x1p100f;
-  }
+namespace sgl {
 
-  // Calls f(divide) once, `divide` being the fast path or IEEE division: the choice is made once for
-  // all the elements f divides (a per-element `if` compiled to a branch around every element).
-  template <typename F>
-  __device__ __forceinline__ void with_divide(F&& f) const {
-    if (fast_) {
-      const float s = s_, r = r_;
-      f([s, r](float x) {
-        const float q = x * r;
-        const float exact = copysignf(fmaf(fmaf(-q, s, x), r, q), q);
-        if constexpr (kAnyX) return fabsf(q) <= FLT_MAX ? exact : q;
-        return exact;
-      });
-    } else {
-      const float s = s_;
-      f([s](float x) { return __fdiv_rn(x, s); });
-    }
-  }
+// fp32 multiply as sgl-kernel's build for this arch does it (mul.rn.ftz on sm_90: denormals to 0).
+__device__ __forceinline__ float mul(float a, float b) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900
+  float r;
+  asm("mul.rn.ftz.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+  return r;
+#else
+  return __fmul_rn(a, b);
+#endif
+}
 
- private:
-  float s_, r_;
-  bool fast_;
+// 1 / x: rcp.approx.ftz on sm_90 (within 1 ulp, rcp(0) = inf), IEEE elsewhere.
+__device__ __forceinline__ float rcp(float x) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+#else
+  return __frcp_rn(x);
+#endif
+}
+
+// a / b for a runtime b: fast-math turns it into a * rcp(b).
+__device__ __forceinline__ float div(float a, float b) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900
+  return mul(a, rcp(b));
+#else
+  return __fdiv_rn(a, b);
+#endif
+}
+
+// a / kDivisor for a compile-time divisor: fast-math multiplies by the correctly rounded constant
+// 1 / kDivisor (e.g. fl32(1/448) = 0x3B124925), IEEE division elsewhere.
+template <int kDivisor>
+__device__ __forceinline__ float div_by(float a) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900
+  return mul(a, 1.0f / float(kDivisor));
+#else
+  return __fdiv_rn(a, float(kDivisor));
+#endif
+}
+
+// |x| as the fast-math build reads an element: a denormal is 0.
+__device__ __forceinline__ float abs_ftz(float x) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900
+  float r;
+  asm("abs.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+#else
+  return fabsf(x);
+#endif
+}
+
+// sgl-kernel v1's ue8m0 scale: 2^ceil(log2(max(s, 1e-10))) through log2/exp2 (approximate on sm_90, so
+// not always the exact power of two >= s that pow2_ceil gives).
+__device__ __forceinline__ float pow2_ceil_by_log2(float s) {
+  s = fmaxf(s, 1e-10f);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900
+  float l, c, r;
+  asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(l) : "f"(s));
+  asm("cvt.rpi.ftz.f32.f32 %0, %1;" : "=f"(c) : "f"(l));
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(c));
+  return r;
+#else
+  return exp2f(ceilf(log2f(s)));
+#endif
+}
+
+}  // namespace sgl
+
+// fp8 e4m3 of x * inv the way sgl-kernel's per-token and per-tensor quantizers clamp it: the min first,
+// then the max, so NaN (x = NaN, or 0 * inf for an all-zero row's scale) becomes +448.
+struct Fp8MulMinFirst {
+  float inv;
+  __device__ __forceinline__ float operator()(float x) const {
+    return fmaxf(fminf(sgl::mul(x, inv), kFp8E4m3Max), -kFp8E4m3Max);
+  }
 };
+
+// Truncation toward zero into int8 with saturation (cvt.rzi.sat.s8: what sgl-kernel's float -> int8
+// cast compiles to, clamped first by the caller), four values at a time, low byte first.
+__device__ __forceinline__ uint32_t float4_to_int8x4_rz_sat(const float (&v)[4]) {
+  uint32_t b[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) asm("cvt.rzi.sat.s8.f32 %0, %1;" : "=r"(b[i]) : "f"(v[i]));
+  return __byte_perm(__byte_perm(b[0], b[1], 0x0040), __byte_perm(b[2], b[3], 0x0040), 0x5410);
+}
 
 }  // namespace kernelkit

@@ -48,7 +48,8 @@ struct RmsNormQuantArgs {
   int64_t num_rows;
   int64_t hidden;
   float eps;
-  bool q_aligned;  // q rows allow VEC-byte stores
+  bool q_aligned;              // q rows allow VEC-byte stores
+  bool zero_scale_gives_zero;  // an all-zero row's q: as sgl_per_token_quant_fp8 gives it for this many rows
 };
 
 namespace rmsnorm_quant_detail {
@@ -159,7 +160,8 @@ __global__ void __launch_bounds__(kBlockBound, kMinBlocksPerSm) add_rmsnorm_quan
     }
     uint8_t* q = a.q + row * a.q_row_stride;
     quantize_held_vectors<false>(
-        y, m, warp_maxes, a.scales + row, num_vecs, vec_index, [&](int v) { return q + v * VEC; }, a.q_aligned);
+        y, m, warp_maxes, a.scales + row, num_vecs, vec_index, [&](int v) { return q + v * VEC; }, a.q_aligned,
+        a.zero_scale_gives_zero);
     row += gridDim.x;
   } while (row < a.num_rows);
 }
@@ -201,9 +203,8 @@ __global__ void __launch_bounds__(kMaxThreads) add_rmsnorm_quant_two_pass(RmsNor
     const float s = fp8_scale_from_absmax(block_max(m, warp_sums));
     if (threadIdx.x == 0) a.scales[row] = s;
     uint8_t* q = a.q + row * a.q_row_stride;
-    ScaleDivider<>(s).with_divide([&](auto divide) {
-      for (int64_t v = threadIdx.x; v < num_vecs; v += blockDim.x) store_fp8(q + v * VEC, y_at(v), divide, a.q_aligned);
-    });
+    const Fp8MulMinFirst quantize = fp8_quantizer(s, a.zero_scale_gives_zero);
+    for (int64_t v = threadIdx.x; v < num_vecs; v += blockDim.x) store_fp8(q + v * VEC, y_at(v), quantize, a.q_aligned);
     row += gridDim.x;
   } while (row < a.num_rows);
 }
@@ -245,6 +246,7 @@ cudaError_t launch_typed(const RmsNormQuantArgs& a, bool enable_pdl, int num_sms
 inline cudaError_t launch_add_rmsnorm_quant(RmsNormQuantArgs a, bool enable_pdl, DType dtype, cudaStream_t stream) {
   if (a.num_rows == 0 || a.hidden == 0) return cudaSuccess;
   const int num_sms = sm_count();
+  a.zero_scale_gives_zero = a.num_rows >= 16 * int64_t(num_sms);  // sgl_per_token_quant_fp8's switch
   return dispatch_float_dtype(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     constexpr int kFull = 16 / static_cast<int>(sizeof(T));

@@ -21,11 +21,11 @@ def fused_add_rmsnorm_quant_fp8(
     * ``residual <- input + residual`` (in place, rounded once to the input dtype);
     * ``y = residual * rsqrt(mean(residual²) + eps) * weight``, normalised from the float32 sum and rounded
       to the input dtype -- bit for bit what ``fused_add_rmsnorm`` would write into ``input``;
-    * per row t: ``output_s[t] = max(absmax(y[t]), 1e-10) / 448``, ``output_q[t] = e4m3(y[t] / output_s[t])``
+    * per row t: ``output_s[t] = absmax(y[t]) / 448``, ``output_q[t] = e4m3(clamp(y[t] * (1 / output_s[t])))``
       -- bit for bit what ``sgl_per_token_quant_fp8(y, output_q, output_s)`` would write.
 
     So it is a drop-in for that pair of calls, except that ``input`` is only read (y is never stored):
-    7 bytes of memory traffic per bf16 element instead of 11. Scale floor and NaN/inf behaviour as in
+    7 bytes of memory traffic per bf16 element instead of 11. Zero rows and NaN/inf behaviour as in
     ``sgl_per_token_quant_fp8``. Not part of sgl-kernel's API.
 
     Args:

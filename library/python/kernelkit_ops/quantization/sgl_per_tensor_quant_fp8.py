@@ -14,16 +14,16 @@ def sgl_per_tensor_quant_fp8(
     is_static: bool,
     enable_pdl: bool | None = None,
 ) -> None:
-    """``output_q = e4m3(input / s)`` with one scale ``s`` for the whole tensor.
+    """``output_q = e4m3(clamp(input * (1 / s)))`` with one scale ``s`` for the whole tensor.
 
     * ``is_static=True``: ``s = output_s`` as given (read on the GPU, never written);
-    * ``is_static=False`` (dynamic): ``s = max(absmax(input), 1e-10) / 448`` is written to ``output_s``.
+    * ``is_static=False`` (dynamic): ``s = absmax(input) / 448`` is written to ``output_s``.
 
-    Same signature and semantics as ``sgl_kernel.sgl_per_tensor_quant_fp8``, with these choices spelled
-    out: an all-zero (or all-NaN) tensor gets the floor scale ``1e-10 / 448`` (> 0) and all-zero q (sgl-kernel
-    would divide by 0); NaN is ignored by the absmax and stays NaN in q; an inf makes the dynamic scale inf,
-    so every finite value quantizes to 0 and the inf to NaN. The division is IEEE ``x / s``, the rounding
-    round-to-nearest-even with saturation to ±448 (``(x / s).clamp(-448, 448).to(torch.float8_e4m3fn)``).
+    Same signature and the same numbers as ``sgl_kernel.sgl_per_tensor_quant_fp8``, bit for bit on the GPU it
+    runs on (its arithmetic as in ``sgl_per_token_quant_fp8``): ``q = e4m3(max(min(x * (1 / s), 448), -448))``,
+    NaN -> +448; an all-zero tensor gets ``s = 0`` and q = +448; an inf makes ``s`` inf, the finite values 0.
+    One difference: sgl-kernel's dynamic scale is the max of the new one and what ``output_s`` held (an
+    atomic max), so its callers pass zeros; here the old value is not read, which agrees for those calls.
 
     Dynamic mode is one kernel and, while the tensor fits on chip (about 46 MB on an H100: e.g. bf16
     ``[2048, 7168]``), one pass over memory: a persistent cooperative grid keeps each CTA's share of the

@@ -10,17 +10,17 @@ from kernelkit_ops._defaults import pdl_default
 def sgl_per_token_quant_fp8(
     input: torch.Tensor, output_q: torch.Tensor, output_s: torch.Tensor, enable_pdl: bool | None = None
 ) -> None:
-    """Per row t: ``output_s[t] = max(absmax(input[t]), 1e-10) / 448``, ``output_q[t] = e4m3(input[t] / output_s[t])``.
+    """Per row t: ``output_s[t] = absmax(input[t]) / 448``, ``output_q[t] = e4m3(clamp(input[t] * (1 / output_s[t])))``.
 
-    Same signature and semantics as ``sgl_kernel.sgl_per_token_quant_fp8``, with two choices spelled out:
+    Same signature and the same numbers as ``sgl_kernel.sgl_per_token_quant_fp8``, bit for bit on the GPU it
+    runs on (sgl-kernel runs a fast-math build on sm_90: there ``s = absmax * fl32(1/448)``, ``1 / s`` is
+    ``rcp.approx.ftz`` and products flush denormals; elsewhere IEEE):
 
-    * an all-zero (or all-NaN) row gets the floor scale ``1e-10 / 448`` (> 0) and all-zero q, where
-      sgl-kernel writes a scale of 0; rows whose absmax is >= 1e-10 are unaffected;
-    * NaN is ignored by the absmax and stays NaN in q; an inf makes its row's scale inf, so that row's
-      finite values quantize to 0 and the inf to NaN (inf / inf).
-
-    The division is IEEE ``x / s`` and the rounding round-to-nearest-even with saturation to ±448
-    (``(x / s).clamp(-448, 448).to(torch.float8_e4m3fn)``, bit for bit).
+    * ``q = e4m3(max(min(x * (1 / s), 448), -448))``: the min first, so NaN becomes +448;
+    * no floor on the scale: an all-zero row gets ``s = 0`` and q = +448 everywhere (``0 * inf``), or 0 when
+      the call has at least 16 rows per SM (sgl-kernel's many-rows kernel guards ``1 / 0``);
+    * NaN is ignored by the absmax; an inf makes its row's scale inf, so its finite values become 0 and
+      the inf +448.
 
     Args:
         input: ``[..., H]`` CUDA tensor, bfloat16/float16/float32, rows contiguous in the last dim with one
