@@ -1,7 +1,8 @@
 """Tests of the tests' own arithmetic (sgl_math.py, quant_reference.py): the quantizer references run the
 PTX instructions of sgl-kernel's sm_90 build, so a reference that silently computed something else (IEEE
 division, no flush to zero) could agree with a kernel that does the same wrong thing. These pin the
-instructions down on values whose results are known.
+instructions down on values whose results are known. (Named *_test.py: it tests the tests' helpers, not an
+op, so `kernelkit check` and `kernelkit test` do not take it for one.)
 
 CPU (CI): the float32 constants, flushing denormals, absmax, the two clamp orders, the refusal of CPU
 tensors before Triton is imported. GPU: RCP, MUL, LG2, EX2 and CEIL on known values and random data.
