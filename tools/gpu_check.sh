@@ -70,13 +70,14 @@ if [[ " $PHASES " == *" generated "* ]]; then
   (
     cd "$gen" || exit 1
     "$py" -m kernelkit new gen_scale --category generated >/dev/null &&
-    "$py" -m kernelkit new gen_rowsum --category generated --template rowwise >/dev/null &&
+    "$py" -m kernelkit new gen_rownorm --category generated --template rowwise >/dev/null &&
     "$py" -m kernelkit new gen_custom --category generated \
-      --schema "gen_custom(Tensor! out, Tensor x, Tensor? bias, int[] dims, float alpha, bool flag=False) -> ()" >/dev/null
+      --schema "gen_custom(Tensor! out, Tensor x, Tensor? bias, int[] dims, float alpha, bool flag=False) -> ()" >/dev/null &&
+    "$py" -m kernelkit new gen_like_rmsnorm --like rmsnorm >/dev/null
   ) && step generated-build bash -c "cd $gen && '$py' -m kernelkit build" \
     && step generated-check bash -c "cd $gen && '$py' -m kernelkit check" \
-    && step generated-tests bash -c "cd $gen && PYTHONPATH=$gen/library/python '$py' -m kernelkit test gen_scale gen_rowsum gen_custom" \
-    && step generated-remove bash -c "cd $gen && for op in gen_scale gen_rowsum gen_custom; do '$py' -m kernelkit remove \$op --yes >/dev/null || exit 1; done; diff -r -q -x build -x __pycache__ -x '*.so' -x .whl -x compile_commands.json -x .pytest_cache -x .benchmarks $REPO $gen && echo 'remove restored the tree'"
+    && step generated-tests bash -c "cd $gen && PYTHONPATH=$gen/library/python '$py' -m kernelkit test gen_scale gen_rownorm gen_custom gen_like_rmsnorm" \
+    && step generated-remove bash -c "cd $gen && for op in gen_scale gen_rownorm gen_custom gen_like_rmsnorm; do '$py' -m kernelkit remove \$op --yes >/dev/null || exit 1; done; diff -r -q -x build -x __pycache__ -x '*.so' -x .whl -x compile_commands.json -x .pytest_cache -x .benchmarks $REPO $gen && echo 'remove restored the tree'"
 fi
 
 if [[ " $PHASES " == *" init "* ]]; then
@@ -85,7 +86,7 @@ if [[ " $PHASES " == *" init "* ]]; then
   (
     cd "$proj" || exit 1
     "$py" -m kernelkit new my_scale --category demo >/dev/null &&
-    "$py" -m kernelkit new my_rowsum --category demo --template rowwise --dtypes bf16,fp32 >/dev/null &&
+    "$py" -m kernelkit new my_rownorm --category demo --template rowwise --dtypes bf16,fp32 >/dev/null &&
     "$py" -m kernelkit new my_custom --category demo --schema "(Tensor! out, Tensor input, float eps=1e-06) -> ()" >/dev/null
   ) && step init-make-test bash -c "cd $proj && make test"
 fi
