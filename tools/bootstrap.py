@@ -38,8 +38,9 @@ REQUIRED = {
     "packaging": "packaging>=23",
     "pytest": "pytest>=8",
     "xdist": "pytest-xdist>=3",  # make test runs the suite on every core
-    "ruff": "ruff>=0.6",  # make test checks formatting and lint (tools/lint.py)
-    "clang_format": "clang-format>=18",
+    # make test checks formatting and lint (tools/lint.py); pinned, since another release formats differently
+    "ruff": "ruff==0.17.6",
+    "clang_format": "clang-format==19.1.7",
     "scikit_build_core": "scikit-build-core>=0.10",
     "matplotlib": "matplotlib",  # kernelkit bench --plot
 }

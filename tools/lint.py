@@ -9,6 +9,7 @@ from the same environment as this Python (tools/bootstrap.py installs them).
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,12 +33,12 @@ def run(cmd: list[str]) -> int:
 
 
 def clang_format() -> list[str]:
-    """The clang-format binary of the PyPI wheel in this environment (its package has no __main__)."""
-    code = "import clang_format; print(clang_format._get_executable('clang-format'))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if out.returncode != 0:
+    """The clang-format of the PyPI wheel in this environment (its script sits beside this Python)."""
+    beside = Path(sys.executable).parent / "clang-format"
+    found = str(beside) if beside.is_file() else shutil.which("clang-format")
+    if found is None:
         sys.exit("lint: clang-format is not installed in this environment (make test installs it)")
-    return [out.stdout.strip()]
+    return [found]
 
 
 def main() -> int:
