@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import sys
 from pathlib import Path
 
 import jinja2
@@ -78,14 +79,70 @@ def cli_requirement(source: Path) -> str:
     return f"kernelkit=={kernelkit.__version__}"
 
 
-def plan_init(path: Path, name: str, namespace: str | None = None) -> ChangeSet:
+# torch.ops namespaces torch itself defines or reserves (the registration of a library that claims one aborts or
+# corrupts torch's own ops at import); torch's registered namespaces and torch.ops' attributes are added at run time.
+TORCH_NAMESPACES = frozenset(
+    "aten prim prims torch c10 c10d cuda onnx profiler quantized quantized_decomposed higher_order inductor "
+    "inductor_prims mkl mkldnn onednn rngprims debugprims sparse export symm_mem static_runtime quantization "
+    "fbgemm triton ops library".split()
+)
+# Top-level packages a kernel library's package must not shadow (or be shadowed by), besides the standard library.
+PYTHON_PACKAGES = frozenset(
+    "torch torchvision torchaudio triton numpy typing_extensions kernelkit jinja2 typer rich pytest setuptools pip "
+    "wheel scikit_build_core cmake ninja nvidia".split()
+)
+# Names the C preprocessor of Linux compilers predefines: a namespace that is one expands to `1` in the binding.
+PREDEFINED_MACROS = frozenset({"linux", "unix", "i386"})
+
+
+def _torch_namespaces() -> set[str]:
+    """TORCH_NAMESPACES, with what this machine's torch has registered or torch.ops has as an attribute."""
+    import torch
+
+    found = {op.split("::")[0] for op in torch._C._dispatch_get_all_op_names()}
+    found |= {a for a in dir(torch.ops) if not a.startswith("__")} | {a for a in dir(type(torch.ops))}
+    return set(TORCH_NAMESPACES) | found
+
+
+def validate_names(name: str, namespace: str) -> None:
+    """Refuse a package name or torch.ops namespace that collides with Python, torch or the C preprocessor."""
     if not _NAME_RE.match(name) or keyword.iskeyword(name):
         raise KernelkitError(f"--name '{name}': use a lowercase Python identifier (it names the package)", exit_code=2)
+    if name in PYTHON_PACKAGES or name in sys.stdlib_module_names:
+        if name == "kernelkit":
+            what = "the kernelkit CLI package"
+        elif name in sys.stdlib_module_names:
+            what = f"the standard-library module {name}"
+        else:
+            what = f"the Python package {name}"
+        raise KernelkitError(
+            f"--name '{name}': a package named so would shadow {what}; choose another, e.g. --name my_{name}",
+            exit_code=2,
+        )
+    if not _NAME_RE.match(namespace) or keyword.iskeyword(namespace):
+        raise KernelkitError(
+            f"--namespace '{namespace}': use a lowercase identifier that is no Python keyword (it names "
+            "torch.ops.NAMESPACE)",
+            exit_code=2,
+        )
+    if namespace in PREDEFINED_MACROS:
+        raise KernelkitError(
+            f"--namespace '{namespace}': a macro the C preprocessor predefines on Linux; choose another, e.g. "
+            f"--namespace {namespace}_ops",
+            exit_code=2,
+        )
+    if namespace in _torch_namespaces():
+        flag = "--namespace" if namespace != name else "--name (the default --namespace)"
+        raise KernelkitError(
+            f"{flag} '{namespace}': torch.ops.{namespace} is torch's own namespace; choose another, e.g. "
+            f"--namespace {namespace}_ops",
+            exit_code=2,
+        )
+
+
+def plan_init(path: Path, name: str, namespace: str | None = None) -> ChangeSet:
     namespace = namespace or name
-    if not _NAME_RE.match(namespace):
-        raise KernelkitError(f"--namespace '{namespace}': use a lowercase identifier", exit_code=2)
-    if name == "kernelkit":
-        raise KernelkitError("--name kernelkit would shadow the kernelkit CLI package; choose another", exit_code=2)
+    validate_names(name, namespace)
     root = path.resolve()
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise KernelkitError(f"{path} exists and is not an empty folder; init makes a new project", exit_code=2)

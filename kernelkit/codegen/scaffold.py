@@ -18,7 +18,7 @@ from kernelkit.codegen import _codefmt as codefmt
 from kernelkit.codegen.transaction import ChangeSet
 from kernelkit.errors import KernelkitError
 from kernelkit.model import layout, regions, registry
-from kernelkit.model.schema import Arg, Schema, parse_schema
+from kernelkit.model.schema import Arg, Schema, cpp_string_literal, parse_schema, torch_checked
 from kernelkit.project import Project
 
 TEMPLATES = ("elementwise", "rowwise", "custom")
@@ -136,6 +136,11 @@ def camel(name: str) -> str:
 
 
 # --------------------------------------------------------------------------------- template context
+
+
+def _docstring_safe(text: str) -> str:
+    """`text` as it reads the same inside a triple-quoted Python docstring: backslashes and quotes escaped."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _test_value(arg: Arg) -> str:
@@ -266,6 +271,8 @@ def _context(project: Project, req: NewOp, schema: Schema) -> dict:
         "package": project.name,
         "namespace": project.namespace,
         "schema": schema.render(),
+        "schema_literal": cpp_string_literal(schema.render()),  # what KERNELKIT_REGISTER_OP registers
+        "schema_doc": _docstring_safe(schema.render()),  # in a Python docstring
         "header_include": header_include,
         "kernel_includes": sorted([*core, header_include]),
         "binding_includes": [header_include, "kernelkit/binding.h"],  # the op's own header first
@@ -475,6 +482,11 @@ def _request_schema(req: NewOp, taken: set[str]) -> Schema:
                 f"schema argument names {', '.join(bad)} clash with keywords or names the generated code uses",
                 exit_code=2,
             )
+    if req.schema:  # what torch's own parser (run by the registration at load time) accepts, and its values
+        try:
+            schema = torch_checked(schema, req.schema)
+        except KernelkitError as exc:
+            raise KernelkitError(str(exc), exit_code=2) from None
     return schema
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kernelkit.errors import KernelkitError
 from kernelkit.model import layout, regions
-from kernelkit.model.schema import Schema, parse_schema
+from kernelkit.model.schema import Schema, cpp_string_value, parse_schema
 from kernelkit.project import Project
 
 # One registration: KERNELKIT_REGISTER_OP(ns, name, &fn, "schema"); the schema may be adjacent string
@@ -151,7 +151,7 @@ def registrations(text: str) -> list[Registration]:
     code = code_only(text)
     found = []
     for match in _REGISTER_RE.finditer(code):
-        schema = "".join(_STRING_RE.findall(match.group("schema")))
+        schema = cpp_string_value("".join(_STRING_RE.findall(match.group("schema"))))
         function = match.group("fn").strip().lstrip("&").split("::")[-1].strip()
         found.append(
             Registration(match.group("ns"), match.group("name"), function, schema, _line_at(code, match.start()))

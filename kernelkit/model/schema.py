@@ -7,7 +7,7 @@ refused with a message saying what is supported, before any file is written.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from kernelkit.errors import KernelkitError
 
@@ -47,6 +47,9 @@ class Arg:
     is_list: bool = False  # T[] (or T[N])
     default: str | None = None
     list_size: str = ""  # N of T[N]
+    # The default as a Python literal of the value torch parses it to (torch_checked sets it), e.g. "7" for 007
+    # and "'a\"b'" for 'a\"b'; None: derived from the schema text.
+    py_literal: str | None = field(default=None, compare=False)
 
     @property
     def is_tensor(self) -> bool:
@@ -80,6 +83,8 @@ class Arg:
         """The schema default as Python source (None when the arg has none)."""
         if self.default is None:
             return None
+        if self.py_literal is not None:
+            return self.py_literal
         value = self.default.strip()
         return {"True": "True", "False": "False", "None": "None"}.get(value, value)
 
@@ -106,9 +111,21 @@ class Schema:
 
 
 def _split_args(text: str) -> list[str]:
-    parts, depth, current = [], 0, ""
+    """The arguments of `text`, split at its top-level commas (not those in brackets or string literals)."""
+    parts, depth, current, quote, escaped = [], 0, "", "", False
     for ch in text:
-        if ch in "([":
+        if quote:  # inside a string literal: only its closing quote (not an escaped one) ends it
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+            current += ch
+            continue
+        if ch in "'\"":
+            quote = ch
+        elif ch in "([":
             depth += 1
         elif ch in ")]":
             depth -= 1
@@ -167,7 +184,9 @@ def parse_arg(text: str, schema: str) -> Arg:
     )
 
 
-_NUMBER = {"int": re.compile(r"^-?\d+$"), "float": re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-?inf$|^nan$")}
+# What torch's schema lexer reads as a number (it has no inf/nan literals, and its ints are int64).
+_NUMBER = {"int": re.compile(r"^-?[0-9]+$"), "float": re.compile(r"^-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$")}
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 def _check_default(base: str, optional: bool, is_list: bool, value: str, name: str, schema: str) -> None:
@@ -179,13 +198,31 @@ def _check_default(base: str, optional: bool, is_list: bool, value: str, name: s
         ok = bool(re.match(r"^\[.*\]$", value)) and base in ("int", "float", "bool")
     elif base in _NUMBER:
         ok = bool(_NUMBER[base].match(value))
+        if ok and base == "int" and not _INT64[0] <= int(value) <= _INT64[1]:
+            raise KernelkitError(
+                f"schema '{schema}': default {value} of '{name}' does not fit int (a 64-bit integer: "
+                f"{_INT64[0]} to {_INT64[1]})"
+            )
     elif base == "bool":
         ok = value in ("True", "False")
     elif base == "str":
         ok = len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
+        odd = sorted({c for c in value if not " " <= c <= "~"})
+        if ok and odd:
+            raise KernelkitError(
+                f"schema '{schema}': default of '{name}' holds {', '.join(map(ascii, odd))}; a string default may hold "
+                "printable ASCII only (write a newline or tab as \\n or \\t)"
+            )
     if not ok:
-        hint = {"bool": "True or False", "int": "an integer", "float": "a number like 1e-06", "str": "a quoted string"}
+        hint = {
+            "bool": "True or False",
+            "int": "an integer",
+            "float": "a number like 1e-06; torch schemas have no inf or nan",
+            "str": "a quoted string",
+        }
         expected = "None" if base == "Tensor" else hint.get(base, "a literal of its type")
+        if is_list and base in LISTABLE and base != "Tensor":
+            expected = f"a list like {dict(int='[1, 2]', float='[0.5, 1.0]', bool='[True, False]')[base]}"
         raise KernelkitError(
             f"schema '{schema}': default '{value}' of '{name}' is not valid for {base} (use {expected})"
         )
@@ -219,3 +256,69 @@ def parse_schema(text: str, expected_name: str | None = None) -> Schema:
         elif seen_default:
             raise KernelkitError(f"schema '{text}': '{arg.name}' has no default but follows an argument with one")
     return Schema(name=name, args=args)
+
+
+def torch_checked(schema: Schema, text: str) -> Schema:
+    """`schema` as torch itself parses it (torch._C.parse_schema, torch's own parser, which the op's registration
+    runs at load time, where a refusal aborts the process): refused here instead, as one line. Returns the schema
+    with each default's Python literal taken from the value torch parsed (`007` -> 7, `'a\\'b'` -> "a'b")."""
+    import torch
+
+    rendered = schema.render()
+    try:
+        parsed = torch._C.parse_schema(rendered)
+    except Exception as exc:  # noqa: BLE001  (RuntimeError mostly; IndexError for numbers out of range)
+        raise KernelkitError(f"schema '{text}': torch's schema parser rejects it ({_torch_reason(exc)})") from None
+    torch_args = list(parsed.arguments)
+    if [a.name for a in torch_args] != [a.name for a in schema.args]:  # pragma: no cover  (a kernelkit bug)
+        raise KernelkitError(f"schema '{text}': torch reads its arguments as {[a.name for a in torch_args]}")
+    args = tuple(
+        replace(arg, py_literal=_py_literal(got.default_value)) if arg.default is not None else arg
+        for arg, got in zip(schema.args, torch_args)
+    )
+    return replace(schema, args=args)
+
+
+def _py_literal(value: object) -> str:
+    """`value` as Python source, strings quoted as ruff format quotes them (double quotes unless that needs more
+    escapes)."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_py_literal(v) for v in value) + "]"
+    literal = repr(value)
+    if isinstance(value, str) and value.count('"') <= value.count("'") and literal.startswith("'"):
+        body = re.sub(r"\\.|\"", lambda m: {"\\'": "'", '"': '\\"'}.get(m.group(0), m.group(0)), literal[1:-1])
+        literal = f'"{body}"'
+    if isinstance(value, float) and literal in ("inf", "-inf", "nan"):  # pragma: no cover  (torch refuses these)
+        literal = f"float('{literal}')"
+    return literal
+
+
+def _torch_reason(exc: Exception) -> str:
+    """torch's message in a few words, with what its caret points at."""
+    message = str(exc)
+    if isinstance(exc, IndexError) or message.strip() in ("stoll", "stod", "stoi"):
+        return "a number out of range"
+    lines = [line for line in message.splitlines() if line.strip()]
+    reason = re.sub(r"\s*here:?$", "", lines[0].strip()).rstrip(":").strip() if lines else type(exc).__name__
+    reason = re.sub(r"^.*INTERNAL ASSERT FAILED at .*?please report a bug to PyTorch\.\s*", "", reason)
+    caret = next((i for i, line in enumerate(lines) if "<--- HERE" in line), None)
+    if caret is not None and caret > 0:
+        column = lines[caret].index("~") if "~" in lines[caret] else -1
+        source = lines[caret - 1]
+        if 0 <= column < len(source):
+            reason += f" at '{source[column : column + 24].rstrip()}'"
+    return reason or type(exc).__name__
+
+
+def cpp_string_literal(text: str) -> str:
+    """`text` as a C++ string literal (what KERNELKIT_REGISTER_OP gets): backslashes and quotes escaped."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    return f'"{escaped}"'
+
+
+_CPP_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "?": "?", "0": "\0"}
+
+
+def cpp_string_value(body: str) -> str:
+    """The value of a C++ string literal's body (its text between the quotes): simple escapes undone."""
+    return re.sub(r"\\(.)", lambda m: _CPP_ESCAPES.get(m.group(1), m.group(0)), body, flags=re.S)
