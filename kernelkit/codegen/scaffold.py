@@ -401,6 +401,11 @@ def _files(project: Project, category: str, name: str) -> dict[str, Path]:
     }
 
 
+def category_init_text(category: str) -> str:
+    """What `new` writes as a new category's package `__init__.py` (and all `remove` takes back out)."""
+    return f'"""{category} ops."""\n'
+
+
 def plan_new(project: Project, req: NewOp) -> ChangeSet:
     """Everything `new` would write, validated; raises KernelkitError before anything is planned wrong."""
     existing = registry.scan(project)
@@ -434,7 +439,7 @@ def plan_new(project: Project, req: NewOp) -> ChangeSet:
         changes.write(path, contents[part])
     category_init = project.python_package_dir / category / "__init__.py"
     if not category_init.exists():
-        changes.write(category_init, f'"""{category} ops."""\n')
+        changes.write(category_init, category_init_text(category))
 
     init = layout.init_file(project)
     edits = [
@@ -626,11 +631,17 @@ def plan_remove(project: Project, name: str) -> ChangeSet:
     changes = ChangeSet(project.root)
     for path in op.files:
         changes.delete(path)
-    if op.wrapper is not None:  # last op of a Python category: its __init__ goes too
+    if op.wrapper is not None:  # last op of a Python category: the __init__ `new` wrote goes too
         folder = op.wrapper.path.parent
         others = [p for p in folder.glob("*.py") if p.name != "__init__.py" and p != op.wrapper.path]
-        if not others and (folder / "__init__.py").exists() and folder != project.python_package_dir:
-            changes.delete(folder / "__init__.py")
+        category_init = folder / "__init__.py"
+        if (
+            not others
+            and category_init.is_file()
+            and folder != project.python_package_dir
+            and category_init.read_text() == category_init_text(folder.name)  # a user's own __init__ stays
+        ):
+            changes.delete(category_init)
     init = layout.init_file(project)
     for path, spec, loc in (
         (project.cmake_file, layout.FP4_OPS if op.fp4 else layout.OPS, op.cmake),

@@ -1324,3 +1324,22 @@ def test_new_and_remove_keep_crlf_files_byte_for_byte(project: ProjectCopy):
     project.ok(*NEW_ARGS)
     project.ok("remove", "my_scale", "--yes")
     project.assert_unchanged()
+
+
+def test_remove_keeps_a_category_init_the_user_wrote(project: ProjectCopy):
+    """remove takes out the category __init__.py that new wrote, byte for byte; one the user changed (or
+    wrote) is theirs and stays, with its folder."""
+    project.ok(*NEW_ARGS)
+    init = project.path(f"{PKG}/fresh_cat/__init__.py")
+    assert init.read_text() == '"""fresh_cat ops."""\n'
+    init.write_text('"""fresh_cat ops: my helpers live here too."""\n\nHELPER = 1\n')
+    project.ok("remove", "my_scale", "--yes")
+    assert init.read_text() == '"""fresh_cat ops: my helpers live here too."""\n\nHELPER = 1\n'
+    assert not project.path(f"{PKG}/fresh_cat/my_scale.py").exists()
+    assert not project.path("library/csrc/fresh_cat").exists()
+    assert project.run("check").exit_code == 0
+
+    init.unlink()
+    project.ok(*NEW_ARGS)
+    project.ok("remove", "my_scale", "--yes")  # the __init__ new wrote goes with the last op
+    assert not project.path(f"{PKG}/fresh_cat").exists()
