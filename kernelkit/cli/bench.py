@@ -60,6 +60,8 @@ def bench(
             old = json.loads(compare.read_text())
         except (OSError, ValueError) as exc:
             raise KernelkitError(f"--compare {compare}: cannot read results JSON ({exc})", exit_code=2) from None
+        if problem := core.results_problem(old):  # before the GPU run, not after it
+            raise KernelkitError(f"--compare {compare}: not a results file: {problem}", exit_code=2)
 
     import torch
 

@@ -351,6 +351,23 @@ def is_ours(impl: str) -> bool:
     return impl == "kernelkit" or impl.startswith("kernelkit_")
 
 
+ROW_FIELDS = {"op": str, "case": str, "impl": str, "us": (int, float), "us_p20": (int, float), "us_p80": (int, float)}
+
+
+def results_problem(doc: object) -> str | None:
+    """Why `doc` is not a results document that --compare can use (None when it is): a JSON object with a
+    "rows" list whose every row names its op, case and impl and has its times (us, us_p20, us_p80)."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list):
+        return 'expected a JSON object with a "rows" list (what `kernelkit bench --json` writes)'
+    for i, row in enumerate(doc["rows"]):
+        if not isinstance(row, dict):
+            return f"row {i} is not an object"
+        for key, kind in ROW_FIELDS.items():
+            if not isinstance(row.get(key), kind) or isinstance(row.get(key), bool):
+                return f'row {i} has no valid "{key}"'
+    return None
+
+
 def compare(old: dict, new: dict, threshold: float = REGRESSION_THRESHOLD) -> list[Verdict]:
     """Rows present in both: regressed when > threshold slower AND the p20-p80 ranges do not overlap."""
     before = {(r["op"], r["case"], r["impl"]): r for r in old.get("rows", [])}

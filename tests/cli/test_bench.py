@@ -310,6 +310,37 @@ def test_compare_with_a_missing_file_is_a_clear_error(repo_root, monkeypatch, tm
     assert result.exit_code == 2 and "cannot read results JSON" in result.output
 
 
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ("[1, 2]", 'expected a JSON object with a "rows" list'),
+        ('{"device": "x"}', 'expected a JSON object with a "rows" list'),
+        ('{"rows": [3]}', "row 0 is not an object"),
+        (
+            '{"rows": [{"op": "silu_and_mul", "case": "T=1", "impl": "kernelkit", "us": "fast"}]}',
+            'row 0 has no valid "us"',
+        ),
+    ],
+    ids=["list", "no-rows", "row-not-object", "bad-time"],
+)
+def test_compare_with_a_file_that_is_not_results_is_refused_before_the_run(
+    repo_root, monkeypatch, tmp_path, content, problem
+):
+    """Checked before anything is measured (on this machine without a GPU the refusal comes first, exit 2,
+    not the GPU error, exit 1)."""
+    monkeypatch.chdir(repo_root)
+    bad = tmp_path / "old.json"
+    bad.write_text(content)
+    result = CliRunner().invoke(app, ["bench", "silu_and_mul", "--compare", str(bad)])
+    assert result.exit_code == 2, result.output
+    assert "not a results file" in result.output and problem in result.output
+
+
+def test_a_saved_results_file_passes_the_check(repo_root):
+    saved = sorted((repo_root / "benchmarks" / "results").glob("*/*.json"))
+    assert saved and all(core.results_problem(json.loads(p.read_text())) is None for p in saved)
+
+
 @pytest.mark.parametrize("tokens", ["abc", "1.5", "0", "-5", "1,,2"])
 def test_bad_tokens_are_refused(repo_root, monkeypatch, tokens):
     monkeypatch.chdir(repo_root)
