@@ -129,7 +129,7 @@ __device__ __forceinline__ uint32_t quantize4(const T* x, const GroupScaler& sca
   if constexpr (K == GroupQuantKind::kFp8E4m3) {
     return uint32_t(float2_to_e4m3x2(q[0], q[1])) | (uint32_t(float2_to_e4m3x2(q[2], q[3])) << 16);
   } else {
-    return int8_round_nearest ? float4_to_int8x4_rn_sat(q) : float4_to_int8x4_rz_sat(q);
+    return int8_round_nearest ? float4_to_int8x4_sat<true>(q) : float4_to_int8x4_sat<false>(q);
   }
 }
 

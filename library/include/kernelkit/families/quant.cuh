@@ -24,11 +24,6 @@ namespace kernelkit {
 
 constexpr float kFp8E4m3Max = 448.0f;
 
-// clamp that keeps NaN (fminf/fmaxf would turn it into a bound): torch.clamp's semantics.
-__device__ __forceinline__ float clamp_keep_nan(float v, float lo, float hi) {
-  return v != v ? v : fminf(fmaxf(v, lo), hi);
-}
-
 // Round to nearest even into e4m3 with saturation: identical to torch's
 // `.clamp(-448, 448).to(torch.float8_e4m3fn)` for every float, NaN included.
 __device__ __forceinline__ uint8_t float_to_e4m3(float v) {
@@ -40,14 +35,20 @@ __device__ __forceinline__ uint16_t float2_to_e4m3x2(float a, float b) {
   return static_cast<uint16_t>(__nv_cvt_float2_to_fp8x2(make_float2(a, b), __NV_SATFINITE, __NV_E4M3));
 }
 
-// Four values -> four int8 codes, low byte first: round half to even, saturate to [-128, 127], NaN -> 0.
-// cvt.rni.sat.s8.f32 does all three in one instruction, and three byte permutes pack the four; the route
-// through a NaN test, fminf/fmaxf, __float2int_rn and shifts costs several instructions per element.
-// Callers whose range is narrower than [-128, 127] clamp first (clamp_keep_nan: NaN stays NaN -> 0).
-__device__ __forceinline__ uint32_t float4_to_int8x4_rn_sat(const float (&v)[4]) {
+// Four values -> four int8 codes, low byte first, saturated to [-128, 127]: truncated toward zero
+// (cvt.rzi: what sgl-kernel's float -> int8 cast compiles to) or, kNearest, rounded half to even (cvt.rni).
+// One cvt per value and three byte permutes pack the four. Callers clamp first (NaN -> their min).
+template <bool kNearest>
+__device__ __forceinline__ uint32_t float4_to_int8x4_sat(const float (&v)[4]) {
   uint32_t b[4];
 #pragma unroll
-  for (int i = 0; i < 4; ++i) asm("cvt.rni.sat.s8.f32 %0, %1;" : "=r"(b[i]) : "f"(v[i]));
+  for (int i = 0; i < 4; ++i) {
+    if constexpr (kNearest) {
+      asm("cvt.rni.sat.s8.f32 %0, %1;" : "=r"(b[i]) : "f"(v[i]));
+    } else {
+      asm("cvt.rzi.sat.s8.f32 %0, %1;" : "=r"(b[i]) : "f"(v[i]));
+    }
+  }
   return __byte_perm(__byte_perm(b[0], b[1], 0x0040), __byte_perm(b[2], b[3], 0x0040), 0x5410);
 }
 
@@ -139,14 +140,5 @@ struct Fp8MulMinFirst {
     return fmaxf(fminf(sgl::mul(x, inv), kFp8E4m3Max), -kFp8E4m3Max);
   }
 };
-
-// Truncation toward zero into int8 with saturation (cvt.rzi.sat.s8: what sgl-kernel's float -> int8
-// cast compiles to, clamped first by the caller), four values at a time, low byte first.
-__device__ __forceinline__ uint32_t float4_to_int8x4_rz_sat(const float (&v)[4]) {
-  uint32_t b[4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) asm("cvt.rzi.sat.s8.f32 %0, %1;" : "=r"(b[i]) : "f"(v[i]));
-  return __byte_perm(__byte_perm(b[0], b[1], 0x0040), __byte_perm(b[2], b[3], 0x0040), 0x5410);
-}
 
 }  // namespace kernelkit
