@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine (device tool), in one call:
-#   1. the .so built on the CPU machine (torch 2.13 CPU build) passes the GPU tests under torch 2.11+cu130;
+#   1. the .so built on the CPU machine (torch 2.13 CPU build) passes the GPU tests (ops and sgl-kernel compat)
+#      under torch 2.11+cu130;
 #   2. `make build` and `make test` from scratch there (the README's two commands, no network);
 #   3. each `kernelkit new` template, unedited, builds and passes its generated GPU tests (in a copy);
 #   4. `kernelkit init` + one op per template: make test passes in the new project;
@@ -39,7 +40,7 @@ PHASES=${PHASES:-carried eager build test fp4 generated init bench}
 XDIST=${XDIST:--n 8 --dist loadfile}
 
 if [[ " $PHASES " == *" carried "* && -f library/python/kernelkit_ops/_kernelkit_ops.so ]]; then
-  step carried-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" python3 -m pytest tests/ops -m gpu -q -p no:cacheprovider $XDIST
+  step carried-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" python3 -m pytest tests/ops tests/compat -m gpu -q -p no:cacheprovider $XDIST
 fi
 
 if [[ " $PHASES " == *" eager "* && -f library/python/kernelkit_ops/_kernelkit_ops.so ]]; then
@@ -59,7 +60,7 @@ fi
 py=$(python3 tools/bootstrap.py 2>/dev/null)
 if [[ " $PHASES " == *" fp4 "* ]]; then
   step fp4-build "$py" -m kernelkit build --fp4
-  step fp4-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" "$py" -m pytest tests/ops/quantization/test_scaled_fp4_quant.py -m gpu -q -p no:cacheprovider
+  step fp4-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" "$py" -m pytest tests/ops/quantization/test_scaled_fp4_quant.py tests/compat/test_fp4_compat.py -m gpu -q -p no:cacheprovider
 fi
 step doctor "$py" -m kernelkit doctor
 
