@@ -108,7 +108,8 @@ def with_specials(x: torch.Tensor, group_size: int, inf: bool = True) -> torch.T
 
 def poisoned(shape, dtype) -> torch.Tensor:
     q = torch.empty(shape, device="cuda", dtype=dtype)
-    q.view(torch.uint8).fill_(0x7F if dtype == FP8 else 0x80)  # e4m3 NaN / int8 -128: never what is written here
+    # e4m3 NaN: never written (the clamp turns NaN into the min); int8 -128: written only for a NaN or an inf
+    q.view(torch.uint8).fill_(0x7F if dtype == FP8 else 0x80)
     return q
 
 
