@@ -45,19 +45,20 @@ void moe_align_block_size(Tensor topk_ids, int64_t num_experts, int64_t block_si
   // No early return for numel == 0: num_tokens_post_pad (0), cumsum_buffer and the padding are still outputs.
   const int32_t device = topk_ids.get_device_index();
   torch::stable::accelerator::DeviceGuard guard(device);
-  check_launch(launch_moe_align_block_size(
-                   topk_ids.data_ptr(), id_type == ScalarType::Long, numel, num_experts, block_size,
-                   static_cast<int32_t*>(sorted_token_ids.data_ptr()), sorted_token_ids.numel(),
-                   static_cast<int32_t*>(experts_ids.data_ptr()), static_cast<int32_t*>(num_tokens_post_pad.data_ptr()),
-                   static_cast<int32_t*>(cumsum_buffer.data_ptr()), pad_sorted_token_ids, ignore_invalid_expert,
-                   enable_pdl, current_cuda_stream(device)),
+  check_launch(launch_moe_align_block_size(topk_ids.data_ptr(), id_type == ScalarType::Long, numel, num_experts,
+                                           block_size, static_cast<int32_t*>(sorted_token_ids.data_ptr()),
+                                           sorted_token_ids.numel(), static_cast<int32_t*>(experts_ids.data_ptr()),
+                                           static_cast<int32_t*>(num_tokens_post_pad.data_ptr()),
+                                           static_cast<int32_t*>(cumsum_buffer.data_ptr()), pad_sorted_token_ids,
+                                           ignore_invalid_expert, enable_pdl, current_cuda_stream(device)),
                op);
 }
 
 }  // namespace
 }  // namespace kernelkit::binding
 
-KERNELKIT_REGISTER_OP(kernelkit, moe_align_block_size, &kernelkit::binding::moe_align_block_size,
-                      "moe_align_block_size(Tensor topk_ids, int num_experts, int block_size, Tensor! sorted_token_ids, "
-                      "Tensor! experts_ids, Tensor! num_tokens_post_pad, Tensor! cumsum_buffer, bool "
-                      "pad_sorted_token_ids, bool ignore_invalid_expert, bool enable_pdl) -> ()");
+KERNELKIT_REGISTER_OP(
+    kernelkit, moe_align_block_size, &kernelkit::binding::moe_align_block_size,
+    "moe_align_block_size(Tensor topk_ids, int num_experts, int block_size, Tensor! sorted_token_ids, "
+    "Tensor! experts_ids, Tensor! num_tokens_post_pad, Tensor! cumsum_buffer, bool "
+    "pad_sorted_token_ids, bool ignore_invalid_expert, bool enable_pdl) -> ()");

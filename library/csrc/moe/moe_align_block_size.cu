@@ -49,10 +49,10 @@ struct AlignArgs {
   bool ignore_invalid;
 };
 
-constexpr int kUnroll = 4;                 // rounds of 32 entries whose loads are issued together
-constexpr int kEntriesPerCta = 4096;       // a cluster grows by one CTA per this many entries
-constexpr int kMaxCluster = 8;             // portable cluster size
-constexpr int kWideBuckets = 1025;         // up to here, 32 warps per CTA; beyond, 8 (the histogram rows)
+constexpr int kUnroll = 4;            // rounds of 32 entries whose loads are issued together
+constexpr int kEntriesPerCta = 4096;  // a cluster grows by one CTA per this many entries
+constexpr int kMaxCluster = 8;        // portable cluster size
+constexpr int kWideBuckets = 1025;    // up to here, 32 warps per CTA; beyond, 8 (the histogram rows)
 constexpr unsigned kFull = 0xffffffffu;
 
 // Shared ints: one histogram row per warp, then the CTA's counts, the counts of earlier CTAs, the totals,

@@ -14,10 +14,10 @@ void moe_sum(Tensor input, Tensor output, bool enable_pdl) {
   if (output.numel() == 0) return;  // nothing to launch
   const int32_t device = input.get_device_index();
   torch::stable::accelerator::DeviceGuard guard(device);
-  check_launch(launch_moe_sum(output.data_ptr(), s.out_token_stride, input.data_ptr(), s.in_token_stride,
-                              s.in_topk_stride, s.tokens, s.topk, s.hidden, enable_pdl, s.dtype,
-                              current_cuda_stream(device)),
-               op);
+  check_launch(
+      launch_moe_sum(output.data_ptr(), s.out_token_stride, input.data_ptr(), s.in_token_stride, s.in_topk_stride,
+                     s.tokens, s.topk, s.hidden, enable_pdl, s.dtype, current_cuda_stream(device)),
+      op);
 }
 
 }  // namespace

@@ -15,8 +15,8 @@ cudaError_t kernelkit::launch_moe_sum(void* output, int64_t out_token_stride, co
                                       int64_t in_token_stride, int64_t in_topk_stride, int64_t tokens, int64_t topk,
                                       int64_t hidden, bool enable_pdl, DType dtype, cudaStream_t stream) {
   if (tokens == 0 || hidden == 0) return cudaSuccess;
-  const MoeSumArgs a{output, out_token_stride, input, in_token_stride, in_topk_stride, tokens, hidden,
-                     static_cast<int>(topk), 1.0f};
+  const MoeSumArgs a{output, out_token_stride,       input, in_token_stride, in_topk_stride, tokens,
+                     hidden, static_cast<int>(topk), 1.0f};
   const bool round_each_step = topk >= 2 && topk <= 4;
   return dispatch_float_dtype(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;

@@ -21,8 +21,8 @@ inline MoeSumShape check_moe_sum_args(const char* op, const Tensor& input, const
            shape_str(output));
   KK_CHECK(input.size(2) <= 1 || input.stride(2) == 1, op, "input must be contiguous in its last dimension (stride ",
            input.stride(2), ")");
-  KK_CHECK(output.size(1) <= 1 || output.stride(1) == 1, op,
-           "output must be contiguous in its last dimension (stride ", output.stride(1), ")");
+  KK_CHECK(output.size(1) <= 1 || output.stride(1) == 1, op, "output must be contiguous in its last dimension (stride ",
+           output.stride(1), ")");
   KK_CHECK(input.size(1) < (int64_t{1} << 31), op, "topk ", input.size(1), " is too large");
   return {dtype, input.size(0), input.size(1), input.size(2), input.stride(0), input.stride(1), output.stride(0)};
 }

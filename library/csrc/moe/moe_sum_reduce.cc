@@ -15,15 +15,16 @@ void moe_sum_reduce(Tensor input, Tensor output, double routed_scaling_factor, b
   const int32_t device = input.get_device_index();
   torch::stable::accelerator::DeviceGuard guard(device);
   // sgl-kernel casts the factor to fp32 before it multiplies.
-  check_launch(launch_moe_sum_reduce(output.data_ptr(), s.out_token_stride, input.data_ptr(), s.in_token_stride,
-                                     s.in_topk_stride, s.tokens, s.topk, s.hidden,
-                                     static_cast<float>(routed_scaling_factor), enable_pdl, s.dtype,
-                                     current_cuda_stream(device)),
-               op);
+  check_launch(
+      launch_moe_sum_reduce(output.data_ptr(), s.out_token_stride, input.data_ptr(), s.in_token_stride,
+                            s.in_topk_stride, s.tokens, s.topk, s.hidden, static_cast<float>(routed_scaling_factor),
+                            enable_pdl, s.dtype, current_cuda_stream(device)),
+      op);
 }
 
 }  // namespace
 }  // namespace kernelkit::binding
 
-KERNELKIT_REGISTER_OP(kernelkit, moe_sum_reduce, &kernelkit::binding::moe_sum_reduce,
-                      "moe_sum_reduce(Tensor input, Tensor! output, float routed_scaling_factor, bool enable_pdl) -> ()");
+KERNELKIT_REGISTER_OP(
+    kernelkit, moe_sum_reduce, &kernelkit::binding::moe_sum_reduce,
+    "moe_sum_reduce(Tensor input, Tensor! output, float routed_scaling_factor, bool enable_pdl) -> ()");

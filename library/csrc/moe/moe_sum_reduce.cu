@@ -16,8 +16,8 @@ cudaError_t kernelkit::launch_moe_sum_reduce(void* output, int64_t out_token_str
                                              int64_t topk, int64_t hidden, float scale, bool enable_pdl, DType dtype,
                                              cudaStream_t stream) {
   if (tokens == 0 || hidden == 0) return cudaSuccess;
-  const MoeSumArgs a{output, out_token_stride, input, in_token_stride, in_topk_stride, tokens, hidden,
-                     static_cast<int>(topk), scale};
+  const MoeSumArgs a{output, out_token_stride,       input, in_token_stride, in_topk_stride, tokens,
+                     hidden, static_cast<int>(topk), scale};
   return dispatch_float_dtype(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int vec = pick_vec_width<T>({output, input}, {hidden, out_token_stride, in_token_stride, in_topk_stride});

@@ -133,8 +133,9 @@ cudaError_t launch_moe_sum_kernel(const MoeSumArgs& a, bool enable_pdl, cudaStre
   const int by = kMoeSumThreads / bx;
   const int64_t grid_x = (vecs_per_row + bx - 1) / bx;
   const int64_t grid_y = std::min<int64_t>((a.tokens + by - 1) / by, 65535);
-  return launch_with_pdl(moe_sum_kernel<T, VEC, MODE>, dim3(static_cast<unsigned>(grid_x), static_cast<unsigned>(grid_y)),
-                         dim3(bx, by), 0, stream, enable_pdl, a);
+  return launch_with_pdl(moe_sum_kernel<T, VEC, MODE>,
+                         dim3(static_cast<unsigned>(grid_x), static_cast<unsigned>(grid_y)), dim3(bx, by), 0, stream,
+                         enable_pdl, a);
 }
 
 }  // namespace kernelkit
