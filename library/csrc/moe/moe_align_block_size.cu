@@ -105,15 +105,19 @@ __global__ void __launch_bounds__(W * 32) moe_align_kernel(AlignArgs a) {
   __syncthreads();
 
   // 2. per bucket: each warp's offset inside the CTA, and the CTA's count
+  constexpr int kChunk = W < 16 ? W : 16;  // rows loaded before their stores: all in flight, no spills
   for (int e = tid; e < nb; e += kThreads) {
-    int c[W];
-#pragma unroll
-    for (int w = 0; w < W; ++w) c[w] = hist[w * nb + e];
     int run = 0;
 #pragma unroll
-    for (int w = 0; w < W; ++w) {
-      hist[w * nb + e] = run;
-      run += c[w];
+    for (int w0 = 0; w0 < W; w0 += kChunk) {
+      int c[kChunk];
+#pragma unroll
+      for (int w = 0; w < kChunk; ++w) c[w] = hist[(w0 + w) * nb + e];
+#pragma unroll
+      for (int w = 0; w < kChunk; ++w) {
+        hist[(w0 + w) * nb + e] = run;
+        run += c[w];
+      }
     }
     ccount[e] = run;
   }

@@ -64,8 +64,12 @@ __device__ __forceinline__ float mul_sgl(float a, float b) {
 #endif
 }
 
-// The k loads of one slice are issued in groups of kLoadGroup before their adds.
-constexpr int kMoeSumLoadGroup = 4;
+// The k loads of one slice are issued in groups before their adds: 8 (k <= 8 is one round trip), or 4 where
+// torch's 4 accumulators already hold 4 vectors of fp32 each (register pressure).
+template <MoeSumMode MODE>
+constexpr int moe_sum_load_group() {
+  return MODE == MoeSumMode::kTorchSum ? 4 : 8;
+}
 
 template <typename T, int VEC, MoeSumMode MODE>
 __global__ void __launch_bounds__(kMoeSumThreads) moe_sum_kernel(MoeSumArgs a) {
@@ -86,14 +90,15 @@ __global__ void __launch_bounds__(kMoeSumThreads) moe_sum_kernel(MoeSumArgs a) {
 #pragma unroll
       for (int i = 0; i < VEC; ++i) acc[s][i] = 0.0f;
     }
-    for (int j0 = 0; j0 < a.topk; j0 += kMoeSumLoadGroup) {
-      Vec<T, VEC> x[kMoeSumLoadGroup];
+    constexpr int G = moe_sum_load_group<MODE>();
+    for (int j0 = 0; j0 < a.topk; j0 += G) {
+      Vec<T, VEC> x[G];
 #pragma unroll
-      for (int g = 0; g < kMoeSumLoadGroup; ++g) {
+      for (int g = 0; g < G; ++g) {
         if (j0 + g < a.topk) x[g] = Vec<T, VEC>::load(src + (j0 + g) * a.in_topk_stride);
       }
 #pragma unroll
-      for (int g = 0; g < kMoeSumLoadGroup; ++g) {
+      for (int g = 0; g < G; ++g) {
         if (j0 + g >= a.topk) break;
 #pragma unroll
         for (int i = 0; i < VEC; ++i) {
