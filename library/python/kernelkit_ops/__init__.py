@@ -14,6 +14,9 @@ fp4_enabled = _library.fp4_enabled  # whether the FP4 kernels are built (`kernel
 from kernelkit_ops.activation.gelu_and_mul import gelu_and_mul
 from kernelkit_ops.activation.gelu_tanh_and_mul import gelu_tanh_and_mul
 from kernelkit_ops.activation.silu_and_mul import silu_and_mul
+from kernelkit_ops.moe.moe_align_block_size import moe_align_block_size
+from kernelkit_ops.moe.moe_sum import moe_sum
+from kernelkit_ops.moe.moe_sum_reduce import moe_sum_reduce
 from kernelkit_ops.norm.fused_add_rmsnorm import fused_add_rmsnorm
 from kernelkit_ops.norm.gemma_fused_add_rmsnorm import gemma_fused_add_rmsnorm
 from kernelkit_ops.norm.gemma_rmsnorm import gemma_rmsnorm
@@ -37,6 +40,9 @@ __all__ = [
     "gelu_tanh_and_mul",
     "gemma_fused_add_rmsnorm",
     "gemma_rmsnorm",
+    "moe_align_block_size",
+    "moe_sum",
+    "moe_sum_reduce",
     "rmsnorm",
     "scaled_fp4_quant",
     "sgl_per_tensor_quant_fp8",
