@@ -8,6 +8,7 @@
 #   5. the FP4 build (kernelkit build --fp4) and the FP4 ops' GPU tests (what follows then has FP4);
 #   6. kernelkit bench --save --plot of the library's ops against the committed results, then again
 #      compared to the first run;
+#   6b. (benchnew) kernelkit bench --save of only the ops in BENCH_OPS;
 #   7. eager host time per call (tools/eager_overhead.py), and of a carried earlier build in .ab/old-python.
 # Logs and results under $OUT. Carry library/python/kernelkit_ops/_kernelkit_ops.so and .whl/.
 set -uo pipefail
@@ -90,6 +91,12 @@ if [[ " $PHASES " == *" init "* ]]; then
     "$py" -m kernelkit new my_rownorm --category demo --template rowwise --dtypes bf16,fp32 >/dev/null &&
     "$py" -m kernelkit new my_custom --category demo --schema "(Tensor! out, Tensor input, float eps=1e-06) -> ()" >/dev/null
   ) && step init-make-test bash -c "cd $proj && make test"
+fi
+
+if [[ " $PHASES " == *" benchnew "* ]]; then
+  # only the ops named in BENCH_OPS (new ones: nothing committed to compare with), saved with baselines
+  step bench-new "$py" -m kernelkit bench ${BENCH_OPS:?BENCH_OPS names the ops} --save --plot --json "$OUT/bench-new.json"
+  cp benchmarks/results/*/*.md benchmarks/results/*/*.json benchmarks/results/*/*.png "$OUT/" 2>/dev/null
 fi
 
 if [[ " $PHASES " == *" bench "* ]]; then
