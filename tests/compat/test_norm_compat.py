@@ -37,7 +37,7 @@ def fused_add_reference(x, r, w, eps, gemma):
         s = x + r
         return norm_reference(s, w, eps, gemma=True), s
     s = x.float() + r.float()
-    return norm_reference(s, w, eps, gemma=False), s.to(x.dtype)
+    return norm_reference(s, w, eps, gemma=False).to(x.dtype), s.to(x.dtype)
 
 
 def make(batch, hidden, dtype):

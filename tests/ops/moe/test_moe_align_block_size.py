@@ -135,10 +135,20 @@ def test_rejects_id_dtype(dtype):
         OP(*args)
 
 
-def test_rejects_noncontiguous_ids():
+def test_op_rejects_noncontiguous_ids():
+    """The op reads ids as one flat run: a torch.ops caller passing a strided view is refused..."""
     args = cpu_args()
     args[0] = torch.zeros(2, 8, dtype=torch.int32)[:, ::2]
     with pytest.raises(RuntimeError, match=f"{NAME}: topk_ids must be contiguous"):
+        torch.ops.kernelkit.moe_align_block_size.default(*args, False)
+
+
+def test_wrapper_reads_strided_ids_in_logical_order():
+    """...while the wrapper, like sgl-kernel's callers expect, takes a column slice (argsort(...)[:, :k])."""
+    ids = torch.tensor([[3, 0, 9, 9], [1, 2, 9, 9]], dtype=torch.int32)[:, :2]
+    args = [ids, 5, 4, *make_buffers(4, 5, 4, device="cpu"), True, False]
+    # On the CPU the binding's last check (the device) is what refuses: the strided view passed the others.
+    with pytest.raises(RuntimeError, match=f"{NAME}: topk_ids must be a CUDA tensor"):
         OP(*args)
 
 

@@ -43,7 +43,8 @@ def moe_align_block_size(
       the ids on the host, a synchronization on every call, so they are not checked.
 
     Args:
-        topk_ids: ``[T, k]`` (any shape, contiguous) int32 or int64 expert ids. Only read.
+        topk_ids: ``[T, k]`` (any shape; a strided view is copied to a contiguous one first) int32 or int64
+            expert ids. Only read.
         num_experts: bucket count, 1..4097.
         block_size: the GEMM's block height (any positive value).
         sorted_token_ids: int32, contiguous, at least ``n + min(n, num_experts) * (block_size - 1)``
@@ -60,8 +61,10 @@ def moe_align_block_size(
     One launch for every size; T = 0 still writes ``num_tokens_post_pad = 0``, ``cumsum_buffer`` and
     the padding. The op checks its arguments and raises ``RuntimeError`` naming the one to fix.
     """
+    # A column slice of a wider id tensor (e.g. `argsort(...)[:, :k]`, as sgl-kernel's own test routes) is read
+    # by its logical order: the kernel reads ids as one flat run, so a strided view is made contiguous first.
     torch.ops.kernelkit.moe_align_block_size.default(
-        topk_ids,
+        topk_ids if topk_ids.is_contiguous() else topk_ids.contiguous(),
         num_experts,
         block_size,
         sorted_token_ids,
