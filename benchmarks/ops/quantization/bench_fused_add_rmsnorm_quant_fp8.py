@@ -3,10 +3,10 @@
 Bytes: input and residual read, residual written (2 B/element each), q written (1 B/element), the
 weight read once, one fp32 scale per row written: 7 B/element against the 11 of the pair it replaces.
 Impls: the fused op (sgl-kernel's call and arithmetic: y kept in fp32), "kernelkit_match_unfused" = the same op
-with match_unfused=True (y rounded to bf16, the pair's numbers); "kernelkit_unfused" = that pair, our fused_add_rmsnorm followed by our
-sgl_per_token_quant_fp8 (the issue asks the fused op to be >= 1.3x faster at T >= 2048); sgl_kernel's
-pair when installed, and its fused op where the installed version has it. The reference (eager and
-torch.compile) is the same math in PyTorch.
+with match_unfused=True (y rounded to bf16, the pair's numbers); "kernelkit_unfused" = that pair, our
+fused_add_rmsnorm followed by our sgl_per_token_quant_fp8 (the issue asks the fused op to be >= 1.3x faster
+at T >= 2048); sgl_kernel's pair when installed, and its fused op where the installed version has it. The
+reference (eager and torch.compile) is the same math in PyTorch.
 """
 
 from __future__ import annotations
