@@ -191,8 +191,8 @@ def build_cases(kernelkit_ops, torch, pdl: bool) -> list[Case]:
         Case(
             "fused_add_rmsnorm_quant_fp8",
             f"[1, {h}] bf16",
-            wrapper=lambda: kernelkit_ops.fused_add_rmsnorm_quant_fp8(x, r, w, q8, s_row),
-            raw=lambda: ops.fused_add_rmsnorm_quant_fp8.default(x, r, w, q8, s_row, 1e-6, pdl),
+            wrapper=lambda: kernelkit_ops.fused_add_rmsnorm_quant_fp8(x, r, w, output_q=q8, output_s=s_row),
+            raw=lambda: ops.fused_add_rmsnorm_quant_fp8.default(x, r, w, q8, s_row, 1e-6, False, pdl),
         )
     )
     if kernelkit_ops.fp4_enabled():

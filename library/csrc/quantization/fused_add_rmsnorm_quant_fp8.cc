@@ -9,7 +9,7 @@ namespace kernelkit::binding {
 namespace {
 
 void fused_add_rmsnorm_quant_fp8(Tensor input, Tensor residual, Tensor weight, Tensor output_q, Tensor output_s,
-                                 double eps, bool enable_pdl) {
+                                 double eps, bool match_unfused, bool enable_pdl) {
   constexpr const char* op = "fused_add_rmsnorm_quant_fp8";
   const DType dtype = check_norm_inputs(op, input, "input", weight, eps);
   check_same_dtype(input, "input", residual, "residual", op);
@@ -27,7 +27,7 @@ void fused_add_rmsnorm_quant_fp8(Tensor input, Tensor residual, Tensor weight, T
   check_launch(launch_fused_add_rmsnorm_quant_fp8(
                    output_q.data_ptr(), q_stride, static_cast<float*>(output_s.data_ptr()), input.data_ptr(), in_stride,
                    residual.data_ptr(), res_stride, weight.data_ptr(), rows, input.size(input.dim() - 1), eps,
-                   enable_pdl, dtype, current_cuda_stream(input.get_device_index())),
+                   match_unfused, enable_pdl, dtype, current_cuda_stream(input.get_device_index())),
                op);
 }
 
@@ -36,4 +36,4 @@ void fused_add_rmsnorm_quant_fp8(Tensor input, Tensor residual, Tensor weight, T
 
 KERNELKIT_REGISTER_OP(
     kernelkit, fused_add_rmsnorm_quant_fp8, &kernelkit::binding::fused_add_rmsnorm_quant_fp8,
-    "fused_add_rmsnorm_quant_fp8(Tensor input, Tensor! residual, Tensor weight, Tensor! output_q, Tensor! output_s, float eps, bool enable_pdl) -> ()");
+    "fused_add_rmsnorm_quant_fp8(Tensor input, Tensor! residual, Tensor weight, Tensor! output_q, Tensor! output_s, float eps, bool match_unfused, bool enable_pdl) -> ()");

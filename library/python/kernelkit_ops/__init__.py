@@ -24,6 +24,7 @@ from kernelkit_ops.norm.rmsnorm import rmsnorm
 from kernelkit_ops.quantization.fused_add_rmsnorm_quant_fp8 import fused_add_rmsnorm_quant_fp8
 from kernelkit_ops.quantization.scaled_fp4_quant import scaled_fp4_quant
 from kernelkit_ops.quantization.sgl_per_tensor_quant_fp8 import sgl_per_tensor_quant_fp8
+from kernelkit_ops.quantization.sgl_per_token_group_quant_8bit import sgl_per_token_group_quant_8bit
 from kernelkit_ops.quantization.sgl_per_token_group_quant_fp8 import sgl_per_token_group_quant_fp8
 from kernelkit_ops.quantization.sgl_per_token_group_quant_int8 import sgl_per_token_group_quant_int8
 from kernelkit_ops.quantization.sgl_per_token_quant_fp8 import sgl_per_token_quant_fp8
@@ -46,6 +47,7 @@ __all__ = [
     "rmsnorm",
     "scaled_fp4_quant",
     "sgl_per_tensor_quant_fp8",
+    "sgl_per_token_group_quant_8bit",
     "sgl_per_token_group_quant_fp8",
     "sgl_per_token_group_quant_int8",
     "sgl_per_token_quant_fp8",

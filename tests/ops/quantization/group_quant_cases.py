@@ -38,6 +38,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 GROUP_SIZES = (8, 16, 32, 64, 128, 256)  # the group sizes with a kernel
 V2_GROUP_SIZES = (16, 32, 64, 128)  # the group sizes of sgl-kernel's v2 kernel
+UNIFIED = "sgl_per_token_group_quant_8bit"
 DTYPES = [torch.bfloat16, torch.float16, torch.float32]
 LAYOUTS = ["row", "col", "tma"]
 EPS = 1e-10
@@ -149,7 +150,7 @@ class GroupQuantTests:
 
     def poison_q(self, q: torch.Tensor) -> torch.Tensor:
         """Fill with e4m3 NaN (never written: the clamp turns NaN into fp8_min) or int8 -128 (written only
-        for NaN or inf inputs, or with int8_min = -128 reached, which random data does not)."""
+        for NaN or inf inputs, or with fp8_min = -128 reached, which random data does not)."""
         q.view(torch.uint8).fill_(0x7F if not self.int8 else 0x80)
         return q
 
@@ -235,19 +236,18 @@ class GroupQuantTests:
     def test_sgl_kernel_signature(self):
         params = inspect.signature(self.fn).parameters
         names = ["input", "output_q", "output_s", "group_size", "eps", *self.bounds]
-        # sgl-kernel's arguments, then FlashInfer's enable_pdl=None keyword, then keyword-only: sgl-kernel's
-        # enable_v2 and (int8) kernelkit's round_to_nearest
-        positional = names + ([] if self.int8 else ["scale_ue8m0"]) + ["enable_pdl"]
-        keyword_only = ["enable_v2"] + (["round_to_nearest"] if self.int8 else [])
+        # sgl-kernel's unified 8-bit signature (its fp8 and int8 quantizers are that function), then FlashInfer's
+        # enable_pdl=None, then keyword-only: (int8) kernelkit's round_to_nearest
+        defaults = {"scale_ue8m0": False, "fuse_silu_and_mul": False, "masked_m": None, "enable_v2": None}
+        positional = names + list(defaults) + ["enable_pdl"]
+        keyword_only = ["round_to_nearest"] if self.int8 else []
         assert list(params) == positional + keyword_only
         assert all(params[n].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for n in positional)
         assert all(params[n].kind is inspect.Parameter.KEYWORD_ONLY for n in keyword_only)
         assert all(params[n].default is inspect.Parameter.empty for n in names)
-        assert params["enable_pdl"].default is None and params["enable_v2"].default is None
+        assert all(params[n].default == d for n, d in defaults.items()) and params["enable_pdl"].default is None
         if self.int8:
             assert params["round_to_nearest"].default is False
-        else:
-            assert params["scale_ue8m0"].default is False
         assert self.op in kernelkit_ops.__all__ and f"sgl_kernel.{self.op}" in self.fn.__doc__
 
     def fake_args(self, lead=(4,), hidden=256, group_size=128, dtype=torch.bfloat16, layout="row"):
@@ -279,7 +279,6 @@ class GroupQuantTests:
     def test_rejects_bad_input_naming_the_argument(self):
         lo_name, hi_name = self.bounds
         lo, hi = self.limits
-        wrong_q = torch.float8_e4m3fn if self.int8 else torch.int8
         cases = [
             (dict(group_size=96), r"group_size must be one of 8, 16, 32, 64, 128, 256, got 96"),
             (dict(group_size=4), r"group_size must be one of 8, 16, 32, 64, 128, 256, got 4"),
@@ -303,8 +302,10 @@ class GroupQuantTests:
                 r"output_s must have shape \[4, 2\] \(input's leading dims, hidden / group_size\), got \[4, 3\]",
             ),
             (dict(s=(2, 4)), r"output_s must have shape \[4, 2\]"),
-            (dict(s_dtype=torch.bfloat16), r"output_s must be float32, got bfloat16"),
-            (dict(q_dtype=wrong_q), rf"output_q must be {str(self.q_dtype).removeprefix('torch.')}, got"),
+            # an output_s or output_q of another dtype makes it sgl_per_token_group_quant_8bit's call (sgl-kernel's
+            # fp8 and int8 quantizers are that one), whose checks then name what it takes
+            (dict(s_dtype=torch.bfloat16), r"output_s must be float32 \(scales\) or int32", UNIFIED),
+            (dict(q_dtype=torch.uint8), r"output_q must be float8_e4m3fn or int8", UNIFIED),
             (dict(q_shape=(4, 128)), r"output_q must have the shape of input \[4, 256\], got \[4, 128\]"),
             (dict(x_dtype=torch.int32), r"input must be bfloat16, float16 or float32, got int32"),
             (dict(x_t=True), r"input must be contiguous in its last dimension"),
@@ -312,7 +313,7 @@ class GroupQuantTests:
             (dict(s_expand=True), r"output_s of shape \[4, 2\] has negative or overlapping strides"),
             (dict(s_overlap=True), r"output_s of shape \[4, 2\] has negative or overlapping strides"),
         ]
-        for spec, message in cases:
+        for spec, message, *op in cases:
             hidden = spec.get("hidden", 256)
             x = torch.empty(4, hidden, dtype=spec.get("x_dtype", torch.bfloat16))
             if spec.get("x_t"):
@@ -326,7 +327,7 @@ class GroupQuantTests:
             if spec.get("s_overlap"):  # rows 1 apart, groups 2 apart: row 2 group 0 = row 0 group 1
                 s = torch.empty(16).as_strided((4, 2), (1, 2))
             kwargs = {k: spec[k] for k in ("eps", "lo", "hi") if k in spec}
-            with pytest.raises(RuntimeError, match=rf"{self.op}: {message}"):
+            with pytest.raises(RuntimeError, match=rf"{op[0] if op else self.op}: {message}"):
                 self.call(x, q, s, spec.get("group_size", 128), **kwargs)
 
     @staticmethod
@@ -660,7 +661,7 @@ class GroupQuantTests:
     @pytest.mark.gpu
     @pytest.mark.parametrize("group_size", [8, 128])
     def test_custom_bounds(self, group_size):
-        """Bounds other than the full range (v1; the clamp uses them, the scale fp8_max / int8_max)."""
+        """Bounds other than the full range (v1; the clamp uses them, the scale fp8_max)."""
         x = torch.randn(64, 1024, device="cuda", dtype=torch.bfloat16)
         lo, hi = self.limits
         for bounds in [(-hi / 2, hi / 2), (-hi / 4, hi), (lo, hi / 3), (hi / 8, hi / 8)]:

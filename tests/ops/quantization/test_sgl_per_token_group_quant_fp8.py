@@ -17,4 +17,4 @@ class TestSglPerTokenGroupQuantFp8(GroupQuantTests):
         with pytest.raises(TypeError):
             self.fn(x, q, s, 128, EPS, -448.0, 448.0, round_to_nearest=True)
         with pytest.raises(TypeError):
-            self.fn(x, q, s, 128, EPS, -448.0, 448.0, False, None, True)  # enable_v2 is keyword-only
+            self.fn(x, q, s, 128, EPS, -448.0, 448.0, False, False, None, None, None, True)  # one past enable_pdl

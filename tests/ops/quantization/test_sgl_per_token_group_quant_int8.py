@@ -12,7 +12,7 @@ class TestSglPerTokenGroupQuantInt8(GroupQuantTests):
     op = "sgl_per_token_group_quant_int8"
     q_dtype = torch.int8
     int8 = True
-    bounds = ("int8_min", "int8_max")
+    bounds = ("fp8_min", "fp8_max")  # sgl-kernel's names: its int8 quantizer is the 8-bit one
     limits = (-128.0, 127.0)
 
     @pytest.fixture
@@ -50,4 +50,4 @@ class TestSglPerTokenGroupQuantInt8(GroupQuantTests):
             with pytest.raises(RuntimeError, match=rf"{self.op}: input must be a CUDA tensor"):
                 self.fn(x, q, s, 128, EPS, -128.0, 127.0, round_to_nearest=rn)
         with pytest.raises(TypeError):
-            self.fn(x, q, s, 128, EPS, -128.0, 127.0, None, None, True)  # keyword-only
+            self.fn(x, q, s, 128, EPS, -128.0, 127.0, False, False, None, None, None, True)  # keyword-only

@@ -30,6 +30,14 @@
 //  - Rows whose pointer/stride do not allow 16-byte loads (a slice at an odd offset) take the same
 //    kernel with scalar loads and byte stores instead of refusing.
 //
+//  - Two input modes of sgl-kernel's v2 kernel (template flags, instantiated for bf16/fp16 and G = 16..128
+//    only, as v2 has them): kFuse quantizes v = T(T(silu(gate)) * up) from rows [gate | up] of 2H (the
+//    product rounded to the input type, what v2 quantizes); kMasked walks E experts' M rows each, rows
+//    t >= masked_m[e] untouched, and addresses a scale at e * s_expert_stride + t * s_row_stride.
+//  - Scales are fp32, or (s_packed) UE8M0 bytes packed four to an int32 as DeepGEMM reads them: group j's
+//    byte at byte offset j % 4 of the int32 at s_row + (j / 4) * s_group_stride; the unused bytes of a row's
+//    last int32 are zeroed (v2 does; v1 leaves them).
+//
 // Bytes, bf16, H = 7168, G = 128: T * (7168 * 3 + 56 * 4) = T * 21728 B (docs/perf-notes.md,
 // Per-token-group quant).
 #pragma once
@@ -54,19 +62,24 @@ enum class GroupQuantKind { kFp8E4m3, kInt8 };
 
 struct GroupQuantArgs {
   const void* input;
-  int64_t input_row_stride;  // elements
+  int64_t input_row_stride;  // elements (kFuse: rows of 2 * hidden, gate then up)
   uint8_t* output_q;         // e4m3 or int8 bits
   int64_t q_row_stride;      // elements (= bytes)
   float* output_s;
-  int64_t s_row_stride;  // elements; any strides (row-major, column-major, padded)
-  int64_t s_group_stride;
+  int64_t s_row_stride;    // elements (int32 words when s_packed); any strides (row-major, column-major, padded)
+  int64_t s_group_stride;  // per group, or (s_packed) per int32 of four groups
   int64_t num_rows;
   int64_t groups_per_row;  // hidden / group_size
   float eps;               // > 0: the floor of absmax, so a zero group gets s = eps / qmax
   float qmin, qmax;
   bool scale_ue8m0;
-  bool v2;                  // sgl-kernel's v2 arithmetic (the caller checked its preconditions), else v1
-  bool int8_round_nearest;  // int8: round half to even instead of sgl-kernel's truncation
+  bool v2;                            // sgl-kernel's v2 arithmetic (the caller checked its preconditions), else v1
+  bool int8_round_nearest;            // int8: round half to even instead of sgl-kernel's truncation
+  bool s_packed = false;              // UE8M0 bytes into int32 words (needs scale_ue8m0)
+  bool fuse = false;                  // input rows [gate | up]: quantize T(T(silu(gate)) * up)
+  const int32_t* masked_m = nullptr;  // [E]: rows of expert e to process; rows are E x rows_per_expert
+  int64_t rows_per_expert = 0;
+  int64_t s_expert_stride = 0;  // elements (int32 words when s_packed)
 };
 
 namespace group_quant_detail {
@@ -106,7 +119,7 @@ __device__ __forceinline__ float group_scale(const GroupQuantArgs& a, float absm
   const float amax = fmaxf(absmax, a.eps);
   constexpr int kQmax = K == GroupQuantKind::kFp8E4m3 ? 448 : 127;
   if (a.v2) {
-    if (K == GroupQuantKind::kFp8E4m3 && a.scale_ue8m0) {
+    if (a.scale_ue8m0) {
       const float s = pow2_ceil(sgl::div_by<kQmax>(amax));
       y = __frcp_rn(s);  // exact: s is a power of two
       return s;
@@ -115,9 +128,33 @@ __device__ __forceinline__ float group_scale(const GroupQuantArgs& a, float absm
     return sgl::div_by<kQmax>(amax);
   }
   float s = sgl::div(amax, a.qmax);
-  if (K == GroupQuantKind::kFp8E4m3 && a.scale_ue8m0) s = sgl::pow2_ceil_by_log2(s);
+  if (a.scale_ue8m0) s = sgl::pow2_ceil_by_log2(s);
   y = sgl::rcp(s);
   return s;
+}
+
+// The group's scale s into output_s: fp32 at s_row + col * s_group_stride, or (s_packed) its UE8M0 byte --
+// the exponent bits of the power of two s (v2), or v1's own conversion -- at byte col % 4 of int32 word
+// s_row + col / 4 * s_group_stride, the unused bytes of the row's last word zeroed.
+__device__ __forceinline__ void store_group_scale(const GroupQuantArgs& a, int64_t s_row, int64_t col, float s) {
+  if (!a.s_packed) {
+    a.output_s[s_row + col * a.s_group_stride] = s;
+    return;
+  }
+  uint8_t* word = reinterpret_cast<uint8_t*>(a.output_s + s_row + (col / 4) * a.s_group_stride);
+  word[col % 4] = a.v2 ? static_cast<uint8_t>(__float_as_uint(s) >> 23) : sgl::ue8m0_byte_by_log2(s);
+  if (col == a.groups_per_row - 1) {
+    for (int p = static_cast<int>(col % 4) + 1; p < 4; ++p) word[p] = 0;
+  }
+}
+
+// v = T(T(silu(g)) * u) elementwise: sgl-kernel v2's fused SiLU-and-mul, the product rounded once to T.
+template <typename T>
+__device__ __forceinline__ Vec<T, kElems> silu_mul(const Vec<T, kElems>& g, const Vec<T, kElems>& u) {
+  Vec<T, kElems> v;
+#pragma unroll
+  for (int i = 0; i < kElems; ++i) v[i] = __hmul(from_float<T>(sgl::silu(to_float(g[i]))), u[i]);
+  return v;
 }
 
 // Four values -> four 8-bit codes.
@@ -133,7 +170,8 @@ __device__ __forceinline__ uint32_t quantize4(const T* x, const GroupScaler& sca
   }
 }
 
-template <typename T, int G, int E, GroupQuantKind K, bool kVector, bool kPairStores = false>
+template <typename T, int G, int E, GroupQuantKind K, bool kVector, bool kPairStores = false, bool kFuse = false,
+          bool kMasked = false>
 __global__ void __launch_bounds__(kThreads) per_token_group_quant_kernel(GroupQuantArgs a) {
   constexpr int kLanes = G / E;      // lanes per group
   constexpr int kVecs = E / kElems;  // vectors per lane
@@ -153,13 +191,25 @@ __global__ void __launch_bounds__(kThreads) per_token_group_quant_kernel(GroupQu
   pdl_wait_then_launch_dependents();  // input may be the previous kernel's output
   int64_t row = blockIdx.y;           // every CTA owns a row: a do-while issues the first loads before any bounds test
   do {
+    int64_t s_row = row * a.s_row_stride;
+    bool live = true;
+    if constexpr (kMasked) {  // row = expert e's token t; only the first masked_m[e] tokens (at most M) are live
+      const int64_t e = row / a.rows_per_expert, t = row - e * a.rows_per_expert;
+      live = t < static_cast<int64_t>(a.masked_m[e]);
+      s_row = e * a.s_expert_stride + t * a.s_row_stride;
+    }
     const T* in = static_cast<const T*>(a.input) + row * a.input_row_stride;
     uint8_t* qrow = a.output_q + row * a.q_row_stride;
-    for (int64_t col = int64_t(blockIdx.x) * kGroupsPerCta + threadIdx.x / kLanes; col < a.groups_per_row;
+    for (int64_t col = int64_t(blockIdx.x) * kGroupsPerCta + threadIdx.x / kLanes; live && col < a.groups_per_row;
          col += int64_t(gridDim.x) * kGroupsPerCta) {
       Vec<T, kElems> x[kVecs];
 #pragma unroll
       for (int k = 0; k < kVecs; ++k) x[k] = load8<T, kVector>(in + col * G + offset_of(k));
+      if constexpr (kFuse) {  // x holds the gates; the ups are hidden = groups_per_row * G elements on
+        const T* up = in + a.groups_per_row * G;
+#pragma unroll
+        for (int k = 0; k < kVecs; ++k) x[k] = silu_mul(x[k], load8<T, kVector>(up + col * G + offset_of(k)));
+      }
       float m = 0.0f;
 #pragma unroll
       for (int k = 0; k < kVecs; ++k) m = vec_absmax(m, x[k]);  // NaN skipped
@@ -194,7 +244,7 @@ __global__ void __launch_bounds__(kThreads) per_token_group_quant_kernel(GroupQu
           }
         }
       }
-      if (li == 0) a.output_s[row * a.s_row_stride + col * a.s_group_stride] = s;
+      if (li == 0) store_group_scale(a, s_row, col, s);
     }
     row += gridDim.y;
   } while (row < a.num_rows);
@@ -209,6 +259,8 @@ cudaError_t launch_per_token_group_quant(const GroupQuantArgs& a, int64_t group_
   using namespace group_quant_detail;
   if (a.num_rows == 0 || a.groups_per_row == 0) return cudaSuccess;
   if (!supported_group_size(group_size) || !(a.eps > 0.0f) || !(a.qmax > 0.0f)) return cudaErrorInvalidValue;
+  if (a.masked_m != nullptr && a.rows_per_expert <= 0) return cudaErrorInvalidValue;
+  if (a.s_packed && !a.scale_ue8m0) return cudaErrorInvalidValue;
   return dispatch_float_dtype(dtype, [&](auto tag) -> cudaError_t {
     using T = typename decltype(tag)::type;
     // 16-byte loads and 8-byte stores need every row start aligned; otherwise scalar accesses.
@@ -218,7 +270,8 @@ cudaError_t launch_per_token_group_quant(const GroupQuantArgs& a, int64_t group_
     // E = 32 needs a quarter of the lanes of E = 8: below about one full machine of lanes (T = 128, or
     // bf16 [2048, 4096]) the extra parallelism of E = 8 wins; above it E = 32's lighter per-group work
     // does (docs/perf-notes.md, Per-token-group quant).
-    const bool narrow = a.num_rows * a.groups_per_row * (group_size / 32) < int64_t(sm_count()) * 2048;
+    const bool narrow = a.num_rows * a.groups_per_row * (group_size / 32) < int64_t(sm_count()) * 2048 && !a.fuse &&
+                        a.masked_m == nullptr;
     // Paired 16-byte stores where a group's lanes would otherwise write part of a 32-byte sector per
     // store (fewer than 4 lanes of 8 bytes: G = 64 with E = 32, G = 32, G = 16) and q's rows allow them.
     // G = 128 (4 lanes) writes whole sectors already and keeps 8-byte stores (docs/perf-notes.md,
@@ -230,6 +283,31 @@ cudaError_t launch_per_token_group_quant(const GroupQuantArgs& a, int64_t group_
       const dim3 grid(
           static_cast<unsigned>(std::min<int64_t>((a.groups_per_row + kGroupsPerCta - 1) / kGroupsPerCta, INT32_MAX)),
           static_cast<unsigned>(std::min<int64_t>(a.num_rows, 65535)));
+      // The fused and masked modes: v2's calls only (bf16/fp16, G = 16..128), 16-byte rows (the binding
+      // checks both), the wide lane shape.
+      constexpr bool kModes = !std::is_same_v<T, float> && G >= 16 && G <= 128 && E == (G < 32 ? G : 32);
+      if (a.fuse || a.masked_m != nullptr) {
+        if constexpr (kModes) {
+          auto modes = [&](auto pair_c) -> cudaError_t {
+            constexpr bool P = decltype(pair_c)::value;
+            if (a.fuse && a.masked_m != nullptr)
+              return launch_with_pdl(per_token_group_quant_kernel<T, G, E, K, true, P, true, true>, grid,
+                                     dim3(kThreads), 0, stream, enable_pdl, a);
+            if (a.fuse)
+              return launch_with_pdl(per_token_group_quant_kernel<T, G, E, K, true, P, true, false>, grid,
+                                     dim3(kThreads), 0, stream, enable_pdl, a);
+            return launch_with_pdl(per_token_group_quant_kernel<T, G, E, K, true, P, false, true>, grid, dim3(kThreads),
+                                   0, stream, enable_pdl, a);
+          };
+          if (!vector) return cudaErrorInvalidValue;
+          if constexpr (E / kElems % 2 == 0 && G / E < 4) {
+            if (pair) return modes(std::true_type{});
+          }
+          return modes(std::false_type{});
+        } else {
+          return cudaErrorInvalidValue;
+        }
+      }
       if constexpr (E / kElems % 2 == 0 && G / E < 4) {
         if (pair)
           return launch_with_pdl(per_token_group_quant_kernel<T, G, E, K, true, true>, grid, dim3(kThreads), 0, stream,

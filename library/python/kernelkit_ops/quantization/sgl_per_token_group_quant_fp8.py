@@ -7,6 +7,9 @@ import torch
 
 from kernelkit_ops._defaults import pdl_default
 from kernelkit_ops.quantization._group_defaults import use_v2
+from kernelkit_ops.quantization.sgl_per_token_group_quant_8bit import sgl_per_token_group_quant_8bit
+
+FP8 = torch.float8_e4m3fn
 
 
 def sgl_per_token_group_quant_fp8(
@@ -18,12 +21,15 @@ def sgl_per_token_group_quant_fp8(
     fp8_min: float,
     fp8_max: float,
     scale_ue8m0: bool = False,
-    enable_pdl: bool | None = None,
-    *,
+    fuse_silu_and_mul: bool = False,
+    masked_m: torch.Tensor | None = None,
     enable_v2: bool | None = None,
+    enable_pdl: bool | None = None,
 ) -> None:
     """Quantize ``input`` to fp8 e4m3 per group of ``group_size`` consecutive elements of its last dim,
-    writing ``output_q`` and ``output_s`` in place (same signature as ``sgl_kernel.sgl_per_token_group_quant_fp8``).
+    writing ``output_q`` and ``output_s`` in place (same signature as ``sgl_kernel.sgl_per_token_group_quant_fp8``,
+    which is sgl-kernel's ``sgl_per_token_group_quant_8bit`` under another name: a call with an int8 output_q,
+    an int32 output_s, ``fuse_silu_and_mul`` or ``masked_m`` is that op's, see ``sgl_per_token_group_quant_8bit``).
 
     The numbers are sgl-kernel's, bit for bit, on the GPU it runs on (on sm_90 sgl-kernel runs a fast-math
     build: ``rcp`` below is ``rcp.approx.ftz``, products flush denormals; elsewhere both are IEEE). For row
@@ -52,6 +58,7 @@ def sgl_per_token_group_quant_fp8(
         scale_ue8m0: round each scale up to a power of two (the UE8M0 scales DeepGEMM reads on Blackwell).
             sgl-kernel added this argument in 0.1.x without a default; the default ``False`` here also
             accepts calls written for the earlier 7-argument form.
+        fuse_silu_and_mul, masked_m: as in ``sgl_per_token_group_quant_8bit``.
         enable_pdl: launch with programmatic dependent launch (overlaps the previous kernel's tail);
             None (default) means on for sm_90+ GPUs. Not part of sgl-kernel's signature (FlashInfer's keyword).
         enable_v2: sgl-kernel's keyword: True for its v2 arithmetic (bf16/fp16 input, ``eps = 1e-10``, the full
@@ -66,9 +73,14 @@ def sgl_per_token_group_quant_fp8(
     NaN and inf: NaN is ignored by ``absmax`` (a NaN in a group does not poison its scale) and quantizes
     to ``fp8_min`` (the clamp takes the max first); an inf makes its group's scale inf and ``y`` 0, so that
     group's values become 0 and the inf itself ``fp8_min`` (inf * 0 = NaN).
-    With ``scale_ue8m0`` the scales are float32 powers of two in any layout (sgl-kernel packs them as bytes
-    into int32 in a column-major layout only: not supported here yet).
+    With ``scale_ue8m0`` the scales are float32 powers of two in any layout, or, in an int32 output_s, UE8M0 bytes
+    packed four to a word (sgl-kernel's column-major layout for DeepGEMM; ``sgl_per_token_group_quant_8bit``).
     """
+    if fuse_silu_and_mul or masked_m is not None or output_s.dtype != torch.float32 or output_q.dtype != FP8:
+        return sgl_per_token_group_quant_8bit(
+            input, output_q, output_s, group_size, eps, fp8_min, fp8_max, scale_ue8m0, fuse_silu_and_mul, masked_m,
+            enable_v2, enable_pdl,
+        )  # fmt: skip
     torch.ops.kernelkit.sgl_per_token_group_quant_fp8.default(
         input,
         output_q,
