@@ -512,8 +512,8 @@ def test_bench_bytes_model():
     from kernelkit.project import find_project
 
     b = bench.load_bench(find_project(Path(__file__).resolve().parents[2]), OP)
-    assert [c.tokens for c in b.cases] == [1, 128, 2048, 16384]
-    case = b.cases[2]
+    assert [c.tokens for c in b.cases] == [1, 128, 2048, 16384] * 2
+    case, fused = b.cases[2], b.cases[6]
     assert (case.size("q_heads"), case.size("kv_heads"), case.size("head_size"), case.size("rotary_dim")) == (
         32,
         8,
@@ -521,8 +521,13 @@ def test_bench_bytes_model():
         128,
     )
     assert case.dtype == "bfloat16"
+    assert "kv_store" not in case.label and fused.size("kv_store") == 1  # the plain cases keep their labels
     # q + k read and written once (bf16), the cos/sin row read once (fp32), the position (int64)
     assert b.bytes_moved(case) == 2048 * (40 * 128 * 2 * 2 + 128 * 4 + 8)
+    # the store: the rotated k written again, v read and written, the slot (int64) read
+    assert b.bytes_moved(fused) == b.bytes_moved(case) + 2048 * (8 * 128 * 2 * 3 + 8)
+    # the three targets of issue 22 are rows of the same run
+    assert {"kernelkit", "kernelkit_rope+index_put", "kernelkit_rope_only"} <= set(b.impls)
     assert b.flops(case) == 2048 * 40 * 64 * 6
 
 
