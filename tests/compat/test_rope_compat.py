@@ -23,7 +23,8 @@ import torch
 
 def needs_gpu(test):
     """GPU-marked, and skipped without one even where no conftest handles the marker."""
-    return pytest.mark.gpu(pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none visible to torch)")(test))
+    skip = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none visible to torch)")
+    return pytest.mark.gpu(skip(test))
 
 
 # ---------------------------------------------------------------------- CPU: the Python surface
