@@ -11,8 +11,10 @@ rows answer issue 22's three targets in one run:
     the fused call replaces) -- the fused call should be >= 1.3x faster at T >= 2048;
   * the harness's same-size copy column -- >= 90% of it at T = 16384;
   * "kernelkit_rope_only": our RoPE without the store -- the fused call within 10% of it at T <= 128.
-On the plain cases those two rows are the plain call itself (nothing to store). Libraries without the store
-(FlashInfer, Liger) run their RoPE, then the same torch store; sgl-kernel gets the fused argument.
+On the plain cases those two rows are the plain call itself (nothing to store). "kernelkit_no_pdl" is the same
+call with enable_pdl=False (issue 22 item 4: the launch shape alone, against FlashInfer's RoPE, which has no PDL).
+Libraries without the store (FlashInfer, Liger) run their RoPE, then the same torch store; sgl-kernel gets the
+fused argument.
 
 Bytes model (exact, what the op must move): every rotated element of query and key read once and written
 once, each token's cos/sin row (rotary_dim fp32) read once, each position (int64) read once:
@@ -92,6 +94,13 @@ def kernelkit_impl(inputs: dict):
     import kernelkit_ops
 
     return kernelkit_ops.apply_rope_with_cos_sin_cache_inplace(*inputs["args"], inputs.get("fused"))
+
+
+def kernelkit_no_pdl(inputs: dict):
+    """The same call launched without PDL: what the launch shape gives alone (FlashInfer's RoPE has no PDL)."""
+    import kernelkit_ops
+
+    return kernelkit_ops.apply_rope_with_cos_sin_cache_inplace(*inputs["args"], inputs.get("fused"), False)
 
 
 def torch_store(inputs: dict) -> None:
@@ -191,6 +200,7 @@ BENCH = OpBench(
         "kernelkit": kernelkit_impl,
         "kernelkit_rope+index_put": kernelkit_rope_then_index_put,
         "kernelkit_rope_only": kernelkit_rope_only,
+        "kernelkit_no_pdl": kernelkit_no_pdl,
         **library_impls(),
     },
     reference=reference,
