@@ -261,15 +261,32 @@ def build_cases(kernelkit_ops, torch, pdl: bool) -> list[Case]:
     query = torch.randn(1, 32 * 128, device=dev, dtype=bf16)
     key = torch.randn(1, 8 * 128, device=dev, dtype=bf16)
     cache = torch.randn(4096, 128, device=dev)
-    errors = torch.zeros(4, device=dev, dtype=torch.int64)  # as the wrapper's per-device record
+    rope_op = ops.apply_rope_with_cos_sin_cache_inplace.default
+    if len(rope_op._schema.arguments) == 7:  # a build from before the fused KV store (an A/B's old side)
+        errors = torch.zeros(4, device=dev, dtype=torch.int64)  # as the wrapper's per-device record
+        rope_args = (positions, query, key, 128, cache, True, errors)
+    else:  # the empty k_buffer / v_buffer the wrapper passes without the store
+        errors = torch.zeros(8, device=dev, dtype=torch.int64)
+        rope_args = (
+            positions,
+            query,
+            key,
+            128,
+            cache,
+            True,
+            errors,
+            None,
+            query.new_empty(0),
+            key.new_empty(0),
+            None,
+            pdl,
+        )
     cases.append(
         Case(
             "apply_rope_with_cos_sin_cache_inplace",
             "q [1, 32x128], k [1, 8x128] bf16",
             wrapper=lambda: kernelkit_ops.apply_rope_with_cos_sin_cache_inplace(positions, query, key, 128, cache),
-            raw=lambda: ops.apply_rope_with_cos_sin_cache_inplace.default(
-                positions, query, key, 128, cache, True, errors
-            ),
+            raw=lambda: rope_op(*rope_args),
         )
     )
     return cases

@@ -32,6 +32,10 @@ from kernelkit_ops.rope.apply_rope_with_cos_sin_cache_inplace import apply_rope_
 
 # kernelkit:exports-end
 
+# isort: split
+# Not an op: sgl-kernel's argument of apply_rope_with_cos_sin_cache_inplace's fused KV-cache store.
+from kernelkit_ops.rope.apply_rope_with_cos_sin_cache_inplace import FusedSetKVBufferArg
+
 __all__ = [
     # kernelkit:all-begin
     "apply_rope_with_cos_sin_cache_inplace",
@@ -53,4 +57,5 @@ __all__ = [
     "sgl_per_token_quant_fp8",
     "silu_and_mul",
     # kernelkit:all-end
+    "FusedSetKVBufferArg",
 ]
