@@ -6,18 +6,16 @@
 
 #include <cstdint>
 
-#include "kernelkit/core/dtype.h"
-
 namespace kernelkit {
 
-// kimi_k2_moe_fused_gate: every argument of its schema (kimi_k2_moe_fused_gate(Tensor input_tensor, Tensor bias,
-// Tensor! topk_weights, Tensor! topk_ids, bool renormalize, float routed_scaling_factor, bool
-// apply_routed_scaling_factor_on_output, bool enable_pdl) -> ()): tensors as data pointers, lists as a pointer and a
-// length, optional values as a pointer (nullptr for None); str as a C string, ScalarType as its code and Device as its
-// index (-1 for None). Then input_tensor's element count and dtype.
-cudaError_t launch_kimi_k2_moe_fused_gate(const void* input_tensor, const void* bias, void* topk_weights,
-                                          void* topk_ids, bool renormalize, double routed_scaling_factor,
-                                          bool apply_routed_scaling_factor_on_output, bool enable_pdl, int64_t numel,
-                                          DType dtype, cudaStream_t stream);
+// kimi_k2_moe_fused_gate: fp32 input [T, E] and bias [E] (E = 384; the kernel takes E <= 512); the topk experts with
+// the largest sigmoid(x) + bias into topk_ids [T, topk], their sigmoid(x) (renormalised, optionally scaled) into
+// topk_weights. 1 <= topk <= 16.
+cudaError_t launch_kimi_k2_moe_fused_gate(float* topk_weights, int64_t weights_row_stride, int32_t* topk_ids,
+                                          int64_t ids_row_stride, const float* input, int64_t input_row_stride,
+                                          const float* bias, int64_t num_tokens, int num_experts, int topk,
+                                          bool renormalize, double routed_scaling_factor,
+                                          bool apply_routed_scaling_factor_on_output, bool enable_pdl,
+                                          cudaStream_t stream);
 
 }  // namespace kernelkit

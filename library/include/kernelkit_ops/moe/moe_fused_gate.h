@@ -10,14 +10,15 @@
 
 namespace kernelkit {
 
-// moe_fused_gate: every argument of its schema (moe_fused_gate(Tensor input_tensor, Tensor bias, Tensor! topk_weights,
-// Tensor! topk_ids, int num_expert_group, int topk_group, int num_fused_shared_experts, float routed_scaling_factor,
-// bool apply_routed_scaling_factor_on_output, bool enable_pdl) -> ()): tensors as data pointers, lists as a pointer and
-// a length, optional values as a pointer (nullptr for None); str as a C string, ScalarType as its code and Device as
-// its index (-1 for None). Then input_tensor's element count and dtype.
-cudaError_t launch_moe_fused_gate(const void* input_tensor, const void* bias, void* topk_weights, void* topk_ids,
-                                  int64_t num_expert_group, int64_t topk_group, int64_t num_fused_shared_experts,
+// moe_fused_gate: DeepSeek-V3 grouped top-k of input [T, E] (bias [E] of the same dtype) into topk_weights /
+// topk_ids [T, topk]; the last num_fused_shared_experts slots are the shared experts E, E + 1, ...
+// Requires E a power of two, E % num_expert_group == 0, E / num_expert_group <= 32, num_expert_group <= 32,
+// topk <= 16 (the binding checks these).
+cudaError_t launch_moe_fused_gate(float* topk_weights, int64_t weights_row_stride, int32_t* topk_ids,
+                                  int64_t ids_row_stride, const void* input, int64_t input_row_stride,
+                                  const void* bias, int64_t num_tokens, int num_experts, int num_expert_group,
+                                  int topk_group, int topk, int num_fused_shared_experts,
                                   double routed_scaling_factor, bool apply_routed_scaling_factor_on_output,
-                                  bool enable_pdl, int64_t numel, DType dtype, cudaStream_t stream);
+                                  bool enable_pdl, DType dtype, cudaStream_t stream);
 
 }  // namespace kernelkit

@@ -10,12 +10,12 @@
 
 namespace kernelkit {
 
-// topk_sigmoid: every argument of its schema (topk_sigmoid(Tensor! topk_weights, Tensor! topk_ids, Tensor
-// gating_output, bool renormalize, Tensor? correction_bias, bool enable_pdl) -> ()): tensors as data pointers, lists as
-// a pointer and a length, optional values as a pointer (nullptr for None); str as a C string, ScalarType as its code
-// and Device as its index (-1 for None). Then gating_output's element count and dtype.
-cudaError_t launch_topk_sigmoid(void* topk_weights, void* topk_ids, const void* gating_output, bool renormalize,
-                                const void* correction_bias, bool enable_pdl, int64_t numel, DType dtype,
-                                cudaStream_t stream);
+// topk_sigmoid: per row t of gating_output [T, E], s = sigmoid(x); the topk experts with the largest s + bias (lower
+// id first on ties) into topk_ids[t], their (s + bias) - bias into topk_weights[t]; renormalize scales them to sum 1.
+// correction_bias: nullptr or E floats. 1 <= topk <= 16, E <= 2048.
+cudaError_t launch_topk_sigmoid(float* topk_weights, int64_t weights_row_stride, int32_t* topk_ids,
+                                int64_t ids_row_stride, const void* gating_output, int64_t gating_row_stride,
+                                const float* correction_bias, int64_t num_tokens, int num_experts, int topk,
+                                bool renormalize, bool enable_pdl, DType dtype, cudaStream_t stream);
 
 }  // namespace kernelkit
