@@ -11,8 +11,7 @@ namespace {
 constexpr int64_t kKimiExperts = 384;
 
 void kimi_k2_moe_fused_gate(Tensor input_tensor, Tensor bias, Tensor topk_weights, Tensor topk_ids, bool renormalize,
-                            double routed_scaling_factor, bool apply_routed_scaling_factor_on_output,
-                            bool enable_pdl) {
+                            double routed_scaling_factor, bool apply_routed_scaling_factor_on_output, bool enable_pdl) {
   constexpr const char* op = "kimi_k2_moe_fused_gate";
   check_scalar_type(input_tensor, ScalarType::Float, op, "input_tensor");
   const int64_t in_stride = moe_gate::matrix_row_stride(input_tensor, op, "input_tensor", "[num_tokens, 384]");
@@ -22,18 +21,18 @@ void kimi_k2_moe_fused_gate(Tensor input_tensor, Tensor bias, Tensor topk_weight
            num_experts);
   moe_gate::check_bias(op, "bias", bias, num_experts, ScalarType::Float);
   const moe_gate::Outputs out = moe_gate::check_outputs(op, topk_weights, topk_ids, num_tokens);
-  check_devices(op, {{"input_tensor", input_tensor}, {"bias", bias}, {"topk_weights", topk_weights},
-                     {"topk_ids", topk_ids}});
+  check_devices(
+      op, {{"input_tensor", input_tensor}, {"bias", bias}, {"topk_weights", topk_weights}, {"topk_ids", topk_ids}});
   if (num_tokens == 0) return;
   const int32_t device = input_tensor.get_device_index();
   torch::stable::accelerator::DeviceGuard guard(device);
-  check_launch(launch_kimi_k2_moe_fused_gate(
-                   static_cast<float*>(topk_weights.data_ptr()), out.weights_row_stride,
-                   static_cast<int32_t*>(topk_ids.data_ptr()), out.ids_row_stride,
-                   static_cast<const float*>(input_tensor.data_ptr()), in_stride,
-                   static_cast<const float*>(bias.data_ptr()), num_tokens, static_cast<int>(num_experts),
-                   static_cast<int>(out.topk), renormalize, routed_scaling_factor,
-                   apply_routed_scaling_factor_on_output, enable_pdl, current_cuda_stream(device)),
+  check_launch(launch_kimi_k2_moe_fused_gate(static_cast<float*>(topk_weights.data_ptr()), out.weights_row_stride,
+                                             static_cast<int32_t*>(topk_ids.data_ptr()), out.ids_row_stride,
+                                             static_cast<const float*>(input_tensor.data_ptr()), in_stride,
+                                             static_cast<const float*>(bias.data_ptr()), num_tokens,
+                                             static_cast<int>(num_experts), static_cast<int>(out.topk), renormalize,
+                                             routed_scaling_factor, apply_routed_scaling_factor_on_output, enable_pdl,
+                                             current_cuda_stream(device)),
                op);
 }
 

@@ -50,13 +50,10 @@ struct KimiGate {
 }  // namespace
 }  // namespace kernelkit
 
-cudaError_t kernelkit::launch_kimi_k2_moe_fused_gate(float* topk_weights, int64_t weights_row_stride,
-                                                     int32_t* topk_ids, int64_t ids_row_stride, const float* input,
-                                                     int64_t input_row_stride, const float* bias, int64_t num_tokens,
-                                                     int num_experts, int topk, bool renormalize,
-                                                     double routed_scaling_factor,
-                                                     bool apply_routed_scaling_factor_on_output, bool enable_pdl,
-                                                     cudaStream_t stream) {
+cudaError_t kernelkit::launch_kimi_k2_moe_fused_gate(
+    float* topk_weights, int64_t weights_row_stride, int32_t* topk_ids, int64_t ids_row_stride, const float* input,
+    int64_t input_row_stride, const float* bias, int64_t num_tokens, int num_experts, int topk, bool renormalize,
+    double routed_scaling_factor, bool apply_routed_scaling_factor_on_output, bool enable_pdl, cudaStream_t stream) {
   if (num_tokens == 0) return cudaSuccess;
   // 384 experts: 32 lanes x 16 (the last 8 lanes hold no expert); the layout of the other gates for E <= 512.
   constexpr int kLanes = 32, kVpl = 16;

@@ -27,28 +27,27 @@ void moe_fused_gate(Tensor input_tensor, Tensor bias, Tensor topk_weights, Tenso
   const int64_t group_size = num_experts / num_expert_group;
   KK_CHECK(group_size <= 32, op, "experts per group: num_experts / num_expert_group = ", group_size,
            " exceeds the maximum supported (32)");
-  KK_CHECK(topk_group >= 1 && topk_group <= num_expert_group, op, "topk_group must be in [1, num_expert_group = ",
-           num_expert_group, "], got ", topk_group);
+  KK_CHECK(topk_group >= 1 && topk_group <= num_expert_group, op,
+           "topk_group must be in [1, num_expert_group = ", num_expert_group, "], got ", topk_group);
   KK_CHECK(num_fused_shared_experts >= 0 && num_fused_shared_experts < out.topk, op,
            "num_fused_shared_experts must be in [0, topk - 1] (topk = ", out.topk, "), got ", num_fused_shared_experts);
   const int64_t routed = out.topk - num_fused_shared_experts;
   KK_CHECK(routed <= topk_group * group_size, op, "topk - num_fused_shared_experts = ", routed,
            " routed experts cannot be picked from topk_group * (num_experts / num_expert_group) = ",
            topk_group * group_size, " experts");
-  check_devices(op, {{"input_tensor", input_tensor}, {"bias", bias}, {"topk_weights", topk_weights},
-                     {"topk_ids", topk_ids}});
+  check_devices(
+      op, {{"input_tensor", input_tensor}, {"bias", bias}, {"topk_weights", topk_weights}, {"topk_ids", topk_ids}});
   if (num_tokens == 0) return;
   const int32_t device = input_tensor.get_device_index();
   torch::stable::accelerator::DeviceGuard guard(device);
-  check_launch(launch_moe_fused_gate(static_cast<float*>(topk_weights.data_ptr()), out.weights_row_stride,
-                                     static_cast<int32_t*>(topk_ids.data_ptr()), out.ids_row_stride,
-                                     input_tensor.data_ptr(), in_stride, bias.data_ptr(), num_tokens,
-                                     static_cast<int>(num_experts), static_cast<int>(num_expert_group),
-                                     static_cast<int>(topk_group), static_cast<int>(out.topk),
-                                     static_cast<int>(num_fused_shared_experts), routed_scaling_factor,
-                                     apply_routed_scaling_factor_on_output, enable_pdl, dtype,
-                                     current_cuda_stream(device)),
-               op);
+  check_launch(
+      launch_moe_fused_gate(
+          static_cast<float*>(topk_weights.data_ptr()), out.weights_row_stride,
+          static_cast<int32_t*>(topk_ids.data_ptr()), out.ids_row_stride, input_tensor.data_ptr(), in_stride,
+          bias.data_ptr(), num_tokens, static_cast<int>(num_experts), static_cast<int>(num_expert_group),
+          static_cast<int>(topk_group), static_cast<int>(out.topk), static_cast<int>(num_fused_shared_experts),
+          routed_scaling_factor, apply_routed_scaling_factor_on_output, enable_pdl, dtype, current_cuda_stream(device)),
+      op);
 }
 
 }  // namespace

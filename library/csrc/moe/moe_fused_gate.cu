@@ -95,7 +95,8 @@ bool fused_layout(int num_experts, int num_groups, int& lanes, int& vpl) {
 template <class F>
 cudaError_t dispatch_fused_layout(int lanes, int vpl, F&& f) {
 #define KK_MOE_LAYOUT_ROW(V) \
-  KK_MOE_LAYOUT(1, V) KK_MOE_LAYOUT(2, V) KK_MOE_LAYOUT(4, V) KK_MOE_LAYOUT(8, V) KK_MOE_LAYOUT(16, V) KK_MOE_LAYOUT(32, V)
+  KK_MOE_LAYOUT(1, V)        \
+  KK_MOE_LAYOUT(2, V) KK_MOE_LAYOUT(4, V) KK_MOE_LAYOUT(8, V) KK_MOE_LAYOUT(16, V) KK_MOE_LAYOUT(32, V)
   KK_MOE_LAYOUT_ROW(1)
   KK_MOE_LAYOUT_ROW(2)
   KK_MOE_LAYOUT_ROW(4)
@@ -111,10 +112,11 @@ cudaError_t dispatch_fused_layout(int lanes, int vpl, F&& f) {
 
 cudaError_t kernelkit::launch_moe_fused_gate(float* topk_weights, int64_t weights_row_stride, int32_t* topk_ids,
                                              int64_t ids_row_stride, const void* input, int64_t input_row_stride,
-                                             const void* bias, int64_t num_tokens, int num_experts, int num_expert_group,
-                                             int topk_group, int topk, int num_fused_shared_experts,
-                                             double routed_scaling_factor, bool apply_routed_scaling_factor_on_output,
-                                             bool enable_pdl, DType dtype, cudaStream_t stream) {
+                                             const void* bias, int64_t num_tokens, int num_experts,
+                                             int num_expert_group, int topk_group, int topk,
+                                             int num_fused_shared_experts, double routed_scaling_factor,
+                                             bool apply_routed_scaling_factor_on_output, bool enable_pdl, DType dtype,
+                                             cudaStream_t stream) {
   if (num_tokens == 0) return cudaSuccess;
   int lanes = 0, vpl = 0;
   if (!fused_layout(num_experts, num_expert_group, lanes, vpl)) return cudaErrorInvalidValue;
@@ -141,7 +143,7 @@ cudaError_t kernelkit::launch_moe_fused_gate(float* topk_weights, int64_t weight
     a.scale_output = apply_routed_scaling_factor_on_output;
     return dispatch_fused_layout(lanes, vpl, [&](auto l, auto v) {
       return moe_gate::launch_gate<GroupedSigmoidGate, T, decltype(l)::value, decltype(v)::value>(a, enable_pdl,
-                                                                                                   stream);
+                                                                                                  stream);
     });
   });
 }

@@ -74,8 +74,8 @@ cudaError_t kernelkit::launch_topk_sigmoid(float* topk_weights, int64_t weights_
     a.num_experts = num_experts;
     a.topk = topk;
     a.topk_routed = topk;
-    a.input_vec = moe_gate::vectors_fit(gating_output, gating_row_stride, num_experts,
-                                        moe_gate::vector_width<T>(vpl), sizeof(T));
+    a.input_vec =
+        moe_gate::vectors_fit(gating_output, gating_row_stride, num_experts, moe_gate::vector_width<T>(vpl), sizeof(T));
     a.bias_vec = correction_bias != nullptr &&
                  moe_gate::vectors_fit(correction_bias, 0, num_experts, moe_gate::vector_width<float>(vpl), 4);
     a.renormalize = renormalize;

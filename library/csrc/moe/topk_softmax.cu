@@ -27,8 +27,8 @@ struct SoftmaxGate {
   __device__ __forceinline__ static void scores(const GateArgs& a, int lane, float (&x)[VPL], uint64_t& live,
                                                 float (&key)[VPL], float (&wt)[VPL]) {
     float b[VPL];
-    if (a.bias != nullptr) moe_gate::load_lane<float, VPL>(b, static_cast<const float*>(a.bias), lane, a.num_experts,
-                                                           a.bias_vec);
+    if (a.bias != nullptr)
+      moe_gate::load_lane<float, VPL>(b, static_cast<const float*>(a.bias), lane, a.num_experts, a.bias_vec);
     float m = -INFINITY;
 #pragma unroll
     for (int j = 0; j < VPL; ++j) {
@@ -89,8 +89,8 @@ cudaError_t kernelkit::launch_topk_softmax(float* topk_weights, int64_t weights_
     a.num_experts = num_experts;
     a.topk = topk;
     a.topk_routed = topk;
-    a.input_vec = moe_gate::vectors_fit(gating_output, gating_row_stride, num_experts,
-                                        moe_gate::vector_width<T>(vpl), sizeof(T));
+    a.input_vec =
+        moe_gate::vectors_fit(gating_output, gating_row_stride, num_experts, moe_gate::vector_width<T>(vpl), sizeof(T));
     a.bias_vec = correction_bias != nullptr &&
                  moe_gate::vectors_fit(correction_bias, 0, num_experts, moe_gate::vector_width<float>(vpl), 4);
     a.renormalize = renormalize;

@@ -219,8 +219,8 @@ __global__ void __launch_bounds__(kThreads) gate_kernel(GateArgs a) {
 }
 
 // Runs f(integral_constant<LANES>, integral_constant<VPL>) for the layouts an op instantiates.
-#define KK_MOE_LAYOUT(L, V)                                                      \
-  if (lanes == (L) && vpl == (V)) {                                              \
+#define KK_MOE_LAYOUT(L, V)                                                           \
+  if (lanes == (L) && vpl == (V)) {                                                   \
     return f(std::integral_constant<int, (L)>{}, std::integral_constant<int, (V)>{}); \
   }
 
