@@ -1,47 +1,48 @@
-"""`kimi_k2_moe_fused_gate` benchmark: kernelkit vs the torch reference (eager and torch.compile).
+"""`kimi_k2_moe_fused_gate` benchmark: Kimi K2 routing (E = 384, k = 6, fp32), the T sweep, against the same
+sigmoid + bias + topk + renormalise in plain torch (eager and torch.compile) and sgl_kernel when installed."""
 
-Counts the default kernel's traffic (input_tensor read, topk_weights written); update it with the math.
-"""
+from __future__ import annotations
 
-from kernelkit.benchspec import Case, OpBench, token_sweep
+from collections.abc import Callable
 
+from moe_gate_bench import gate_bytes, gate_cases, gate_inputs, sigmoid_topk_reference
 
-def make_inputs(case: Case) -> dict:
-    import torch
+from kernelkit.benchspec import OpBench, installed
 
-    dtype = getattr(torch, case.dtype)
-    shape = (case.tokens, case.size("hidden"))
-    device = "cuda"
-    args = [
-        torch.randn(shape, device=device, dtype=dtype),  # input_tensor
-        torch.randn(shape, device=device, dtype=dtype),  # bias
-        torch.empty(shape, device=device, dtype=dtype),  # topk_weights
-        torch.empty(shape, device=device, dtype=dtype),  # topk_ids
-        False,  # renormalize
-        0.5,  # routed_scaling_factor
-        False,  # apply_routed_scaling_factor_on_output
-        False,  # enable_pdl
-    ]
-    return {"args": args}
+SCALE = 2.872
 
 
-def kernelkit_impl(inputs: dict):
+def make_inputs(case):
+    return gate_inputs(case, bias_dtype="float32")
+
+
+def kernelkit_impl(i: dict):
     import kernelkit_ops
 
-    return kernelkit_ops.kimi_k2_moe_fused_gate(*inputs["args"])
+    return kernelkit_ops.kimi_k2_moe_fused_gate(i["x"], i["bias"], i["k"], True, SCALE)
 
 
-def reference(inputs: dict):
-    args = inputs["args"]
-    return args[0] * args[5]
+def reference(i: dict):
+    w, ids = sigmoid_topk_reference(i)
+    return w / w.sum(dim=-1, keepdim=True), ids
+
+
+impls: dict[str, Callable] = {"kernelkit": kernelkit_impl}
+if installed("sgl_kernel"):
+
+    def sgl_kernel_impl(i: dict):
+        import sgl_kernel
+
+        return sgl_kernel.kimi_k2_moe_fused_gate(i["x"], i["bias"], i["k"], True, SCALE)
+
+    impls["sgl_kernel"] = sgl_kernel_impl
 
 
 BENCH = OpBench(
     op="kimi_k2_moe_fused_gate",
-    cases=token_sweep("bfloat16", hidden=4096),
+    cases=gate_cases("float32", [(384, 6)]),
     make_inputs=make_inputs,
-    impls={"kernelkit": kernelkit_impl},
+    impls=impls,
     reference=reference,
-    bytes_moved=lambda case: 2 * case.tokens * case.size("hidden") * case.itemsize,
-    flops=lambda case: case.tokens * case.size("hidden"),
+    bytes_moved=lambda c: gate_bytes(c, bias_bytes=4),
 )

@@ -1,49 +1,44 @@
-"""`moe_fused_gate` benchmark: kernelkit vs the torch reference (eager and torch.compile).
+"""`moe_fused_gate` benchmark: DeepSeek-V3 routing (E = 256, 8 groups, topk_group 4, k = 8; bf16 and fp32 logits),
+the T sweep, against sglang's biased grouped top-k in plain torch (eager and torch.compile) and sgl_kernel when
+installed. The outputs are allocated by the op, as in sgl-kernel (their bytes are counted as written)."""
 
-Counts the default kernel's traffic (input_tensor read, topk_weights written); update it with the math.
-"""
+from __future__ import annotations
 
-from kernelkit.benchspec import Case, OpBench, token_sweep
+from collections.abc import Callable
 
+from moe_gate_bench import gate_bytes, gate_cases, gate_inputs, grouped_topk_reference
 
-def make_inputs(case: Case) -> dict:
-    import torch
+from kernelkit.benchspec import DTYPE_BYTES, OpBench, installed
 
-    dtype = getattr(torch, case.dtype)
-    shape = (case.tokens, case.size("hidden"))
-    device = "cuda"
-    args = [
-        torch.randn(shape, device=device, dtype=dtype),  # input_tensor
-        torch.randn(shape, device=device, dtype=dtype),  # bias
-        torch.empty(shape, device=device, dtype=dtype),  # topk_weights
-        torch.empty(shape, device=device, dtype=dtype),  # topk_ids
-        1,  # num_expert_group
-        1,  # topk_group
-        1,  # num_fused_shared_experts
-        0.5,  # routed_scaling_factor
-        False,  # apply_routed_scaling_factor_on_output
-        False,  # enable_pdl
-    ]
-    return {"args": args}
+GROUPS, TOPK_GROUP = 8, 4
 
 
-def kernelkit_impl(inputs: dict):
+def make_inputs(case):
+    return gate_inputs(case, bias_dtype=case.dtype)
+
+
+def kernelkit_impl(i: dict):
     import kernelkit_ops
 
-    return kernelkit_ops.moe_fused_gate(*inputs["args"])
+    return kernelkit_ops.moe_fused_gate(i["x"], i["bias"], GROUPS, TOPK_GROUP, i["k"])
 
 
-def reference(inputs: dict):
-    args = inputs["args"]
-    return args[0] * args[7]
+impls: dict[str, Callable] = {"kernelkit": kernelkit_impl}
+if installed("sgl_kernel"):
+
+    def sgl_kernel_impl(i: dict):
+        import sgl_kernel
+
+        return sgl_kernel.moe_fused_gate(i["x"], i["bias"], GROUPS, TOPK_GROUP, i["k"])
+
+    impls["sgl_kernel"] = sgl_kernel_impl
 
 
 BENCH = OpBench(
     op="moe_fused_gate",
-    cases=token_sweep("bfloat16", hidden=4096),
+    cases=gate_cases("bfloat16", [(256, 8)]) + gate_cases("float32", [(256, 8)]),
     make_inputs=make_inputs,
-    impls={"kernelkit": kernelkit_impl},
-    reference=reference,
-    bytes_moved=lambda case: 2 * case.tokens * case.size("hidden") * case.itemsize,
-    flops=lambda case: case.tokens * case.size("hidden"),
+    impls=impls,
+    reference=lambda i: grouped_topk_reference(i, GROUPS, TOPK_GROUP),
+    bytes_moved=lambda c: gate_bytes(c, bias_bytes=DTYPE_BYTES[c.dtype]),
 )

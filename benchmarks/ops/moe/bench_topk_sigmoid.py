@@ -1,45 +1,41 @@
-"""`topk_sigmoid` benchmark: kernelkit vs the torch reference (eager and torch.compile).
+"""`topk_sigmoid` benchmark: E in {8, 64, 128, 256} x k in {2, 8} (bf16 logits, fp32 correction bias), the T sweep,
+against torch's sigmoid + bias + topk (eager and torch.compile) and sgl_kernel when installed."""
 
-Counts the default kernel's traffic (gating_output read, topk_weights written); update it with the math.
-"""
+from __future__ import annotations
 
-from kernelkit.benchspec import Case, OpBench, token_sweep
+from collections.abc import Callable
 
+from moe_gate_bench import gate_bytes, gate_cases, gate_inputs, sigmoid_topk_reference
 
-def make_inputs(case: Case) -> dict:
-    import torch
-
-    dtype = getattr(torch, case.dtype)
-    shape = (case.tokens, case.size("hidden"))
-    device = "cuda"
-    args = [
-        torch.empty(shape, device=device, dtype=dtype),  # topk_weights
-        torch.empty(shape, device=device, dtype=dtype),  # topk_ids
-        torch.randn(shape, device=device, dtype=dtype),  # gating_output
-        False,  # renormalize
-        None,  # correction_bias
-        False,  # enable_pdl
-    ]
-    return {"args": args}
+from kernelkit.benchspec import OpBench, installed
 
 
-def kernelkit_impl(inputs: dict):
+def make_inputs(case):
+    return gate_inputs(case, bias_dtype="float32")
+
+
+def kernelkit_impl(i: dict):
     import kernelkit_ops
 
-    return kernelkit_ops.topk_sigmoid(*inputs["args"])
+    return kernelkit_ops.topk_sigmoid(i["w"], i["ids"], i["x"], False, i["bias"])
 
 
-def reference(inputs: dict):
-    args = inputs["args"]
-    return args[2] * 1.0
+impls: dict[str, Callable] = {"kernelkit": kernelkit_impl}
+if installed("sgl_kernel"):
+
+    def sgl_kernel_impl(i: dict):
+        import sgl_kernel
+
+        return sgl_kernel.topk_sigmoid(i["w"], i["ids"], i["x"], False, i["bias"])
+
+    impls["sgl_kernel"] = sgl_kernel_impl
 
 
 BENCH = OpBench(
     op="topk_sigmoid",
-    cases=token_sweep("bfloat16", hidden=4096),
+    cases=gate_cases("bfloat16", [(e, k) for e in (8, 64, 128, 256) for k in (2, 8) if k <= e]),
     make_inputs=make_inputs,
-    impls={"kernelkit": kernelkit_impl},
-    reference=reference,
-    bytes_moved=lambda case: 2 * case.tokens * case.size("hidden") * case.itemsize,
-    flops=lambda case: case.tokens * case.size("hidden"),
+    impls=impls,
+    reference=sigmoid_topk_reference,
+    bytes_moved=lambda c: gate_bytes(c, bias_bytes=4),
 )

@@ -1,46 +1,37 @@
-"""`topk_softmax` benchmark: kernelkit vs the torch reference (eager and torch.compile).
+"""`topk_softmax` benchmark: E in {8, 64, 128, 256} x k in {2, 8} (bf16 logits), the T sweep, against torch's
+softmax + topk (eager and torch.compile) and sgl_kernel when installed. Bytes: moe_gate_bench.gate_bytes."""
 
-Counts the default kernel's traffic (gating_output read, topk_weights written); update it with the math.
-"""
+from __future__ import annotations
 
-from kernelkit.benchspec import Case, OpBench, token_sweep
+from collections.abc import Callable
 
+from moe_gate_bench import gate_bytes, gate_cases, gate_inputs, softmax_topk_reference
 
-def make_inputs(case: Case) -> dict:
-    import torch
-
-    dtype = getattr(torch, case.dtype)
-    shape = (case.tokens, case.size("hidden"))
-    device = "cuda"
-    args = [
-        torch.empty(shape, device=device, dtype=dtype),  # topk_weights
-        torch.empty(shape, device=device, dtype=dtype),  # topk_ids
-        torch.randn(shape, device=device, dtype=dtype),  # gating_output
-        False,  # renormalize
-        0.5,  # moe_softcapping
-        None,  # correction_bias
-        False,  # enable_pdl
-    ]
-    return {"args": args}
+from kernelkit.benchspec import OpBench, installed
 
 
-def kernelkit_impl(inputs: dict):
+def kernelkit_impl(i: dict):
     import kernelkit_ops
 
-    return kernelkit_ops.topk_softmax(*inputs["args"])
+    return kernelkit_ops.topk_softmax(i["w"], i["ids"], i["x"])
 
 
-def reference(inputs: dict):
-    args = inputs["args"]
-    return args[2] * args[4]
+impls: dict[str, Callable] = {"kernelkit": kernelkit_impl}
+if installed("sgl_kernel"):
+
+    def sgl_kernel_impl(i: dict):
+        import sgl_kernel
+
+        return sgl_kernel.topk_softmax(i["w"], i["ids"], i["x"])
+
+    impls["sgl_kernel"] = sgl_kernel_impl
 
 
 BENCH = OpBench(
     op="topk_softmax",
-    cases=token_sweep("bfloat16", hidden=4096),
-    make_inputs=make_inputs,
-    impls={"kernelkit": kernelkit_impl},
-    reference=reference,
-    bytes_moved=lambda case: 2 * case.tokens * case.size("hidden") * case.itemsize,
-    flops=lambda case: case.tokens * case.size("hidden"),
+    cases=gate_cases("bfloat16", [(e, k) for e in (8, 64, 128, 256) for k in (2, 8) if k <= e]),
+    make_inputs=gate_inputs,
+    impls=impls,
+    reference=softmax_topk_reference,
+    bytes_moved=gate_bytes,
 )

@@ -260,3 +260,22 @@ def test_cuda_graph_replay():
     graph.replay()
     torch.cuda.synchronize()
     assert_routing(ids, w, *softmax_ref(gating, 8), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize(
+    "op, bias_bytes", [("topk_softmax", 0), ("topk_sigmoid", 4), ("moe_fused_gate", 2), ("kimi_k2_moe_fused_gate", 4)]
+)
+def test_bench_bytes_models(op, bias_bytes):
+    """Every gate bench counts the logits read once and the fp32 weights + int32 ids written once."""
+    from pathlib import Path
+
+    from kernelkit.perf import harness as bench
+    from kernelkit.project import find_project
+
+    b = bench.load_bench(find_project(Path(__file__).resolve().parents[2]), op)
+    case = next(c for c in b.cases if c.tokens == 2048)
+    e, k = case.size("experts"), case.size("k")
+    itemsize = {"bfloat16": 2, "float32": 4}[case.dtype]
+    assert b.bytes_moved(case) == 2048 * e * itemsize + 2048 * k * 8 + bias_bytes * e * (
+        itemsize // 2 if op == "moe_fused_gate" else 1
+    )
