@@ -14,9 +14,13 @@ fp4_enabled = _library.fp4_enabled  # whether the FP4 kernels are built (`kernel
 from kernelkit_ops.activation.gelu_and_mul import gelu_and_mul
 from kernelkit_ops.activation.gelu_tanh_and_mul import gelu_tanh_and_mul
 from kernelkit_ops.activation.silu_and_mul import silu_and_mul
+from kernelkit_ops.moe.kimi_k2_moe_fused_gate import kimi_k2_moe_fused_gate
 from kernelkit_ops.moe.moe_align_block_size import moe_align_block_size
+from kernelkit_ops.moe.moe_fused_gate import moe_fused_gate
 from kernelkit_ops.moe.moe_sum import moe_sum
 from kernelkit_ops.moe.moe_sum_reduce import moe_sum_reduce
+from kernelkit_ops.moe.topk_sigmoid import topk_sigmoid
+from kernelkit_ops.moe.topk_softmax import topk_softmax
 from kernelkit_ops.norm.fused_add_rmsnorm import fused_add_rmsnorm
 from kernelkit_ops.norm.gemma_fused_add_rmsnorm import gemma_fused_add_rmsnorm
 from kernelkit_ops.norm.gemma_rmsnorm import gemma_rmsnorm
@@ -45,7 +49,9 @@ __all__ = [
     "gelu_tanh_and_mul",
     "gemma_fused_add_rmsnorm",
     "gemma_rmsnorm",
+    "kimi_k2_moe_fused_gate",
     "moe_align_block_size",
+    "moe_fused_gate",
     "moe_sum",
     "moe_sum_reduce",
     "rmsnorm",
@@ -56,6 +62,8 @@ __all__ = [
     "sgl_per_token_group_quant_int8",
     "sgl_per_token_quant_fp8",
     "silu_and_mul",
+    "topk_sigmoid",
+    "topk_softmax",
     # kernelkit:all-end
     "FusedSetKVBufferArg",
 ]
