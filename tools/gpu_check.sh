@@ -9,6 +9,7 @@
 #   6. kernelkit bench --save --plot of the library's ops against the committed results, then again
 #      compared to the first run;
 #   6b. (benchnew) kernelkit bench --save of only the ops in BENCH_OPS;
+#   6c. (peer) FlashInfer's kernels side by side (.peer/ carried; PEER_ARGS e.g. --ops rope);
 #   7. eager host time per call (tools/eager_overhead.py), and of a carried earlier build in .ab/old-python.
 # Logs and results under $OUT. Carry library/python/kernelkit_ops/_kernelkit_ops.so and .whl/.
 set -uo pipefail
@@ -94,9 +95,14 @@ if [[ " $PHASES " == *" init "* ]]; then
 fi
 
 if [[ " $PHASES " == *" benchnew "* ]]; then
-  # only the ops named in BENCH_OPS (new ones: nothing committed to compare with), saved with baselines
-  step bench-new "$py" -m kernelkit bench ${BENCH_OPS:?BENCH_OPS names the ops} --save --plot --json "$OUT/bench-new.json"
+  # only the ops named in BENCH_OPS, saved with baselines; rows with a committed counterpart are compared to it
+  step bench-new "$py" -m kernelkit bench ${BENCH_OPS:?BENCH_OPS names the ops} --save --plot --json "$OUT/bench-new.json" --compare committed
   cp benchmarks/results/*/*.md benchmarks/results/*/*.json benchmarks/results/*/*.png "$OUT/" 2>/dev/null
+fi
+
+if [[ " $PHASES " == *" peer "* && -f .peer/peer_bench.py ]]; then
+  # FlashInfer's kernels side by side (../shared/peer/, carried as .peer/ with its extracted headers)
+  step peer env PYTHONPATH="$REPO/library/python" "$py" .peer/peer_bench.py ${PEER_ARGS:-}
 fi
 
 if [[ " $PHASES " == *" bench "* ]]; then
