@@ -133,16 +133,16 @@ __device__ __forceinline__ float group_scale(const GroupQuantArgs& a, float absm
   return s;
 }
 
-// The group's scale s into output_s: fp32 at s_row + col * s_group_stride, or (s_packed) its UE8M0 byte --
-// the exponent bits of the power of two s (v2), or v1's own conversion -- at byte col % 4 of int32 word
-// s_row + col / 4 * s_group_stride, the unused bytes of the row's last word zeroed.
+// The group's scale s into output_s: fp32 at s_row + col * s_group_stride, or (s_packed) its UE8M0 byte -- the
+// exponent bits of the power of two s, so the byte always names the scale the values were divided by -- at byte
+// col % 4 of int32 word s_row + col / 4 * s_group_stride, the unused bytes of the row's last word zeroed.
 __device__ __forceinline__ void store_group_scale(const GroupQuantArgs& a, int64_t s_row, int64_t col, float s) {
   if (!a.s_packed) {
     a.output_s[s_row + col * a.s_group_stride] = s;
     return;
   }
   uint8_t* word = reinterpret_cast<uint8_t*>(a.output_s + s_row + (col / 4) * a.s_group_stride);
-  word[col % 4] = a.v2 ? static_cast<uint8_t>(__float_as_uint(s) >> 23) : sgl::ue8m0_byte_by_log2(s);
+  word[col % 4] = static_cast<uint8_t>(__float_as_uint(s) >> 23);
   if (col == a.groups_per_row - 1) {
     for (int p = static_cast<int>(col % 4) + 1; p < 4; ++p) word[p] = 0;
   }

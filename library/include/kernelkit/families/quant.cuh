@@ -143,20 +143,6 @@ __device__ __forceinline__ float silu(float g) {
 #endif
 }
 
-// The UE8M0 byte of sgl-kernel v1's ue8m0 scale s (pow2_ceil_by_log2): (uint8)((int)log2(s) + 127), log2 as
-// its build computes it (lg2.approx on sm_90), the int conversion truncating, the sum wrapping.
-__device__ __forceinline__ uint8_t ue8m0_byte_by_log2(float s) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900
-  float l;
-  int i;
-  asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(l) : "f"(s));
-  asm("cvt.rzi.ftz.s32.f32 %0, %1;" : "=r"(i) : "f"(l));
-#else
-  const int i = static_cast<int>(log2f(s));
-#endif
-  return static_cast<uint8_t>(static_cast<uint32_t>(i) + 127u);
-}
-
 }  // namespace sgl
 
 // fp8 e4m3 of x * inv the way sgl-kernel's per-token and per-tensor quantizers clamp it: the min first,
