@@ -12,13 +12,17 @@
 
 namespace kernelkit {
 
-// silu_and_mul_scaled_fp4_grouped_quant: every argument of its schema (silu_and_mul_scaled_fp4_grouped_quant(Tensor!
-// output, Tensor! output_scale, Tensor input, Tensor input_global_scale, Tensor mask, bool enable_pdl) -> ()): tensors
-// as data pointers, lists as a pointer and a length, optional values as a pointer (nullptr for None); str as a C
-// string, ScalarType as its code and Device as its index (-1 for None). Then input's element count and dtype.
+// silu_and_mul_scaled_fp4_grouped_quant (FP4 builds only): SiLU-and-mul fused before NVFP4 of the masked MoE layout:
+// input [experts, rows, 2 * cols] = [gate | up] (bf16/fp16, cols % 16 == 0; rows input_row_stride and experts
+// input_expert_stride elements apart, values contiguous), quantized value T(silu(gate) * up). Only rows r <
+// clamp(mask[e], 0, rows) of expert e are read and written, quantized with global_scale[e] (mask: int32 [experts],
+// global_scale: fp32 [experts], both in device memory). Outputs contiguous: output [experts, rows, cols / 2] (8-byte
+// aligned), output_scale [experts, round_up(rows, 128), round_up(cols / 16, 4)] bytes, each expert's slab in the 128x4
+// swizzled layout. experts <= 4096.
 cudaError_t launch_silu_and_mul_scaled_fp4_grouped_quant(void* output, void* output_scale, const void* input,
-                                                         const void* input_global_scale, const void* mask,
-                                                         bool enable_pdl, int64_t numel, DType dtype,
-                                                         cudaStream_t stream);
+                                                         int64_t input_expert_stride, int64_t input_row_stride,
+                                                         int64_t experts, int64_t rows, int64_t cols,
+                                                         const float* global_scale, const int32_t* mask,
+                                                         bool enable_pdl, DType dtype, cudaStream_t stream);
 
 }  // namespace kernelkit
