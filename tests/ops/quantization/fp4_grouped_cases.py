@@ -230,14 +230,17 @@ def written(n_exp: int, m: int, k: int, mask: torch.Tensor, device="cpu") -> tup
     return out_w, scale_w.reshape(n_exp, rows, cols)
 
 
-def assert_written_equal(out, scales, want_out, want_scales, mask) -> None:
-    """Only the bytes the op writes (the wrapper's buffers come from torch.empty: the rest is garbage)."""
+def poison_unwritten(out, scales, mask) -> tuple[torch.Tensor, torch.Tensor]:
+    """Copies of codes and scale bytes with OUT_POISON / SCALE_POISON wherever the op does not write: what a
+    run on poisoned buffers leaves, made from the wrapper's fresh (torch.empty) ones."""
     n_exp, m, half_k = out.shape
     out_w, scale_w = written(n_exp, m, 2 * half_k, mask, out.device)
-    got_out, got_scales = out.clone(), scales.view(torch.uint8).clone()
-    got_out[~out_w] = OUT_POISON
-    got_scales[~scale_w] = SCALE_POISON
-    assert_grouped_equal(got_out, got_scales, want_out, want_scales)
+    return torch.where(out_w, out, OUT_POISON), torch.where(scale_w, scales.view(torch.uint8), SCALE_POISON)
+
+
+def assert_written_equal(out, scales, want_out, want_scales, mask) -> None:
+    """Only the bytes the op writes (the wrapper's buffers come from torch.empty: the rest is garbage)."""
+    assert_grouped_equal(*poison_unwritten(out, scales, mask), want_out, want_scales)
 
 
 def masks_for(n_exp: int, m: int, seed: int, device="cuda") -> torch.Tensor:

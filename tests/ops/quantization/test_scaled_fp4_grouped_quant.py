@@ -372,6 +372,17 @@ def test_large():
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize(("n_exp", "m", "k"), [(257, 3, 32), (600, 2, 64), (4096, 1, 16)], ids=str)
+def test_many_experts(n_exp, m, k):
+    """More experts than a CTA has threads: each CTA's row offsets take several scan passes (shared memory holds
+    all 4096 at the limit)."""
+    x = make_input(n_exp, m, k, torch.bfloat16, seed=n_exp)
+    gs = global_scales_for(x)
+    mask = torch.randint(-1, m + 2, (n_exp,), device="cuda", dtype=torch.int32)
+    assert_grouped_equal(*run_op(x, gs, mask), *grouped_reference(x, gs, mask))
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_special_values(dtype):
     x, gs, mask = special_case(dtype, "cuda")
