@@ -1,45 +1,10 @@
-"""`silu_and_mul_scaled_fp4_grouped_quant` benchmark: kernelkit vs the torch reference (eager and torch.compile).
+"""silu_and_mul_scaled_fp4_grouped_quant benchmark (FP4 builds only): the masked MoE layout, 32 experts x
+[gate | up] of 2 x 2048 (DeepSeek-V3's second MoE GEMM input per rank) and 8 x 2 x 4096, bf16, T in {1, 128,
+2048, 16384} tokens over the experts, next to silu_and_mul + scaled_fp4_grouped_quant; definitions, bytes model
+and baselines in fp4_grouped_bench.py."""
 
-Counts the default kernel's traffic (input read, output written); update it with the math.
-"""
+from __future__ import annotations
 
-from kernelkit.benchspec import Case, OpBench, token_sweep
+from fp4_grouped_bench import grouped_bench
 
-
-def make_inputs(case: Case) -> dict:
-    import torch
-
-    dtype = getattr(torch, case.dtype)
-    shape = (case.tokens, case.size("hidden"))
-    device = "cuda"
-    args = [
-        torch.empty(shape, device=device, dtype=dtype),  # output
-        torch.empty(shape, device=device, dtype=dtype),  # output_scale
-        torch.randn(shape, device=device, dtype=dtype),  # input
-        torch.randn(shape, device=device, dtype=dtype),  # input_global_scale
-        torch.randn(shape, device=device, dtype=dtype),  # mask
-        False,  # enable_pdl
-    ]
-    return {"args": args}
-
-
-def kernelkit_impl(inputs: dict):
-    import kernelkit_ops
-
-    return kernelkit_ops.silu_and_mul_scaled_fp4_grouped_quant(*inputs["args"])
-
-
-def reference(inputs: dict):
-    args = inputs["args"]
-    return args[2] * 1.0
-
-
-BENCH = OpBench(
-    op="silu_and_mul_scaled_fp4_grouped_quant",
-    cases=token_sweep("bfloat16", hidden=4096),
-    make_inputs=make_inputs,
-    impls={"kernelkit": kernelkit_impl},
-    reference=reference,
-    bytes_moved=lambda case: 2 * case.tokens * case.size("hidden") * case.itemsize,
-    flops=lambda case: case.tokens * case.size("hidden"),
-)
+BENCH = grouped_bench("silu_and_mul_scaled_fp4_grouped_quant", silu_and_mul=True, sizes=[(32, 2048), (8, 4096)])

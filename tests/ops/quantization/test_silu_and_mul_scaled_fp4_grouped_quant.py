@@ -48,6 +48,7 @@ _RUN_WITHOUT_FP4 = (
     "test_kernel_compiles_for_sm90a_and_sm100a",
     "test_kernel_code_on_the_cpu_matches_reference",
     "test_kernel_code_on_the_cpu_special_values",
+    "test_bench_bytes_model",
 )
 
 
@@ -182,6 +183,21 @@ def test_kernel_code_on_the_cpu_special_values(emulator, tmp_path, dtype):
         mask = torch.tensor([4, 3], dtype=torch.int32)
         out, scales = emulate(emulator, tmp_path, x, gs, mask, silu=True)
         assert_grouped_equal(out, scales, *grouped_reference(silu_and_mul_values(x), gs, mask))
+
+
+def test_bench_bytes_model():
+    from pathlib import Path
+
+    from kernelkit.perf import harness as bench
+    from kernelkit.project import find_project
+
+    b = bench.load_bench(find_project(Path(__file__).resolve().parents[2]), NAME)
+    assert sorted({(c.size("experts"), c.size("hidden")) for c in b.cases}) == [(8, 4096), (32, 2048)]
+    assert sorted({c.tokens for c in b.cases}) == [1, 128, 2048, 16384]
+    assert {"kernelkit", "kernelkit_no_pdl", "kernelkit_unfused"} <= set(b.impls)
+    case = next(c for c in b.cases if c.tokens == 2048 and c.size("experts") == 32)
+    # valid rows: [gate | up] read, codes and scales (128 per row, no padding) written; masks and scales read
+    assert b.bytes_moved(case) == 2048 * (2 * 2048 * 2 + 1024 + 128) + 32 * 8
 
 
 # ------------------------------------------ the wrapper on fake tensors, the binding on CPU tensors
