@@ -331,13 +331,15 @@ int load_width(const Args& a) {
   return pick_vec_width<T>({a.input}, {a.in_expert_stride, a.in_row_stride, a.up_offset, kFp4BlockSize});
 }
 
-// CTAs of `kernel` one SM holds at once (asked once per kernel instance; the row offsets' shared memory
-// is left out: at a few hundred experts it does not limit occupancy, and a larger grid only queues).
-template <typename Kernel>
-int ctas_per_sm(Kernel kernel) {
-  static const int n = [kernel] {
+// CTAs of one kernel instance an SM holds at once (asked once per instance; the row offsets' shared memory is
+// left out: at a few hundred experts it does not limit occupancy, and a larger grid only queues).
+template <typename T, int LV, bool kSiluAndMul>
+int ctas_per_sm() {
+  static const int n = [] {
     int blocks = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kThreads, 0) != cudaSuccess || blocks <= 0) {
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, grouped_fp4_quant_kernel<T, LV, kSiluAndMul>, kThreads,
+                                                      0) != cudaSuccess ||
+        blocks <= 0) {
       cudaGetLastError();  // clear it: the launch reports real errors
       return 4;
     }
@@ -363,10 +365,9 @@ cudaError_t launch(void* output, void* output_scale, const void* input, int64_t 
     using T = typename decltype(tag)::type;
     return dispatch_vec_width(load_width<T>(a), [&](auto vec_c) {
       constexpr int LV = decltype(vec_c)::value;
-      const auto kernel = grouped_fp4_quant_kernel<T, LV, kSiluAndMul>;
       dim3 grid, threads;
-      launch_shape(a, static_cast<int64_t>(sm_count()) * ctas_per_sm(kernel), grid, threads);
-      return launch_with_pdl(kernel, grid, threads, smem, stream, enable_pdl, a);
+      launch_shape(a, static_cast<int64_t>(sm_count()) * ctas_per_sm<T, LV, kSiluAndMul>(), grid, threads);
+      return launch_with_pdl(grouped_fp4_quant_kernel<T, LV, kSiluAndMul>, grid, threads, smem, stream, enable_pdl, a);
     });
   });
 }
