@@ -26,12 +26,14 @@ from kernelkit_ops.norm.gemma_fused_add_rmsnorm import gemma_fused_add_rmsnorm
 from kernelkit_ops.norm.gemma_rmsnorm import gemma_rmsnorm
 from kernelkit_ops.norm.rmsnorm import rmsnorm
 from kernelkit_ops.quantization.fused_add_rmsnorm_quant_fp8 import fused_add_rmsnorm_quant_fp8
+from kernelkit_ops.quantization.scaled_fp4_grouped_quant import scaled_fp4_grouped_quant
 from kernelkit_ops.quantization.scaled_fp4_quant import scaled_fp4_quant
 from kernelkit_ops.quantization.sgl_per_tensor_quant_fp8 import sgl_per_tensor_quant_fp8
 from kernelkit_ops.quantization.sgl_per_token_group_quant_8bit import sgl_per_token_group_quant_8bit
 from kernelkit_ops.quantization.sgl_per_token_group_quant_fp8 import sgl_per_token_group_quant_fp8
 from kernelkit_ops.quantization.sgl_per_token_group_quant_int8 import sgl_per_token_group_quant_int8
 from kernelkit_ops.quantization.sgl_per_token_quant_fp8 import sgl_per_token_quant_fp8
+from kernelkit_ops.quantization.silu_and_mul_scaled_fp4_grouped_quant import silu_and_mul_scaled_fp4_grouped_quant
 from kernelkit_ops.rope.apply_rope_with_cos_sin_cache_inplace import apply_rope_with_cos_sin_cache_inplace
 
 # kernelkit:exports-end
@@ -55,6 +57,7 @@ __all__ = [
     "moe_sum",
     "moe_sum_reduce",
     "rmsnorm",
+    "scaled_fp4_grouped_quant",
     "scaled_fp4_quant",
     "sgl_per_tensor_quant_fp8",
     "sgl_per_token_group_quant_8bit",
@@ -62,6 +65,7 @@ __all__ = [
     "sgl_per_token_group_quant_int8",
     "sgl_per_token_quant_fp8",
     "silu_and_mul",
+    "silu_and_mul_scaled_fp4_grouped_quant",
     "topk_sigmoid",
     "topk_softmax",
     # kernelkit:all-end

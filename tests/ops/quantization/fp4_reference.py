@@ -119,3 +119,65 @@ def dequantize(packed: torch.Tensor, scales: torch.Tensor, global_scale: torch.T
     codes = torch.stack([packed & 0xF, packed >> 4], dim=-1).reshape(m, n)
     sf = unswizzle(scales, m, n // BLOCK).float() / global_scale.float()
     return (e2m1_values(codes).reshape(m, n // BLOCK, BLOCK) * sf.unsqueeze(-1)).reshape(m, n)
+
+
+# ------------------------------------------------------- the grouped quantizers (masked MoE layout)
+
+# log2(e) rounded to float32: what __expf multiplies by before ex2.approx (its PTX: mul.f32 by 0fBFB8AA3B, the
+# negated constant, then ex2.approx.f32).
+LOG2E_F32 = 1.44269502162933349609375
+SCALE_POISON = 0xA5  # what the grouped tests fill the scale buffers with (not NaN: NaN bytes compare loosely)
+OUT_POISON = 0xAB
+
+
+def ex2_approx_gpu(t: torch.Tensor) -> torch.Tensor:
+    """ex2.approx.f32 of every element of a float32 CUDA tensor (the instruction itself, through Triton)."""
+    import _sgl_ptx  # Triton: the GPU machine has it, CPU CI does not
+
+    return _sgl_ptx.unary("ex2.approx.f32 $0, $1;", t.float().contiguous())
+
+
+def ex2_double(t: torch.Tensor) -> torch.Tensor:
+    """2^t in float64 rounded to float32: what the CPU emulation of the kernels computes in place of ex2.approx."""
+    return torch.exp2(t.double()).float()
+
+
+def silu_and_mul_values(x: torch.Tensor, ex2=None) -> torch.Tensor:
+    """[..., 2k] -> [..., k] in x's dtype: T(silu(g) * u), g = x[..., :k], u = x[..., k:], in float32 with
+    silu(g) = g / (1 + ex2(g * -log2 e)) (an IEEE add and division), one rounding to T: what silu_and_mul and
+    silu_and_mul_scaled_fp4_grouped_quant compute. `ex2` maps a float32 tensor to 2^t: ex2_approx_gpu for
+    the GPU's instruction; by default ex2_double (the CPU emulation's)."""
+    k = x.shape[-1] // 2
+    g, u = x[..., :k].float(), x[..., k:].float()
+    e = (ex2 or ex2_double)(g * -LOG2E_F32)
+    return ((g / (1.0 + e)) * u).to(x.dtype)
+
+
+def valid_rows(mask: torch.Tensor, m: int) -> list[int]:
+    """Rows each expert quantizes: mask clamped to [0, m]."""
+    return [min(max(int(v), 0), m) for v in mask.tolist()]
+
+
+def grouped_reference(x: torch.Tensor, global_scale: torch.Tensor, mask: torch.Tensor):
+    """What scaled_fp4_grouped_quant leaves in buffers filled with OUT_POISON / SCALE_POISON, for x [l, m, k]:
+    (codes uint8 [l, m, k / 2], scale bytes uint8 [l, round_up(m, 128), round_up(k / 16, 4)]). Expert e's rows
+    r < valid_rows[e] hold reference(x[e, :v], gs[e]) (scales at their swizzled offsets, the row's padding
+    columns 0); every other byte keeps its poison."""
+    n_exp, m, k = x.shape
+    rows, cols = padded_shape(m, k)
+    out = torch.full((n_exp, m, k // 2), OUT_POISON, dtype=torch.uint8, device=x.device)
+    scales = torch.full((n_exp, rows * cols), SCALE_POISON, dtype=torch.uint8, device=x.device)
+    for e, v in enumerate(valid_rows(mask, m)):
+        if v == 0 or k == 0:
+            continue
+        packed, sf = quantize(x[e, :v], global_scale[e : e + 1])
+        out[e, :v] = packed
+        offsets = scale_offsets(v, cols, x.device).reshape(-1)  # the valid rows' columns, padding included
+        scales[e, offsets] = swizzle(sf).view(torch.uint8).reshape(-1)[offsets]
+    return out, scales.reshape(n_exp, rows, cols)
+
+
+def fp8_bytes_equal(actual: torch.Tensor, expected: torch.Tensor) -> torch.Tensor:
+    """Elementwise equality of e4m3 bytes (uint8), every NaN (0x7F / 0xFF) equal to every other."""
+    a, e = actual.view(torch.uint8), expected.view(torch.uint8)
+    return torch.where((a & 0x7F) == 0x7F, 0x7F, a) == torch.where((e & 0x7F) == 0x7F, 0x7F, e)
