@@ -25,8 +25,18 @@ from kernelkit_ops.quantization.sgl_per_token_group_quant_fp8 import sgl_per_tok
 from kernelkit_ops.quantization.sgl_per_token_group_quant_int8 import sgl_per_token_group_quant_int8
 from kernelkit_ops.quantization.sgl_per_token_quant_fp8 import sgl_per_token_quant_fp8
 from kernelkit_ops.rope.apply_rope_with_cos_sin_cache_inplace import apply_rope_with_cos_sin_cache_inplace
+from kernelkit_ops.sampling.min_p_sampling_from_probs import min_p_sampling_from_probs
+from kernelkit_ops.sampling.softmax import softmax
+from kernelkit_ops.sampling.top_k_mask_logits import top_k_mask_logits
+from kernelkit_ops.sampling.top_k_renorm_probs import top_k_renorm_probs
+from kernelkit_ops.sampling.top_k_sampling_from_probs import top_k_sampling_from_probs
+from kernelkit_ops.sampling.top_k_top_p_sampling_from_probs import top_k_top_p_sampling_from_probs
+from kernelkit_ops.sampling.top_p_renorm_probs import top_p_renorm_probs
+from kernelkit_ops.sampling.top_p_sampling_from_probs import top_p_sampling_from_probs
 
 # kernelkit:exports-end
+from kernelkit_ops.sampling.top_k_renorm_probs import top_k_renorm_prob  # sgl-kernel's aliases
+from kernelkit_ops.sampling.top_p_renorm_probs import top_p_renorm_prob
 
 __all__ = [
     # kernelkit:all-begin
@@ -37,6 +47,7 @@ __all__ = [
     "gelu_tanh_and_mul",
     "gemma_fused_add_rmsnorm",
     "gemma_rmsnorm",
+    "min_p_sampling_from_probs",
     "rmsnorm",
     "scaled_fp4_quant",
     "sgl_per_tensor_quant_fp8",
@@ -44,5 +55,14 @@ __all__ = [
     "sgl_per_token_group_quant_int8",
     "sgl_per_token_quant_fp8",
     "silu_and_mul",
+    "softmax",
+    "top_k_mask_logits",
+    "top_k_renorm_probs",
+    "top_k_sampling_from_probs",
+    "top_k_top_p_sampling_from_probs",
+    "top_p_renorm_probs",
+    "top_p_sampling_from_probs",
     # kernelkit:all-end
+    "top_k_renorm_prob",
+    "top_p_renorm_prob",
 ]

@@ -1,0 +1,48 @@
+"""`top_p_sampling_from_probs` benchmark: kernelkit vs the torch reference (eager and torch.compile).
+
+Counts the default kernel's traffic (probs read, samples written); update it with the math.
+"""
+
+from kernelkit.benchspec import Case, OpBench, token_sweep
+
+
+def make_inputs(case: Case) -> dict:
+    import torch
+
+    dtype = getattr(torch, case.dtype)
+    shape = (case.tokens, case.size("hidden"))
+    device = "cuda"
+    args = [
+        torch.randn(shape, device=device, dtype=dtype),  # probs
+        torch.empty(shape, device=device, dtype=dtype),  # samples
+        None,  # indices
+        None,  # top_p_arr
+        0.5,  # top_p_val
+        1,  # seed
+        1,  # offset
+        None,  # rng_state
+        False,  # enable_pdl
+    ]
+    return {"args": args}
+
+
+def kernelkit_impl(inputs: dict):
+    import kernelkit_ops
+
+    return kernelkit_ops.top_p_sampling_from_probs(*inputs["args"])
+
+
+def reference(inputs: dict):
+    args = inputs["args"]
+    return args[0] * args[4]
+
+
+BENCH = OpBench(
+    op="top_p_sampling_from_probs",
+    cases=token_sweep("bfloat16", hidden=4096),
+    make_inputs=make_inputs,
+    impls={"kernelkit": kernelkit_impl},
+    reference=reference,
+    bytes_moved=lambda case: 2 * case.tokens * case.size("hidden") * case.itemsize,
+    flops=lambda case: case.tokens * case.size("hidden"),
+)
