@@ -12,7 +12,8 @@ _U64 = 1 << 64
 
 
 def to_tensor_scalar_tuple(x):
-    """sgl-kernel's ``_to_tensor_scalar_tuple``: a tensor is per-row (``(x, 0)``), anything else a scalar (``(None, x)``)."""
+    """sgl-kernel's ``_to_tensor_scalar_tuple``: a tensor is per-row (``(x, 0)``), anything else a scalar
+    (``(None, x)``)."""
     if isinstance(x, torch.Tensor):
         return (x, 0)
     return (None, x)
@@ -49,9 +50,7 @@ def philox_seed_offset(generator: torch.Generator | None, device: torch.device):
     except (RuntimeError, AttributeError):
         state = generator.get_state().view(torch.int64)
         seed, offset = int(state[0]), int(state[1])
-        generator.set_state(
-            torch.tensor([seed, offset + OFFSET_INCREMENT], dtype=torch.int64).view(torch.uint8)
-        )
+        generator.set_state(torch.tensor([seed, offset + OFFSET_INCREMENT], dtype=torch.int64).view(torch.uint8))
     return _signed(seed), _signed(offset), None
 
 

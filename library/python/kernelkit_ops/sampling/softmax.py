@@ -28,8 +28,7 @@ def softmax(
     if isinstance(temperature, torch.Tensor):
         if temperature.ndim != 1:
             raise ValueError(
-                "temperature tensor must be 1D with one value per logits row, "
-                f"got shape {tuple(temperature.shape)}"
+                f"temperature tensor must be 1D with one value per logits row, got shape {tuple(temperature.shape)}"
             )
         if temperature.size(0) != logits.size(0):
             raise ValueError(
