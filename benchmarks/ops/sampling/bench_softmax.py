@@ -1,44 +1,19 @@
-"""`softmax` benchmark: kernelkit vs the torch reference (eager and torch.compile).
+"""`softmax` benchmark: softmax(logits) in fp32;
+B in {1, 16, 64, 256}, V in {128256, 151936}, fp32 (sampling_bench.py)."""
 
-Counts the default kernel's traffic (logits read, probs written); update it with the math.
-"""
-
-from kernelkit.benchspec import Case, OpBench, token_sweep
+from sampling_bench import sampling_bench
 
 
-def make_inputs(case: Case) -> dict:
-    import torch
-
-    dtype = getattr(torch, case.dtype)
-    shape = (case.tokens, case.size("hidden"))
-    device = "cuda"
-    args = [
-        torch.randn(shape, device=device, dtype=dtype),  # logits
-        torch.empty(shape, device=device, dtype=dtype),  # probs
-        None,  # temperature_arr
-        0.5,  # temperature_val
-        False,  # enable_pdl
-    ]
-    return {"args": args}
-
-
-def kernelkit_impl(inputs: dict):
+def kernelkit_impl(i: dict):
     import kernelkit_ops
 
-    return kernelkit_ops.softmax(*inputs["args"])
+    return kernelkit_ops.softmax(i["logits"])
 
 
-def reference(inputs: dict):
-    args = inputs["args"]
-    return args[0] * args[3]
+def reference(i: dict):
+    import torch
+
+    return torch.softmax(i["logits"], -1)
 
 
-BENCH = OpBench(
-    op="softmax",
-    cases=token_sweep("bfloat16", hidden=4096),
-    make_inputs=make_inputs,
-    impls={"kernelkit": kernelkit_impl},
-    reference=reference,
-    bytes_moved=lambda case: 2 * case.tokens * case.size("hidden") * case.itemsize,
-    flops=lambda case: case.tokens * case.size("hidden"),
-)
+BENCH = sampling_bench("softmax", kernelkit_impl, reference, writes_rows=True)

@@ -1,48 +1,17 @@
-"""`top_k_sampling_from_probs` benchmark: kernelkit vs the torch reference (eager and torch.compile).
+"""`top_k_sampling_from_probs` benchmark: top-k sampling, k = 50;
+B in {1, 16, 64, 256}, V in {128256, 151936}, fp32 (sampling_bench.py)."""
 
-Counts the default kernel's traffic (probs read, samples written); update it with the math.
-"""
-
-from kernelkit.benchspec import Case, OpBench, token_sweep
+from sampling_bench import TOP_K, ref_sample, ref_top_k_mask, sampling_bench
 
 
-def make_inputs(case: Case) -> dict:
-    import torch
-
-    dtype = getattr(torch, case.dtype)
-    shape = (case.tokens, case.size("hidden"))
-    device = "cuda"
-    args = [
-        torch.randn(shape, device=device, dtype=dtype),  # probs
-        torch.empty(shape, device=device, dtype=dtype),  # samples
-        None,  # indices
-        None,  # top_k_arr
-        1,  # top_k_val
-        1,  # seed
-        1,  # offset
-        None,  # rng_state
-        False,  # enable_pdl
-    ]
-    return {"args": args}
-
-
-def kernelkit_impl(inputs: dict):
+def kernelkit_impl(i: dict):
     import kernelkit_ops
 
-    return kernelkit_ops.top_k_sampling_from_probs(*inputs["args"])
+    return kernelkit_ops.top_k_sampling_from_probs(i["probs"], TOP_K)
 
 
-def reference(inputs: dict):
-    args = inputs["args"]
-    return args[0] * 1.0
+def reference(i: dict):
+    return ref_sample(ref_top_k_mask(i["probs"], TOP_K))
 
 
-BENCH = OpBench(
-    op="top_k_sampling_from_probs",
-    cases=token_sweep("bfloat16", hidden=4096),
-    make_inputs=make_inputs,
-    impls={"kernelkit": kernelkit_impl},
-    reference=reference,
-    bytes_moved=lambda case: 2 * case.tokens * case.size("hidden") * case.itemsize,
-    flops=lambda case: case.tokens * case.size("hidden"),
-)
+BENCH = sampling_bench("top_k_sampling_from_probs", kernelkit_impl, reference, writes_rows=False)

@@ -1,44 +1,18 @@
-"""`top_p_renorm_probs` benchmark: kernelkit vs the torch reference (eager and torch.compile).
+"""`top_p_renorm_probs` benchmark: top-p renormalisation, p = 0.9;
+B in {1, 16, 64, 256}, V in {128256, 151936}, fp32 (sampling_bench.py)."""
 
-Counts the default kernel's traffic (probs read, renorm_probs written); update it with the math.
-"""
-
-from kernelkit.benchspec import Case, OpBench, token_sweep
+from sampling_bench import TOP_P, ref_top_p_mask, sampling_bench
 
 
-def make_inputs(case: Case) -> dict:
-    import torch
-
-    dtype = getattr(torch, case.dtype)
-    shape = (case.tokens, case.size("hidden"))
-    device = "cuda"
-    args = [
-        torch.randn(shape, device=device, dtype=dtype),  # probs
-        torch.empty(shape, device=device, dtype=dtype),  # renorm_probs
-        None,  # top_p_arr
-        0.5,  # top_p_val
-        False,  # enable_pdl
-    ]
-    return {"args": args}
-
-
-def kernelkit_impl(inputs: dict):
+def kernelkit_impl(i: dict):
     import kernelkit_ops
 
-    return kernelkit_ops.top_p_renorm_probs(*inputs["args"])
+    return kernelkit_ops.top_p_renorm_probs(i["probs"], TOP_P)
 
 
-def reference(inputs: dict):
-    args = inputs["args"]
-    return args[0] * args[3]
+def reference(i: dict):
+    m = ref_top_p_mask(i["probs"], TOP_P)
+    return m / m.sum(-1, keepdim=True)
 
 
-BENCH = OpBench(
-    op="top_p_renorm_probs",
-    cases=token_sweep("bfloat16", hidden=4096),
-    make_inputs=make_inputs,
-    impls={"kernelkit": kernelkit_impl},
-    reference=reference,
-    bytes_moved=lambda case: 2 * case.tokens * case.size("hidden") * case.itemsize,
-    flops=lambda case: case.tokens * case.size("hidden"),
-)
+BENCH = sampling_bench("top_p_renorm_probs", kernelkit_impl, reference, writes_rows=True)

@@ -28,16 +28,15 @@ from kernelkit_ops.rope.apply_rope_with_cos_sin_cache_inplace import apply_rope_
 from kernelkit_ops.sampling.min_p_sampling_from_probs import min_p_sampling_from_probs
 from kernelkit_ops.sampling.softmax import softmax
 from kernelkit_ops.sampling.top_k_mask_logits import top_k_mask_logits
-
-# kernelkit:exports-end
-from kernelkit_ops.sampling.top_k_renorm_probs import (
-    top_k_renorm_prob,  # sgl-kernel's aliases
-    top_k_renorm_probs,
-)
+from kernelkit_ops.sampling.top_k_renorm_probs import top_k_renorm_probs
 from kernelkit_ops.sampling.top_k_sampling_from_probs import top_k_sampling_from_probs
 from kernelkit_ops.sampling.top_k_top_p_sampling_from_probs import top_k_top_p_sampling_from_probs
-from kernelkit_ops.sampling.top_p_renorm_probs import top_p_renorm_prob, top_p_renorm_probs
+from kernelkit_ops.sampling.top_p_renorm_probs import top_p_renorm_probs
 from kernelkit_ops.sampling.top_p_sampling_from_probs import top_p_sampling_from_probs
+
+# kernelkit:exports-end
+top_k_renorm_prob = top_k_renorm_probs  # sgl-kernel's aliases
+top_p_renorm_prob = top_p_renorm_probs
 
 __all__ = [
     # kernelkit:all-begin

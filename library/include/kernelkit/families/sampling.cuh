@@ -294,7 +294,7 @@ __device__ __forceinline__ void walk(Hist* hist, Control& ctl, int round, cg::cl
     msum += m[j];
   }
   if (t == 0) ctl.found = 0;
-  uint32_t cex, cin, ctot;
+  uint32_t cex, cin, ctot;  // cin, ctot and min_ unused: the walk needs exclusive prefixes and the total mass
   unsigned long long mex, min_, mtot;
   block_scan<uint32_t>(csum, cex, cin, ctot, ctl.scan_u);
   block_scan<unsigned long long>(msum, mex, min_, mtot, ctl.scan_m);
@@ -512,8 +512,9 @@ __global__ void __launch_bounds__(kThreads, 2) row_kernel(RowParams p) {
     // The kept set: key >= thr (and, for min-p, value >= pivot); samplers and renorm skip zero probabilities.
     uint32_t thr = 0;
     float pivot = -INFINITY;
-    const int64_t k = p.k_arr ? static_cast<int64_t>(p.k_arr[row_ok ? row : 0]) : p.k_val;
-    const float fp = p.f_arr ? p.f_arr[row_ok ? row : 0] : p.f_val;
+    // An index outside [0, P) reads nothing (its sample is -1); per-row thresholds follow the probs row.
+    const int64_t k = p.k_arr && row_ok ? static_cast<int64_t>(p.k_arr[row]) : p.k_val;
+    const float fp = p.f_arr && row_ok ? p.f_arr[row] : p.f_val;
     const bool k_keeps_all = k <= 0 || k >= p.vocab;
 
     if constexpr (OP == RowOp::kMaskTopK || OP == RowOp::kRenormTopK || OP == RowOp::kSampleTopK) {
