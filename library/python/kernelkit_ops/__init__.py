@@ -35,8 +35,18 @@ from kernelkit_ops.quantization.sgl_per_token_group_quant_int8 import sgl_per_to
 from kernelkit_ops.quantization.sgl_per_token_quant_fp8 import sgl_per_token_quant_fp8
 from kernelkit_ops.quantization.silu_and_mul_scaled_fp4_grouped_quant import silu_and_mul_scaled_fp4_grouped_quant
 from kernelkit_ops.rope.apply_rope_with_cos_sin_cache_inplace import apply_rope_with_cos_sin_cache_inplace
+from kernelkit_ops.sampling.min_p_sampling_from_probs import min_p_sampling_from_probs
+from kernelkit_ops.sampling.softmax import softmax
+from kernelkit_ops.sampling.top_k_mask_logits import top_k_mask_logits
+from kernelkit_ops.sampling.top_k_renorm_probs import top_k_renorm_probs
+from kernelkit_ops.sampling.top_k_sampling_from_probs import top_k_sampling_from_probs
+from kernelkit_ops.sampling.top_k_top_p_sampling_from_probs import top_k_top_p_sampling_from_probs
+from kernelkit_ops.sampling.top_p_renorm_probs import top_p_renorm_probs
+from kernelkit_ops.sampling.top_p_sampling_from_probs import top_p_sampling_from_probs
 
 # kernelkit:exports-end
+top_k_renorm_prob = top_k_renorm_probs  # sgl-kernel's aliases
+top_p_renorm_prob = top_p_renorm_probs
 
 # isort: split
 # Not an op: sgl-kernel's argument of apply_rope_with_cos_sin_cache_inplace's fused KV-cache store.
@@ -52,6 +62,7 @@ __all__ = [
     "gemma_fused_add_rmsnorm",
     "gemma_rmsnorm",
     "kimi_k2_moe_fused_gate",
+    "min_p_sampling_from_probs",
     "moe_align_block_size",
     "moe_fused_gate",
     "moe_sum",
@@ -65,9 +76,18 @@ __all__ = [
     "sgl_per_token_group_quant_int8",
     "sgl_per_token_quant_fp8",
     "silu_and_mul",
-    "silu_and_mul_scaled_fp4_grouped_quant",
-    "topk_sigmoid",
-    "topk_softmax",
     # kernelkit:all-end
     "FusedSetKVBufferArg",
+    "silu_and_mul_scaled_fp4_grouped_quant",
+    "softmax",
+    "top_k_mask_logits",
+    "top_k_renorm_prob",
+    "top_k_renorm_probs",
+    "top_k_sampling_from_probs",
+    "top_k_top_p_sampling_from_probs",
+    "top_p_renorm_prob",
+    "top_p_renorm_probs",
+    "top_p_sampling_from_probs",
+    "topk_sigmoid",
+    "topk_softmax",
 ]

@@ -1,0 +1,19 @@
+// The launcher of top_p_renorm_probs: defined by its kernel (csrc/sampling/top_p_renorm_probs.cu), called by its
+// binding (csrc/sampling/top_p_renorm_probs.cc). Both include this header, so a signature that drifts fails to compile.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "kernelkit/core/dtype.h"
+
+namespace kernelkit {
+
+// top_p_renorm_probs: per row, the values whose strictly-larger values sum to less than top_p (top_p_arr[r]
+// or top_p_val; top_p >= 1 keeps all) divided by their sum (at least 1e-8), the others 0.
+cudaError_t launch_top_p_renorm_probs(const float* probs, int64_t row_stride, float* renorm_probs,
+                                      const float* top_p_arr, float top_p_val, int64_t rows, int64_t vocab,
+                                      bool enable_pdl, cudaStream_t stream);
+
+}  // namespace kernelkit
