@@ -674,6 +674,7 @@ def execute(plan: Plan, on_step: Callable[[str], None] | None = None) -> Release
             transaction.fault_point("release-tag")
             _after_step(TAGGED)
         except BaseException as exc:
+            interrupted = isinstance(exc, KeyboardInterrupt) or transaction.interrupt_pending()
             with contextlib.suppress(OSError):  # a run killed while undoing goes on undoing, not finishing
                 _save_journal(plan, originals, ROLLING_BACK)
             problems = _rollback(plan, originals, tagged, built if built not in wheels_before else None)
@@ -684,7 +685,7 @@ def execute(plan: Plan, on_step: Callable[[str], None] | None = None) -> Release
                     details=problems,
                 ) from exc
             _journal_path(root).unlink(missing_ok=True)
-            if isinstance(exc, KeyboardInterrupt):
+            if interrupted:
                 raise transaction.Interrupted(
                     "the release was rolled back: files, HEAD and tags are as before"
                 ) from None

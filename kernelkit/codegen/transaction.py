@@ -203,6 +203,12 @@ def checkpoint() -> None:
         raise KeyboardInterrupt
 
 
+def interrupt_pending() -> bool:
+    """Whether a Ctrl-C is held and not acted on yet (a step that failed meanwhile may have failed of it: a
+    terminal's Ctrl-C reaches the git or pip a step runs, too)."""
+    return _interrupts.pending
+
+
 def complete() -> None:
     """The command's point of no return: a Ctrl-C from now on (or held until now) lets it finish."""
     st = _interrupts

@@ -565,3 +565,19 @@ def test_a_release_killed_while_undoing_itself_is_undone(world: World, tmp_path:
     check = world.kk(root, "check")
     assert "failed and was cut off while undoing itself; undid it" in check.stderr, check.output
     assert repo_state(root) == before
+
+
+def test_a_ctrl_c_that_also_stops_git_is_reported_as_an_interrupt(world: World, tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the git a release runs too: the failed commit is the interrupt, undone."""
+    root = copy(world.base, tmp_path)
+    before = repo_state(root)
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    hook = hooks / "pre-commit"  # git's parent is kernelkit: Ctrl-C both, as the terminal would
+    hook.write_text("#!/bin/sh\nkill -INT \"$(awk '{print $4}' /proc/$PPID/stat)\"\nexit 130\n")
+    hook.chmod(0o755)
+    git(root, "config", "core.hooksPath", str(hooks))
+    run = world.kk(root, *RELEASE)
+    assert run.code == 130 and run.stderr.strip() == RELEASE_ROLLED_BACK, run.output
+    git(root, "config", "--unset", "core.hooksPath")
+    assert repo_state(root) == before
