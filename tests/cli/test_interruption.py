@@ -331,14 +331,9 @@ def _new_or_remove(world: World, tmp_path: Path, command, points, point: str, si
     label = f"`kernelkit {' '.join(command[:2])}`"
     if point == "cleaned":  # killed after its last write: nothing but its lock file was left, removed quietly
         assert "earlier run" not in follow.stderr, follow.stderr
-    elif back:
-        assert f"earlier run: {label}" in follow.stderr and "cut off before its change was complete; undid it" in (
-            follow.stderr
-        ), follow.stderr
     else:
-        assert f"earlier run: {label}" in follow.stderr and "cut off after its change was complete" in (
-            follow.stderr
-        ), follow.stderr
+        said = "cut off before its change was complete; undid it" if back else "cut off after its change was complete"
+        assert f"earlier run: {label}" in follow.stderr and said in follow.stderr, follow.stderr
     assert_tree(root, before if back else after, "untouched" if back else "fully changed")
     assert_no_leftovers(root)
 
@@ -493,10 +488,8 @@ def assert_released(root: Path, start: str, reference: Path) -> None:
     assert git(root, "rev-parse", "HEAD^") == start, "not one commit on top of where the release began"
     assert git(root, "rev-parse", "HEAD^{tree}") == git(reference, "rev-parse", "HEAD^{tree}")
     assert set(state.tags) == {"v0.1.0", "v0.1.1"} and state.tags["v0.1.1"] == state.head
-    assert (
-        git(root, "cat-file", "-p", "v0.1.1").split("\n\n", 1)[1]
-        == git(reference, "cat-file", "-p", "v0.1.1").split("\n\n", 1)[1]
-    ), "the tag's message is not the changelog section"
+    message = lambda repo: git(repo, "cat-file", "-p", "v0.1.1").split("\n\n", 1)[1]  # noqa: E731
+    assert message(root) == message(reference), "the tag's message is not the changelog section"
     assert state.status == "", state.status
     assert_tree(root, tree(reference), "released")
 
