@@ -2,9 +2,13 @@
 
 A release is planned first (every refusal happens there, before anything is touched), then carried
 out in steps: the files (through `transaction.apply`, atomic), the optional wheel build and import
-check, the commit, the annotated tag. If any step after the file writes fails, everything done so
-far is undone (tag deleted, HEAD and index reset to the commit we started from, files rewritten from
-the bytes saved before), so the repository is exactly as it was.
+check, the commit, the annotated tag. If any step fails or Ctrl-C comes before the tag is made,
+everything done so far is undone (tag deleted, HEAD and index reset to the commit we started from,
+files rewritten from the bytes saved before), so the repository is exactly as it was.
+
+A journal (`.kernelkit-release.json`, written before the first file) survives a run that is killed
+outright: the next command undoes a release cut off before its commit, and `kernelkit release`
+finishes one cut off between its commit and its tag (it tags the commit); other commands say so.
 
 The version lives in pyproject.toml ([project].version), in `__version__` of the op library's
 package (and of the `kernelkit` package when the project is kernelkit itself), and in any file
@@ -13,6 +17,8 @@ listed in `[tool.kernelkit] version-files`; they must all agree before a bump.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import datetime
 import importlib.util
 import json
@@ -54,6 +60,11 @@ FILES_WRITTEN = "files-written"
 WHEEL_CHECKED = "wheel-checked"
 COMMITTED = "committed"
 TAGGED = "tagged"
+
+
+RELEASE_JOURNAL = ".kernelkit-release.json"
+RUNNING, ROLLING_BACK = "running", "rolling-back"
+_JOURNAL_FORMAT = 1
 
 
 def _after_step(step: str) -> None:
@@ -615,47 +626,79 @@ class Released:
 
 
 def execute(plan: Plan, on_step: Callable[[str], None] | None = None) -> Released:
-    """Write the files, build + check the wheel (when asked), commit, tag; on any failure undo it all."""
+    """Write the files, build + check the wheel (when asked), commit, tag; on any failure or Ctrl-C undo it all.
+
+    Ctrl-C is held (transaction.interrupts_held) and acted on between the steps, so the undoing itself is
+    never cut short; once the tag is made the release stands, and a Ctrl-C then lets it finish."""
     root = plan.project.root
     say = on_step or (lambda message: None)
     if _dirty(root) or _git_out(root, "rev-parse", "HEAD") != plan.head:  # e.g. edited while we asked for confirmation
         raise KernelkitError("the working tree or HEAD changed since the release was planned; run the release again")
     originals = {path: (path.read_bytes() if path.exists() else None) for path in plan.files}
-    transaction.apply(plan.changes)  # all files or none: a failure inside rolls back by itself
+    plan.changes.label = f"kernelkit release {plan.tag}"
     built: Path | None = None
     wheels_before: set[Path] = set()
     tagged = False
-    try:
-        _after_step(FILES_WRITTEN)
-        check = None
-        if plan.wheel:
-            wheels_before = set((root / "dist").glob("*.whl"))
-            say("building the wheel (compiles the library)")
-            built = build_wheel(plan.project, plan.version)
-            say("installing the wheel in a fresh venv and importing it")
-            check = check_wheel(plan.project, built, plan.version)
-            _after_step(WHEEL_CHECKED)
-        say(f"committing {plan.commit_message!r}")
-        _git(root, "add", "--", *(str(p) for p in plan.files))
-        _git(root, "commit", "-q", "-m", plan.commit_message)
-        commit = _git_out(root, "rev-parse", "HEAD")
-        _after_step(COMMITTED)
-        say(f"tagging {plan.tag}")
-        # verbatim: the default cleanup would strip the section's "## " and "### " lines as comments.
-        _git(root, "tag", "-a", "--cleanup=verbatim", "-F", "-", plan.tag, input=plan.section)
-        tagged = True
-        _after_step(TAGGED)
-    except BaseException as exc:
-        problems = _rollback(plan, originals, tagged, built if built not in wheels_before else None)
-        if problems:
-            raise KernelkitError(
-                f"the release failed ({exc}) and could not be fully undone; fix by hand:", details=problems
-            ) from exc
-        if isinstance(exc, KernelkitError):
-            raise KernelkitError(
-                f"{exc} (rolled back: files, HEAD and tags are as before)", exit_code=exc.exit_code, details=exc.details
-            ) from exc
-        raise
+    check = None
+    commit = ""
+    with transaction.interrupts_held():
+        transaction.checkpoint()
+        _save_journal(plan, originals, RUNNING)
+        try:
+            transaction.fault_point("release-journal")
+            transaction.checkpoint()
+            transaction.apply(plan.changes, final=False)  # all files or none: a failure inside rolls back by itself
+            transaction.fault_point("release-files")
+            transaction.checkpoint()
+            _after_step(FILES_WRITTEN)
+            if plan.wheel:
+                wheels_before = set((root / "dist").glob("*.whl"))
+                say("building the wheel (compiles the library)")
+                built = build_wheel(plan.project, plan.version)
+                transaction.checkpoint()
+                say("installing the wheel in a fresh venv and importing it")
+                check = check_wheel(plan.project, built, plan.version)
+                transaction.checkpoint()
+                _after_step(WHEEL_CHECKED)
+            say(f"committing {plan.commit_message!r}")
+            _git(root, "add", "--", *(str(p) for p in plan.files))
+            _git(root, "commit", "-q", "-m", plan.commit_message)
+            commit = _git_out(root, "rev-parse", "HEAD")
+            transaction.fault_point("release-commit")
+            transaction.checkpoint()
+            _after_step(COMMITTED)
+            say(f"tagging {plan.tag}")
+            # verbatim: the default cleanup would strip the section's "## " and "### " lines as comments.
+            _git(root, "tag", "-a", "--cleanup=verbatim", "-F", "-", plan.tag, input=plan.section)
+            tagged = True
+            transaction.fault_point("release-tag")
+            _after_step(TAGGED)
+        except BaseException as exc:
+            interrupted = isinstance(exc, KeyboardInterrupt) or transaction.interrupt_pending()
+            with contextlib.suppress(OSError):  # a run killed while undoing goes on undoing, not finishing
+                _save_journal(plan, originals, ROLLING_BACK)
+            problems = _rollback(plan, originals, tagged, built if built not in wheels_before else None)
+            if problems:
+                raise KernelkitError(
+                    f"the release failed ({exc or type(exc).__name__}) and could not be fully undone; fix by hand, "
+                    f"then delete {RELEASE_JOURNAL}:",
+                    details=problems,
+                ) from exc
+            _journal_path(root).unlink(missing_ok=True)
+            if interrupted:
+                raise transaction.Interrupted(
+                    "the release was rolled back: files, HEAD and tags are as before"
+                ) from None
+            if isinstance(exc, KernelkitError):
+                raise KernelkitError(
+                    f"{exc} (rolled back: files, HEAD and tags are as before)",
+                    exit_code=exc.exit_code,
+                    details=exc.details,
+                ) from exc
+            raise
+        transaction.complete()  # the tag is made: the release stands
+        _journal_path(root).unlink(missing_ok=True)
+        transaction.fault_point("release-done")
     return Released(plan, commit, check)
 
 
@@ -683,7 +726,148 @@ def _rollback(plan: Plan, originals: dict[Path, bytes | None], tagged: bool, whe
         if data is None:
             attempt(f"delete {rel}", lambda path=path: path.unlink(missing_ok=True))
         else:
-            attempt(f"restore {rel} (`git checkout -- {rel}`)", lambda path=path, data=data: path.write_bytes(data))
+            attempt(
+                f"restore {rel} (`git checkout -- {rel}`)",
+                lambda path=path, data=data: transaction.write_atomic(path, data),
+            )
     if wheel is not None:
         attempt(f"delete {wheel}", lambda: wheel.unlink(missing_ok=True))
     return problems
+
+
+# ------------------------------------------------------------------------------------- recovery
+
+
+def _journal_path(root: Path) -> Path:
+    return root / RELEASE_JOURNAL
+
+
+def _save_journal(plan: Plan, originals: dict[Path, bytes | None], state: str) -> None:
+    """What the next run needs to undo or finish this release if it is killed: written before any file is."""
+    root = plan.project.root
+    files = {}
+    for path, data in originals.items():
+        new = plan.changes.changes[path]
+        files[os.path.relpath(path, root)] = {
+            "original": base64.b64encode(data).decode("ascii") if data is not None else None,
+            "sha256": transaction.sha256(new.encode("utf-8")) if new is not None else None,
+        }
+    data = {
+        "kernelkit_release_journal": _JOURNAL_FORMAT,
+        "state": state,
+        "pid": os.getpid(),
+        "tag": plan.tag,
+        "head": plan.head,
+        "commit_message": plan.commit_message,
+        "section": plan.section,
+        "files": files,
+    }
+    transaction.write_atomic(_journal_path(root), json.dumps(data, indent=1).encode("utf-8"))
+
+
+def _release_commit(root: Path, head: str, message: str) -> str | None:
+    """The commit `message` made on top of `head`, if HEAD has it in its history."""
+    log = _git(root, "log", "--format=%H %P%x00%s", f"{head}..HEAD", check=False)
+    for line in log.stdout.splitlines() if log.returncode == 0 else []:
+        ids, _, subject = line.partition("\0")
+        commit, *parents = ids.split()
+        if parents == [head] and subject == message:
+            return commit
+    return None
+
+
+def _restore_files(root: Path, head: str, files: dict[Path, tuple[bytes | None, str | None]]) -> list[str]:
+    """Every file the release wrote back to its bytes before it, and its index entry back to `head`; refuses,
+    changing nothing, when a file is neither what it was nor what the release wrote (edited since)."""
+    todo, conflicts = [], []
+    for path, (original, new_sha) in files.items():
+        current = path.read_bytes() if path.is_file() else None
+        if current == original:
+            continue
+        if current is None or transaction.sha256(current) == new_sha:
+            todo.append((path, original))
+        else:
+            conflicts.append(
+                f"{os.path.relpath(path, root)}: changed since; restore it with `git checkout {head[:12]} -- "
+                f"{os.path.relpath(path, root)}` if the change is not yours"
+            )
+    if conflicts:
+        raise KernelkitError(
+            f"an interrupted release left files that were edited since; kernelkit changed nothing. Resolve them, "
+            f"then delete {RELEASE_JOURNAL}:",
+            details=conflicts,
+        )
+    for path, original in todo:
+        if original is None:
+            path.unlink(missing_ok=True)
+        else:
+            transaction.write_atomic(path, original)
+    _git(root, "reset", "-q", head, "--", *(str(p) for p in files), check=False)  # unstage what `git add` staged
+    return [os.path.relpath(path, root) for path, _ in todo]
+
+
+def recover(root: Path, *, finish: bool) -> tuple[list[str], str | None]:
+    """Undo or finish a release a killed run left (its journal); messages, and the tag when this finished it.
+
+    Cut off before its commit: the files go back. Between its commit and its tag: `finish` (the release
+    command) tags the commit; other commands say how, and leave the journal for `kernelkit release`.
+    The caller holds the project lock."""
+    path = _journal_path(root)
+    if not path.exists():
+        return [], None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("kernelkit_release_journal") != _JOURNAL_FORMAT:
+            raise ValueError("unknown format")
+        tag, head, message, state = data["tag"], data["head"], data["commit_message"], data["state"]
+        files = {
+            root / rel: (base64.b64decode(f["original"]) if f["original"] is not None else None, f["sha256"])
+            for rel, f in data["files"].items()
+        }
+        who = f"`kernelkit release` of {tag} (pid {data['pid']})"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise KernelkitError(
+            f"{path}: the journal of an interrupted release, unreadable ({exc}); check `git log`, `git tag` and "
+            "`git status`, then delete it"
+        ) from None
+    now = _git(root, "rev-parse", "-q", "--verify", "HEAD^{commit}", check=False).stdout.strip()
+    commit = _release_commit(root, head, message)
+
+    def undone(what: str) -> str:
+        restored = _restore_files(root, head, files)
+        path.unlink()
+        put_back = (
+            f"{len(restored)} file{'s' if len(restored) != 1 else ''} put back" if restored else "no file to put back"
+        )
+        return f"{who} {what}; undid it ({put_back}): the repository is as before it"
+
+    if state == ROLLING_BACK:
+        if _tag_exists(root, tag):  # it did not exist when the release was planned: it is the release's
+            _git(root, "tag", "-d", tag)
+        if commit is not None and now == commit:
+            _git(root, "reset", "-q", head)
+        return [undone("failed and was cut off while undoing itself")], None
+    if _tag_exists(root, tag):
+        path.unlink()
+        return [f"{who} was cut off after tagging {tag}: the release is complete; removed its journal"], None
+    if now == head:
+        return [undone("was cut off before its commit")], None
+    if commit is not None and now == commit:
+        if not finish:
+            return [
+                f"{who} was cut off between its commit ({commit[:12]}) and its tag: run `kernelkit release` to "
+                f"finish it (it tags {commit[:12]} as {tag}), or drop the commit with `git reset --keep {head[:12]}`"
+            ], None
+        _git(root, "tag", "-a", "--cleanup=verbatim", "-F", "-", tag, input=data["section"])
+        path.unlink()
+        return [f"{who} was cut off between its commit and its tag; tagged {commit[:12]} as {tag} now"], tag
+    path.unlink()
+    if commit is not None:
+        return [
+            f"{who} was cut off between its commit ({commit[:12]}) and its tag, and HEAD has moved on since; tag "
+            f"the release commit by hand: `git tag -a {tag} {commit[:12]}`"
+        ], None
+    return [
+        f"{who} was cut off, and HEAD has moved since ({head[:12]} -> {now[:12] or 'none'}) without its commit, "
+        "so kernelkit changed nothing; check `git log` and `git status`"
+    ], None

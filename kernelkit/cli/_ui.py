@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from kernelkit.codegen import transaction
 from kernelkit.errors import KernelkitError
 
 console = Console(highlight=False)
@@ -28,31 +29,53 @@ def fail(message: str, code: int = 1, details: list[str] | None = None) -> typer
 
 
 def handles_errors(fn: F) -> F:
-    """KernelkitError -> one red line (plus its details) and its exit code; never a traceback."""
+    """KernelkitError -> one red line (plus its details) and its exit code; never a traceback.
+
+    Ctrl-C before a change is made: exit 130, saying what was undone. Ctrl-C after the change's point of no
+    return (transaction.complete): the command finishes and reports, then a note says the change is whole."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except KernelkitError as exc:
-            raise fail(str(exc), exc.exit_code, exc.details) from None
-        except KeyboardInterrupt:
-            raise fail("interrupted", 130) from None
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
-        except BrokenPipeError:  # output piped into `head` and the like: not an error of ours
-            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-            raise typer.Exit(0) from None
-        except Exception as exc:  # a kernelkit bug: still one line, the traceback on request
-            if os.environ.get("KERNELKIT_TRACEBACK"):
-                raise
-            raise fail(
-                f"internal error: {type(exc).__name__}: {exc} (set KERNELKIT_TRACEBACK=1 for the traceback "
-                "and report it)",
-                70,
-            ) from None
+        with transaction.command_scope() as interrupts:
+            try:
+                return _run(fn, args, kwargs)
+            finally:
+                if interrupts.late:
+                    err_console.print(
+                        "[bold yellow]note:[/] Ctrl-C came when the change could no longer stop cleanly; kernelkit "
+                        "finished it rather than leave it half made (nothing to redo)",
+                        soft_wrap=True,
+                    )
 
     return wrapper  # type: ignore[return-value]
+
+
+def _run(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    """`fn`, with every failure turned into one red line and an exit code."""
+    try:
+        return fn(*args, **kwargs)
+    except KernelkitError as exc:
+        raise fail(str(exc), exc.exit_code, exc.details) from None
+    except KeyboardInterrupt as exc:
+        raise fail(f"interrupted; {exc}" if str(exc) else "interrupted", 130) from None
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except BrokenPipeError:  # output piped into `head` and the like: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        raise typer.Exit(0) from None
+    except Exception as exc:  # a kernelkit bug: still one line, the traceback on request
+        if os.environ.get("KERNELKIT_TRACEBACK"):
+            raise
+        raise fail(
+            f"internal error: {type(exc).__name__}: {exc} (set KERNELKIT_TRACEBACK=1 for the traceback and report it)",
+            70,
+        ) from None
+
+
+def report_repairs(messages: list[str]) -> None:
+    """What the repair of a cut-off earlier run did or asks for, on stderr (--json output stays clean)."""
+    for message in messages:
+        err_console.print(f"[bold yellow]earlier run:[/] {escape(message)}", soft_wrap=True)
 
 
 def print_json(data: Any) -> None:

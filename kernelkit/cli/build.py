@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from kernelkit import recovery
 from kernelkit.builder import buildsys
-from kernelkit.cli._ui import console, fail, handles_errors, print_json
+from kernelkit.cli._ui import console, fail, handles_errors, print_json, report_repairs
 from kernelkit.project import find_project
 
 
@@ -51,6 +52,7 @@ def build(
         defines=tuple(buildsys.parse_define(d) for d in define or []),
     )
     project = find_project()
+    report_repairs(recovery.repair_if_needed(project.root).messages)  # never build a half-made change
     quiet = json_out
     with Progress(
         TextColumn("[bold]building[/]"),

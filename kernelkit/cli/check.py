@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from kernelkit.cli._ui import console, handles_errors, print_json
+from kernelkit import recovery
+from kernelkit.cli._ui import console, handles_errors, print_json, report_repairs
 from kernelkit.model import registry
 from kernelkit.project import find_project
 
@@ -17,6 +18,7 @@ from kernelkit.project import find_project
 def check(json_out: Annotated[bool, typer.Option("--json", help="Print findings as JSON.")] = False) -> None:
     """Report, with file:line, every op missing a piece or whose pieces disagree. Exit 1 on any finding."""
     project = find_project()
+    report_repairs(recovery.repair_if_needed(project.root).messages)  # a cut-off run's leftovers are no finding
     ops = registry.scan(project)
     findings = registry.check(project, ops)
     if json_out:

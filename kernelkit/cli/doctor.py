@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from kernelkit import recovery
 from kernelkit.builder import doctor as checks_core
-from kernelkit.cli._ui import console, handles_errors, print_json
+from kernelkit.cli._ui import console, handles_errors, print_json, report_repairs
 from kernelkit.errors import KernelkitError
 from kernelkit.project import find_project
 
@@ -22,6 +23,8 @@ def doctor(
         project = find_project()
     except KernelkitError:
         project = None
+    if project is not None:
+        report_repairs(recovery.repair_if_needed(project.root).messages)
     checks, archs = checks_core.run_checks(project)
     report = checks_core.to_json(checks, archs)
     if json_out:

@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 import typer
 from rich.tree import Tree
 
-from kernelkit.cli._ui import console, handles_errors, print_json
+from kernelkit import recovery
+from kernelkit.cli._ui import console, handles_errors, print_json, report_repairs
 from kernelkit.codegen import initproject, transaction
 from kernelkit.errors import KernelkitError
 
@@ -27,14 +28,14 @@ def init(
 ) -> None:
     """Create a kernel library project: library/, tests/, benchmarks/, Makefile, README, pyproject."""
     package = name or re.sub(r"\W", "_", path.resolve().name).lower()
+    report_repairs(recovery.repair_init_target(path.resolve()).messages)  # an earlier init of it, cut off
     changes = initproject.plan_init(path, package, namespace)
     created = [str(p.relative_to(changes.root)) for p in changes.created]
+    changes.label = f"kernelkit init {path}"
     try:
-        changes.root.mkdir(parents=True, exist_ok=True)
-        transaction.apply(changes)
+        transaction.apply(changes)  # makes the folder too; rolled back, it is gone again
     except OSError as exc:
         raise KernelkitError(f"cannot create {path}: {exc.strerror or exc}", exit_code=2) from None
-    initproject.make_executable(changes.root)
     if json_out:
         print_json({"path": str(changes.root), "name": package, "namespace": namespace or package, "created": created})
         return

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.tree import Tree
 
-from kernelkit.cli._ui import console, handles_errors, print_json
+from kernelkit import recovery
+from kernelkit.cli._ui import console, handles_errors, print_json, report_repairs
 from kernelkit.codegen import scaffold, transaction
 from kernelkit.model import layout, registry
 from kernelkit.project import Project, find_project
@@ -65,12 +66,14 @@ def new(
         name, category, template, scaffold.parse_dtypes(dtypes) if dtypes is not None else None, schema, fp4, like
     )
     with transaction.project_lock(project.root):
+        report_repairs(recovery.repair(project.root).messages)  # what a cut-off earlier run left, first
         changes = scaffold.plan_new(project, request)
         files = scaffold.files_of(changes)
         if dry_run:
             _report(project, files, json_out, dry_run=True, diff=changes.diff())
             return
-        transaction.apply(changes)
+        changes.label = f"kernelkit new {name}"
+        transaction.apply(changes)  # the point of no return: Ctrl-C from here on lets `new` finish and report
     fp4_op = fp4 or (like is not None and registry.scan(project)[name].fp4)  # a copy of an FP4 op is one
     _report(project, files, json_out, dry_run=False, name=name, fp4=fp4_op)
 

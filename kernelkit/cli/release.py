@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from kernelkit import recovery
 from kernelkit import release as core
-from kernelkit.cli._ui import console, err_console, handles_errors, print_json
+from kernelkit.cli._ui import console, err_console, handles_errors, print_json, report_repairs
 from kernelkit.codegen import transaction
 from kernelkit.errors import KernelkitError
 from kernelkit.model import layout
@@ -39,6 +40,12 @@ def release(
     the last tag."""
     project = find_project()
     with transaction.project_lock(project.root):
+        # A release cut off between its commit and its tag is finished here (tagged), and is this run's result.
+        repairs = recovery.repair(project.root, finish_release=not dry_run)
+        report_repairs(repairs.messages)
+        if repairs.released:
+            _report_finished(repairs.released, json_out)
+            return
         plan = core.plan_release(project, bump, wheel=wheel)
         if plan.warning:
             # stderr: the warning must not break --json on stdout.
@@ -70,6 +77,18 @@ def release(
             soft_wrap=True,
         )
     console.print(f"next: [bold]git push && git push origin {plan.tag}[/]")
+
+
+def _report_finished(tag: str, json_out: bool) -> None:
+    if json_out:
+        print_json({"dry_run": False, "finished": tag})
+        return
+    console.print(
+        f"[green]released[/] [bold]{tag}[/] (the earlier, cut-off run's release, finished); not starting another: "
+        "run `kernelkit release` again for a further one",
+        soft_wrap=True,
+    )
+    console.print(f"next: [bold]git push && git push origin {tag}[/]")
 
 
 def _summary(plan: core.Plan) -> None:

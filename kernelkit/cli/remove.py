@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 from rich.tree import Tree
 
-from kernelkit.cli._ui import console, handles_errors, print_json
+from kernelkit import recovery
+from kernelkit.cli._ui import console, handles_errors, print_json, report_repairs
 from kernelkit.codegen import scaffold, transaction
 from kernelkit.errors import KernelkitError
 from kernelkit.model import layout
@@ -24,6 +25,7 @@ def remove(
     """Remove an op's kernel, launcher header, binding, wrapper, test and bench, its CMake line and its export."""
     project = find_project()
     with transaction.project_lock(project.root):
+        report_repairs(recovery.repair(project.root).messages)  # what a cut-off earlier run left, first
         changes = scaffold.plan_remove(project, name)
         files = {k: [layout.rel(project, p) for p in v] for k, v in scaffold.files_of(changes).items()}
         if dry_run:
@@ -40,7 +42,8 @@ def remove(
             console.print(f"removes {len(deleted)} files and edits {len(modified)}: {', '.join(deleted)}")
             if not typer.confirm(f"Remove op '{name}'?"):
                 raise typer.Exit(1)
-        transaction.apply(changes)
+        changes.label = f"kernelkit remove {name}"
+        transaction.apply(changes)  # the point of no return: Ctrl-C from here on lets `remove` finish and report
     if json_out:
         print_json({"dry_run": False, **files})
         return

@@ -41,6 +41,7 @@ TEMPLATED_FILES = {
     "_library.py.j2": "library/python/{name}/_library.py",
 }
 KEEP_DIRS = ("tests/ops", "benchmarks/ops")
+EXECUTABLES = (".ci/run", "tools/bootstrap.py")  # written with their x bits, in the same all-or-nothing change
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 _env = jinja2.Environment(
@@ -149,16 +150,10 @@ def plan_init(path: Path, name: str, namespace: str | None = None) -> ChangeSet:
     changes = ChangeSet(root)
     source = generic_source_root()
     for src, dst in generic_files(source).items():
-        changes.write(root / dst.format(name=name), (source / src).read_text())
+        changes.write(root / dst.format(name=name), (source / src).read_text(), executable=dst in EXECUTABLES)
     ctx = {"name": name, "namespace": namespace, "cli_requirement": cli_requirement(source)}
     for template, dst in TEMPLATED_FILES.items():
         changes.write(root / dst.format(name=name), _env.get_template(template).render(ctx))
     for folder in KEEP_DIRS:
         changes.write(root / folder / ".gitkeep", "")
     return changes
-
-
-def make_executable(root: Path) -> None:
-    for rel in (".ci/run", "tools/bootstrap.py"):
-        target = root / rel
-        target.chmod(target.stat().st_mode | 0o111)
