@@ -348,7 +348,11 @@ REFUSALS = [
         ["new", "my_op", "--schema", "my_op(Tensor input, float scale) -> ()"],
         ["needs at least one 'Tensor! out'"],
     ),
-    ("schema-keyword-arg", ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor class) -> ()"], ["class", "keyword"]),
+    (
+        "schema-keyword-arg",
+        ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor class) -> ()"],
+        ["class", "keyword"],
+    ),
     (
         "schema-repeated-arg",
         ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor x, int x) -> ()"],
