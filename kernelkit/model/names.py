@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from kernelkit.errors import KernelkitError
+from kernelkit.errors import KernelkitError, shown
 from kernelkit.model import layout, regions
 from kernelkit.project import Project
 
@@ -75,14 +75,6 @@ PYTHON_BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_"))
 # Names of the C++ namespaces every generated TU qualifies with: a parameter or function of that name hides them.
 CPP_ROOTS = frozenset({"std", "torch", "kernelkit", "c10", "at", "cub", "cuda"})
 GENERATED_PREFIXES = ("launch_", "test_", "bench_")  # what `new` derives from another op's name
-
-
-def shown(text: str, limit: int = 60) -> str:
-    """`text` as a message shows it: control characters escaped (a newline reads \\n), long ones cut."""
-    escaped = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
-    if len(escaped) > limit:
-        return f"{escaped[: limit - 20]}...{escaped[-12:]} ({len(text)} characters)"
-    return escaped
 
 
 def camel(name: str) -> str:

@@ -46,3 +46,6 @@ __all__ = [
     "silu_and_mul",
     # kernelkit:all-end
 ]
+
+# Ops `kernelkit new` added since the library was built say "run kernelkit build" when called.
+_library.explain_unbuilt(__name__, __all__)
