@@ -16,7 +16,7 @@ from pathlib import Path
 import jinja2
 
 from kernelkit.codegen import _codefmt as codefmt
-from kernelkit.codegen.transaction import ChangeSet
+from kernelkit.codegen.transaction import ChangeSet, read_exact
 from kernelkit.errors import KernelkitError
 from kernelkit.model import layout, names, regions, registry
 from kernelkit.model.schema import Arg, Schema, cpp_string_literal, parse_schema, torch_checked
@@ -669,29 +669,19 @@ def plan_remove(project: Project, name: str) -> ChangeSet:
         ):
             changes.delete(category_init)
     init = layout.init_file(project)
-    for path, spec, loc in (
+    edits = [
         (project.cmake_file, layout.FP4_OPS if op.fp4 else layout.OPS, op.cmake),
         (project.cmake_file, layout.OPS if op.fp4 else layout.FP4_OPS, None),
         (init, layout.EXPORTS, op.export),
         (init, layout.ALL, op.all_entry),
-    ):
+    ]
+    for path, spec, loc in edits:  # all checked on the files as they are, before any edit: lines are theirs
+        if path.is_file():
+            regions.removable(read_exact(path), spec, name, layout.rel(project, path), required=loc is not None)
+    for path, spec, loc in edits:
         text = changes.current(path)
-        if text is None:
-            continue
-        where = layout.rel(project, path)
-        if loc is not None:
-            changes.write(path, regions.remove(text, spec, name, where))
-            continue
-        # No entry of the op here: a line that names it all the same is a hand-edited entry, which stays.
-        stray = [(n, line) for n, line in regions.stray_lines(text, spec, where) if re.search(rf"\b{name}\b", line)]
-        if stray:
-            line_no, line = stray[0]
-            raise KernelkitError(
-                f"{where}:{line_no}: '{names.shown(line.strip(), 80)}' in region {spec.name} names '{name}' but is "
-                f"not an entry kernelkit writes ({regions.ENTRY_SHAPES.get(spec.name, 'one entry per line')}), so "
-                "remove leaves it to you: make it that entry again or take it out, then run remove again",
-                exit_code=2,
-            )
+        if loc is not None and text is not None:
+            changes.write(path, regions.remove(text, spec, name, layout.rel(project, path)))
     return changes
 
 

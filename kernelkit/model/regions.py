@@ -134,6 +134,11 @@ def _keeping_newlines(edit):
     return wrapper
 
 
+def natural(text: str) -> list:
+    """Sort key of `text` in natural order, digits by value (op9 before op10), as ruff's isort orders imports."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
 @_keeping_newlines
 def insert(text: str, spec: RegionSpec, key: str, entry: str, path: str = "<file>") -> str:
     """Insert `entry` (lines for `key`) keeping the region sorted; refuses a key already there."""
@@ -145,10 +150,10 @@ def insert(text: str, spec: RegionSpec, key: str, entry: str, path: str = "<file
         raise KernelkitError(f"{path}: '{key}' already has an entry in region {spec.name}")
     new = entry.rstrip("\n").split("\n")
     if spec.sort_by_text:
-        sort_keys = ["\n".join(g).strip() if k is not None else None for g, k in zip(groups, keys)]
-        mine = "\n".join(new).strip()
+        sort_keys = [natural("\n".join(g).strip()) if k is not None else None for g, k in zip(groups, keys)]
+        mine = natural("\n".join(new).strip())
     else:
-        sort_keys, mine = keys, key
+        sort_keys, mine = [natural(k) if k is not None else None for k in keys], natural(key)
     # After the last entry when it sorts last: a formatter's blank line (or a comment) before the end
     # marker stays where it is.
     last = max((i for i, k in enumerate(sort_keys) if k is not None), default=-1)
@@ -159,13 +164,22 @@ def insert(text: str, spec: RegionSpec, key: str, entry: str, path: str = "<file
 
 @_keeping_newlines
 def remove(text: str, spec: RegionSpec, key: str, path: str = "<file>") -> str:
-    """Take out the one entry of `key`. Refuses, saying where, when the region holds two entries of it or a line
-    that names it but is no entry (hand-edited: only the user knows what it should become)."""
+    """Take out the one entry of `key` (refused as `removable` refuses)."""
     lines = text.split("\n")
     begin, end = _bounds(lines, spec, path)
+    removable(text, spec, key, path)
     split = _split(lines[begin + 1 : end], spec, begin + 2)
-    mine = [line_no for g, line_no in split if _key_of(g, spec) == key]
-    if not mine:
+    kept = [g for g, _ in split if _key_of(g, spec) != key]
+    return _render(lines, begin, end, kept, spec)
+
+
+def removable(text: str, spec: RegionSpec, key: str, path: str = "<file>", *, required: bool = True) -> None:
+    """Refuses, saying where, when the region holds no entry of `key` (with `required`), two of them, or a line
+    that names `key` but is no entry (hand-edited: only the user knows what it should become)."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    begin, end = _bounds(lines, spec, path)
+    mine = [line_no for g, line_no in _split(lines[begin + 1 : end], spec, begin + 2) if _key_of(g, spec) == key]
+    if not mine and required:
         raise KernelkitError(f"{path}: no entry for '{key}' in region {spec.name}")
     if len(mine) > 1:
         raise KernelkitError(
@@ -182,8 +196,6 @@ def remove(text: str, spec: RegionSpec, key: str, path: str = "<file>") -> str:
             "entry again or take it out, then run it again",
             exit_code=2,
         )
-    kept = [g for g, _ in split if _key_of(g, spec) != key]
-    return _render(lines, begin, end, kept, spec)
 
 
 # What an entry of each region looks like, for messages about a line that is not one.
