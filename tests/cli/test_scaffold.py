@@ -1226,6 +1226,20 @@ def test_generated_ops_compile_link_load_and_pass_their_cpu_tests(project: Proje
             for test in ("test_schema_registered", "test_rejects_cpu_tensor", "test_fake_impl_shapes"):
                 assert any(p.startswith(test) for p in passed), (name, test, passed)
 
+    # An op added after the build says to build when called; the built ones are their modules' own functions.
+    project.ok("new", "my_unbuilt")
+    unbuilt = project.python(
+        "import torch, kernelkit_ops\n"
+        "from kernelkit_ops.fresh_cat.my_scale import my_scale\n"
+        "assert kernelkit_ops.my_scale is my_scale and not hasattr(my_scale, '__wrapped__')\n"
+        "try:\n    kernelkit_ops.my_unbuilt(torch.randn(2, 4))\n"
+        "except RuntimeError as exc:\n    print(exc)\n"
+    )
+    assert unbuilt.returncode == 0, unbuilt.stderr[-3000:]
+    assert "my_unbuilt: torch.ops.kernelkit.my_unbuilt is not in the loaded library" in unbuilt.stdout, unbuilt.stdout
+    assert "run `kernelkit build`" in unbuilt.stdout
+    project.ok("remove", "my_unbuilt", "--yes")
+
     # And it all comes out again, byte for byte, folders included.
     for name in BUILT_OPS:
         project.ok("remove", name, "--yes")
