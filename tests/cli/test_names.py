@@ -231,7 +231,7 @@ def test_generated_names_come_from_the_templates():
 
 
 ODD = {
-    "op-300-characters": (["new", "a" * 300], ["has 300 characters; at most 100"]),
+    "op-300-characters": (["new", "a" * 300], ["has 300 characters; at most 64"]),
     "category-300-characters": (["new", "my_op", "-c", "c" * 300], ["has 300 characters"]),
     "op-with-newline": (["new", "my_op\n"], ["op name 'my_op\\n'", "lowercase identifier"]),
     "op-with-tab": (["new", "my\top"], ["op name 'my\\top'"]),
