@@ -1309,6 +1309,25 @@ def test_names_that_break_the_binding_are_refused(project: ProjectCopy, binding_
     assert compiled.returncode == 0, compiled.stderr[-3000:]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args",
+    [  # words of unrelated code (t.dim(), t.size()), and the op's own name as an argument
+        pytest.param(
+            ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor x, int dim, int size, int group_size) -> ()"],
+            id="args-dim-size-group_size",
+        ),
+        pytest.param(["new", "my_op", "--schema", "my_op(Tensor! out, Tensor x, float my_op) -> ()"], id="arg-my_op"),
+        pytest.param(["new", "dim"], id="op-dim"),
+        pytest.param(["new", "size"], id="op-size"),
+    ],
+)
+def test_names_that_collide_with_nothing_are_accepted_and_compile(project: ProjectCopy, binding_command, args):
+    project.ok(*args)
+    compiled = _binding_compiles(project, binding_command, args[1])
+    assert compiled.returncode == 0, compiled.stderr[-3000:]
+
+
 @pytest.mark.parametrize(
     "args",
     [
