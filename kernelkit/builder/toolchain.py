@@ -16,19 +16,29 @@ class Tool:
     name: str
     path: str | None
     version: str | None
+    problem: str | None = None  # found, but `--version` shows it broken: how it answered
 
     @property
     def found(self) -> bool:
         return self.path is not None
 
 
-def _version_of(cmd: list[str], pattern: str) -> str | None:
+def _version_of(cmd: list[str], pattern: str) -> tuple[str | None, str | None]:
+    """(version, None), or (None, what is wrong) when `cmd` fails, hangs or prints no version."""
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    match = re.search(pattern, out)
-    return match.group(1) if match else None
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, errors="replace")
+    except subprocess.TimeoutExpired:
+        return None, f"`{Path(cmd[0]).name} {' '.join(cmd[1:])}` did not finish within 30 s"
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"cannot run it ({exc})"
+    said = (proc.stdout.strip() or proc.stderr.strip()).splitlines()
+    first = said[0][:80] if said else "nothing"
+    if proc.returncode != 0:
+        return None, f"`{Path(cmd[0]).name} {' '.join(cmd[1:])}` exits {proc.returncode} ({first})"
+    match = re.search(pattern, proc.stdout)
+    if match is None:
+        return None, f"`{Path(cmd[0]).name} {' '.join(cmd[1:])}` prints no version (it says: {first})"
+    return match.group(1), None
 
 
 def _python_bin_dir() -> Path:
@@ -47,7 +57,7 @@ def find_nvcc() -> Tool:
     candidates.append(str(Path(cuda_home) / "bin" / "nvcc"))
     for path in candidates:
         if path and Path(path).is_file() and os.access(path, os.X_OK):
-            return Tool("nvcc", path, _version_of([path, "--version"], r"release ([\d.]+)"))
+            return Tool("nvcc", path, *_version_of([path, "--version"], r"release ([\d.]+)"))
     return Tool("nvcc", None, None)
 
 
@@ -55,7 +65,7 @@ def find_tool(name: str) -> Tool:
     path = which(name)
     if path is None:
         return Tool(name, None, None)
-    return Tool(name, path, _version_of([path, "--version"], r"(\d+\.\d+(?:\.\d+)?)"))
+    return Tool(name, path, *_version_of([path, "--version"], r"(\d+\.\d+(?:\.\d+)?)"))
 
 
 def tool_env(project_root: Path | None = None) -> dict[str, str]:

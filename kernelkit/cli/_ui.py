@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from kernelkit.codegen import transaction
-from kernelkit.errors import KernelkitError
+from kernelkit.errors import KernelkitError, shown
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -22,7 +22,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = 1, details: list[str] | None = None) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)  # messages may hold [..]
+    # One line whatever the input it quotes held (a newline, a tab, a NUL); details carry what takes several.
+    err_console.print(f"[bold red]error:[/] {escape(shown(message, None))}", soft_wrap=True)  # may hold [..]
     for line in details or []:
         err_console.print(f"  {line}", soft_wrap=True, markup=False)
     return typer.Exit(code)

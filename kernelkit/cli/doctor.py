@@ -36,7 +36,8 @@ def doctor(
         table.add_column("details", overflow="fold")
         table.add_column("fix", overflow="fold")
         for c in checks:
-            status = "[green]ok[/]" if c.ok else ("[red]missing[/]" if c.required else "[yellow]no[/]")
+            problem = "broken" if c.detail.startswith("broken") else "too old" if "too old" in c.detail else None
+            status = "[green]ok[/]" if c.ok else f"[red]{problem or 'missing'}[/]" if c.required else "[yellow]no[/]"
             table.add_row(c.name, status, c.detail, c.fix)
         table.add_row("archs", "", ",".join(archs) + " (a build without --arch)", "")
         console.print(table)

@@ -8,7 +8,6 @@ the bootstrap script) are copied from kernelkit's own library, so both stay one 
 from __future__ import annotations
 
 import keyword
-import re
 import sys
 from pathlib import Path
 
@@ -16,7 +15,8 @@ import jinja2
 
 import kernelkit
 from kernelkit.codegen.transaction import ChangeSet
-from kernelkit.errors import KernelkitError
+from kernelkit.errors import KernelkitError, shown
+from kernelkit.model import names
 
 # generic file, relative to kernelkit's source checkout -> where it goes in the new project ({name} = package)
 GENERIC_FILES = {
@@ -42,7 +42,6 @@ TEMPLATED_FILES = {
 }
 KEEP_DIRS = ("tests/ops", "benchmarks/ops")
 EXECUTABLES = (".ci/run", "tools/bootstrap.py")  # written with their x bits, in the same all-or-nothing change
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("kernelkit", "scaffolds/project"),
@@ -92,8 +91,6 @@ PYTHON_PACKAGES = frozenset(
     "torch torchvision torchaudio triton numpy typing_extensions kernelkit jinja2 typer rich pytest setuptools pip "
     "wheel scikit_build_core cmake ninja nvidia".split()
 )
-# Names the C preprocessor of Linux compilers predefines: a namespace that is one expands to `1` in the binding.
-PREDEFINED_MACROS = frozenset({"linux", "unix", "i386"})
 
 
 def _torch_namespaces() -> set[str]:
@@ -107,8 +104,12 @@ def _torch_namespaces() -> set[str]:
 
 def validate_names(name: str, namespace: str) -> None:
     """Refuse a package name or torch.ops namespace that collides with Python, torch or the C preprocessor."""
-    if not _NAME_RE.match(name) or keyword.iskeyword(name):
-        raise KernelkitError(f"--name '{name}': use a lowercase Python identifier (it names the package)", exit_code=2)
+    if not names.NAME_RE.fullmatch(name) or keyword.iskeyword(name) or len(name) > names.MAX_NAME_LENGTH:
+        raise KernelkitError(
+            f"--name '{shown(name)}': use a lowercase Python identifier of at most {names.MAX_NAME_LENGTH} characters "
+            "(it names the package)",
+            exit_code=2,
+        )
     if name in PYTHON_PACKAGES or name in sys.stdlib_module_names:
         if name == "kernelkit":
             what = "the kernelkit CLI package"
@@ -120,16 +121,16 @@ def validate_names(name: str, namespace: str) -> None:
             f"--name '{name}': a package named so would shadow {what}; choose another, e.g. --name my_{name}",
             exit_code=2,
         )
-    if not _NAME_RE.match(namespace) or keyword.iskeyword(namespace):
+    if not names.NAME_RE.fullmatch(namespace) or keyword.iskeyword(namespace) or len(namespace) > names.MAX_NAME_LENGTH:
         raise KernelkitError(
-            f"--namespace '{namespace}': use a lowercase identifier that is no Python keyword (it names "
-            "torch.ops.NAMESPACE)",
+            f"--namespace '{shown(namespace)}': use a lowercase identifier that is no Python keyword, of at most "
+            f"{names.MAX_NAME_LENGTH} characters (it names torch.ops.NAMESPACE)",
             exit_code=2,
         )
-    if namespace in PREDEFINED_MACROS:
+    if namespace in names.C_MACROS or namespace in names.CPP_KEYWORDS or "__" in namespace:
         raise KernelkitError(
-            f"--namespace '{namespace}': a macro the C preprocessor predefines on Linux; choose another, e.g. "
-            f"--namespace {namespace}_ops",
+            f"--namespace '{namespace}': a C macro (the compiler predefines or the C library defines it) or a C++ "
+            f"keyword (the registration names the namespace in C++); choose another, e.g. --namespace {namespace}_ops",
             exit_code=2,
         )
     if namespace in _torch_namespaces():

@@ -7,7 +7,8 @@ Nothing here writes files: kernelkit.codegen.transaction applies the ChangeSet a
 
 from __future__ import annotations
 
-import keyword
+import ast
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,9 +16,9 @@ from pathlib import Path
 import jinja2
 
 from kernelkit.codegen import _codefmt as codefmt
-from kernelkit.codegen.transaction import ChangeSet
+from kernelkit.codegen.transaction import ChangeSet, read_exact
 from kernelkit.errors import KernelkitError
-from kernelkit.model import layout, regions, registry
+from kernelkit.model import layout, names, regions, registry
 from kernelkit.model.schema import Arg, Schema, cpp_string_literal, parse_schema, torch_checked
 from kernelkit.project import Project
 
@@ -31,25 +32,6 @@ DTYPES = {  # CLI name -> (launcher enum, torch dtype, human name)
     "fp16": ("DType::kFloat16", "torch.float16", "float16"),
     "fp32": ("DType::kFloat32", "torch.float32", "float32"),
 }
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-CPP_KEYWORDS = set(
-    """alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t char16_t char32_t class
-    compl concept const consteval constexpr constinit const_cast continue co_await co_return co_yield decltype default
-    delete do double dynamic_cast else enum explicit export extern false float for friend goto if inline int long
-    mutable namespace new noexcept not not_eq nullptr operator or or_eq private protected public register
-    reinterpret_cast requires return short signed sizeof static static_assert static_cast struct switch template this
-    thread_local throw true try typedef typeid typename union unsigned using virtual void volatile wchar_t while xor
-    xor_eq main""".split()
-)
-CUDA_RESERVED = set("dim3 half float2 float4 int2 int4 char4 warpsize assert printf malloc free".split())
-# Names the generated code itself uses in the op's scope (binding locals, the wrapper's imports).
-RESERVED = {"op", "out", "input", "torch", "kernelkit", "launch", "binding", "check", "tensor", "v", "dtype", "guard",
-            "std", "Tensor", "DType", "DTYPES"}  # fmt: skip
-# Names a custom schema's arguments cannot take: locals of the generated binding, launcher and kernel
-# (a parameter of that name would shadow them), and the wrapper's imports.
-RESERVED_ARGS = {"op", "dtype", "guard", "device", "err", "numel", "stream", "grid", "vec", "vec_c", "tag", "t", "T",
-                 "VEC", "kThreads", "v", "torch", "std", "Tensor", "DType", "DTYPES", "kernelkit", "pdl_default",
-                 "_library"}  # fmt: skip
 PARTS = ("cu", "h", "cc", "wrapper.py", "test.py", "bench.py")
 
 _env = jinja2.Environment(
@@ -78,45 +60,16 @@ class NewOp:
     like: str | None = None  # copy this existing op instead of rendering a template
 
 
-def binding_identifiers(project: Project, like: registry.Op | None = None) -> set[str]:
-    """Functions and types the binding TU sees from the house headers (binding.h, dtype.h), and for a copy
-    (`--like`) from the family binding headers its original includes (csrc/<category>/*.h): an op or argument
-    of that name would shadow them inside the binding and it would no longer compile."""
-    headers = [project.include_dir / "kernelkit" / "binding.h", project.include_dir / "kernelkit/core/dtype.h"]
-    if like is not None and like.binding_file is not None:
-        included = re.findall(r'^\s*#\s*include\s*"([^"]+)"', like.binding_file.path.read_text(), re.M)
-        headers += [project.csrc_dir / rel for rel in included if (project.csrc_dir / rel).is_file()]
-    names: set[str] = set()
-    for path in headers:
-        if not path.is_file():
-            continue
-        text = registry.code_only(path.read_text())
-        names |= set(re.findall(r"\b([A-Za-z_]\w*)\s*\(", text))  # functions defined or called
-        names |= set(re.findall(r"\b(?:using|struct|class|enum class)\s+([A-Za-z_]\w*)", text))
-    return names - CPP_KEYWORDS
+def validate_name(name: str, taken: names.Taken, category: str | None = None) -> None:
+    problem = names.op_name_problem(name, taken, category)
+    if problem:
+        raise KernelkitError(problem, exit_code=2)
 
 
-def validate_name(name: str, taken: set[str] = frozenset()) -> None:
-    if not _NAME_RE.match(name):
-        raise KernelkitError(
-            f"op name '{name}': use a lowercase identifier (letters, digits, _; starting with a letter)", exit_code=2
-        )
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in CPP_KEYWORDS or name in CUDA_RESERVED:
-        raise KernelkitError(f"op name '{name}' is a C++/CUDA/Python keyword; choose another", exit_code=2)
-    if name in RESERVED or name in taken or name.endswith("_t") or name.startswith(("launch_", "test_", "bench_")):
-        raise KernelkitError(
-            f"op name '{name}' clashes with names the generated code uses; choose another", exit_code=2
-        )
-
-
-def validate_category(category: str) -> None:
-    if "/" in category or "\\" in category or ".." in category or not _NAME_RE.match(category):
-        raise KernelkitError(
-            f"category '{category}': use a lowercase identifier (one folder under library/csrc, no path separators)",
-            exit_code=2,
-        )
-    if keyword.iskeyword(category) or category in CPP_KEYWORDS:
-        raise KernelkitError(f"category '{category}' is a keyword; choose another", exit_code=2)
+def validate_category(category: str, taken: names.Taken, op: str) -> None:
+    problem = names.category_problem(category, taken, [op])
+    if problem:
+        raise KernelkitError(problem, exit_code=2)
 
 
 def parse_dtypes(text: str) -> tuple[str, ...]:
@@ -131,8 +84,7 @@ def parse_dtypes(text: str) -> tuple[str, ...]:
     return tuple(d for d in DTYPES if d in items)  # canonical order, no repeats
 
 
-def camel(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("_"))
+camel = names.camel
 
 
 # --------------------------------------------------------------------------------- template context
@@ -409,19 +361,8 @@ def category_init_text(category: str) -> str:
 def plan_new(project: Project, req: NewOp) -> ChangeSet:
     """Everything `new` would write, validated; raises KernelkitError before anything is planned wrong."""
     existing = registry.scan(project)
-    taken = binding_identifiers(project, existing.get(req.like or ""))
-    validate_name(req.name, taken)
-    if req.like is not None:
-        contents, category, fp4 = _like(project, req, existing)
-    else:
-        req = _with_defaults(req)
-        assert req.category is not None and req.template is not None
-        category, fp4 = req.category, req.fp4
-        validate_category(category)
-        schema = _request_schema(req, taken)
-        ctx = _context(project, req, schema)
-        contents = {part: _render(req.template, part, ctx) for part in PARTS}
-
+    if not names.NAME_RE.fullmatch(req.name) or len(req.name) > names.MAX_NAME_LENGTH:
+        validate_name(req.name, names.Taken(project))  # the shape first: the rest of the message quotes it
     if req.name in existing:
         op = existing[req.name]
         locations = (op.kernel, op.header, op.binding_file, op.cmake, op.wrapper, op.test, op.bench)
@@ -429,6 +370,20 @@ def plan_new(project: Project, req: NewOp) -> ChangeSet:
         raise KernelkitError(
             f"op '{req.name}' already exists ({where}); pick another name or `kernelkit remove {req.name}`", exit_code=2
         )
+    like = existing.get(req.like or "")
+    taken = _taken(project, existing, like)
+    if req.like is not None:
+        contents, category, fp4 = _like(project, req, existing, taken)
+    else:
+        req = _with_defaults(req)
+        assert req.category is not None and req.template is not None
+        category, fp4 = req.category, req.fp4
+        validate_name(req.name, taken, category)
+        validate_category(category, taken, req.name)
+        schema = _request_schema(req, taken)
+        ctx = _context(project, req, schema)
+        contents = {part: _render(req.template, part, ctx) for part in PARTS}
+
     files = _files(project, category, req.name)
     for path in files.values():
         if path.exists():
@@ -461,7 +416,83 @@ def _with_defaults(req: NewOp) -> NewOp:
     return NewOp(req.name, req.category or "misc", template, req.dtypes or tuple(DTYPES), req.schema, req.fp4)
 
 
-def _request_schema(req: NewOp, taken: set[str]) -> Schema:
+def _taken(project: Project, existing: dict[str, registry.Op], like: registry.Op | None) -> names.Taken:
+    """What is taken for a new op: the project's names, the headers its kernel and binding will include (a copy's
+    include what its original does), and what the generated code itself uses."""
+    kernel_text = like.kernel.path.read_text() if like is not None and like.kernel is not None else ""
+    binding_text = like.binding_file.path.read_text() if like is not None and like.binding_file is not None else ""
+    taken = names.taken(project, existing, kernel_text=kernel_text, binding_text=binding_text)
+    taken.arg_scope, taken.wrapper_imports = _generated_names(project)
+    return taken
+
+
+# A custom schema with an argument of every kind the templates handle differently; the zzq names stand for any.
+_ALL_KINDS_SCHEMA = (
+    "zzqop(Tensor! zzqa0, Tensor zzqa1, Tensor? zzqa2, Tensor[] zzqa3, int zzqa4, float zzqa5, bool zzqa6, "
+    "str zzqa7, ScalarType zzqa8, Device zzqa9, int[] zzqa10, float[] zzqa11, bool[] zzqa12, bool[]? zzqa13, "
+    "int? zzqa14, str? zzqa15, ScalarType? zzqa16, Device? zzqa17, float[]? zzqa18, bool enable_pdl=False) -> ()"
+)
+
+
+@functools.lru_cache(maxsize=8)
+def _generated_names(project: Project) -> tuple[dict[str, str], set[str]]:
+    """What generated code refers to by plain name where a custom op's arguments are parameters (the binding's
+    body, the launcher's, the wrapper's, the test's reference), read from the templates rendered for a schema
+    with every kind of argument: name -> which code. And the module-level names of a generated wrapper."""
+    req = NewOp("zzqop", "zzqcat", "custom", tuple(DTYPES), _ALL_KINDS_SCHEMA)
+    ctx = _context(project, req, parse_schema(_ALL_KINDS_SCHEMA))
+    scope: dict[str, str] = {}
+
+    def add(found: set[str], where: str) -> None:
+        for name in sorted(found):
+            if "zzq" not in name.lower() and name != "enable_pdl" and name not in names.CPP_KEYWORDS:
+                scope.setdefault(name, where)
+
+    def cpp_body(text: str, head: str, stop: str) -> str:
+        code = names.cpp_code(text)
+        start = code.index(head)
+        return code[start : code.index(stop, start) if stop else len(code)]
+
+    binding = names.cpp_code(_render("custom", "cc", ctx))
+    start = binding.index("void zzqop(")
+    body_end = binding.index("\n}", start)
+    add(names.unqualified_identifiers(binding[start:body_end]), "binding uses")
+    add(names.unqualified_identifiers(cpp_body(_render("custom", "cu", ctx), "kernelkit::launch_zzqop(", "")),
+        "launcher uses")  # fmt: skip
+    add(names.unqualified_identifiers(cpp_body(_render("custom", "h", ctx), "launch_zzqop(", ";")), "header uses")
+    wrapper = ast.parse(_render("custom", "wrapper.py", ctx))
+    test = ast.parse(_render("custom", "test.py", ctx))
+    for tree, functions, where in ((wrapper, {"zzqop"}, "wrapper uses"), (test, {"reference"}, "test uses")):
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name in functions:
+                parts = [*node.body, *node.args.defaults]
+                add({n.id for part in parts for n in ast.walk(part) if isinstance(n, ast.Name)}, where)
+    imports = {
+        (alias.asname or alias.name).split(".")[0]
+        for node in wrapper.body
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and getattr(node, "module", "") != "__future__"
+        for alias in node.names
+    }
+    for name in ("elementwise", "rowwise"):  # their wrappers import what the custom one may not
+        rendered = ast.parse(
+            _render(
+                name,
+                "wrapper.py",
+                _context(
+                    project, NewOp("zzqop", "zzqcat", name, tuple(DTYPES)), parse_schema(FIXED_SCHEMAS[name], "zzqop")
+                ),
+            )
+        )
+        imports |= {
+            (alias.asname or alias.name).split(".")[0]
+            for node in rendered.body
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and getattr(node, "module", "") != "__future__"
+            for alias in node.names
+        }
+    return scope, imports
+
+
+def _request_schema(req: NewOp, taken: names.Taken) -> Schema:
     if req.template not in TEMPLATES:
         raise KernelkitError(f"--template {req.template}: choose one of {', '.join(TEMPLATES)}", exit_code=2)
     if req.schema and req.template != "custom":
@@ -475,18 +506,10 @@ def _request_schema(req: NewOp, taken: set[str]) -> Schema:
     except KernelkitError as exc:
         raise KernelkitError(str(exc), exit_code=2) from None
     if req.template == "custom":
-        helper_functions = {n for n in taken if n[:1].islower()} - {"out", "input"}
-        bad = [
-            a.name
-            for a in schema.args
-            if a.name in RESERVED_ARGS or a.name == req.name or a.name in helper_functions or a.name.endswith("_t")
-            or keyword.iskeyword(a.name) or a.name in CPP_KEYWORDS or a.name in CUDA_RESERVED
-        ]  # fmt: skip
-        if bad:
-            raise KernelkitError(
-                f"schema argument names {', '.join(bad)} clash with keywords or names the generated code uses",
-                exit_code=2,
-            )
+        for arg in schema.args:
+            problem = names.arg_name_problem(arg.name, taken)
+            if problem:
+                raise KernelkitError(f"schema '{names.shown(req.schema or '', 80)}': {problem}", exit_code=2)
     if req.schema:  # what torch's own parser (run by the registration at load time) accepts, and its values
         try:
             schema = torch_checked(schema, req.schema)
@@ -510,7 +533,9 @@ def _validate_python(changes: ChangeSet) -> None:
 # -------------------------------------------------------------------------------------------- --like
 
 
-def _like(project: Project, req: NewOp, ops: dict[str, registry.Op]) -> tuple[dict[str, str], str, bool]:
+def _like(
+    project: Project, req: NewOp, ops: dict[str, registry.Op], taken: names.Taken
+) -> tuple[dict[str, str], str, bool]:
     """The op's files as copies of `req.like`'s, renamed; its category and whether it is an FP4 op."""
     options = (("--template", req.template), ("--schema", req.schema), ("--dtypes", req.dtypes))
     given = [flag for flag, value in options if value]
@@ -541,7 +566,8 @@ def _like(project: Project, req: NewOp, ops: dict[str, registry.Op]) -> tuple[di
             f"--like {req.like}: a copy is an FP4 op when {req.like} is one, and it is not; drop --fp4", exit_code=2
         )
     category = req.category or source.category
-    validate_category(category)
+    validate_name(req.name, taken, category)
+    validate_category(category, taken, req.name)
     rename = _Renamer(project, source.name, source.category, req.name, category)
     sources = _files(project, source.category, source.name)
     assert source.wrapper and source.test and source.bench
@@ -643,14 +669,18 @@ def plan_remove(project: Project, name: str) -> ChangeSet:
         ):
             changes.delete(category_init)
     init = layout.init_file(project)
-    for path, spec, loc in (
+    edits = [
         (project.cmake_file, layout.FP4_OPS if op.fp4 else layout.OPS, op.cmake),
+        (project.cmake_file, layout.OPS if op.fp4 else layout.FP4_OPS, None),
         (init, layout.EXPORTS, op.export),
         (init, layout.ALL, op.all_entry),
-    ):
-        if loc is not None:
-            text = changes.current(path)
-            assert text is not None
+    ]
+    for path, spec, loc in edits:  # all checked on the files as they are, before any edit: lines are theirs
+        if path.is_file():
+            regions.removable(read_exact(path), spec, name, layout.rel(project, path), required=loc is not None)
+    for path, spec, loc in edits:
+        text = changes.current(path)
+        if loc is not None and text is not None:
             changes.write(path, regions.remove(text, spec, name, layout.rel(project, path)))
     return changes
 

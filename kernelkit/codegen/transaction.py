@@ -595,7 +595,15 @@ def project_lock(root: Path) -> Iterator[None]:
     """
     lock = root / LOCK_NAME
     while True:
-        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+        except OSError as exc:  # a folder, a dangling link, no write permission: nothing kernelkit made
+            raise KernelkitError(
+                f"{lock}: cannot open the project's lock file ({exc.strerror}); kernelkit makes and removes it "
+                f"itself around every change: remove what is there (e.g. `rm -r {LOCK_NAME}` in {root}) or make "
+                "the folder writable, and run it again",
+                exit_code=2,
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -16,6 +16,7 @@ fp4-ops, compiled and registered only in FP4 builds (KERNELKIT_ENABLE_FP4, `kern
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from kernelkit.model.regions import RegionSpec, key_by
@@ -24,9 +25,18 @@ from kernelkit.project import Project
 _CMAKE_OP = r"^\s*[A-Za-z0-9_]+/([A-Za-z0-9_]+)\s*$"
 OPS = RegionSpec("ops", key_by(_CMAKE_OP), sort_by_text=True)
 FP4_OPS = RegionSpec("fp4-ops", key_by(_CMAKE_OP), sort_by_text=True)
-# One import per op; a formatter wraps a long one in parentheses over three lines, still one entry.
-EXPORTS = RegionSpec("exports", key_by(r"^from\s+\S+\s+import\s+\(?\s*([A-Za-z0-9_]+),?\s*\)?\s*$"), sort_by_text=True)
-ALL = RegionSpec("all", key_by(r'^\s*"([A-Za-z0-9_]+)",\s*$'))
+# One import per op, of the op from its own module; a formatter wraps a long one in parentheses over three lines,
+# still one entry. Anything else (`import x as y`, two names, another module) is not an entry `remove` takes out.
+_EXPORT = re.compile(r"^from\s+[A-Za-z0-9_.]+\.([A-Za-z0-9_]+)\s+import\s+\(?\s*([A-Za-z0-9_]+),?\s*\)?\s*$")
+
+
+def _export_key(text: str) -> str | None:
+    match = _EXPORT.search(text)
+    return match.group(2) if match and match.group(1) == match.group(2) else None
+
+
+EXPORTS = RegionSpec("exports", _export_key, sort_by_text=True)
+ALL = RegionSpec("all", key_by(r"""^\s*["']([A-Za-z0-9_]+)["'],\s*$"""))
 
 
 def init_file(project: Project) -> Path:

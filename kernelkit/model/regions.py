@@ -52,9 +52,15 @@ def _bounds(lines: list[str], spec: RegionSpec, path: str) -> tuple[int, int]:
     begins = [i for i, line in enumerate(lines) if spec.begin in line]
     ends = [i for i, line in enumerate(lines) if spec.end in line]
     if len(begins) != 1 or len(ends) != 1 or ends[0] < begins[0]:
+        at = [
+            f"{kind} at line {', '.join(str(i + 1) for i in found)}"
+            for kind, found in (("begin", begins), ("end", ends))
+            if found
+        ]
         raise KernelkitError(
             f"{path}: expected exactly one '{spec.begin}' ... '{spec.end}' region "
-            f"(found {len(begins)} begin and {len(ends)} end markers)"
+            f"(found {len(begins)} begin and {len(ends)} end markers{'; ' if at else ''}{', '.join(at)}); kernelkit "
+            "edits only between one pair of them: restore the markers (`git diff` shows what changed) and run it again"
         )
     return begins[0], ends[0]
 
@@ -128,6 +134,11 @@ def _keeping_newlines(edit):
     return wrapper
 
 
+def natural(text: str) -> list:
+    """Sort key of `text` in natural order, digits by value (op9 before op10), as ruff's isort orders imports."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
 @_keeping_newlines
 def insert(text: str, spec: RegionSpec, key: str, entry: str, path: str = "<file>") -> str:
     """Insert `entry` (lines for `key`) keeping the region sorted; refuses a key already there."""
@@ -139,10 +150,10 @@ def insert(text: str, spec: RegionSpec, key: str, entry: str, path: str = "<file
         raise KernelkitError(f"{path}: '{key}' already has an entry in region {spec.name}")
     new = entry.rstrip("\n").split("\n")
     if spec.sort_by_text:
-        sort_keys = ["\n".join(g).strip() if k is not None else None for g, k in zip(groups, keys)]
-        mine = "\n".join(new).strip()
+        sort_keys = [natural("\n".join(g).strip()) if k is not None else None for g, k in zip(groups, keys)]
+        mine = natural("\n".join(new).strip())
     else:
-        sort_keys, mine = keys, key
+        sort_keys, mine = [natural(k) if k is not None else None for k in keys], natural(key)
     # After the last entry when it sorts last: a formatter's blank line (or a comment) before the end
     # marker stays where it is.
     last = max((i for i, k in enumerate(sort_keys) if k is not None), default=-1)
@@ -153,10 +164,59 @@ def insert(text: str, spec: RegionSpec, key: str, entry: str, path: str = "<file
 
 @_keeping_newlines
 def remove(text: str, spec: RegionSpec, key: str, path: str = "<file>") -> str:
+    """Take out the one entry of `key` (refused as `removable` refuses)."""
     lines = text.split("\n")
     begin, end = _bounds(lines, spec, path)
-    groups = [g for g, _ in _split(lines[begin + 1 : end], spec, begin + 2)]
-    kept = [g for g in groups if _key_of(g, spec) != key]
-    if len(kept) == len(groups):
-        raise KernelkitError(f"{path}: no entry for '{key}' in region {spec.name}")
+    removable(text, spec, key, path)
+    split = _split(lines[begin + 1 : end], spec, begin + 2)
+    kept = [g for g, _ in split if _key_of(g, spec) != key]
     return _render(lines, begin, end, kept, spec)
+
+
+def removable(text: str, spec: RegionSpec, key: str, path: str = "<file>", *, required: bool = True) -> None:
+    """Refuses, saying where, when the region holds no entry of `key` (with `required`), two of them, or a line
+    that names `key` but is no entry (hand-edited: only the user knows what it should become)."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    begin, end = _bounds(lines, spec, path)
+    mine = [line_no for g, line_no in _split(lines[begin + 1 : end], spec, begin + 2) if _key_of(g, spec) == key]
+    if not mine and required:
+        raise KernelkitError(f"{path}: no entry for '{key}' in region {spec.name}")
+    if len(mine) > 1:
+        raise KernelkitError(
+            f"{path}:{mine[1]}: a second entry for '{key}' in region {spec.name} (the first is at line {mine[0]}); "
+            "kernelkit writes one: delete the extra one, then run it again",
+            exit_code=2,
+        )
+    stray = [(n, line) for n, line in stray_lines(text, spec, path) if re.search(rf"\b{re.escape(key)}\b", line)]
+    if stray:
+        line_no, line = stray[0]
+        raise KernelkitError(
+            f"{path}:{line_no}: '{line.strip()}' in region {spec.name} names '{key}' but is not an entry kernelkit "
+            f"writes ({ENTRY_SHAPES.get(spec.name, 'one entry per line')}), so it is left to you: make it that "
+            "entry again or take it out, then run it again",
+            exit_code=2,
+        )
+
+
+# What an entry of each region looks like, for messages about a line that is not one.
+ENTRY_SHAPES = {
+    "ops": "one CATEGORY/NAME per line",
+    "fp4-ops": "one CATEGORY/NAME per line",
+    "exports": "one `from PACKAGE.CATEGORY.NAME import NAME` per op",
+    "all": 'one "NAME", per line',
+}
+
+
+def stray_lines(text: str, spec: RegionSpec, path: str = "<file>") -> list[tuple[int, str]]:
+    """(1-based line, text) of every line inside the region that is neither part of an entry, nor blank, nor a
+    comment: what kernelkit cannot read (hand edits: two entries on a line, a renamed import, ...)."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    begin, end = _bounds(lines, spec, path)
+    stray = []
+    for group, line_no in _split(lines[begin + 1 : end], spec, begin + 2):
+        if _key_of(group, spec) is not None:
+            continue
+        for offset, line in enumerate(group):
+            if line.strip() and not line.strip().startswith("#"):
+                stray.append((line_no + offset, line))
+    return stray

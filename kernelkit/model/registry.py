@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kernelkit.errors import KernelkitError
-from kernelkit.model import layout, regions
+from kernelkit.model import layout, names, regions
 from kernelkit.model.schema import Schema, cpp_string_value, parse_schema
 from kernelkit.project import Project
 
@@ -360,7 +360,8 @@ def _categories(project: Project, op: Op) -> dict[str, str | None]:
 def check(project: Project, ops: dict[str, Op] | None = None) -> list[Finding]:
     """Every missing piece and disagreement, with file:line."""
     ops = scan(project) if ops is None else ops
-    return [finding for op in ops.values() for finding in _op_findings(project, op)]
+    found = [finding for op in ops.values() for finding in _op_findings(project, op)]
+    return found + [Finding(f.op, f.message, f.where) for f in names.findings(project, ops)]
 
 
 def _op_findings(project: Project, op: Op) -> list[Finding]:

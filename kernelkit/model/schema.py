@@ -34,7 +34,8 @@ UNSUPPORTED_HINT = {
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ARG = re.compile(
     r"^(?P<base>[A-Za-z]+)(?P<alias>\([a-z]!?\)|!)?(?P<list>\[\d*\])?(?P<opt>\?)?\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-    r"(?:\s*=\s*(?P<default>.+))?$"
+    r"(?:\s*=\s*(?P<default>.+))?$",
+    re.S,  # a default may hold a raw newline: refused with the message about string defaults, not "cannot parse"
 )
 
 

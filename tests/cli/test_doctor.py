@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 
 import pytest
 from rich.console import Console
@@ -132,3 +134,57 @@ def test_old_cmake_is_flagged_with_the_minimum(monkeypatch):
     assert not cmake.ok
     assert "need >= 3.24" in cmake.detail
     assert doctor_core.to_json(checks, ["90a"])["ok"] is False
+
+
+# ------------------------------------------------------------------------ a broken or too-old tool
+
+
+def _fake_tool(folder, name: str, script: str) -> str:
+    path = folder / name
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("tool", "script", "needles"),
+    [
+        pytest.param("ninja", 'echo "garbage"', ["broken", "prints no version", "garbage"], id="ninja-prints-garbage"),
+        pytest.param("ninja", "echo oops >&2; exit 3", ["broken", "exits 3", "oops"], id="ninja-exits-non-zero"),
+        pytest.param("cmake", "exit 139", ["broken", "exits 139"], id="cmake-crashes"),
+        pytest.param("ninja", 'echo "1.8.2"', ["1.8.2", "too old: need >= 1.10"], id="ninja-too-old"),
+        pytest.param("cmake", 'echo "cmake version 3.20.0"', ["too old: need >= 3.24"], id="cmake-too-old"),
+    ],
+)
+def test_a_broken_or_too_old_tool_is_reported_as_such(cli, monkeypatch, tmp_path, wide_console, tool, script, needles):
+    _fake_tool(tmp_path, tool, script)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    result = cli("doctor", "--json")
+    assert result.exit_code == 1, result.output
+    check = next(c for c in json.loads(result.stdout)["checks"] if c["name"] == tool)
+    assert check["ok"] is False and check["required"] is True
+    assert check["detail"].startswith(f"{'broken: ' if 'broken' in needles else ''}")
+    for needle in needles:
+        assert needle in check["detail"], check
+    assert check["fix"]
+    table = cli("doctor")
+    status = "broken" if "broken" in needles else "too old"
+    assert re.search(rf"{tool}\s+│\s+{status}\s+│", table.output), table.output
+
+
+def test_an_old_or_broken_nvcc_is_reported(cli, monkeypatch, tmp_path):
+    nvcc = _fake_tool(tmp_path, "nvcc", 'echo "Cuda compilation tools, release 11.8, V11.8.89"')
+    monkeypatch.setenv("CUDACXX", nvcc)
+    check = next(c for c in json.loads(cli("doctor", "--json").stdout)["checks"] if c["name"] == "nvcc")
+    assert check["ok"] is False and "too old: need >= 12.8" in check["detail"], check
+    _fake_tool(tmp_path, "nvcc", "echo segfault >&2; exit 139")
+    check = next(c for c in json.loads(cli("doctor", "--json").stdout)["checks"] if c["name"] == "nvcc")
+    assert check["ok"] is False and "broken" in check["detail"] and "exits 139" in check["detail"], check
+
+
+def test_a_broken_ccache_is_reported_but_not_fatal(cli, monkeypatch, tmp_path):
+    _fake_tool(tmp_path, "ccache", "exit 1")
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    report = json.loads(cli("doctor", "--json").stdout)
+    ccache = next(c for c in report["checks"] if c["name"] == "ccache")
+    assert ccache["ok"] is False and ccache["required"] is False and "broken" in ccache["detail"]

@@ -348,7 +348,11 @@ REFUSALS = [
         ["new", "my_op", "--schema", "my_op(Tensor input, float scale) -> ()"],
         ["needs at least one 'Tensor! out'"],
     ),
-    ("schema-keyword-arg", ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor class) -> ()"], ["class", "clash"]),
+    (
+        "schema-keyword-arg",
+        ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor class) -> ()"],
+        ["class", "keyword"],
+    ),
     (
         "schema-repeated-arg",
         ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor x, int x) -> ()"],
@@ -1226,6 +1230,20 @@ def test_generated_ops_compile_link_load_and_pass_their_cpu_tests(project: Proje
             for test in ("test_schema_registered", "test_rejects_cpu_tensor", "test_fake_impl_shapes"):
                 assert any(p.startswith(test) for p in passed), (name, test, passed)
 
+    # An op added after the build says to build when called; the built ones are their modules' own functions.
+    project.ok("new", "my_unbuilt")
+    unbuilt = project.python(
+        "import torch, kernelkit_ops\n"
+        "from kernelkit_ops.fresh_cat.my_scale import my_scale\n"
+        "assert kernelkit_ops.my_scale is my_scale and not hasattr(my_scale, '__wrapped__')\n"
+        "try:\n    kernelkit_ops.my_unbuilt(torch.randn(2, 4))\n"
+        "except RuntimeError as exc:\n    print(exc)\n"
+    )
+    assert unbuilt.returncode == 0, unbuilt.stderr[-3000:]
+    assert "my_unbuilt: torch.ops.kernelkit.my_unbuilt is not in the loaded library" in unbuilt.stdout, unbuilt.stdout
+    assert "run `kernelkit build`" in unbuilt.stdout
+    project.ok("remove", "my_unbuilt", "--yes")
+
     # And it all comes out again, byte for byte, folders included.
     for name in BUILT_OPS:
         project.ok("remove", name, "--yes")
@@ -1291,6 +1309,25 @@ def test_names_that_break_the_binding_are_refused(project: ProjectCopy, binding_
         assert_one_line_error(result)
         project.assert_unchanged()
         return
+    compiled = _binding_compiles(project, binding_command, args[1])
+    assert compiled.returncode == 0, compiled.stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args",
+    [  # words of unrelated code (t.dim(), t.size()), and the op's own name as an argument
+        pytest.param(
+            ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor x, int dim, int size, int group_size) -> ()"],
+            id="args-dim-size-group_size",
+        ),
+        pytest.param(["new", "my_op", "--schema", "my_op(Tensor! out, Tensor x, float my_op) -> ()"], id="arg-my_op"),
+        pytest.param(["new", "dim"], id="op-dim"),
+        pytest.param(["new", "size"], id="op-size"),
+    ],
+)
+def test_names_that_collide_with_nothing_are_accepted_and_compile(project: ProjectCopy, binding_command, args):
+    project.ok(*args)
     compiled = _binding_compiles(project, binding_command, args[1])
     assert compiled.returncode == 0, compiled.stderr[-3000:]
 

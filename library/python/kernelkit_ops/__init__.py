@@ -91,3 +91,6 @@ __all__ = [
     "topk_sigmoid",
     "topk_softmax",
 ]
+
+# Ops `kernelkit new` added since the library was built say "run kernelkit build" when called.
+_library.explain_unbuilt(__name__, __all__)

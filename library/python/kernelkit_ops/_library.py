@@ -7,11 +7,14 @@ LibTorch stable ABI of torch 2.10, so the same file loads in every torch >= 2.10
 from __future__ import annotations
 
 import ctypes
+import functools
+import sys
 from pathlib import Path
 
 import torch
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
+NAMESPACE = "kernelkit"  # torch.ops.NAMESPACE
 LIBRARY_GLOB = "_kernelkit_ops*.so"
 FEATURES_SYMBOL = "kernelkit_features"  # "KERNELKIT_FEATURES:fp4=1", defined in csrc/library.cc
 # What the loaded library was compiled with, e.g. {"fp4": "1"}; set once by load(). A plain dict read
@@ -67,3 +70,39 @@ def require_fp4(op: str) -> None:
             f"{op}: kernelkit_ops was built without FP4 kernels; rebuild with `kernelkit build --fp4` "
             "(CMake: -DKERNELKIT_ENABLE_FP4=ON)"
         )
+
+
+def explain_unbuilt(package: str, ops: list[str]) -> None:
+    """Every op of `ops` (the package's exports) that the loaded library does not register, i.e. one `kernelkit
+    new` added after the last build, is replaced, in the package and in its own module, by a function that calls
+    its wrapper and turns torch's bare "no attribute" error into one saying to rebuild. Ops the library has are
+    left as they are: no cost per call. An FP4 op of a build without FP4 kernels is left too (its wrapper says
+    how to rebuild)."""
+    for op in ops:
+        if torch._C._jit_get_schemas_for_operator(f"{NAMESPACE}::{op}"):
+            continue
+        wrapper = getattr(sys.modules[package], op, None)
+        if wrapper is None or not callable(wrapper):
+            continue
+        explained = _explaining(op, wrapper)
+        setattr(sys.modules[package], op, explained)
+        module = sys.modules.get(getattr(wrapper, "__module__", ""))
+        if module is not None and getattr(module, op, None) is wrapper:
+            setattr(module, op, explained)
+
+
+def _explaining(op: str, wrapper):
+    @functools.wraps(wrapper)
+    def call(*args, **kwargs):
+        try:
+            return wrapper(*args, **kwargs)
+        except AttributeError as exc:
+            if f"'{op}'" not in str(exc) or torch._C._jit_get_schemas_for_operator(f"{NAMESPACE}::{op}"):
+                raise
+            build = "kernelkit build --fp4" if fp4_enabled() else "kernelkit build"
+            raise RuntimeError(
+                f"{op}: torch.ops.{NAMESPACE}.{op} is not in the loaded library ({library_path()}), which was built "
+                f"before the op was added; run `{build}` and restart Python"
+            ) from None
+
+    return call
