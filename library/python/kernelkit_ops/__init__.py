@@ -76,20 +76,20 @@ __all__ = [
     "sgl_per_token_group_quant_int8",
     "sgl_per_token_quant_fp8",
     "silu_and_mul",
-    # kernelkit:all-end
-    "FusedSetKVBufferArg",
     "silu_and_mul_scaled_fp4_grouped_quant",
     "softmax",
     "top_k_mask_logits",
-    "top_k_renorm_prob",
     "top_k_renorm_probs",
     "top_k_sampling_from_probs",
     "top_k_top_p_sampling_from_probs",
-    "top_p_renorm_prob",
     "top_p_renorm_probs",
     "top_p_sampling_from_probs",
     "topk_sigmoid",
     "topk_softmax",
+    # kernelkit:all-end
+    "FusedSetKVBufferArg",
+    "top_k_renorm_prob",
+    "top_p_renorm_prob",
 ]
 
 # Ops `kernelkit new` added since the library was built say "run kernelkit build" when called.
