@@ -2,8 +2,7 @@
 // its kernel rounds every partial sum to the tensor's type; for any other k it calls torch's sum, whose
 // order (4 fp32 accumulators) is reproduced here (families/moe_sum.cuh has both, and why).
 //
-// Bytes: T*k*H read + T*H written; one 16-byte slice of one row per thread, its k loads in flight at once
-// (for k <= 8 all of them; torch's order kept per element, so its 4 accumulators cost no registers across loads).
+// Bytes: T*k*H read + T*H written; one 16-byte slice of one row per thread, its k loads in flight at once.
 #include <cstdint>
 
 #include "kernelkit/core/dispatch.cuh"
@@ -24,9 +23,8 @@ cudaError_t kernelkit::launch_moe_sum(void* output, int64_t out_token_stride, co
     const int vec = pick_vec_width<T>({output, input}, {hidden, out_token_stride, in_token_stride, in_topk_stride});
     return dispatch_vec_width(vec, [&](auto vec_c) {
       constexpr int VEC = decltype(vec_c)::value;
-      if (round_each_step) return launch_moe_sum_kernel<T, VEC, MoeSumMode::kRoundEachStep>(a, enable_pdl, stream);
-      return topk <= kMoeSumOneRound ? launch_moe_sum_kernel<T, VEC, MoeSumMode::kTorchSum, true>(a, enable_pdl, stream)
-                                     : launch_moe_sum_kernel<T, VEC, MoeSumMode::kTorchSum>(a, enable_pdl, stream);
+      return round_each_step ? launch_moe_sum_kernel<T, VEC, MoeSumMode::kRoundEachStep>(a, enable_pdl, stream)
+                             : launch_moe_sum_kernel<T, VEC, MoeSumMode::kTorchSum>(a, enable_pdl, stream);
     });
   });
 }

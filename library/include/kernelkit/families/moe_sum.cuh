@@ -64,21 +64,17 @@ __device__ __forceinline__ float mul_sgl(float a, float b) {
 #endif
 }
 
-// The k loads of one slice are issued in groups before their adds: 8 (k <= 8 is one round trip), or 4 where
-// torch's 4 accumulators already hold 4 vectors of fp32 each (register pressure).
+// The k loads of one slice are issued in groups of 8 before their adds: k <= 8 is one round trip to memory.
+// kTorchSum too: with 4 its k = 8 took two round trips and ran at 82-85% of a copy where kScaled, with 8,
+// runs at 98-101%. Its 4 accumulators then cost 128 registers at VEC = 8 (was 96), the same 2 blocks of 256
+// per SM (docs/perf-notes.md, moe_align_block_size section, moe_sum).
 template <MoeSumMode MODE>
 constexpr int moe_sum_load_group() {
-  return MODE == MoeSumMode::kTorchSum ? 4 : 8;
+  return 8;
 }
 
-// kTorchSum with k <= kMoeSumOneRound (ONE_ROUND): all k loads in flight at once, and the 4 accumulators live
-// per element (the same adds in the same order), so the registers hold the loaded vectors, not 4 x VEC
-// accumulators beside them: one round trip to memory per slice, and ~half the registers (more warps per SM).
-constexpr int kMoeSumOneRound = 8;
-
-template <typename T, int VEC, MoeSumMode MODE, bool ONE_ROUND = false>
+template <typename T, int VEC, MoeSumMode MODE>
 __global__ void __launch_bounds__(kMoeSumThreads) moe_sum_kernel(MoeSumArgs a) {
-  static_assert(!ONE_ROUND || MODE == MoeSumMode::kTorchSum, "ONE_ROUND is kTorchSum's k <= 8 form");
   pdl_wait_then_launch_dependents();
   const int64_t vecs_per_row = a.hidden / VEC;
   const int64_t v = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -88,25 +84,6 @@ __global__ void __launch_bounds__(kMoeSumThreads) moe_sum_kernel(MoeSumArgs a) {
   const int64_t row_step = static_cast<int64_t>(gridDim.y) * blockDim.y;
   for (int64_t t = static_cast<int64_t>(blockIdx.y) * blockDim.y + threadIdx.y; t < a.tokens; t += row_step) {
     const T* src = in + t * a.in_token_stride;
-    if constexpr (ONE_ROUND) {
-      Vec<T, VEC> x[kMoeSumOneRound];
-#pragma unroll
-      for (int j = 0; j < kMoeSumOneRound; ++j) {
-        if (j < a.topk) x[j] = Vec<T, VEC>::load(src + j * a.in_topk_stride);
-      }
-      Vec<T, VEC> y;
-#pragma unroll
-      for (int i = 0; i < VEC; ++i) {
-        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // torch's: x_j to accumulator j % 4, each from 0
-#pragma unroll
-        for (int j = 0; j < kMoeSumOneRound; ++j) {
-          if (j < a.topk) acc[j % 4] = __fadd_rn(acc[j % 4], to_float(x[j][i]));
-        }
-        y[i] = from_float<T>(__fadd_rn(__fadd_rn(__fadd_rn(acc[0], acc[1]), acc[2]), acc[3]));
-      }
-      y.store(out + t * a.out_token_stride);
-      continue;
-    }
     // kTorchSum keeps torch's 4 accumulators; the other modes use acc[0] only.
     constexpr int NACC = MODE == MoeSumMode::kTorchSum ? 4 : 1;
     float acc[NACC][VEC];
@@ -131,7 +108,7 @@ __global__ void __launch_bounds__(kMoeSumThreads) moe_sum_kernel(MoeSumArgs a) {
           if constexpr (MODE == MoeSumMode::kRoundEachStep) {
             acc[0][i] = to_float(from_float<T>(add_sgl(acc[0][i], xi)));
           } else if constexpr (MODE == MoeSumMode::kTorchSum) {
-            acc[g][i] = __fadd_rn(acc[g][i], xi);  // j0 is a multiple of 4: x_j goes to accumulator j % 4
+            acc[g % 4][i] = __fadd_rn(acc[g % 4][i], xi);  // j0 is a multiple of 8: x_j to accumulator j % 4
           } else {
             acc[0][i] = add_sgl(acc[0][i], xi);
           }
@@ -155,7 +132,7 @@ __global__ void __launch_bounds__(kMoeSumThreads) moe_sum_kernel(MoeSumArgs a) {
 
 // Launches moe_sum_kernel<T, VEC, MODE> over every (token, slice); VEC divides hidden and every stride,
 // and keeps both pointers aligned (the caller picks it).
-template <typename T, int VEC, MoeSumMode MODE, bool ONE_ROUND = false>
+template <typename T, int VEC, MoeSumMode MODE>
 cudaError_t launch_moe_sum_kernel(const MoeSumArgs& a, bool enable_pdl, cudaStream_t stream) {
   const int64_t vecs_per_row = a.hidden / VEC;
   int bx = 32;  // threads along the row: as many as it has vectors, in warps, at most the block
@@ -163,7 +140,7 @@ cudaError_t launch_moe_sum_kernel(const MoeSumArgs& a, bool enable_pdl, cudaStre
   const int by = kMoeSumThreads / bx;
   const int64_t grid_x = (vecs_per_row + bx - 1) / bx;
   const int64_t grid_y = std::min<int64_t>((a.tokens + by - 1) / by, 65535);
-  return launch_with_pdl(moe_sum_kernel<T, VEC, MODE, ONE_ROUND>,
+  return launch_with_pdl(moe_sum_kernel<T, VEC, MODE>,
                          dim3(static_cast<unsigned>(grid_x), static_cast<unsigned>(grid_y)), dim3(bx, by), 0, stream,
                          enable_pdl, a);
 }
