@@ -5,8 +5,8 @@
 // rank owns, in expert parallelism) has bucket 0 and its blocks get expert id -1; sgl-kernel's callers pass
 // E + 1. Entries whose id has no bucket, and with ignore_invalid_expert every negative id, are dropped.
 //
-// One launch: one CTA up to 4096 entries, else one cluster of C CTAs (up to 8, 4096 entries each), nothing in
-// global memory but the inputs and the outputs:
+// One launch: one CTA up to 4096 entries, else one cluster of 2, 4 or 8 CTAs (4096 entries each; more past
+// 32768), nothing in global memory but the inputs and the outputs:
 //   1. every warp owns a contiguous run of entries, loaded 256 at a time (one load per lane per 32 entries,
 //      all in flight; the first 256 stay in registers for step 5), and counts it into its own row of a
 //      shared-memory histogram (match.any groups equal buckets, one shared atomic per group);
@@ -18,8 +18,8 @@
 //   4. the writes that need only the starts: num_tokens_post_pad, cumsum_buffer, experts_ids (a binary
 //      search per block, the blocks split evenly over the CTAs), the padding of each bucket's last block
 //      (one warp per bucket: its slots are contiguous, so the stores are too) and the tail;
-//   5. every warp scatters its run: rank = earlier warps + earlier rounds (a shared atomic per group) +
-//      earlier lanes of the same bucket (match.any again). The entries go to shared memory first, in this
+//   5. every warp scatters its run: rank = earlier CTAs + earlier warps + earlier rounds (a shared atomic per
+//      group) + earlier lanes of the same bucket (match.any again). The entries go to shared memory first, in this
 //      CTA's bucket order, then out to sorted_token_ids in index order: a bucket's entries of one CTA are
 //      one contiguous run there, so a warp's 32 stores touch a few lines, not 32 (when the staging area
 //      does not fit the shared memory, the scatter goes straight to global memory).
