@@ -249,6 +249,19 @@ def test_large_batch(tokens):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("pad", [False, True])
+@pytest.mark.parametrize(("buckets", "tokens", "k"), [(257, 16384, 8), (1026, 20000, 4), (4097, 20000, 4)])
+def test_cluster_staged_and_direct(buckets, tokens, k, pad):
+    """Clusters of 8 CTAs whose warps run several 256-entry chunks: each CTA's entries staged in shared memory
+    (257 and 1026 buckets) or scattered straight to global memory (4097: the histograms leave no room)."""
+    if buckets == 257:
+        ids = routed_ids(tokens, 256, k)
+    else:
+        ids = torch.randint(-1, buckets - 1, (tokens, k), device="cuda", dtype=torch.int32)
+    run_and_check(ids, buckets, 64, pad=pad)
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("tokens", [1, 300, 9000])
 def test_skewed_routing(tokens):
     """Most entries to one expert (whole warps agree in match.any), the rest to a few."""

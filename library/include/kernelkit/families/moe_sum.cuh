@@ -64,11 +64,13 @@ __device__ __forceinline__ float mul_sgl(float a, float b) {
 #endif
 }
 
-// The k loads of one slice are issued in groups before their adds: 8 (k <= 8 is one round trip), or 4 where
-// torch's 4 accumulators already hold 4 vectors of fp32 each (register pressure).
+// The k loads of one slice are issued in groups of 8 before their adds: k <= 8 is one round trip to memory.
+// kTorchSum too: with 4 its k = 8 took two round trips and ran at 82-85% of a copy where kScaled, with 8,
+// runs at 98-101%. Its 4 accumulators then cost 128 registers at VEC = 8 (was 96), the same 2 blocks of 256
+// per SM (docs/perf-notes.md, moe_align_block_size section, moe_sum).
 template <MoeSumMode MODE>
 constexpr int moe_sum_load_group() {
-  return MODE == MoeSumMode::kTorchSum ? 4 : 8;
+  return 8;
 }
 
 template <typename T, int VEC, MoeSumMode MODE>
@@ -106,7 +108,7 @@ __global__ void __launch_bounds__(kMoeSumThreads) moe_sum_kernel(MoeSumArgs a) {
           if constexpr (MODE == MoeSumMode::kRoundEachStep) {
             acc[0][i] = to_float(from_float<T>(add_sgl(acc[0][i], xi)));
           } else if constexpr (MODE == MoeSumMode::kTorchSum) {
-            acc[g][i] = __fadd_rn(acc[g][i], xi);  // j0 is a multiple of 4: x_j goes to accumulator j % 4
+            acc[g % 4][i] = __fadd_rn(acc[g % 4][i], xi);  // j0 is a multiple of 8: x_j to accumulator j % 4
           } else {
             acc[0][i] = add_sgl(acc[0][i], xi);
           }
