@@ -6,7 +6,7 @@
 // consecutive experts in registers (lane l: experts [l * VPL, (l + 1) * VPL)), loaded with 16-byte vectors when the
 // row allows it. Keeping a lane's experts consecutive makes "lowest lane" mean "lowest expert index", which is
 // the tie rule every upstream kernel uses: among equal keys the lower expert index is selected first. A whole
-// warp per row (LANES = 32) is the latency layout (few rows); 8 experts per lane and several rows per warp the
+// warp per row (LANES = 32) is the latency layout (few rows); 8-16 experts per lane and several rows per warp the
 // throughput layout (many rows), where the per-round cost is shared by the rows of a warp.
 //
 // Selection, k rounds: every lane caches its best two (key, weight, expert) among its live experts; a round finds
@@ -294,15 +294,17 @@ __global__ void __launch_bounds__(kThreads) gate_kernel(GateArgs a) {
   }
 
 // topk_softmax / topk_sigmoid. Up to kLatencyRows rows (and for every E > 256): a warp per row, E / 32 experts per
-// lane (rounded up to a power of two), so a round is one redux.sync. More rows: 8 experts per lane and E / 8 lanes
-// per row, several rows per warp, so the rounds' shuffles and ballots serve several rows at once.
+// lane (rounded up to a power of two), so a round is one redux.sync. More rows: 8 experts per lane (16 from
+// E > 64) and several rows per warp, so a round's shuffles and ballot serve several rows at once; per row, the
+// instructions go down with the lanes per row, and a rescan (~10 instructions per expert of a lane, executed by
+// the warp when any of its rows needs one) gets likelier with fewer experts per lane: 16 lanes of 16 for E = 256.
 inline bool general_layout(int num_experts, int64_t num_rows, int& lanes, int& vpl) {
   if (num_experts < 1 || num_experts > 2048) return false;
   if (num_experts > 256 || num_rows <= kLatencyRows) {
     lanes = 32, vpl = 1;
     while (lanes * vpl < num_experts) vpl *= 2;
   } else {
-    lanes = 1, vpl = 8;
+    lanes = 1, vpl = num_experts > 64 ? 16 : 8;
     while (lanes * vpl < num_experts) lanes *= 2;
   }
   return true;
@@ -321,7 +323,8 @@ cudaError_t dispatch_general_layout(int lanes, int vpl, F&& f) {
   KK_MOE_LAYOUT(2, 8)
   KK_MOE_LAYOUT(4, 8)
   KK_MOE_LAYOUT(8, 8)
-  KK_MOE_LAYOUT(16, 8)
+  KK_MOE_LAYOUT(8, 16)
+  KK_MOE_LAYOUT(16, 16)
   return cudaErrorInvalidValue;
 }
 
