@@ -18,8 +18,8 @@ using moe_gate::GateArgs;
 
 struct KimiGate {
   template <typename T, int LANES, int VPL>
-  __device__ __forceinline__ static void scores(const GateArgs& a, int lane, float (&x)[VPL], uint64_t& live,
-                                                float (&key)[VPL], float (&wt)[VPL]) {
+  __device__ __forceinline__ static void scores(const GateArgs& a, int lane, float (&x)[VPL],
+                                                moe_gate::LiveMask<VPL>& live, float (&key)[VPL], float (&wt)[VPL]) {
     float b[VPL];
     moe_gate::load_lane<float, VPL>(b, static_cast<const float*>(a.bias), lane, a.num_experts, a.bias_vec);
 #pragma unroll
@@ -29,21 +29,10 @@ struct KimiGate {
     }
   }
 
-  __device__ __forceinline__ static void finish(const GateArgs& a, float (&w)[moe_gate::kMaxTopk],
-                                                int (&)[moe_gate::kMaxTopk]) {
-    if (!a.renormalize) return;
-    float s = 0.0f;
-#pragma unroll
-    for (int j = 0; j < moe_gate::kMaxTopk; ++j) {
-      if (j < a.topk) s += w[j];
-    }
-    if (!(s > 0.0f)) return;
-    const float scale = static_cast<float>(a.routed_scaling_factor);
-#pragma unroll
-    for (int j = 0; j < moe_gate::kMaxTopk; ++j) {
-      w[j] = w[j] / s;
-      if (a.scale_output) w[j] = w[j] * scale;
-    }
+  __device__ __forceinline__ static void finish(const GateArgs& a, int, float sum, float& w, int&) {
+    if (!a.renormalize || !(sum > 0.0f)) return;
+    w = w / sum;
+    if (a.scale_output) w = w * static_cast<float>(a.routed_scaling_factor);
   }
 };
 

@@ -27,8 +27,8 @@ using moe_gate::round_to;
 
 struct GroupedSigmoidGate {
   template <typename T, int LANES, int VPL>
-  __device__ __forceinline__ static void scores(const GateArgs& a, int lane, float (&x)[VPL], uint64_t& live,
-                                                float (&key)[VPL], float (&wt)[VPL]) {
+  __device__ __forceinline__ static void scores(const GateArgs& a, int lane, float (&x)[VPL],
+                                                moe_gate::LiveMask<VPL>& live, float (&key)[VPL], float (&wt)[VPL]) {
     float b[VPL];
     moe_gate::load_lane<T, VPL>(b, static_cast<const T*>(a.bias), lane, a.num_experts, a.bias_vec);
     const float lowest = round_to<T>(-FLT_MAX);  // upstream's "no value yet", -inf once rounded to bf16
@@ -54,56 +54,50 @@ struct GroupedSigmoidGate {
     }
     const float score = round_to<T>(t1 + t2);
     const int group = lane / lanes_per_group;
-    bool kept = false;
-    for (int round = 0; round < a.topk_group; ++round) {  // the best group not kept yet, lower group on ties
-      const float cand = kept ? -INFINITY : score;
-      const float m = moe_gate::row_max<LANES>(cand);
-      const unsigned holders = moe_gate::row_ballot<LANES>(!kept && cand == m);
-      if (holders != 0 && group == (__ffs(holders) - 1) / lanes_per_group) kept = true;
+    // Keep the topk_group best groups (score desc, lower group on ties; a NaN score is never kept): a group's rank
+    // is the number of groups ahead of it, counted from every group's score at once (independent shuffles) rather
+    // than in topk_group dependent max-rounds.
+    int ahead = 0;
+#pragma unroll 8
+    for (int g = 0; g < a.num_groups; ++g) {
+      const float o = __shfl_sync(0xffffffffu, score, g * lanes_per_group, LANES);
+      ahead += (o > score || (o == score && g < group)) ? 1 : 0;
     }
-    if (!kept) live = 0;
+    if (score != score || ahead >= a.topk_group) live = 0;
   }
 
-  __device__ __forceinline__ static void finish(const GateArgs& a, float (&w)[moe_gate::kMaxTopk],
-                                                int (&e)[moe_gate::kMaxTopk]) {
-    float s = 0.0f;
-#pragma unroll
-    for (int j = 0; j < moe_gate::kMaxTopk; ++j) {
-      if (j < a.topk_routed) s += w[j];
+  __device__ __forceinline__ static void finish(const GateArgs& a, int j, float sum, float& w, int& e) {
+    if (j >= a.topk_routed) {  // a fused shared expert: E, E + 1, ...
+      w = static_cast<float>(static_cast<double>(sum) / a.routed_scaling_factor);
+      e = a.num_experts + (j - a.topk_routed);
     }
-#pragma unroll
-    for (int j = 0; j < moe_gate::kMaxTopk; ++j) {
-      if (j >= a.topk_routed && j < a.topk) {
-        w[j] = static_cast<float>(static_cast<double>(s) / a.routed_scaling_factor);
-        e[j] = a.num_experts + (j - a.topk_routed);
-      }
-      w[j] = w[j] / s;
-      if (a.scale_output) w[j] = static_cast<float>(static_cast<double>(w[j]) * a.routed_scaling_factor);
-    }
+    w = w / sum;
+    if (a.scale_output) w = static_cast<float>(static_cast<double>(w) * a.routed_scaling_factor);
   }
 };
 
-// Experts per lane: at most 16 (32 for E = 1024) and never more than a group, so a group is whole lanes.
+// A warp per row (E / 32 experts per lane; a lane per expert below 32 experts), so a selection round is one
+// redux.sync; E / 32 <= E / num_groups (num_groups <= 32), so a group is whole lanes.
 bool fused_layout(int num_experts, int num_groups, int& lanes, int& vpl) {
   const int group_size = num_experts / num_groups;
-  vpl = group_size < 16 ? group_size : 16;
-  if (num_experts / vpl > 32) vpl = num_experts / 32;
-  lanes = num_experts / vpl;
-  return vpl <= group_size && lanes <= 32 && vpl <= 32;
+  lanes = num_experts < 32 ? num_experts : 32;
+  vpl = num_experts / lanes;
+  return lanes * vpl == num_experts && vpl <= group_size && vpl <= 32;
 }
 
 template <class F>
 cudaError_t dispatch_fused_layout(int lanes, int vpl, F&& f) {
-#define KK_MOE_LAYOUT_ROW(V) \
-  KK_MOE_LAYOUT(1, V)        \
-  KK_MOE_LAYOUT(2, V) KK_MOE_LAYOUT(4, V) KK_MOE_LAYOUT(8, V) KK_MOE_LAYOUT(16, V) KK_MOE_LAYOUT(32, V)
-  KK_MOE_LAYOUT_ROW(1)
-  KK_MOE_LAYOUT_ROW(2)
-  KK_MOE_LAYOUT_ROW(4)
-  KK_MOE_LAYOUT_ROW(8)
-  KK_MOE_LAYOUT_ROW(16)
+  KK_MOE_LAYOUT(1, 1)
+  KK_MOE_LAYOUT(2, 1)
+  KK_MOE_LAYOUT(4, 1)
+  KK_MOE_LAYOUT(8, 1)
+  KK_MOE_LAYOUT(16, 1)
+  KK_MOE_LAYOUT(32, 1)
+  KK_MOE_LAYOUT(32, 2)
+  KK_MOE_LAYOUT(32, 4)
+  KK_MOE_LAYOUT(32, 8)
+  KK_MOE_LAYOUT(32, 16)
   KK_MOE_LAYOUT(32, 32)
-#undef KK_MOE_LAYOUT_ROW
   return cudaErrorInvalidValue;
 }
 

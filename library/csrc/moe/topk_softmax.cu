@@ -24,8 +24,8 @@ using moe_gate::GateArgs;
 
 struct SoftmaxGate {
   template <typename T, int LANES, int VPL>
-  __device__ __forceinline__ static void scores(const GateArgs& a, int lane, float (&x)[VPL], uint64_t& live,
-                                                float (&key)[VPL], float (&wt)[VPL]) {
+  __device__ __forceinline__ static void scores(const GateArgs& a, int lane, float (&x)[VPL],
+                                                moe_gate::LiveMask<VPL>& live, float (&key)[VPL], float (&wt)[VPL]) {
     float b[VPL];
     if (a.bias != nullptr)
       moe_gate::load_lane<float, VPL>(b, static_cast<const float*>(a.bias), lane, a.num_experts, a.bias_vec);
@@ -42,7 +42,8 @@ struct SoftmaxGate {
     float s = 0.0f;
 #pragma unroll
     for (int j = 0; j < VPL; ++j) {
-      x[j] = ((live >> j) & 1u) ? expf(x[j] - m) : 0.0f;
+      const float e = expf(x[j] - m);  // computed for every expert, then masked: no branch per expert
+      x[j] = ((live >> j) & 1u) ? e : 0.0f;
       s += x[j];
     }
     const float inv = 1.0f / moe_gate::row_sum<LANES>(s);
@@ -50,17 +51,8 @@ struct SoftmaxGate {
     for (int j = 0; j < VPL; ++j) key[j] = wt[j] = x[j] * inv;
   }
 
-  __device__ __forceinline__ static void finish(const GateArgs& a, float (&w)[moe_gate::kMaxTopk],
-                                                int (&)[moe_gate::kMaxTopk]) {
-    if (!a.renormalize) return;
-    float s = 0.0f;
-#pragma unroll
-    for (int j = 0; j < moe_gate::kMaxTopk; ++j) {
-      if (j < a.topk) s += w[j];
-    }
-    const float inv = 1.0f / s;
-#pragma unroll
-    for (int j = 0; j < moe_gate::kMaxTopk; ++j) w[j] *= inv;
+  __device__ __forceinline__ static void finish(const GateArgs& a, int, float sum, float& w, int&) {
+    if (a.renormalize) w *= 1.0f / sum;
   }
 };
 
@@ -74,7 +66,7 @@ cudaError_t kernelkit::launch_topk_softmax(float* topk_weights, int64_t weights_
                                            cudaStream_t stream) {
   if (num_tokens == 0) return cudaSuccess;
   int lanes = 0, vpl = 0;
-  if (!moe_gate::general_layout(num_experts, lanes, vpl)) return cudaErrorInvalidValue;
+  if (!moe_gate::general_layout(num_experts, num_tokens, lanes, vpl)) return cudaErrorInvalidValue;
   return dispatch_float_dtype(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     moe_gate::GateArgs a{};

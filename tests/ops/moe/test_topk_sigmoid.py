@@ -124,6 +124,18 @@ def test_token_counts(num_tokens):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("num_experts", [8, 16, 60, 64, 128, 160, 256])
+@pytest.mark.parametrize("k", [1, 2, 8])
+def test_many_rows_layouts(num_experts, k):
+    """Past 1024 rows E <= 256 takes the several-rows-per-warp layouts (1 to 16 lanes per row): each one once."""
+    torch.manual_seed(num_experts * 7 + k)
+    gating = torch.randn(1537, num_experts, device="cuda", dtype=torch.bfloat16)
+    bias = torch.randn(num_experts, device="cuda") * 0.1
+    ids, w = run(gating, k, renormalize=True, correction_bias=bias)
+    assert_routing(ids, w, *sigmoid_ref(gating, k, renormalize=True, bias=bias), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.gpu
 def test_ties_lower_expert_first():
     gating = torch.zeros(32, 64, device="cuda")
     bias = torch.zeros(64, device="cuda")

@@ -164,6 +164,19 @@ def test_token_counts(num_tokens, num_experts):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("num_experts", [8, 16, 60, 64, 128, 160, 256])
+@pytest.mark.parametrize("k", [1, 2, 8])
+def test_many_rows_layouts(num_experts, k):
+    """Past 1024 rows E <= 256 takes the several-rows-per-warp layouts (1 to 16 lanes per row): each one once."""
+    torch.manual_seed(num_experts * 7 + k)
+    gating = torch.randn(1537, num_experts, device="cuda", dtype=torch.bfloat16)
+    bias = torch.randn(num_experts, device="cuda")
+    ids, w = run(gating, k, renormalize=True, correction_bias=bias)
+    ref = softmax_ref(gating, k, renormalize=True, bias=bias)
+    assert_routing(ids, w, *ref, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.gpu
 def test_ties_lower_expert_first():
     """Equal logits give equal probabilities: the lower expert id is picked (and listed) first."""
     num_experts = 256
