@@ -87,3 +87,15 @@ def test_the_package_asks_once_at_import(repo_root):
     for rel in ("library/python/kernelkit_ops/__init__.py", "kernelkit/scaffolds/project/package_init.py.j2"):
         text = (repo_root / rel).read_text()
         assert text.rstrip().endswith("_library.explain_unbuilt(__name__, __all__)"), rel
+
+
+def test_exports_that_are_not_ops_stay_as_they_are():
+    """An alias (sgl-kernel's top_k_renorm_prob) and a class (FusedSetKVBufferArg) have no op of their own name
+    in the library; they are not wrappers to explain, so the package keeps the very objects."""
+    import kernelkit_ops
+    from kernelkit_ops.rope.apply_rope_with_cos_sin_cache_inplace import FusedSetKVBufferArg
+
+    assert kernelkit_ops.top_k_renorm_prob is kernelkit_ops.top_k_renorm_probs
+    assert kernelkit_ops.top_p_renorm_prob is kernelkit_ops.top_p_renorm_probs
+    assert kernelkit_ops.FusedSetKVBufferArg is FusedSetKVBufferArg
+    assert isinstance(kernelkit_ops.FusedSetKVBufferArg, type)

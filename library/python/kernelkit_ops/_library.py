@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import inspect
 import sys
 from pathlib import Path
 
@@ -82,7 +83,9 @@ def explain_unbuilt(package: str, ops: list[str]) -> None:
         if torch._C._jit_get_schemas_for_operator(f"{NAMESPACE}::{op}"):
             continue
         wrapper = getattr(sys.modules[package], op, None)
-        if wrapper is None or not callable(wrapper):
+        # An op's wrapper is the function its own module is named after; other exports (an alias such as
+        # top_k_renorm_prob, a class such as FusedSetKVBufferArg) are not ops and stay as they are.
+        if not inspect.isfunction(wrapper) or getattr(wrapper, "__module__", "").rpartition(".")[2] != op:
             continue
         explained = _explaining(op, wrapper)
         setattr(sys.modules[package], op, explained)
