@@ -7,10 +7,13 @@ What sgl-kernel's API and tests establish, and callers rely on:
   the low nibble; ``output_scale`` float8_e4m3fn ``[round_up(m, 128), round_up(n / 16, 4)]`` whose bytes hold
   the scale of row r, block k in the 128x4 tiles of Blackwell's block-scaled MMA -- the layout sgl-kernel's
   test undoes with ``reshape(rm / 128, rn / 4, 32, 4, 4).permute(0, 3, 2, 1, 4)`` -- padding zero;
-* the numbers: per 16 values ``sf = e4m3(gs * max|x| / 6)`` and ``q = e2m1(x / (sf / gs))`` (0 where sf is
-  0), on its tests' shapes (multiples of 128 x 64, and padded ones like 90 x 48), bit for bit with
-  fp4_reference.py, which the FP4 op's own tests hold the kernel to.
-sgl-kernel runs these kernels on sm_100+ only; kernelkit also on sm_90 (bit-identical software rounding).
+* the numbers: per 16 values ``sf = e4m3(gs * (max|x| * rcp(6)))`` and ``q = e2m1(x * rcp(sf * rcp(gs)))`` (0
+  where sf is 0), ``rcp`` the PTX instruction ``rcp.approx.ftz.f32`` as sgl-kernel's kernel issues it
+  (``csrc/gemm/nvfp4_quant_kernels.cu``, ``cvt_warp_fp16_to_fp4``), products IEEE; on its tests' shapes
+  (multiples of 128 x 64, and padded ones like 90 x 48), bit for bit with fp4_reference.py, which runs the
+  instruction itself and which the FP4 op's own tests hold the kernel to.
+sgl-kernel runs these kernels on sm_100+ only; kernelkit also on sm_90 (the same reciprocal instruction, a
+bit-identical software e2m1 rounding).
 """
 
 from __future__ import annotations
@@ -87,5 +90,6 @@ def test_even_element_in_the_low_nibble():
     """The packing sgl-kernel's test decodes: byte = code(x[2i]) | code(x[2i + 1]) << 4."""
     x = torch.tensor([[1.0, -6.0] + [0.5, 3.0] * 7], device="cuda", dtype=torch.bfloat16)
     output, _ = kernelkit_ops.scaled_fp4_quant(x, torch.tensor(FP8_MAX * E2M1_MAX / 6.0, device="cuda"))
-    # gs = 448: sf = e4m3(448 * 6 / 6) = 448, so x / (sf / gs) = x exactly; codes 1.0 -> 2, -6 -> 15, 0.5 -> 1, 3 -> 5
+    # gs = 448: sf = e4m3(448 * (6 * rcp(6))) = 448, so x * rcp(sf * rcp(gs)) is x to within an ulp or two, far from
+    # any rounding threshold; codes 1.0 -> 2, -6 -> 15, 0.5 -> 1, 3 -> 5
     assert output[0].tolist() == [0x2 | 0xF << 4] + [0x1 | 0x5 << 4] * 7

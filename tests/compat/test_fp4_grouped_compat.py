@@ -1,6 +1,7 @@
 """The FP4 MoE quantizers as sgl-kernel code calls them: ``scaled_fp4_grouped_quant`` and
-``silu_and_mul_scaled_fp4_grouped_quant`` (FP4 builds; the kernel tests skip otherwise). Self-contained: its
-helpers and its reference are below.
+``silu_and_mul_scaled_fp4_grouped_quant`` (FP4 builds; the kernel tests skip otherwise). Its helpers and its
+reference of sgl-kernel's arithmetic are below, written apart from fp4_reference (only the reciprocal
+instruction comes from sgl_math, which runs it through Triton).
 
 What sgl-kernel's API (0.3.21 ``gemm.py``) and its test (``sgl-kernel/tests/test_fp4_quantize.py``) establish,
 and callers rely on:
@@ -16,25 +17,33 @@ and callers rely on:
   scales, exactly; the other rows are not part of the result (sgl-kernel leaves them unwritten);
 * ``silu_and_mul_scaled_fp4_grouped_quant`` takes ``(l, m, 2k)`` = gate | up and gives, on the rows below the
   mask, exactly ``scaled_fp4_grouped_quant(silu_and_mul(input_tensor), ...)``;
-* the numbers: per 16 values ``sf = e4m3(gs * max|x| / 6)``, ``q = e2m1(x / (sf / gs))``; sgl-kernel forms
-  both with ``rcp.approx`` reciprocals (``gs * (max|x| * rcp(6))``, ``x * rcp(sf * rcp(gs))``) where kernelkit
-  divides, and so do not always agree (the ``xfail`` below).
-sgl-kernel runs these kernels on sm_100+ only; kernelkit also on sm_90 (bit-identical software e2m1).
+* the numbers (``cvt_warp_fp16_to_fp4`` in ``csrc/gemm/nvfp4_expert_quant.cu``): per 16 values
+  ``sf = e4m3(gs * (max|x| * rcp(6)))``, ``q = e2m1(x * rcp(sf * rcp(gs)))`` (0 where sf is 0), ``rcp`` the PTX
+  instruction ``rcp.approx.ftz.f32`` (``rcp(6)`` folded by ptxas to fl32(1/6)), the products IEEE (its sm_100
+  build has no fast math). That is not exact division (``x / (sf / gs)``), which gives other codes for up to
+  ~0.1% of the bytes.
+sgl-kernel runs these kernels on sm_100+ only; kernelkit also on sm_90 (the same reciprocal instruction, a
+bit-identical software e2m1).
 """
 
 from __future__ import annotations
 
 import inspect
+import struct
 
 import kernelkit_ops as sgl_kernel
 import pytest
 import torch
+from sgl_math import rcp_approx  # runs the instruction through Triton, imported at the first call (GPU tests)
 
 requires_fp4 = pytest.mark.skipif(
     not sgl_kernel.fp4_enabled(),
     reason="kernelkit_ops was built without FP4 kernels (`kernelkit build --fp4`): the FP4 ops have no kernel",
 )
 FP8_MAX, E2M1_MAX = 448.0, 6.0
+# rcp.approx.ftz.f32(6.0f) in sgl-kernel's kernels: a constant ptxas folds to fl32(1/6) (0x3E2AAAAB), the
+# multiplier its sm_100a SASS shows (FMUL ..., 0.16666667163372039795).
+RCP_6 = struct.unpack("<f", struct.pack("<f", 1 / 6))[0]
 
 # sgl-kernel 0.3.21 gemm.py: both functions take exactly these, positionally or by keyword, none with a default.
 UPSTREAM_PARAMETERS = ("input_tensor", "input_global_scale", "mask")
@@ -188,30 +197,6 @@ def test_fp16_and_bf16_inputs(name, dtype):
 # ---------------------------------------------- GPU: sgl-kernel's own arithmetic (rcp.approx reciprocals)
 
 
-try:  # Triton is on the GPU machine; CPU CI has none, and runs none of the tests that need it
-    import triton
-    import triton.language as tl
-except ImportError:
-    triton = None
-
-if triton is not None:
-
-    @triton.jit
-    def _rcp_approx_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
-        offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-        x = tl.load(x_ptr + offs, mask=offs < n, other=1.0)
-        y = tl.inline_asm_elementwise("rcp.approx.ftz.f32 $0, $1;", "=f,f", [x], dtype=tl.float32, is_pure=True, pack=1)
-        tl.store(out_ptr + offs, y, mask=offs < n)
-
-
-def _rcp_approx(t: torch.Tensor) -> torch.Tensor:
-    """rcp.approx.ftz.f32 of every element of a float32 CUDA tensor (the instruction itself, through Triton)."""
-    t = t.float().contiguous()
-    out = torch.empty_like(t)
-    _rcp_approx_kernel[(triton.cdiv(t.numel(), 1024),)](t, out, t.numel(), BLOCK=1024)
-    return out
-
-
 def _e2m1_codes(y: torch.Tensor) -> torch.Tensor:
     """Round to nearest e2m1, ties to the even code, saturating at 6; NaN -> +6; the sign kept (code | 8)."""
     a = y.abs()
@@ -222,36 +207,50 @@ def _e2m1_codes(y: torch.Tensor) -> torch.Tensor:
     return (code | ((torch.signbit(y) & ~nan).int() << 3)).to(torch.uint8)
 
 
-def _sgl_reference(x: torch.Tensor, gs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """sgl-kernel's cvt_warp_fp16_to_fp4 for x [m, k] and a one-element gs: (codes [m, k / 2], scales [m, k / 16])."""
+def _sgl_reference(x: torch.Tensor, gs: torch.Tensor, *, exact_division: bool = False):
+    """sgl-kernel's cvt_warp_fp16_to_fp4 for x [m, k] and a one-element gs: (codes [m, k / 2], scales [m, k / 16]).
+    exact_division: x / (sf / gs) with sf = e4m3(gs * (max|x| / 6)) instead, kernelkit's arithmetic before."""
     m, k = x.shape
     xf = x.float().reshape(m, k // 16, 16)
-    vmax = xf.abs().nan_to_num(nan=0.0).amax(dim=-1)
-    rcp6 = _rcp_approx(torch.full((1,), E2M1_MAX, device=x.device))
-    g = gs.float().reshape(1)
-    sf = (g * (vmax * rcp6)).clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn)  # saturating, as __nv_fp8_e4m3(float)
+    a = xf.abs()
+    vmax = a.nan_to_num(nan=0.0, posinf=float("inf")).amax(dim=-1)
+    vmax = torch.where(a.isnan().all(dim=-1), float("nan"), vmax)  # __hmax: NaN only when all 16 are
+    g = gs.float().reshape(1, 1)
+    if exact_division:
+        scaled = g * (vmax / torch.full_like(vmax, E2M1_MAX))  # IEEE: divisions by full tensors
+    else:
+        scaled = g * (vmax * RCP_6)
+    sf = scaled.clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn)  # saturating, as __nv_fp8_e4m3(float)
     sf_value = sf.float()
-    out_scale = torch.where(sf_value == 0, 0.0, _rcp_approx(sf_value * _rcp_approx(g)))
+    if exact_division:
+        factor = torch.ones_like(sf_value) / (sf_value / g.expand_as(sf_value).contiguous())
+    else:
+        factor = rcp_approx(sf_value * rcp_approx(g))
+    out_scale = torch.where(sf_value == 0, 0.0, factor)
     codes = _e2m1_codes(xf * out_scale.unsqueeze(-1)).reshape(m, k)
     return codes[:, 0::2] | (codes[:, 1::2] << 4), sf.view(torch.uint8)
 
 
 @pytest.mark.gpu
 @requires_fp4
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 22: kernelkit's NVFP4 arithmetic (families/fp4.cuh, shared with scaled_fp4_quant) divides in IEEE "
-    "arithmetic where sgl-kernel multiplies by rcp.approx reciprocals; ~0.1% of blocks get other codes or scales",
-)
-def test_values_are_sgl_kernels_reciprocal_arithmetic():
-    shape = (4, 512, 2048)
+@pytest.mark.parametrize("name", OPS)
+def test_values_are_sgl_kernels_reciprocal_arithmetic(name):
+    """Every row's codes and scales are sgl-kernel's, bit for bit; and on this data its arithmetic and exact
+    division give other codes for some values, so the match tells the two apart. (Such codes need x * inv
+    within an ulp of an e2m1 tie, which 448 * 6 / amax makes reachable for about every second global scale:
+    32 experts, each with its own.)"""
+    shape = (32, 256, 2048)
     l, m, k = shape  # noqa: E741
-    x, mask = upstream_inputs(shape)
-    gs = global_scales(x)
-    out, slabs = physical(*sgl_kernel.scaled_fp4_grouped_quant(x, gs, mask), m)
+    x, _ = upstream_inputs(shape, gate_up=name.startswith("silu"))
+    mask = torch.full((l,), m, device="cuda", dtype=torch.int32)  # every row: the arithmetic is the point here
+    values = sgl_kernel.silu_and_mul(x) if name.startswith("silu") else x  # what gets quantized
+    gs = global_scales(values)
+    out, slabs = physical(*getattr(sgl_kernel, name)(x, gs, mask), m)
+    differ = 0
     for i in range(l):
-        v = int(mask[i])
-        want_out, want_sf = _sgl_reference(x[i, :v], gs[i])
-        assert torch.equal(recover_scales(slabs[i], m, k)[:v], want_sf)
-        assert torch.equal(out[i, :v], want_out)
+        want_out, want_sf = _sgl_reference(values[i], gs[i])
+        assert torch.equal(recover_scales(slabs[i], m, k), want_sf)
+        assert torch.equal(out[i], want_out)
+        exact, _ = _sgl_reference(values[i], gs[i], exact_division=True)
+        differ += int((want_out != exact).sum())
+    assert differ > 0, "sgl-kernel's arithmetic and exact division agree on every value here: the test tells nothing"

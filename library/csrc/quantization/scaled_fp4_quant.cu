@@ -1,10 +1,10 @@
 // scaled_fp4_quant: NVFP4 quantization of input [rows, cols] (bf16/fp16, cols % 16 == 0).
 //
-// Per block of 16 values along a row (the rounding is fp4.cuh's / tests/ops/fp4_reference.py's):
-//   vmax = max |x| (NaN ignored)          sf  = e4m3_rn_sat(gs * (vmax / 6))     gs = *global_scale
-//   inv  = sf == 0 ? 0 : 1 / (sf / gs)    q_i = e2m1_rn_satfinite(x_i * inv)
-// in fp32 with IEEE division (not x * (1/s): the reference divides). Writes q two per byte (even value in
-// the low nibble) to output [rows, cols/2] and sf into the 128x4-swizzled scale tensor
+// Per block of 16 values along a row, sgl-kernel's arithmetic (fp4.cuh; tests/ops/quantization/fp4_reference.py):
+//   vmax = max |x| (NaN ignored)                  sf  = e4m3_rn_sat(gs * (vmax * rcp(6)))    gs = *global_scale
+//   inv  = sf == 0 ? 0 : rcp(sf * rcp(gs))        q_i = e2m1_rn_satfinite(x_i * inv)
+// in fp32, rcp = rcp.approx.ftz.f32 (rcp(6) the constant fl32(1/6) it folds to), products IEEE. Writes q two per
+// byte (even value in the low nibble) to output [rows, cols/2] and sf into the 128x4-swizzled scale tensor
 // [round_up(rows, 128), round_up(cols/16, 4)], whose padding rows and columns are written as 0.
 //
 // Memory-bound: 2 bytes in per value, 0.5 + 1/16 out. At 3 TB/s an H100 SM has ~30 issue slots per
@@ -15,7 +15,7 @@
 //  - max |x| on the raw 16-bit bits, 8 values per 3-way integer max (VIMNMX3.U16x2), which also says
 //    whether the block holds a NaN;
 //  - inv depends only on the scale's 8 bits, so each CTA tabulates it once (256 entries in shared
-//    memory) and a block pays one IEEE division (vmax / 6) instead of three;
+//    memory) and a block pays two multiplies for its scale instead of also two reciprocals and a multiply;
 //  - without NaN (and with a sane global scale) the codes come from |x| * inv and the sign bits are
 //    moved over from the input with byte permutes; a block with NaN takes the general per-value path;
 //  - threads are [BY rows][BX blocks], BX a power of two (128 for hidden 4096, 64 for 7168: no idle
@@ -139,18 +139,14 @@ __host__ __device__ __forceinline__ void quantize_block(const Fp4QuantArgs& a, c
   for (int i = 0; i < 8; ++i) x[2 * i] = P::to_float(r[i] & 0xffffu), x[2 * i + 1] = P::to_float(r[i] >> 16);
 
   // max |x| on the raw bits (monotonic for magnitudes, NaN above inf): four 3-way integer maxima; a block
-  // with NaN takes the float maximum, which ignores NaN.
+  // with NaN takes the float maximum, which ignores NaN (and is NaN when all 16 are, as sgl-kernel's).
   uint32_t m = 0;
 #pragma unroll
   for (int i = 0; i < 8; ++i) m = max_u16x2(m, r[i] & 0x7fff7fffu);
   const uint32_t top = (m & 0xffffu) > (m >> 16) ? (m & 0xffffu) : (m >> 16);
   const bool has_nan = top > P::kInf;
   float vmax = P::to_float(top);
-  if (has_nan) {
-    vmax = 0.0f;
-#pragma unroll
-    for (int i = 0; i < kFp4BlockSize; ++i) vmax = fmaxf(vmax, fabsf(x[i]));
-  }
+  if (has_nan) vmax = fp4_absmax_with_nan(x);
   const uint8_t sf = fp4_scale_e4m3(vmax, gs);
   const float inv = inv_of[sf];
 

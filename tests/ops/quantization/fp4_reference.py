@@ -1,12 +1,18 @@
-"""The NVFP4 rounding the scaled_fp4_quant tests hold the kernel to, written once in PyTorch (fp32).
+"""The NVFP4 rounding the FP4 quantizer tests hold the kernels to, written once in PyTorch (fp32).
 
-Per block of 16 values along the last dim, with gs the global scale (fp32), IEEE ops in this order:
-    vmax = max |x|                                 NaN ignored (0 for an all-NaN block)
-    sf   = e4m3_rn_sat(gs * (vmax / 6))            = (...).clamp(-448, 448).to(float8_e4m3fn)
-    inv  = 0 if float(sf) == 0 else 1 / (float(sf) / gs)
+sgl-kernel's arithmetic (cvt_warp_fp16_to_fp4 in its csrc/gemm/nvfp4_quant_kernels.cu, the same in
+nvfp4_expert_quant.cu). Per block of 16 values along the last dim, with gs the global scale (fp32), in this order:
+    vmax = max |x|                                 NaN ignored; NaN when all 16 are NaN
+    sf   = e4m3_rn_sat(gs * (vmax * RCP_E2M1_MAX))  = (...).clamp(-448, 448).to(float8_e4m3fn)
+    inv  = 0 if float(sf) == 0 else RCP(float(sf) * RCP(gs))
     q    = e2m1_rn_satfinite(x * inv)
-Every division divides by a full tensor: torch's CUDA division by a Python scalar multiplies by its
-reciprocal instead, which differs in the last bit.
+RCP is rcp.approx.ftz.f32, the instruction sgl-kernel's kernels issue (inline PTX) and kernelkit's too, on every
+GPU: on CUDA tensors the reference runs the instruction itself (sgl_math.rcp_approx, Triton); on CPU tensors
+(the tests of the kernels' code emulated on the CPU) it takes rcp_ieee_ftz, the correctly rounded 1 / x with
+the same flushing of denormals, which the CPU emulation takes too. RCP(6.0f) of sgl-kernel's source is a
+constant that ptxas folds to fl32(1/6) = 0x3E2AAAAB (its sm_100a SASS multiplies by 0.16666667163372039795):
+RCP_E2M1_MAX, on both devices. The products are IEEE (mul.rn.f32, denormals kept: sgl-kernel's sm_100 build,
+the only one that runs these kernels, has no fast math).
 
 e2m1: |q| in {0, 0.5, 1, 1.5, 2, 3, 4, 6} -> code 0..7, sign in bit 3. Round to nearest, ties to the even
 code (0.25 -> 0, 0.75 -> 1, 1.25 -> 1, 1.75 -> 2, 2.5 -> 2, 3.5 -> 4, 5 -> 4); above 6 and +-inf -> +-6;
@@ -20,9 +26,11 @@ MMA), padding 0.
 from __future__ import annotations
 
 import torch
+from sgl_math import f32, flush_denormals, rcp_approx
 
 BLOCK = 16
 E2M1_MAX = 6.0
+RCP_E2M1_MAX = f32(1 / 6)  # 0x3E2AAAAB: rcp.approx.ftz.f32(6.0f) folded at compile time (fp4.cuh: kRcpE2m1Max)
 FP8_MAX = 448.0
 # code -> value (codes 8..15 are the negatives; 8 is -0)
 E2M1_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0)
@@ -46,28 +54,58 @@ def e2m1_values(codes: torch.Tensor) -> torch.Tensor:
 
 
 def block_absmax(x: torch.Tensor) -> torch.Tensor:
-    """[m, n] -> [m, n / 16] fp32: max |x| of each block of 16, NaN ignored."""
+    """[m, n] -> [m, n / 16] fp32: max |x| of each block of 16, NaN ignored (NaN for an all-NaN block, as
+    sgl-kernel's __hmax gives it)."""
     m, n = x.shape
-    a = x.float().abs().nan_to_num(nan=0.0, posinf=float("inf")).reshape(m, n // BLOCK, BLOCK)
-    return a.amax(dim=-1)
+    a = x.float().abs().reshape(m, n // BLOCK, BLOCK)
+    vmax = a.nan_to_num(nan=0.0, posinf=float("inf")).amax(dim=-1)
+    return torch.where(a.isnan().all(dim=-1), float("nan"), vmax)
+
+
+def rcp_ieee_ftz(t: torch.Tensor) -> torch.Tensor:
+    """The CPU emulation's stand-in for rcp.approx.ftz.f32: the correctly rounded 1 / t, a denormal t read as
+    +-0 (-> +-inf) and a denormal result flushed to +-0 (fp4.cuh's host rcp_approx_ftz)."""
+    t = flush_denormals(t.float())
+    return flush_denormals(torch.ones_like(t) / t)
+
+
+def rcp(t: torch.Tensor) -> torch.Tensor:
+    """RCP as the kernel on t's device computes it: rcp.approx.ftz.f32 itself on a CUDA tensor, the CPU
+    emulation's stand-in (rcp_ieee_ftz) on a CPU tensor."""
+    return rcp_approx(t.float().contiguous()) if t.is_cuda else rcp_ieee_ftz(t)
 
 
 def block_scales(x: torch.Tensor, global_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sf e4m3 [m, n / 16], inv fp32 [m, n / 16]) as the kernel computes them."""
+    """(sf e4m3 [m, n / 16], inv fp32 [m, n / 16]) as the kernel computes them (sgl-kernel's arithmetic)."""
     vmax = block_absmax(x)
-    gs = global_scale.float().reshape(1, 1).expand_as(vmax).contiguous()
-    scaled = gs * (vmax / torch.full_like(vmax, E2M1_MAX))
+    gs = global_scale.float().reshape(1, 1).to(x.device)
+    scaled = gs * (vmax * RCP_E2M1_MAX)  # in this order, as the kernels
     sf = scaled.clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn)
     sf_value = sf.float()
-    inv = torch.ones_like(sf_value) / (sf_value / gs)
+    inv = rcp(sf_value * rcp(gs))
     inv = torch.where(sf_value == 0, torch.zeros_like(inv), inv)
     return sf, inv
 
 
-def quantize(x: torch.Tensor, global_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """[m, n] -> (packed uint8 [m, n / 2], sf e4m3 [m, n / 16] in plain row-major order)."""
+def block_scales_exact_division(x: torch.Tensor, global_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """What kernelkit computed before it followed sgl-kernel (IEEE division: sf = e4m3(gs * (vmax / 6)),
+    inv = 1 / (sf / gs)); only for tests showing that they tell the two apart."""
+    vmax = block_absmax(x)
+    gs = global_scale.float().reshape(1, 1).to(x.device).expand_as(vmax).contiguous()
+    # Every division divides by a full tensor: torch's CUDA division by a Python scalar multiplies by its
+    # reciprocal instead, which differs in the last bit.
+    scaled = gs * (vmax / torch.full_like(vmax, E2M1_MAX))
+    sf = scaled.clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn)
+    sf_value = sf.float()
+    inv = torch.ones_like(sf_value) / (sf_value / gs)
+    return sf, torch.where(sf_value == 0, torch.zeros_like(inv), inv)
+
+
+def quantize(x: torch.Tensor, global_scale: torch.Tensor, arithmetic=block_scales) -> tuple[torch.Tensor, torch.Tensor]:
+    """[m, n] -> (packed uint8 [m, n / 2], sf e4m3 [m, n / 16] in plain row-major order). `arithmetic`:
+    block_scales (the kernels'), or block_scales_exact_division for comparisons."""
     m, n = x.shape
-    sf, inv = block_scales(x, global_scale)
+    sf, inv = arithmetic(x, global_scale)
     y = x.float().reshape(m, n // BLOCK, BLOCK) * inv.unsqueeze(-1)
     codes = e2m1_codes(y).reshape(m, n)
     packed = codes[:, 0::2] | (codes[:, 1::2] << 4)
@@ -106,9 +144,11 @@ def unswizzle(scales: torch.Tensor, m: int, blocks: int) -> torch.Tensor:
     return flat[scale_offsets(m, blocks, scales.device)].view(torch.float8_e4m3fn)
 
 
-def reference(x: torch.Tensor, global_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """What scaled_fp4_quant(x, global_scale) returns, for x [m, n] (n % 16 == 0)."""
-    packed, sf = quantize(x, global_scale)
+def reference(
+    x: torch.Tensor, global_scale: torch.Tensor, arithmetic=block_scales
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What scaled_fp4_quant(x, global_scale) returns, for x [m, n] (n % 16 == 0); `arithmetic` as quantize's."""
+    packed, sf = quantize(x, global_scale, arithmetic)
     return packed, swizzle(sf)
 
 
@@ -158,11 +198,11 @@ def valid_rows(mask: torch.Tensor, m: int) -> list[int]:
     return [min(max(int(v), 0), m) for v in mask.tolist()]
 
 
-def grouped_reference(x: torch.Tensor, global_scale: torch.Tensor, mask: torch.Tensor):
+def grouped_reference(x: torch.Tensor, global_scale: torch.Tensor, mask: torch.Tensor, arithmetic=block_scales):
     """What scaled_fp4_grouped_quant leaves in buffers filled with OUT_POISON / SCALE_POISON, for x [l, m, k]:
     (codes uint8 [l, m, k / 2], scale bytes uint8 [l, round_up(m, 128), round_up(k / 16, 4)]). Expert e's rows
     r < valid_rows[e] hold reference(x[e, :v], gs[e]) (scales at their swizzled offsets, the row's padding
-    columns 0); every other byte keeps its poison."""
+    columns 0); every other byte keeps its poison. `arithmetic` as quantize's."""
     n_exp, m, k = x.shape
     rows, cols = padded_shape(m, k)
     out = torch.full((n_exp, m, k // 2), OUT_POISON, dtype=torch.uint8, device=x.device)
@@ -170,7 +210,7 @@ def grouped_reference(x: torch.Tensor, global_scale: torch.Tensor, mask: torch.T
     for e, v in enumerate(valid_rows(mask, m)):
         if v == 0 or k == 0:
             continue
-        packed, sf = quantize(x[e, :v], global_scale[e : e + 1])
+        packed, sf = quantize(x[e, :v], global_scale[e : e + 1], arithmetic)
         out[e, :v] = packed
         offsets = scale_offsets(v, cols, x.device).reshape(-1)  # the valid rows' columns, padding included
         scales[e, offsets] = swizzle(sf).view(torch.uint8).reshape(-1)[offsets]

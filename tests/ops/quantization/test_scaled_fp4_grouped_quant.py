@@ -1,5 +1,9 @@
 """Tests of `scaled_fp4_grouped_quant` (NVFP4 of the masked MoE layout), against fp4_reference bit for bit.
 
+The arithmetic is sgl-kernel's (rcp.approx.ftz.f32 reciprocals, fp4_reference's docstring): on the GPU the
+reference runs the instruction itself; the kernel code emulated on the CPU and its CPU reference both take the
+correctly rounded reciprocal in its place, and check everything else bit for bit.
+
 An FP4 op: built only with `kernelkit build --fp4`; without the FP4 kernels only the wrapper's error, the
 reference and the kernel code run on the CPU (KERNELKIT_FP4_EMULATION, compiled with nvcc) are testable, and the
 rest skips, saying why. Every run writes into poisoned buffers and compares all of them: the bytes of rows past
@@ -29,6 +33,7 @@ from fp4_grouped_cases import (
 from fp4_reference import (
     OUT_POISON,
     SCALE_POISON,
+    block_scales_exact_division,
     grouped_reference,
     padded_shape,
     quantize,
@@ -48,6 +53,7 @@ _RUN_WITHOUT_FP4 = (
     "test_kernel_compiles_for_sm90a_and_sm100a",
     "test_kernel_code_on_the_cpu_matches_reference",
     "test_kernel_code_on_the_cpu_special_values",
+    "test_kernel_code_on_the_cpu_follows_the_reciprocals",
     "test_bench_bytes_model",
 )
 
@@ -155,6 +161,19 @@ def test_kernel_code_on_the_cpu_matches_reference(
     assert_grouped_equal(out, scales, *grouped_reference(x, gs, mask))
 
 
+@pytest.mark.slow
+def test_kernel_code_on_the_cpu_follows_the_reciprocals(emulator, tmp_path):
+    """A case on which sgl-kernel's order of operations and exact division give other codes: the kernel's code
+    takes the former (the CPU stand-in for rcp.approx on both sides)."""
+    x = make_input(2, 37, 512, torch.bfloat16, device="cpu", seed=2 * 1000 + 37 + 512)
+    gs = global_scales_for(x)
+    mask = torch.tensor([30, 37], dtype=torch.int32)
+    out, scales = emulate(emulator, tmp_path, x, gs, mask, silu=False, row_pad=5, expert_pad=3, offset=3)
+    assert_grouped_equal(out, scales, *grouped_reference(x, gs, mask))
+    exact_out, _ = grouped_reference(x, gs, mask, block_scales_exact_division)
+    assert int((out != exact_out).sum()) > 0
+
+
 def special_input(dtype: torch.dtype, device: str) -> torch.Tensor:
     """[6, 128] rows of zeros, -0, NaN, +-inf, underflow and the e2m1 ties (at scale 1)."""
     x = make_input(1, 6, 128, dtype, device=device, seed=11)[0]
@@ -192,6 +211,8 @@ def test_kernel_code_on_the_cpu_special_values(emulator, tmp_path, dtype):
     out, scales = emulate(emulator, tmp_path, x, gs, mask, silu=False)
     assert_grouped_equal(out, scales, *grouped_reference(x, gs, mask))
     assert out[0, 1, 16:24].tolist() == [0x88] * 8 and out[0, 3, 24:32].tolist() == [0x77] * 8
+    for e in range(len(SPECIAL_SCALES)):  # an all-NaN block's scale is NaN (sgl-kernel's maximum), whatever gs
+        assert unswizzle(scales[e], 6, 8)[3, 3].float().isnan()
 
 
 def test_bench_bytes_model():
@@ -404,6 +425,7 @@ def test_special_values(dtype):
     out, scales = run_op(x, gs, mask)
     assert_grouped_equal(out, scales, *grouped_reference(x, gs, mask))
     assert out[0, 1, 16:24].tolist() == [0x88] * 8 and out[0, 3, 24:32].tolist() == [0x77] * 8  # -0, all-NaN
+    assert unswizzle(scales[0], 6, 8)[3, 3].float().isnan()  # the all-NaN block's scale, as sgl-kernel's
     assert unswizzle(scales[0], 6, 8)[2, 2].float() == 448.0  # the block with +inf
 
 

@@ -1,4 +1,11 @@
-"""Tests of `scaled_fp4_quant` (NVFP4), against tests/ops/fp4_reference.py bit for bit.
+"""Tests of `scaled_fp4_quant` (NVFP4), against tests/ops/quantization/fp4_reference.py bit for bit.
+
+The arithmetic is sgl-kernel's: scales and the factor values are multiplied by come from rcp.approx.ftz.f32
+reciprocals (fp4_reference's docstring). On the GPU the reference runs that instruction itself (Triton), so the
+op is held to sgl-kernel's bytes; and a test checks that this tells it apart from exact division. The kernel's
+code run on the CPU (KERNELKIT_FP4_EMULATION) and its CPU reference both take the correctly rounded reciprocal
+in place of the instruction (which the CPU lacks): there they check everything else -- the order of the
+operations, lanes, loads, layout, NaN and inf -- bit for bit.
 
 An FP4 op: built only with `kernelkit build --fp4`; without the FP4 kernels the op is not registered at all,
 so only the wrapper's error is testable and the rest skips, saying why. The e2m1 rounding itself
@@ -19,16 +26,21 @@ import pytest
 import torch
 from fp4_reference import (
     E2M1_VALUES,
+    RCP_E2M1_MAX,
+    block_absmax,
+    block_scales_exact_division,
     dequantize,
     e2m1_codes,
     padded_shape,
     quantize,
+    rcp_ieee_ftz,
     reference,
     scale_offsets,
     swizzle,
     unswizzle,
 )
 from quant_reference import assert_fp8_equal
+from sgl_math import f32, f32_bits
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 DTYPES = [torch.bfloat16, torch.float16]
@@ -43,11 +55,14 @@ _RUN_WITHOUT_FP4 = (
     "test_reference_e2m1_table",
     "test_reference_swizzle_layout",
     "test_reference_round_trip",
+    "test_reference_absmax_and_the_cpu_reciprocal",
+    "test_reference_is_not_exact_division",
     "test_software_e2m1_matches_the_cuda_emulation_for_every_float",
     "test_reference_e2m1_matches_the_cuda_emulation",
     "test_kernel_compiles_for_sm90a_and_sm100a",
     "test_kernel_code_on_the_cpu_matches_reference",
     "test_kernel_code_on_the_cpu_zero_nan_inf_and_ties",
+    "test_kernel_code_on_the_cpu_follows_the_reciprocals",
 )
 
 
@@ -174,6 +189,42 @@ def test_reference_round_trip():
     assert bool(((back - x).abs() <= sf * 1.0 + 1e-6 * x.abs()).all())
     packed, plain = quantize(x, gs)
     assert torch.equal(packed, out) and plain.shape == (64, 16)
+
+
+def test_reference_absmax_and_the_cpu_reciprocal():
+    """The block maximum ignores NaN and is NaN only for an all-NaN block (sgl-kernel's __hmax); rcp(6) is the
+    constant fl32(1/6); the CPU stand-in for rcp.approx.ftz.f32 is the correctly rounded 1 / x with denormals
+    flushed, in and out."""
+    nan, inf = float("nan"), float("inf")
+    x = torch.zeros(4, 32)
+    x[0, :16] = torch.linspace(-3, 2, 16)
+    x[0, 3] = nan
+    x[1, :16] = nan
+    x[2, 16] = -inf
+    x[3, 16:] = nan
+    x[3, 20] = -0.5
+    got = block_absmax(x)
+    assert got[0, 0] == 3 and got[0, 1] == 0 and got[1, 0].isnan() and got[1, 1] == 0
+    assert got[2, 1] == inf and got[3, 1] == 0.5
+    assert f32_bits(RCP_E2M1_MAX) == 0x3E2AAAAB  # what sgl-kernel's compiled kernels multiply max |x| by
+    r = rcp_ieee_ftz(torch.tensor([6.0, 448.0, -4.0, 0.0, -0.0, 1e-40, -1e-40, 2.0**127, 2.0**-126, nan, inf]))
+    assert r[0].item() == f32(1 / 6) and r[1].item() == f32(1 / 448)
+    assert r[2] == -0.25 and r[3] == inf and r[4] == -inf and r[5] == inf and r[6] == -inf
+    assert r[7] == 0 and r[8] == 2.0**126 and r[9].isnan() and r[10] == 0
+
+
+def test_reference_is_not_exact_division():
+    """sgl-kernel's reciprocal arithmetic and exact division (what kernelkit computed before) give other codes
+    for some values: even with the CPU's correctly rounded stand-in for rcp.approx, the order of the operations
+    alone makes ~0.1% of these bf16 bytes differ (x * inv within an ulp of an e2m1 tie, which gs = 448 * 6 /
+    amax makes reachable); elsewhere the two agree."""
+    x = torch.randn(2048, 2048, generator=torch.Generator().manual_seed(0)).to(torch.bfloat16)
+    gs = global_scale_for(x)
+    ours, ours_sf = quantize(x, gs)
+    exact, exact_sf = quantize(x, gs, block_scales_exact_division)
+    differ = int((ours != exact).sum())
+    assert 0 < differ < 0.01 * ours.numel(), differ
+    assert torch.equal(ours_sf.view(torch.uint8), exact_sf.view(torch.uint8))  # here only the factors differ
 
 
 # --------------------------------------------------------------- e2m1 against CUDA's own emulation
@@ -407,8 +458,22 @@ def test_kernel_code_on_the_cpu_zero_nan_inf_and_ties(emulator, tmp_path, dtype)
     for gs in (float(global_scale_for(x)), 1.0, 0.37, 3e4, -1.0, 0.0, float("inf"), float("nan")):
         out, scales = emulate(emulator, tmp_path, x, gs)
         assert_matches_reference(x, torch.tensor([gs]), out, scales)
+        assert unswizzle(scales, 6, 8)[3, 3].float().isnan()  # the all-NaN block's scale, whatever gs
         if 0 < gs < float("inf"):
             assert out[1, 16:24].tolist() == [0x88] * 8 and out[3, 24:32].tolist() == [0x77] * 8
+
+
+@pytest.mark.slow
+def test_kernel_code_on_the_cpu_follows_the_reciprocals(emulator, tmp_path):
+    """An input on which sgl-kernel's order of operations and exact division give other codes and scales: the
+    kernel's code takes the former (the CPU stand-in for the instruction on both sides)."""
+    x = make_input(300, 48, torch.bfloat16, device="cpu", seed=348)
+    gs = global_scale_for(x)
+    out, scales = emulate(emulator, tmp_path, x, float(gs))
+    assert_matches_reference(x, gs, out, scales)
+    exact_out, exact_scales = reference(x, gs, block_scales_exact_division)
+    assert int((out != exact_out).sum()) > 0
+    assert int((scales.view(torch.uint8) != exact_scales.view(torch.uint8)).sum()) > 0
 
 
 # ------------------------------------------ the wrapper on fake tensors, the binding on CPU tensors
@@ -513,6 +578,27 @@ def test_other_global_scales(gs_value):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_follows_sgl_kernels_reciprocals_not_exact_division(dtype):
+    """The reference runs rcp.approx.ftz.f32 itself, and the op matches it on inputs where exact division
+    (kernelkit's arithmetic before issue 22) gives other codes. Such codes need an x * inv within an ulp of an
+    e2m1 tie, which the serving stack's gs = 448 * 6 / amax makes reachable for some global scales only (about
+    every second one on bf16 data, every third on fp16, measured with the CPU's stand-in): 48 inputs of other
+    magnitudes, so that some certainly do."""
+    g = torch.Generator("cuda").manual_seed(22)
+    differ = 0
+    for _ in range(48):
+        magnitude = torch.exp2(torch.rand(1, device="cuda", generator=g) * 8 - 4)
+        x = (torch.randn(256, 2048, device="cuda", generator=g) * magnitude).to(dtype)
+        gs = global_scale_for(x)
+        out, scales = run_op(x, gs)
+        assert_matches_reference(x, gs, out, scales)
+        exact_out, _ = reference(x, gs, block_scales_exact_division)
+        differ += int((out != exact_out).sum())
+    assert differ > 0, "no input told sgl-kernel's arithmetic from exact division"
+
+
+@pytest.mark.gpu
 def test_exact_ties_and_saturation():
     """gs = 1 and a block max of 6 make the scale exactly 1, so x * inv = x hits every tie: checked
     against hand-written codes (not only the reference)."""
@@ -532,7 +618,8 @@ def test_exact_ties_and_saturation():
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_zero_nan_inf_blocks(dtype):
     """All-zero blocks (scale 0, codes 0, no division by zero), -0 (code 8), NaN (ignored by the max,
-    quantized to +6), +-inf (scale saturates at 448, inf -> +-6), all-NaN blocks (scale 0, codes +6)."""
+    quantized to +6), +-inf (scale saturates at 448, inf -> +-6), all-NaN blocks (scale NaN, as sgl-kernel's
+    maximum gives it; codes +6)."""
     m, n = 5, 128
     x = make_input(m, n, dtype, seed=11)
     x[0, :] = 0
@@ -549,6 +636,7 @@ def test_zero_nan_inf_blocks(dtype):
     assert int(out[0].max()) == 0 and unswizzle(scales, m, n // 16)[0].float().abs().max() == 0
     assert bool((out[1, 16:24] == 0x88).all())  # -0 -> 0b1000 in both nibbles
     assert bool((out[3, 24:32] == 0x77).all())  # all-NaN block -> +6
+    assert unswizzle(scales, m, n // 16)[3, 3].float().isnan()  # ... and its scale NaN
     assert unswizzle(scales, m, n // 16)[2, 2].float() == 448.0  # the block with +inf
 
 

@@ -1,10 +1,11 @@
 """Tests of `silu_and_mul_scaled_fp4_grouped_quant`: SiLU-and-mul, then NVFP4 of the masked MoE layout, bit for bit.
 
 The quantized values are silu_and_mul's (fp4_reference.silu_and_mul_values: silu(g) = g / (1 + ex2.approx(g *
--log2 e)), times up, one rounding to the input dtype); from there the op is scaled_fp4_grouped_quant. On the GPU the
-reference runs the ex2.approx instruction itself (Triton); the CPU emulation of the kernel code takes exp2 in
-float64 instead, and so does its reference. An FP4 op: without the FP4 kernels only the wrapper's error, the
-reference and the emulated kernel code run; the rest skips, saying why.
+-log2 e)), times up, one rounding to the input dtype); from there the op is scaled_fp4_grouped_quant, sgl-kernel's
+arithmetic with rcp.approx.ftz.f32 reciprocals. On the GPU the reference runs the ex2.approx and rcp.approx
+instructions themselves (Triton); the CPU emulation of the kernel code takes exp2 in float64 and the correctly
+rounded reciprocal instead, and so does its reference. An FP4 op: without the FP4 kernels only the wrapper's
+error, the reference and the emulated kernel code run; the rest skips, saying why.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from fp4_reference import (
     LOG2E_F32,
     OUT_POISON,
     SCALE_POISON,
+    block_scales_exact_division,
     ex2_approx_gpu,
     grouped_reference,
     padded_shape,
@@ -48,6 +50,7 @@ _RUN_WITHOUT_FP4 = (
     "test_kernel_compiles_for_sm90a_and_sm100a",
     "test_kernel_code_on_the_cpu_matches_reference",
     "test_kernel_code_on_the_cpu_special_values",
+    "test_kernel_code_on_the_cpu_follows_the_reciprocals",
     "test_bench_bytes_model",
 )
 
@@ -159,6 +162,19 @@ def test_kernel_code_on_the_cpu_matches_reference(
         capacity=capacity,
     )  # fmt: skip
     assert_grouped_equal(out, scales, *grouped_reference(silu_and_mul_values(x), gs, mask))
+
+
+@pytest.mark.slow
+def test_kernel_code_on_the_cpu_follows_the_reciprocals(emulator, tmp_path):
+    """A case on which sgl-kernel's order of operations and exact division give other codes: the kernel's code
+    takes the former (the CPU stand-in for rcp.approx on both sides)."""
+    x, gs = gate_up_input(2, 37, 2048, torch.bfloat16, device="cpu", seed=2 * 1000 + 37 + 2048)
+    mask = torch.tensor([37, 20], dtype=torch.int32)
+    out, scales = emulate(emulator, tmp_path, x, gs, mask, silu=True, row_pad=64, expert_pad=8)
+    values = silu_and_mul_values(x)
+    assert_grouped_equal(out, scales, *grouped_reference(values, gs, mask))
+    exact_out, _ = grouped_reference(values, gs, mask, block_scales_exact_division)
+    assert int((out != exact_out).sum()) > 0
 
 
 def special_input(dtype: torch.dtype, device: str) -> torch.Tensor:

@@ -1,4 +1,4 @@
-// NVFP4: what every FP4 kernel shares, defined bit for bit as tests/ops/fp4_reference.py writes it.
+// NVFP4: what every FP4 kernel shares, defined bit for bit as tests/ops/quantization/fp4_reference.py writes it.
 //
 //   e2m1 values  {0, 0.5, 1, 1.5, 2, 3, 4, 6} with a sign bit; a code is sign << 3 | index.
 //   rounding     to nearest, ties to the even code (0.25 -> 0, 0.75 -> 1, 1.25 -> 1, 1.75 -> 2,
@@ -12,6 +12,19 @@
 // Scales: one e4m3 per block of 16 values along a row, stored in the 128x4 swizzled layout that
 // Blackwell's block-scaled MMA (tcgen05.mma, CUTLASS, cuBLASLt) reads: rows in tiles of 128, blocks
 // in tiles of 4; a tile is 512 bytes, [32 rows][4 row groups][4 blocks] (row r sits at r % 32, r / 32 % 4).
+//
+// The arithmetic is sgl-kernel's (cvt_warp_fp16_to_fp4 in csrc/gemm/nvfp4_quant_kernels.cu, the same in
+// nvfp4_expert_quant.cu), so that a drop-in gives the same bytes. Per block of 16 values x, gs the global scale:
+//   vmax = max |x|                           the NaN-ignoring maximum (__hmax): NaN only if all 16 are NaN
+//   sf   = e4m3_rn_satfinite(gs * (vmax * rcp(6)))
+//   inv  = float(sf) != 0 ? rcp(float(sf) * rcp(gs)) : 0
+//   q_i  = e2m1(x_i * inv)
+// rcp is the PTX instruction rcp.approx.ftz.f32 (sgl-kernel issues it through inline asm); rcp(6) of the
+// constant is folded by ptxas to fl32(1/6) = 0x3E2AAAAB (sgl-kernel 0.3.21's sm_100a SASS: FMUL by
+// 0.16666667163372039795), so that constant is what kernelkit multiplies by. The products are IEEE (mul.rn.f32,
+// denormals kept: sgl-kernel runs these kernels only on sm_100+, whose build has no fast math; its SASS has
+// FMUL, not FMUL.FTZ). kernelkit issues the same instructions on every arch, sm_90 included, so an H100
+// computes the bytes sgl-kernel computes on Blackwell.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -26,6 +39,9 @@ namespace kernelkit {
 
 constexpr int kFp4BlockSize = 16;  // values sharing one e4m3 scale
 constexpr float kE2m1Max = 6.0f;
+// rcp.approx.ftz.f32(6.0f) as sgl-kernel's build computes it: folded at compile time to fl32(1/6), 0x3E2AAAAB.
+// Written as the constant so that no build (-G turns the folding off) leaves it to the instruction at run time.
+constexpr float kRcpE2m1Max = 0.16666667163372039795f;
 
 // The hardware conversion exists on the family-specific Blackwell targets (sm_100a/f, 103, 110, 120, 121),
 // the same condition under which cuda_fp4.h itself uses it.
@@ -57,8 +73,9 @@ __host__ __device__ __forceinline__ float bits_float(uint32_t u) {
 #endif
 }
 
-// IEEE single-precision ops, rounded to nearest even, never contracted into an FMA. The host versions
-// (SSE on x86-64) give the same bits: the tests run the kernel's code on the CPU through them.
+// IEEE single-precision ops, rounded to nearest even, never contracted into an FMA, denormals kept (the library
+// is built without -ftz). The host versions (SSE on x86-64) give the same bits: the tests run the kernel's code
+// on the CPU through them.
 __host__ __device__ __forceinline__ float add_rn(float a, float b) {
 #ifdef __CUDA_ARCH__
   return __fadd_rn(a, b);
@@ -80,6 +97,23 @@ __host__ __device__ __forceinline__ float div_rn(float a, float b) {
   return __fdiv_rn(a, b);
 #else
   return a / b;
+#endif
+}
+
+// rcp.approx.ftz.f32: an approximate 1 / x (within 1 ulp, not always the correctly rounded value); a denormal x
+// reads as +-0 (-> +-inf) and a denormal result is flushed to +-0. The host version, for the tests' CPU
+// emulation of the kernels only, stands in the correctly rounded 1 / x with the same flushing (the tests'
+// CPU reference does the same); the GPU tests hold the kernels to the instruction itself.
+__host__ __device__ __forceinline__ float rcp_approx_ftz(float x) {
+#ifdef __CUDA_ARCH__
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+#else
+  constexpr float kMinNormal = 1.17549435e-38f;  // 2^-126
+  const float in = std::fabs(x) < kMinNormal ? std::copysign(0.0f, x) : x;
+  const float r = 1.0f / in;
+  return std::fabs(r) < kMinNormal ? std::copysign(0.0f, r) : r;
 #endif
 }
 
@@ -162,20 +196,29 @@ __host__ __device__ __forceinline__ uint32_t e2m1x8(const float* y) {
 #endif
 }
 
-// A block's e4m3 scale from its max |x| (NaN ignored) and the global scale gs: e4m3_rn_sat(gs * (vmax / 6)),
-// e4m3 as torch's .clamp(-448, 448).to(float8_e4m3fn) (NaN stays NaN), the division IEEE.
+// A block's e4m3 scale from its max |x| and the global scale gs: e4m3_rn_sat(gs * (vmax * rcp(6))), in that
+// order; e4m3 as torch's .clamp(-448, 448).to(float8_e4m3fn) (NaN stays NaN: an all-NaN block's scale is NaN).
 __host__ __device__ __forceinline__ uint8_t fp4_scale_e4m3(float vmax, float gs) {
   using namespace fp4_detail;
-  const float scaled = mul_rn(gs, div_rn(vmax, kE2m1Max));
+  const float scaled = mul_rn(gs, mul_rn(vmax, kRcpE2m1Max));
   return static_cast<uint8_t>(__nv_cvt_float_to_fp8(scaled, __NV_SATFINITE, __NV_E4M3));
 }
 
 // What a block's values are multiplied by before rounding to e2m1, from its scale's e4m3 bits:
-// sf == 0 ? 0 : 1 / (sf / gs). It depends on the 8 bits only, so kernels tabulate it once (256 entries).
+// sf == 0 ? 0 : rcp(sf * rcp(gs)) (NaN for a NaN scale). It depends on the 8 bits only, so kernels may
+// tabulate it once (256 entries).
 __host__ __device__ __forceinline__ float fp4_inv_scale(uint8_t sf, float gs) {
   using namespace fp4_detail;
   const float sf_value = __half2float(__half(__nv_cvt_fp8_to_halfraw(static_cast<__nv_fp8_storage_t>(sf), __NV_E4M3)));
-  return sf_value == 0.0f ? 0.0f : div_rn(1.0f, div_rn(sf_value, gs));
+  return sf_value == 0.0f ? 0.0f : rcp_approx_ftz(mul_rn(sf_value, rcp_approx_ftz(gs)));
+}
+
+// max |x| of a block that holds a NaN, as sgl-kernel's __hmax takes it: NaN ignored, NaN only when all 16 are.
+__host__ __device__ __forceinline__ float fp4_absmax_with_nan(const float (&x)[kFp4BlockSize]) {
+  float vmax = fabsf(x[0]);
+#pragma unroll
+  for (int i = 1; i < kFp4BlockSize; ++i) vmax = fmaxf(vmax, fabsf(x[i]));
+  return vmax;
 }
 
 // Byte offset of the scale of (row, block) in the 128x4 swizzled layout, `block_tiles` =

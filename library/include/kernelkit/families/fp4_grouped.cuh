@@ -6,7 +6,8 @@
 //                silu_and_mul computes (csrc/activation/silu_and_mul.cu), so the fused op equals
 //                scaled_fp4_grouped_quant(silu_and_mul(x)) bit for bit, as in sgl-kernel;
 //   then exactly what scaled_fp4_quant does with input_global_scale[e] (fp4.cuh: fp4_scale_e4m3,
-//   fp4_inv_scale, e2m1), so expert e's rows equal scaled_fp4_quant(input[e], gs[e])'s.
+//   fp4_inv_scale, e2m1: sgl-kernel's rcp.approx arithmetic), so expert e's rows equal
+//   scaled_fp4_quant(input[e], gs[e])'s, as in sgl-kernel.
 // Outputs (contiguous): output [l, m, k/2] (two codes per byte, even value low), output_scale [l,
 // round_up(m, 128), round_up(k/16, 4)] e4m3, each expert's [round_up(m, 128), round_up(k/16, 4)] slab in
 // the 128x4 swizzled layout. Written: the codes and scales of valid rows and the padding scale columns of
@@ -19,8 +20,8 @@
 // experts: rows are dealt to CTAs evenly whatever the distribution over experts (one expert with all
 // the tokens keeps every SM busy), and masked rows cost nothing but the scan. Otherwise the thread
 // layout is scaled_fp4_quant's: [BY rows][BX blocks], one thread per block of 16 values, one wave of
-// CTAs. The per-scale reciprocal comes from two IEEE divisions per block rather than scaled_fp4_quant's
-// per-CTA table: the global scale changes with the expert, and the kernel has issue slots to spare.
+// CTAs. A block's inv comes from two rcp.approx and a multiply rather than scaled_fp4_quant's per-CTA
+// table: the global scale changes with the expert, and the kernel has issue slots to spare.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -161,18 +162,14 @@ __host__ __device__ __forceinline__ uint8_t quantize16(const uint32_t (&r)[8], f
   for (int i = 0; i < 8; ++i) x[2 * i] = B::to_float(r[i] & 0xffffu), x[2 * i + 1] = B::to_float(r[i] >> 16);
 
   // max |x| on the raw bits (monotonic for magnitudes, NaN above inf); a block with NaN takes the float
-  // maximum, which ignores NaN.
+  // maximum, which ignores NaN (and is NaN when all 16 are, as sgl-kernel's).
   uint32_t m = 0;
 #pragma unroll
   for (int i = 0; i < 8; ++i) m = max_u16x2(m, r[i] & 0x7fff7fffu);
   const uint32_t top = std::max(m & 0xffffu, m >> 16);
   const bool has_nan = top > B::kInf;
   float vmax = B::to_float(top);
-  if (has_nan) {
-    vmax = 0.0f;
-#pragma unroll
-    for (int i = 0; i < kFp4BlockSize; ++i) vmax = fmaxf(vmax, fabsf(x[i]));
-  }
+  if (has_nan) vmax = fp4_absmax_with_nan(x);
   const uint8_t sf = fp4_scale_e4m3(vmax, gs);
   const float inv = fp4_inv_scale(sf, gs);
 

@@ -18,14 +18,19 @@ def scaled_fp4_quant(
     Needs the FP4 kernels (`kernelkit build --fp4`); without them it raises RuntimeError saying so. The op
     checks its arguments and raises ``RuntimeError`` naming the one to fix; empty inputs launch nothing.
 
-    Per block ``b`` of 16 values, in float32 with IEEE division, ``gs = input_global_scale``::
+    sgl-kernel's arithmetic, bit for bit: per block ``b`` of 16 values, in float32, ``gs = input_global_scale``,
+    ``rcp`` the approximate reciprocal ``rcp.approx.ftz.f32`` (the PTX instruction sgl-kernel's kernel issues;
+    within 1 ulp of ``1 / v``, not always the correctly rounded value; ``rcp(6)`` is a constant its compiler
+    folds to ``fl32(1/6)``), products IEEE::
 
-        sf[b] = e4m3(gs * (max|x[b]| / 6))          # NaN ignored by the max; saturates at 448
-        q[b]  = e2m1(x[b] / (sf[b] / gs))           # 0 when sf[b] == 0
+        sf[b] = e4m3(gs * (max|x[b]| * rcp(6)))       # NaN ignored by the max (NaN if all 16 are); saturates at 448
+        q[b]  = e2m1(x[b] * rcp(sf[b] * rcp(gs)))     # 0 when sf[b] == 0
 
-    e2m1 rounds to nearest even and saturates at +-6 (what ``cvt.rn.satfinite.e2m1x2.f32`` does on
-    Blackwell, computed bit-identically on older GPUs): NaN becomes +6, -0 and negative values that
-    underflow keep their sign (code 0b1000), +-inf become +-6.
+    Exact division (``x / (sf / gs)``) would give other codes for up to ~0.1% of the bytes. The same
+    instructions run on every GPU, so an H100 gives the bytes sgl-kernel gives on Blackwell. e2m1 rounds
+    to nearest even and saturates at +-6 (what ``cvt.rn.satfinite.e2m1x2.f32`` does on Blackwell, computed
+    bit-identically on older GPUs): NaN becomes +6, -0 and negative values that underflow keep their sign
+    (code 0b1000), +-inf become +-6.
 
     Args:
         input: ``[..., n]`` CUDA tensor, bfloat16/float16, ``n`` a multiple of 16, contiguous in its
