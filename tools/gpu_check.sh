@@ -9,6 +9,7 @@
 #   6. kernelkit bench --save --plot of the library's ops against the committed results, then again
 #      compared to the first run;
 #   6b. (benchnew) kernelkit bench --save of only the ops in BENCH_OPS;
+#   6b'. (benchgroups) the same per group of BENCH_GROUPS, one results file and a time bound each;
 #   6c. (peer) FlashInfer's kernels side by side (.peer/ carried; PEER_ARGS e.g. --ops rope);
 #   7. eager host time per call (tools/eager_overhead.py), and of a carried earlier build in .ab/old-python.
 # Logs and results under $OUT. Carry library/python/kernelkit_ops/_kernelkit_ops.so and .whl/.
@@ -62,7 +63,7 @@ fi
 py=$(python3 tools/bootstrap.py 2>/dev/null)
 if [[ " $PHASES " == *" fp4 "* ]]; then
   step fp4-build "$py" -m kernelkit build --fp4
-  step fp4-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" "$py" -m pytest tests/ops/quantization/test_scaled_fp4_quant.py tests/compat/test_fp4_compat.py -m gpu -q -p no:cacheprovider
+  step fp4-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" "$py" -m pytest tests/ops/quantization/test_scaled_fp4_quant.py tests/ops/quantization/test_scaled_fp4_grouped_quant.py tests/ops/quantization/test_silu_and_mul_scaled_fp4_grouped_quant.py tests/compat/test_fp4_compat.py tests/compat/test_fp4_grouped_compat.py -m gpu -q -p no:cacheprovider
 fi
 step doctor "$py" -m kernelkit doctor
 
@@ -98,6 +99,18 @@ if [[ " $PHASES " == *" benchnew "* ]]; then
   # only the ops named in BENCH_OPS, saved with baselines; rows with a committed counterpart are compared to it
   step bench-new "$py" -m kernelkit bench ${BENCH_OPS:?BENCH_OPS names the ops} --save --plot --json "$OUT/bench-new.json" --compare committed
   cp benchmarks/results/*/*.md benchmarks/results/*/*.json benchmarks/results/*/*.png "$OUT/" 2>/dev/null
+fi
+
+if [[ " $PHASES " == *" benchgroups "* ]]; then
+  # BENCH_GROUPS="name:op op ...;name:op ...": one saved results file per group (commit label <commit>+<name>),
+  # each bounded by BENCH_GROUP_TIMEOUT seconds, so a slow group cannot cost the others their results
+  IFS=';' read -ra groups <<< "${BENCH_GROUPS:?BENCH_GROUPS names the groups}"
+  for group in "${groups[@]}"; do
+    name=${group%%:*}
+    step "bench-$name" env KERNELKIT_COMMIT="${KERNELKIT_COMMIT:-unknown}+$name" timeout "${BENCH_GROUP_TIMEOUT:-240}" \
+      "$py" -m kernelkit bench ${group#*:} --save --plot --json "$OUT/bench-$name.json" --compare committed
+  done
+  cp benchmarks/results/*/*+*.md benchmarks/results/*/*+*.json benchmarks/results/*/*+*.png "$OUT/" 2>/dev/null
 fi
 
 if [[ " $PHASES " == *" peer "* && -f .peer/peer_bench.py ]]; then
