@@ -26,10 +26,14 @@ step() {  # step NAME CMD...: run, log to $OUT/NAME.log, remember the verdict
   local name=$1; shift
   echo "=== $name: $*"
   local t0=$SECONDS
-  "$@" > >(tee "$OUT/$name.log") 2>&1
+  # STEP_TIMEOUT (seconds, 0 = none) bounds each step, so one slow step cannot cost the later ones their turn
+  timeout "${STEP_TIMEOUT:-0}" "$@" > >(tee "$OUT/$name.log") 2>&1
   local rc=$?
   sleep 0.2
   summary+=("$(printf '%-24s rc=%-3s %4ss  %s' "$name" "$rc" "$((SECONDS - t0))" "$(grep -aE '[0-9]+ (passed|failed)|check passed|built in' "$OUT/$name.log" | tail -1 | cut -c1-110)")")
+  # the archive after every step: a run cut short by the device's limit still returns what finished
+  printf '%s\n' "${summary[@]}" > "$OUT/summary.txt"
+  tar -czf "$RESULTS/gpu-check.tgz" -C "$OUT" .
   return "$rc"
 }
 
@@ -43,7 +47,7 @@ PHASES=${PHASES:-carried eager build test fp4 generated init bench}
 XDIST=${XDIST:--n 8 --dist loadfile}
 
 if [[ " $PHASES " == *" carried "* && -f library/python/kernelkit_ops/_kernelkit_ops.so ]]; then
-  step carried-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" python3 -m pytest tests/ops tests/compat -m gpu -q -p no:cacheprovider $XDIST
+  step carried-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" python3 -m pytest tests/ops tests/compat -m gpu -v -p no:cacheprovider $XDIST
 fi
 
 if [[ " $PHASES " == *" eager "* && -f library/python/kernelkit_ops/_kernelkit_ops.so ]]; then
