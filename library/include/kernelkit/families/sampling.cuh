@@ -8,8 +8,9 @@
 // computes) or, for vocabularies above 8 * 20480, up to 49152 values. Rows wider than 8 * 49152 values read their
 // slice from global memory on every pass (still one kernel; later passes mostly hit L2).
 //
-// Decisions are cluster-wide: each CTA adds its slice's histogram into rank 0's shared memory (distributed shared
-// memory atomics, aggregated per warp first), rank 0 decides, and writes the decision into every CTA's shared memory.
+// Decisions are cluster-wide: each CTA counts its slice into its own shared-memory histogram (32-bit local atomics),
+// CTA r sums bin range r over the cluster (distributed shared memory reads), and every CTA walks the merged ranges to
+// the same decision (integers, so bit for bit the same everywhere).
 //
 // Thresholds are found by radix select on the order-preserving 32-bit key of each float (3 digits: 11, 11, 10 bits):
 //   top-k: the largest key L with #{key > L} < k <= #{key >= L}; kept = {key >= L}, so values tied with the k-th
@@ -172,10 +173,22 @@ __device__ __forceinline__ float block_max_f(float v, float* scratch) {
 
 // ------------------------------------------------------------------------------------------------- shared memory
 
+// Each CTA's own histogram of its slice. 32-bit arrays only: shared-memory 32-bit atomics are native (ATOMS.ADD),
+// 64-bit ones compile to a compare-and-swap loop, and remote (distributed shared memory) atomics into one CTA
+// serialise the whole cluster on one SM. The 64-bit fixed-point mass is kept as two words: the low word's atomic
+// returns the old value, and its carry goes into the high word (exact, order-independent).
 struct Hist {
   uint32_t count[kBins];
-  unsigned long long mass[kBins];
+  uint32_t mass_lo[kBins];
+  uint32_t mass_hi[kBins];
 };
+
+// Bins [r * range, (r + 1) * range) of the cluster's histogram, summed over the cluster, live in CTA r (clusters of
+// two or more CTAs; a single CTA walks its own histogram).
+__host__ __device__ constexpr int hist_range(int csize) { return csize <= 1 ? 0 : (kBins + csize - 1) / csize; }
+__host__ __device__ constexpr size_t merged_bytes(int csize) {
+  return ((static_cast<size_t>(hist_range(csize)) * 12 + 15) / 16) * 16;
+}
 
 struct SelectState {
   uint32_t prefix;    // key bits chosen so far (the threshold key once done)
@@ -205,6 +218,19 @@ template <RowOp OP>
 __host__ __device__ constexpr size_t fixed_smem() {
   return ((sizeof(Control) + 15) / 16) * 16 + (needs_hist(OP) ? sizeof(Hist) : 0);
 }
+// Control, histogram and merged bin range: everything before the row slice.
+template <RowOp OP>
+__host__ __device__ constexpr size_t head_smem(int csize) {
+  return fixed_smem<OP>() + (needs_hist(OP) ? merged_bytes(csize) : 0);
+}
+
+// Split cluster barrier: the arrive (release: this CTA's shared-memory writes and remote reads are done) goes right
+// after the last access to another CTA's shared memory, the wait just before exit, so the final write pass neither
+// waits for the slowest CTA nor drains its global stores (a release fence) before the barrier.
+__device__ __forceinline__ void cluster_arrive() {
+  asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");
+}
+__device__ __forceinline__ void cluster_wait() { asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory"); }
 
 // ------------------------------------------------------------------------------------------------- the row slice
 
@@ -241,14 +267,11 @@ __device__ __forceinline__ uint32_t prefix_mask(int round) {
   return round == 0 ? 0u : (round == 1 ? 0xFFE00000u : 0xFFFFFC00u);
 }
 
-// Adds this CTA's candidates (key >= min_key, matching the chosen prefix) to rank 0's histogram. Lanes holding the
-// same bin are merged first (__match_any_sync), so a bin shared by many values costs one atomic per warp.
+// Adds this CTA's candidates (key >= min_key, matching the chosen prefix) to its own histogram.
 template <typename T, bool kMass>
-__device__ __forceinline__ void hist_pass(const Slice<T>& s, Hist* hist0, int round, uint32_t prefix,
-                                          uint32_t min_key) {
+__device__ __forceinline__ void hist_pass(const Slice<T>& s, Hist* hist, int round, uint32_t prefix, uint32_t min_key) {
   const int shift = digit_shift(round);
   const uint32_t bmask = (1u << digit_bits(round)) - 1u, pmask = prefix_mask(round);
-  const int lane = threadIdx.x % 32;
   const int64_t iters = s.iters();
   for (int64_t it = 0; it < iters; ++it) {
     float x[4];
@@ -256,30 +279,61 @@ __device__ __forceinline__ void hist_pass(const Slice<T>& s, Hist* hist0, int ro
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const uint32_t key = key_of(x[j]);
-      const bool take = j < valid && key >= min_key && (key & pmask) == prefix;
-      if (!__any_sync(0xFFFFFFFFu, take)) continue;
-      const uint32_t bin = take ? (key >> shift) & bmask : 0xFFFFFFFFu;
-      const uint32_t peers = __match_any_sync(0xFFFFFFFFu, bin);
-      if (take) {
-        const bool leader = lane == __ffs(peers) - 1;
+      if (j < valid && key >= min_key && (key & pmask) == prefix) {
+        const uint32_t bin = (key >> shift) & bmask;
+        atomicAdd(&hist->count[bin], 1u);
         if constexpr (kMass) {
           const unsigned long long m = fixed_mass(x[j]);
-          const uint32_t lo = __reduce_add_sync(peers, static_cast<uint32_t>(m & 0xFFFFFull));
-          const uint32_t hi = __reduce_add_sync(peers, static_cast<uint32_t>(m >> 20));
-          if (leader) atomicAdd(&hist0->mass[bin], (static_cast<unsigned long long>(hi) << 20) + lo);
+          const uint32_t lo = static_cast<uint32_t>(m);
+          const uint32_t old = atomicAdd(&hist->mass_lo[bin], lo);
+          // m < 2^47: hi + carry <= 2^15, so on-chip slices (< 2^16 values) cannot overflow the high word; wider
+          // off-chip slices cannot either while the values are probabilities (<= 1: hi <= 2^8).
+          const uint32_t hi = static_cast<uint32_t>(m >> 32) + (old + lo < old ? 1u : 0u);
+          if (hi != 0u) atomicAdd(&hist->mass_hi[bin], hi);
         }
-        if (leader) atomicAdd(&hist0->count[bin], static_cast<uint32_t>(__popc(peers)));
       }
     }
   }
 }
 
-// Rank 0: finds the bin where the cumulative count (or mass) from the top reaches `need`, records it in every CTA's
-// state and clears the histogram for the next round.
+// Cluster of two or more: CTA r sums bins [r * range, (r + 1) * range) over every CTA's histogram into its merged
+// arrays and zeroes what it read (nobody else reads those bins), so every histogram is clear for the next round.
+template <bool kMass>
+__device__ __forceinline__ void merge_range(Hist* hist, uint32_t* mcount, unsigned long long* mmass,
+                                            cg::cluster_group& cluster) {
+  const int csize = static_cast<int>(cluster.num_blocks()), range = hist_range(csize);
+  const int base = static_cast<int>(cluster.block_rank()) * range;
+  for (int i = threadIdx.x; i < range; i += kThreads) {
+    const int b = base + i;
+    uint32_t c = 0;
+    unsigned long long lo = 0, hi = 0;
+    if (b < kBins) {
+      for (int q = 0; q < csize; ++q) {
+        Hist* h = cluster.map_shared_rank(hist, q);
+        c += h->count[b];
+        h->count[b] = 0;
+        if constexpr (kMass) {
+          lo += h->mass_lo[b];
+          hi += h->mass_hi[b];
+          h->mass_lo[b] = 0;
+          h->mass_hi[b] = 0;
+        }
+      }
+    }
+    mcount[i] = c;
+    mmass[i] = (hi << 32) + lo;
+  }
+}
+
+// Every CTA (the same integers in the same order, so the same decision): finds the bin where the cumulative count
+// (or mass) from the top reaches `need` and records it in its own state. Clusters read the merged ranges (their
+// owners wrote them before the last cluster barrier); a single CTA reads its histogram and clears it.
 template <bool kByMass>
-__device__ __forceinline__ void walk(Hist* hist, Control& ctl, int round, cg::cluster_group& cluster) {
+__device__ __forceinline__ void walk(Hist* hist, uint32_t* mcount, unsigned long long* mmass, Control& ctl, int round,
+                                     cg::cluster_group& cluster) {
   const int nb = 1 << digit_bits(round);
   const int t = threadIdx.x;
+  const int csize = static_cast<int>(cluster.num_blocks()), range = hist_range(csize);
   // Thread t holds kBinsPerThread consecutive bins in descending order: b = nb - 1 - (t * kBinsPerThread + j).
   uint32_t c[kBinsPerThread];
   unsigned long long m[kBinsPerThread];
@@ -288,8 +342,18 @@ __device__ __forceinline__ void walk(Hist* hist, Control& ctl, int round, cg::cl
 #pragma unroll
   for (int j = 0; j < kBinsPerThread; ++j) {
     const int b = nb - 1 - (t * kBinsPerThread + j);
-    c[j] = b >= 0 ? hist->count[b] : 0u;
-    m[j] = b >= 0 ? hist->mass[b] : 0ull;
+    c[j] = 0u;
+    m[j] = 0ull;
+    if (b >= 0) {
+      if (csize == 1) {
+        c[j] = hist->count[b];
+        m[j] = (static_cast<unsigned long long>(hist->mass_hi[b]) << 32) + hist->mass_lo[b];
+      } else {
+        const int owner = b / range, i = b - owner * range;
+        c[j] = cluster.map_shared_rank(mcount, owner)[i];
+        m[j] = cluster.map_shared_rank(mmass, owner)[i];
+      }
+    }
     csum += c[j];
     msum += m[j];
   }
@@ -321,32 +385,43 @@ __device__ __forceinline__ void walk(Hist* hist, Control& ctl, int round, cg::cl
     above_m += m[j];
   }
   __syncthreads();
-  if (t == 0 && ctl.found == 0) {  // fewer candidates than `need`: everything is kept
-    SelectState r = st;
-    r.keep_all = 1;
-    r.done = 1;
-    r.prefix = 0;
-    if (round == 0) r.total_mass = mtot;
-    ctl.result = r;
+  if (t == 0) {
+    if (ctl.found == 0) {  // fewer candidates than `need`: everything is kept
+      SelectState r = st;
+      r.keep_all = 1;
+      r.done = 1;
+      r.prefix = 0;
+      if (round == 0) r.total_mass = mtot;
+      ctl.result = r;
+    }
+    ctl.state = ctl.result;
   }
-  for (int b = t; b < kBins; b += kThreads) hist->count[b] = 0, hist->mass[b] = 0;
+  if (csize == 1) {
+    for (int b = t; b < kBins; b += kThreads) hist->count[b] = 0, hist->mass_lo[b] = 0, hist->mass_hi[b] = 0;
+  }
   __syncthreads();
-  if (t < static_cast<int>(cluster.num_blocks())) *cluster.map_shared_rank(&ctl.state, t) = ctl.result;
 }
 
-// Radix select over the cluster's row; `ctl.state` must be initialised (need set, the rest 0) by every CTA and
-// rank 0's histogram cleared. Returns with every CTA's ctl.state holding the decision.
+// Radix select over the cluster's row; `ctl.state` must be initialised (need set, the rest 0) by every CTA and every
+// CTA's histogram clear. Returns with every CTA's ctl.state holding the decision and every histogram clear again.
+// Per round: one pass over the slice with local atomics, then (clusters) barrier, merge of this CTA's bin range,
+// barrier, and the same walk in every CTA (no broadcast of the decision, no third barrier).
 template <typename T, bool kByMass, bool kMass>
-__device__ __forceinline__ void radix_select(const Slice<T>& s, Hist* hist_local, Control& ctl, uint32_t min_key,
-                                             cg::cluster_group& cluster) {
-  Hist* hist0 = cluster.map_shared_rank(hist_local, 0);
+__device__ __forceinline__ void radix_select(const Slice<T>& s, Hist* hist, uint32_t* mcount, unsigned long long* mmass,
+                                             Control& ctl, uint32_t min_key, cg::cluster_group& cluster) {
+  constexpr bool kAnyMass = kMass || kByMass;
   for (int round = 0; round < 3; ++round) {
     const SelectState st = ctl.state;
     if (st.done) break;
-    hist_pass<T, kMass || kByMass>(s, hist0, round, st.prefix, min_key);
-    cluster.sync();
-    if (cluster.block_rank() == 0) walk<kByMass>(hist_local, ctl, round, cluster);
-    cluster.sync();
+    hist_pass<T, kAnyMass>(s, hist, round, st.prefix, min_key);
+    if (cluster.num_blocks() > 1) {
+      cluster.sync();  // every slice counted
+      merge_range<kAnyMass>(hist, mcount, mmass, cluster);
+      cluster.sync();  // every range merged (and every histogram cleared)
+    } else {
+      __syncthreads();
+    }
+    walk<kByMass>(hist, mcount, mmass, ctl, round, cluster);
   }
 }
 
@@ -413,7 +488,18 @@ __device__ __forceinline__ int64_t input_row(const RowParams& p, int64_t out_row
 // Copies this CTA's slice to shared memory (VEC elements of T per 16-byte access, or scalars).
 template <typename T, int VEC>
 __device__ __forceinline__ void load_slice(float* dst, const T* src, int64_t n) {
-  if constexpr (VEC > 1) {
+  if constexpr (VEC > 1 && std::is_same_v<T, float>) {
+    // fp32 needs no conversion: every 16-byte piece of the slice is put in flight at once (cp.async, L2 only, no
+    // registers), so the slice arrives after one memory latency instead of one per batch of loads.
+    const int64_t nv = n / 4;
+    const uint32_t dst_s = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
+    for (int64_t i = threadIdx.x; i < nv; i += kThreads) {
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst_s + static_cast<uint32_t>(i * 16)),
+                   "l"(src + i * 4)
+                   : "memory");
+    }
+    asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;\n" ::: "memory");
+  } else if constexpr (VEC > 1) {
     const int64_t nv = n / VEC;  // n is a multiple of VEC (slices are multiples of 8, V of VEC)
     constexpr int kUnroll = 4;
     for (int64_t base = threadIdx.x; base < nv; base += int64_t{kThreads} * kUnroll) {
@@ -447,9 +533,12 @@ __global__ void __launch_bounds__(kThreads, 2) row_kernel(RowParams p) {
   Control& ctl = *reinterpret_cast<Control*>(smem_raw);
   constexpr size_t kCtlBytes = ((sizeof(Control) + 15) / 16) * 16;
   Hist* hist = needs_hist(OP) ? reinterpret_cast<Hist*>(smem_raw + kCtlBytes) : nullptr;
-  float* data = reinterpret_cast<float*>(smem_raw + fixed_smem<OP>());
-
   const unsigned csize = cluster.num_blocks(), rank = cluster.block_rank();
+  // Merged bin range (clusters): hist_range(csize) 64-bit masses, then as many 32-bit counts.
+  unsigned long long* mmass = reinterpret_cast<unsigned long long*>(smem_raw + fixed_smem<OP>());
+  uint32_t* mcount = reinterpret_cast<uint32_t*>(mmass + hist_range(static_cast<int>(csize)));
+  float* data = reinterpret_cast<float*>(smem_raw + head_smem<OP>(static_cast<int>(csize)));
+
   const int64_t out_row = blockIdx.x / csize;
   pdl_wait_then_launch_dependents();
 
@@ -460,12 +549,10 @@ __global__ void __launch_bounds__(kThreads, 2) row_kernel(RowParams p) {
   const T* src = static_cast<const T*>(p.in) + (row_ok ? row : 0) * p.in_row_stride + start;
   if (p.on_chip) load_slice<T, VEC>(data, src, n);
   if constexpr (needs_hist(OP)) {
-    if (rank == 0) {
-      for (int b = threadIdx.x; b < kBins; b += kThreads) hist->count[b] = 0, hist->mass[b] = 0;
-    }
+    for (int b = threadIdx.x; b < kBins; b += kThreads) hist->count[b] = 0, hist->mass_lo[b] = 0, hist->mass_hi[b] = 0;
   }
   __syncthreads();
-  cluster.sync();  // every CTA has started (its shared memory may be addressed) and rank 0's histogram is clear
+  cluster.sync();  // every CTA has started (its shared memory may be addressed) and every histogram is clear
   const Slice<T> s{p.on_chip ? data : nullptr, src, n};
   const int64_t iters = s.iters();
 
@@ -494,6 +581,7 @@ __global__ void __launch_bounds__(kThreads, 2) row_kernel(RowParams p) {
     double dex, din, dtot;
     block_scan<double>(static_cast<double>(sum), dex, din, dtot, ctl.scan_d);
     const float total = cluster_sum_f(static_cast<float>(dtot), ctl, cluster);
+    cluster_arrive();  // the last remote access: the write pass overlaps the other CTAs
     const float inv_sum = 1.0f / total;
     float* out = static_cast<float*>(p.out) + out_row * p.vocab + start;  // probabilities are fp32
     for (int64_t it = 0; it < iters; ++it) {
@@ -520,13 +608,13 @@ __global__ void __launch_bounds__(kThreads, 2) row_kernel(RowParams p) {
     if constexpr (OP == RowOp::kMaskTopK || OP == RowOp::kRenormTopK || OP == RowOp::kSampleTopK) {
       if (!k_keeps_all) {
         init_state(ctl, static_cast<unsigned long long>(k));
-        radix_select<T, false, false>(s, hist, ctl, 0u, cluster);
+        radix_select<T, false, false>(s, hist, mcount, mmass, ctl, 0u, cluster);
         thr = ctl.state.keep_all ? 0u : ctl.state.prefix;
       }
     } else if constexpr (OP == RowOp::kRenormTopP || OP == RowOp::kSampleTopP) {
       if (fp < 1.0f) {
         init_state(ctl, mass_budget(fp, 1099511627776.0));
-        radix_select<T, true, true>(s, hist, ctl, 0u, cluster);
+        radix_select<T, true, true>(s, hist, mcount, mmass, ctl, 0u, cluster);
         thr = ctl.state.keep_all ? 0u : ctl.state.prefix;
       }
     } else if constexpr (OP == RowOp::kSampleTopKTopP) {
@@ -536,19 +624,20 @@ __global__ void __launch_bounds__(kThreads, 2) row_kernel(RowParams p) {
       if (!p.joint || !k_keeps_all) {
         // Top-k first needs the kept mass even when top-k keeps everything (its top-p budget is relative to it).
         init_state(ctl, k_keeps_all ? ~0ull : static_cast<unsigned long long>(k));
-        radix_select<T, false, true>(s, hist, ctl, 0u, cluster);
+        radix_select<T, false, true>(s, hist, mcount, mmass, ctl, 0u, cluster);
         const SelectState st = ctl.state;
         thr_k = st.keep_all ? 0u : st.prefix;
         kept_mass = st.keep_all ? st.total_mass : st.mass_above + st.level_mass;
       }
       uint32_t thr_p = 0;
       if (fp < 1.0f) {
+        // Every thread has read the top-k decision before the state is reused (the state is this CTA's own, and
+        // the histograms are clear again, so no cluster barrier is needed).
         __syncthreads();
-        cluster.sync();  // every CTA has read the top-k decision before the state is reused
         const unsigned long long budget =
             p.joint ? mass_budget(fp, 1099511627776.0) : mass_budget(fp, static_cast<double>(kept_mass));
         init_state(ctl, budget);
-        radix_select<T, true, true>(s, hist, ctl, p.joint ? 0u : thr_k, cluster);
+        radix_select<T, true, true>(s, hist, mcount, mmass, ctl, p.joint ? 0u : thr_k, cluster);
         thr_p = ctl.state.keep_all ? 0u : ctl.state.prefix;
       }
       thr = max(thr_k, thr_p);
@@ -566,6 +655,7 @@ __global__ void __launch_bounds__(kThreads, 2) row_kernel(RowParams p) {
     }
 
     if constexpr (OP == RowOp::kMaskTopK) {
+      cluster_arrive();  // the select was the last remote access
       T* out = static_cast<T*>(p.out) + out_row * p.vocab + start;
       for (int64_t it = 0; it < iters; ++it) {
         const int64_t c = it * kThreads + threadIdx.x;
@@ -588,6 +678,7 @@ __global__ void __launch_bounds__(kThreads, 2) row_kernel(RowParams p) {
       block_scan<double>(part, ex, in, cta_total, ctl.scan_d);
       double before, q;
       cluster_prefix(cta_total, ctl, cluster, before, q);
+      cluster_arrive();  // the last remote access
 
       if constexpr (is_sampler(OP)) {
         int32_t* samples = static_cast<int32_t*>(p.out);
@@ -636,7 +727,7 @@ __global__ void __launch_bounds__(kThreads, 2) row_kernel(RowParams p) {
       }
     }
   }
-  cluster.sync();  // no CTA leaves while another may still address its shared memory
+  cluster_wait();  // no CTA leaves while another may still address its shared memory
 }
 
 // ------------------------------------------------------------------------------------------------- host side
@@ -668,9 +759,17 @@ inline RowPlan plan_rows(int64_t rows, int64_t vocab) {
     plan.on_chip = false;
   }
   plan.slice = (ceil_div(vocab, plan.csize) + 7) / 8 * 8;
-  plan.smem = fixed_smem<OP>() + (plan.on_chip ? static_cast<size_t>(plan.slice) * sizeof(float) : 0);
+  plan.smem = head_smem<OP>(plan.csize) + (plan.on_chip ? static_cast<size_t>(plan.slice) * sizeof(float) : 0);
   return plan;
 }
+
+// The most any plan asks for: 80 KB slices come with clusters of 1 or more (the largest merged range at 2), 192 KB
+// slices only for vocabularies above 8 * 20480, i.e. with clusters of 4 or more.
+template <RowOp OP>
+constexpr size_t max_smem() {
+  return std::max(head_smem<OP>(2) + kSmallSlice * sizeof(float), head_smem<OP>(4) + kLargeSlice * sizeof(float));
+}
+static_assert(max_smem<RowOp::kSampleTopKTopP>() <= 227 * 1024, "shared memory per CTA");
 
 template <RowOp OP, typename T, int VEC>
 cudaError_t launch_row_kernel(RowParams p, int64_t rows, bool enable_pdl, cudaStream_t stream) {
@@ -684,8 +783,8 @@ cudaError_t launch_row_kernel(RowParams p, int64_t rows, bool enable_pdl, cudaSt
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return cudaGetLastError();
   if (device < 0 || device >= 64 || !attr_set[device].load(std::memory_order_relaxed)) {
-    const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                 static_cast<int>(fixed_smem<OP>() + kLargeSlice * sizeof(float)));
+    const cudaError_t err =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(max_smem<OP>()));
     if (err != cudaSuccess) return err;
     if (device >= 0 && device < 64) attr_set[device].store(true, std::memory_order_relaxed);
   }
