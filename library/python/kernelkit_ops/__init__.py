@@ -14,6 +14,8 @@ fp4_enabled = _library.fp4_enabled  # whether the FP4 kernels are built (`kernel
 from kernelkit_ops.activation.gelu_and_mul import gelu_and_mul
 from kernelkit_ops.activation.gelu_tanh_and_mul import gelu_tanh_and_mul
 from kernelkit_ops.activation.silu_and_mul import silu_and_mul
+from kernelkit_ops.attention.merge_state import merge_state
+from kernelkit_ops.attention.merge_state_v2 import merge_state_v2
 from kernelkit_ops.moe.kimi_k2_moe_fused_gate import kimi_k2_moe_fused_gate
 from kernelkit_ops.moe.moe_align_block_size import moe_align_block_size
 from kernelkit_ops.moe.moe_fused_gate import moe_fused_gate
@@ -62,6 +64,8 @@ __all__ = [
     "gemma_fused_add_rmsnorm",
     "gemma_rmsnorm",
     "kimi_k2_moe_fused_gate",
+    "merge_state",
+    "merge_state_v2",
     "min_p_sampling_from_probs",
     "moe_align_block_size",
     "moe_fused_gate",
