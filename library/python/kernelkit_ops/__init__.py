@@ -16,6 +16,7 @@ from kernelkit_ops.activation.gelu_tanh_and_mul import gelu_tanh_and_mul
 from kernelkit_ops.activation.silu_and_mul import silu_and_mul
 from kernelkit_ops.attention.merge_state import merge_state
 from kernelkit_ops.attention.merge_state_v2 import merge_state_v2
+from kernelkit_ops.kvcache.store_kv_cache import store_kv_cache
 from kernelkit_ops.moe.kimi_k2_moe_fused_gate import kimi_k2_moe_fused_gate
 from kernelkit_ops.moe.moe_align_block_size import moe_align_block_size
 from kernelkit_ops.moe.moe_fused_gate import moe_fused_gate
@@ -82,6 +83,7 @@ __all__ = [
     "silu_and_mul",
     "silu_and_mul_scaled_fp4_grouped_quant",
     "softmax",
+    "store_kv_cache",
     "top_k_mask_logits",
     "top_k_renorm_probs",
     "top_k_sampling_from_probs",
