@@ -1,4 +1,5 @@
-"""sgl-kernel compatibility of the KV-cache ops (self-contained): `store_kv_cache`.
+"""sgl-kernel compatibility of the KV-cache ops (self-contained): `store_kv_cache`, `concat_mla_k`,
+`concat_mla_absorb_q`.
 
 Facts from sgl-kernel's ``csrc/memory/store.cu`` and ``python/sgl_kernel/memory.py``, re-stated as our own checks:
 
@@ -10,6 +11,11 @@ Facts from sgl-kernel's ``csrc/memory/store.cu`` and ``python/sgl_kernel/memory.
 * upstream refuses rows whose size in bytes is not a multiple of 128; kernelkit accepts any row size (a superset);
 * upstream skips no slot: sglang's CUDA-graph padding (loc 0, its reserved slot) is written like any slot. It
   does not bounds-check loc; kernelkit skips slots outside the cache instead of writing out of bounds.
+* ``concat_mla_k(k, k_nope, k_rope)`` (``sgl_kernel/elementwise.py``) writes k in place and returns None: k [T, 128,
+  192] = k_nope [T, 128, 128] ++ k_rope [T, 1, 64] broadcast over heads, bf16, last dims dense (upstream's only
+  shapes; kernelkit takes any);
+* ``concat_mla_absorb_q(a, b)`` returns a new ``[*a.shape[:-1], a_dim + b_dim]`` tensor: a [.., .., 512] ++ b
+  [.., .., 64], bf16 (upstream's only shapes; kernelkit takes any).
 
 Signature checks are CPU tests; everything that launches is marked ``gpu``.
 """
@@ -69,3 +75,17 @@ def test_store_kv_cache_accepts_rows_upstream_refuses():
     loc = torch.tensor([9, 3, 60, 0, 17], device="cuda", dtype=torch.int32)
     sgl_kernel.store_kv_cache(k_cache, v_cache, loc, k, v)
     assert torch.equal(k_cache[loc.long()], k) and torch.equal(v_cache[loc.long()], v)
+
+
+@pytest.mark.gpu
+def test_concat_mla_upstream_shapes_and_returns():
+    t = 37
+    k = torch.empty(t, 128, 192, device="cuda", dtype=torch.bfloat16)
+    k_nope = torch.randn(t, 128, 128, device="cuda", dtype=torch.bfloat16)
+    k_rope = torch.randn(t, 1, 64, device="cuda", dtype=torch.bfloat16)
+    assert sgl_kernel.concat_mla_k(k, k_nope, k_rope) is None
+    assert torch.equal(k, torch.cat([k_nope, k_rope.expand(-1, 128, -1)], dim=-1))
+    a = torch.randn(t, 128, 512, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(t, 128, 64, device="cuda", dtype=torch.bfloat16)
+    out = sgl_kernel.concat_mla_absorb_q(a, b)
+    assert out.shape == (t, 128, 576) and torch.equal(out, torch.cat([a, b], dim=-1))
