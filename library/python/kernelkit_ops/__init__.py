@@ -14,6 +14,11 @@ fp4_enabled = _library.fp4_enabled  # whether the FP4 kernels are built (`kernel
 from kernelkit_ops.activation.gelu_and_mul import gelu_and_mul
 from kernelkit_ops.activation.gelu_tanh_and_mul import gelu_tanh_and_mul
 from kernelkit_ops.activation.silu_and_mul import silu_and_mul
+from kernelkit_ops.attention.merge_state import merge_state
+from kernelkit_ops.attention.merge_state_v2 import merge_state_v2
+from kernelkit_ops.kvcache.concat_mla_absorb_q import concat_mla_absorb_q
+from kernelkit_ops.kvcache.concat_mla_k import concat_mla_k
+from kernelkit_ops.kvcache.store_kv_cache import store_kv_cache
 from kernelkit_ops.moe.kimi_k2_moe_fused_gate import kimi_k2_moe_fused_gate
 from kernelkit_ops.moe.moe_align_block_size import moe_align_block_size
 from kernelkit_ops.moe.moe_fused_gate import moe_fused_gate
@@ -55,6 +60,8 @@ from kernelkit_ops.rope.apply_rope_with_cos_sin_cache_inplace import FusedSetKVB
 __all__ = [
     # kernelkit:all-begin
     "apply_rope_with_cos_sin_cache_inplace",
+    "concat_mla_absorb_q",
+    "concat_mla_k",
     "fused_add_rmsnorm",
     "fused_add_rmsnorm_quant_fp8",
     "gelu_and_mul",
@@ -62,6 +69,8 @@ __all__ = [
     "gemma_fused_add_rmsnorm",
     "gemma_rmsnorm",
     "kimi_k2_moe_fused_gate",
+    "merge_state",
+    "merge_state_v2",
     "min_p_sampling_from_probs",
     "moe_align_block_size",
     "moe_fused_gate",
@@ -78,6 +87,7 @@ __all__ = [
     "silu_and_mul",
     "silu_and_mul_scaled_fp4_grouped_quant",
     "softmax",
+    "store_kv_cache",
     "top_k_mask_logits",
     "top_k_renorm_probs",
     "top_k_sampling_from_probs",

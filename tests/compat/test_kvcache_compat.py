@@ -1,0 +1,91 @@
+"""sgl-kernel compatibility of the KV-cache ops (self-contained): `store_kv_cache`, `concat_mla_k`,
+`concat_mla_absorb_q`.
+
+Facts from sgl-kernel's ``csrc/memory/store.cu`` and ``python/sgl_kernel/memory.py``, re-stated as our own checks:
+
+* ``torch.ops.sgl_kernel.store_kv_cache(k_cache, v_cache, out_loc, k, v)`` (``set_kv_buffer_kernel`` calls it and
+  falls back to ``k_cache[loc] = k; v_cache[loc] = v``): the same positional order here, plus ``enable_pdl=None``;
+  returns None; writes the caches in place;
+* every tensor is viewed ``[rows, -1]`` and a row is copied as bytes (dtype-agnostic: fp8 caches work); the last
+  dimension must be dense, the leading stride is free (k/v may be qkv slices); loc is 1-D contiguous int32/int64;
+* upstream refuses rows whose size in bytes is not a multiple of 128; kernelkit accepts any row size (a superset);
+* upstream skips no slot: sglang's CUDA-graph padding (loc 0, its reserved slot) is written like any slot. It
+  does not bounds-check loc; kernelkit skips slots outside the cache instead of writing out of bounds.
+* ``concat_mla_k(k, k_nope, k_rope)`` (``sgl_kernel/elementwise.py``) writes k in place and returns None: k [T, 128,
+  192] = k_nope [T, 128, 128] ++ k_rope [T, 1, 64] broadcast over heads, bf16, last dims dense (upstream's only
+  shapes; kernelkit takes any);
+* ``concat_mla_absorb_q(a, b)`` returns a new ``[*a.shape[:-1], a_dim + b_dim]`` tensor: a [.., .., 512] ++ b
+  [.., .., 64], bf16 (upstream's only shapes; kernelkit takes any).
+
+Signature checks are CPU tests; everything that launches is marked ``gpu``.
+"""
+
+from __future__ import annotations
+
+import kernelkit_ops as sgl_kernel
+import pytest
+import torch
+from compat_helpers import REQUIRED, assert_drop_in_signature
+
+UPSTREAM = {
+    "store_kv_cache": [
+        ("k_cache", REQUIRED),
+        ("v_cache", REQUIRED),
+        ("loc", REQUIRED),
+        ("k", REQUIRED),
+        ("v", REQUIRED),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(UPSTREAM))
+def test_signature(name):
+    assert_drop_in_signature(getattr(sgl_kernel, name), UPSTREAM[name])
+
+
+def test_store_kv_cache_op_schema_order():
+    args = [a.name for a in torch.ops.kernelkit.store_kv_cache.default._schema.arguments]
+    assert args[:5] == ["k_cache", "v_cache", "loc", "k", "v"]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float8_e4m3fn], ids=str)
+def test_store_kv_cache_is_the_torch_fallback(dtype):
+    """What set_kv_buffer_kernel's fallback computes, bit for bit, on sglang's layout: caches [slots, H, D], k/v
+    [T, H, D] slices of a qkv, loc int64 with the CUDA-graph padding slot 0."""
+    slots, t, h, d = 1024, 40, 8, 128
+    k_cache = torch.randn(slots, h, d, device="cuda").to(dtype)
+    v_cache = torch.randn(slots, h, d, device="cuda").to(dtype)
+    qkv = torch.randn(t, 3, h, d, device="cuda").to(dtype)
+    k, v = qkv[:, 1], qkv[:, 2]
+    loc = torch.randperm(slots - 1, device="cuda")[:t] + 1
+    loc[-1] = 0
+    k_ref, v_ref = k_cache.view(torch.uint8).clone(), v_cache.view(torch.uint8).clone()
+    k_ref[loc] = k.contiguous().view(torch.uint8)
+    v_ref[loc] = v.contiguous().view(torch.uint8)
+    assert sgl_kernel.store_kv_cache(k_cache, v_cache, loc, k, v) is None
+    assert torch.equal(k_cache.view(torch.uint8), k_ref) and torch.equal(v_cache.view(torch.uint8), v_ref)
+
+
+@pytest.mark.gpu
+def test_store_kv_cache_accepts_rows_upstream_refuses():
+    """A 3 x 7 bf16 row (42 bytes) is refused upstream (not a multiple of 128 bytes) and stored here."""
+    k_cache, v_cache = torch.randn(64, 3, 7, device="cuda").bfloat16(), torch.randn(64, 3, 7, device="cuda").bfloat16()
+    k, v = torch.randn(5, 3, 7, device="cuda").bfloat16(), torch.randn(5, 3, 7, device="cuda").bfloat16()
+    loc = torch.tensor([9, 3, 60, 0, 17], device="cuda", dtype=torch.int32)
+    sgl_kernel.store_kv_cache(k_cache, v_cache, loc, k, v)
+    assert torch.equal(k_cache[loc.long()], k) and torch.equal(v_cache[loc.long()], v)
+
+
+@pytest.mark.gpu
+def test_concat_mla_upstream_shapes_and_returns():
+    t = 37
+    k = torch.empty(t, 128, 192, device="cuda", dtype=torch.bfloat16)
+    k_nope = torch.randn(t, 128, 128, device="cuda", dtype=torch.bfloat16)
+    k_rope = torch.randn(t, 1, 64, device="cuda", dtype=torch.bfloat16)
+    assert sgl_kernel.concat_mla_k(k, k_nope, k_rope) is None
+    assert torch.equal(k, torch.cat([k_nope, k_rope.expand(-1, 128, -1)], dim=-1))
+    a = torch.randn(t, 128, 512, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(t, 128, 64, device="cuda", dtype=torch.bfloat16)
+    out = sgl_kernel.concat_mla_absorb_q(a, b)
+    assert out.shape == (t, 128, 576) and torch.equal(out, torch.cat([a, b], dim=-1))
