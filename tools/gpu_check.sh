@@ -107,12 +107,13 @@ fi
 
 if [[ " $PHASES " == *" benchgroups "* ]]; then
   # BENCH_GROUPS="name:op op ...;name:op ...": one saved results file per group (commit label <commit>+<name>),
-  # each bounded by BENCH_GROUP_TIMEOUT seconds, so a slow group cannot cost the others their results
+  # each bounded by BENCH_GROUP_TIMEOUT seconds, so a slow group cannot cost the others their results;
+  # BENCH_ARGS adds options (e.g. --no-baselines: torch.compile baselines take most of a bench's time)
   IFS=';' read -ra groups <<< "${BENCH_GROUPS:?BENCH_GROUPS names the groups}"
   for group in "${groups[@]}"; do
     name=${group%%:*}
     step "bench-$name" env KERNELKIT_COMMIT="${KERNELKIT_COMMIT:-unknown}+$name" timeout "${BENCH_GROUP_TIMEOUT:-240}" \
-      "$py" -m kernelkit bench ${group#*:} --save --plot --json "$OUT/bench-$name.json" --compare committed
+      "$py" -m kernelkit bench ${group#*:} ${BENCH_ARGS:-} --save --plot --json "$OUT/bench-$name.json" --compare committed
   done
   cp benchmarks/results/*/*+*.md benchmarks/results/*/*+*.json benchmarks/results/*/*+*.png "$OUT/" 2>/dev/null
 fi
