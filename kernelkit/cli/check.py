@@ -12,6 +12,7 @@ from rich.table import Table
 
 from kernelkit import recovery
 from kernelkit.builder import abi as abi_core
+from kernelkit.builder import size as size_core
 from kernelkit.cli._ui import console, handles_errors, print_json, report_repairs
 from kernelkit.errors import shown
 from kernelkit.model import registry
@@ -37,6 +38,9 @@ def check(
     report_repairs(recovery.repair_if_needed(project.root).messages)  # a cut-off run's leftovers are no finding
     ops = registry.scan(project)
     findings = registry.check(project, ops)
+    over_budget = size_core.budget_message(project)
+    if over_budget:
+        findings.append(registry.Finding("(library)", over_budget, str(project.root / "pyproject.toml")))
     audit = None
     if abi or library is not None:
         audit = abi_core.audit(library or abi_core.built_library(project.python_package_dir))
