@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from kernelkit.builder import ninjalog
 from kernelkit.builder.toolchain import detect_gpus, find_nvcc, find_tool, tool_env
 from kernelkit.errors import KernelkitError
 from kernelkit.project import Project
@@ -32,6 +33,7 @@ FLAG_FOR_OPTION = {
 }
 _DEFINE_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(:(BOOL|STRING|PATH|FILEPATH|INTERNAL))?=(.*)$", re.S)
 _ARCH_RE = re.compile(r"^(?:sm_|compute_)?(\d{2,3})([af]?)$")
+_MTIME_SLACK_NS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -216,11 +218,13 @@ class BuildResult:
     errors: list[str] = field(default_factory=list)
     log: str = ""
     library: Path | None = None
+    slowest: list[ninjalog.Step] = field(default_factory=list)  # this build's compile steps, slowest first
 
     def to_json(self) -> dict:
         data = asdict(self)
         data["library"] = str(self.library) if self.library else None
         data["ccache"] = asdict(self.ccache) if self.ccache else None
+        data["slowest"] = [step.to_json() for step in self.slowest]
         data.pop("log")
         return data
 
@@ -263,6 +267,8 @@ def build(
     ccache = find_tool("ccache")
     before = read_ccache_stats(ccache.path) if ccache.found else None
     started = time.perf_counter()
+    # Wall clock for the Ninja log; a file's mtime comes from the kernel's coarse clock, up to a tick behind.
+    started_ns = time.time_ns() - _MTIME_SLACK_NS
     log_lines: list[str] = []
 
     def run(cmd: list[str]) -> int:
@@ -298,7 +304,7 @@ def build(
         cmd += [*unset, *cache_args]
         if run(cmd) != 0:
             options_file.unlink(missing_ok=True)
-            return _finish(project, False, started, configured, log_lines, ccache, before)
+            return _finish(project, False, started, configured, log_lines, ccache, before, started_ns)
         _check_unused_defines(options, log_lines)
         options_file.write_text(json.dumps(cache_args))
     cmd = ["cmake", "--build", str(project.build_dir)]
@@ -306,7 +312,7 @@ def build(
         cmd += ["--parallel", str(jobs)]
     ok = run(cmd) == 0
     _link_compile_commands(project)
-    return _finish(project, ok, started, configured, log_lines, ccache, before)
+    return _finish(project, ok, started, configured, log_lines, ccache, before, started_ns)
 
 
 def _check_unused_defines(options: BuildOptions, log_lines: list[str]) -> None:
@@ -338,7 +344,7 @@ def _link_compile_commands(project: Project) -> None:
             pass
 
 
-def _finish(project, ok, started, configured, log_lines, ccache, before) -> BuildResult:
+def _finish(project, ok, started, configured, log_lines, ccache, before, started_ns) -> BuildResult:
     after = read_ccache_stats(ccache.path) if ccache.found else None
     delta = after - before if (after and before) else None
     steps = sum(1 for line in log_lines if parse_progress(line))
@@ -353,4 +359,12 @@ def _finish(project, ok, started, configured, log_lines, ccache, before) -> Buil
         errors=[] if ok else [clickable(e, project.build_dir, project.root) for e in extract_errors(log)],
         log=log,
         library=library if ok else None,
+        slowest=_slowest(project, started_ns),
     )
+
+
+def _slowest(project: Project, started_ns: int) -> list[ninjalog.Step]:
+    try:
+        return ninjalog.read_ranking(project.build_dir, started_ns)
+    except KernelkitError:  # a log Ninja wrote in a format we do not know costs the ranking, not the build
+        return []

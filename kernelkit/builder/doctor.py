@@ -8,9 +8,10 @@ from dataclasses import asdict, dataclass
 
 from packaging.version import InvalidVersion, Version
 
-from kernelkit.builder import features
+from kernelkit.builder import abi, features
 from kernelkit.builder.buildsys import DEFAULT_ARCH
 from kernelkit.builder.toolchain import Tool, detect_gpus, find_nvcc, find_tool
+from kernelkit.errors import KernelkitError
 from kernelkit.project import Project
 
 MIN_TORCH = Version("2.10")
@@ -103,6 +104,23 @@ def check_library(project: Project | None) -> list[Check]:
     return [Check("library", True, detail, "", False)]
 
 
+def check_abi(project: Project | None) -> list[Check]:
+    """The ABI audit of `check --abi` in one line: does the built library load in every torch >= 2.10?"""
+    built = sorted(project.python_package_dir.glob("_*.so")) if project is not None else []
+    if not built:
+        return []  # the library line already says it is not built
+    try:
+        report = abi.audit(built[0])
+    except KernelkitError as exc:
+        return [Check("abi", False, str(exc), "", False)]
+    newest = ", ".join(report.newest[k] for k in ("GLIBC", "GLIBCXX") if k in report.newest)
+    if report.ok:
+        return [Check("abi", True, f"torch stable C shim only; needs {newest or 'no versioned runtime'}", "", False)]
+    first = report.forbidden[0].shown
+    detail = f"{len(report.forbidden)} symbols outside the stable ABI, e.g. {first}"
+    return [Check("abi", False, detail, "kernelkit check --abi lists them; use torch/csrc/stable/ only", False)]
+
+
 def _python_check() -> Check:
     ok = sys.version_info >= (3, 11)
     return Check("python", ok, f"{sys.version.split()[0]} ({sys.executable})", "" if ok else "use Python >= 3.11")
@@ -121,6 +139,7 @@ def run_checks(project: Project | None) -> tuple[list[Check], list[str]]:
     gpu, archs = check_gpu()
     checks.append(gpu)
     checks += check_library(project)
+    checks += check_abi(project)
     return checks, archs
 
 

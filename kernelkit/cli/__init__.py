@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from kernelkit import __version__
-from kernelkit.cli import bench, build, check, doctor, init, list_ops, new, release, remove, test
+from kernelkit.cli import bench, build, check, doctor, init, list_ops, new, release, remove, size, test
 from kernelkit.cli._ui import console
 
 app = typer.Typer(
@@ -38,6 +38,7 @@ app.command("test")(test.test)
 app.command("bench")(bench.bench)
 app.command("check")(check.check)
 app.command("list")(list_ops.list_ops)
+app.command("size")(size.size)
 app.command("remove")(remove.remove)
 app.command("init")(init.init)
 app.command("doctor")(doctor.doctor)

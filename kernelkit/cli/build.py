@@ -6,11 +6,14 @@ from typing import Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from kernelkit import recovery
 from kernelkit.builder import buildsys
 from kernelkit.cli._ui import console, fail, handles_errors, print_json, report_repairs
 from kernelkit.project import find_project
+
+SLOWEST_SHOWN = 3
 
 
 @handles_errors
@@ -40,6 +43,9 @@ def build(
     ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Print every line CMake and the compilers print.")
+    ] = False,
+    profile: Annotated[
+        bool, typer.Option("--profile", help="Rank every compile step of this build by time (default: the 3 slowest).")
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON (for scripts).")] = False,
 ) -> None:
@@ -91,6 +97,26 @@ def build(
     )
     if result.library:
         console.print(f"library: {result.library}", markup=False)
+    _print_slowest(result.slowest, everything=profile)
+
+
+def _print_slowest(steps: list, *, everything: bool) -> None:
+    """The translation units worth splitting or trimming first; nothing when nothing was compiled."""
+    if not steps:
+        return
+    shown = steps if everything else steps[:SLOWEST_SHOWN]
+    if everything:
+        table = Table(title=f"compile steps of this build ({len(steps)}), slowest first")
+        table.add_column("#", justify="right")
+        table.add_column("seconds", justify="right")
+        table.add_column("translation unit", overflow="fold")
+        for i, step in enumerate(shown, 1):
+            table.add_row(str(i), f"{step.seconds:.1f}", step.source)
+        console.print(table)
+        return
+    listed = ", ".join(f"{step.source} {step.seconds:.1f} s" for step in shown)
+    more = f" (--profile ranks all {len(steps)})" if len(steps) > len(shown) else ""
+    console.print(f"slowest: {listed}{more}", markup=False)
 
 
 def _short(what: str) -> str:
