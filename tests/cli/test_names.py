@@ -95,7 +95,7 @@ def test_new_refuses_an_argument_name_that_collides(project: ProjectCopy, tail, 
 
 
 # Words the generated code or its headers contain, but in no namespace the new name joins.
-@pytest.mark.parametrize("name", ["dim", "size", "numel", "scale", "check", "tensor", "v", "null", "group_size"])
+@pytest.mark.parametrize("name", ["dim", "stride", "numel", "scale", "check", "tensor", "v", "null", "group_size"])
 def test_op_names_that_collide_with_nothing_are_accepted(project: ProjectCopy, name):
     project.ok("new", name, "--dry-run")
 

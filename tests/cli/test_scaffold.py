@@ -1318,14 +1318,14 @@ def test_names_that_break_the_binding_are_refused(project: ProjectCopy, binding_
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
-    [  # words of unrelated code (t.dim(), t.size()), and the op's own name as an argument
+    [  # words of unrelated code (t.dim(), t.size(), t.stride()), and the op's own name as an argument
         pytest.param(
             ["new", "my_op", "--schema", "my_op(Tensor! out, Tensor x, int dim, int size, int group_size) -> ()"],
             id="args-dim-size-group_size",
         ),
         pytest.param(["new", "my_op", "--schema", "my_op(Tensor! out, Tensor x, float my_op) -> ()"], id="arg-my_op"),
         pytest.param(["new", "dim"], id="op-dim"),
-        pytest.param(["new", "size"], id="op-size"),
+        pytest.param(["new", "stride"], id="op-stride"),
     ],
 )
 def test_names_that_collide_with_nothing_are_accepted_and_compile(project: ProjectCopy, binding_command, args):
