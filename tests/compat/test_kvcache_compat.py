@@ -1,5 +1,5 @@
 """sgl-kernel compatibility of the KV-cache ops (self-contained): `store_kv_cache`, `concat_mla_k`,
-`concat_mla_absorb_q`.
+`concat_mla_absorb_q`, `downcast_fp8`.
 
 Facts from sgl-kernel's ``csrc/memory/store.cu`` and ``python/sgl_kernel/memory.py``, re-stated as our own checks:
 
@@ -16,6 +16,12 @@ Facts from sgl-kernel's ``csrc/memory/store.cu`` and ``python/sgl_kernel/memory.
   shapes; kernelkit takes any);
 * ``concat_mla_absorb_q(a, b)`` returns a new ``[*a.shape[:-1], a_dim + b_dim]`` tensor: a [.., .., 512] ++ b
   [.., .., 64], bf16 (upstream's only shapes; kernelkit takes any).
+* ``downcast_fp8(k, v, k_out, v_out, k_scale, v_scale, loc, mult=1, offset=0)`` (``sgl_kernel/elementwise.py``,
+  ``csrc/elementwise/cast.cu``) returns None and writes ``k_out[loc * mult + offset]`` (and v_out) in place: k, v
+  [T, H, D] bf16/fp16, the outputs [S, H, D] fp8 bytes (uint8), the scales [1] fp32, loc [T] int64. In k's dtype:
+  the scale is rounded to it, its reciprocal rounded to it, x * reciprocal rounded to it, clamped to [-448, 448],
+  then e4m3 (satfinite, round to nearest even). Upstream does not bounds-check the row; kernelkit skips rows outside
+  the output.
 
 Signature checks are CPU tests; everything that launches is marked ``gpu``.
 """
@@ -34,6 +40,17 @@ UPSTREAM = {
         ("loc", REQUIRED),
         ("k", REQUIRED),
         ("v", REQUIRED),
+    ],
+    "downcast_fp8": [
+        ("k", REQUIRED),
+        ("v", REQUIRED),
+        ("k_out", REQUIRED),
+        ("v_out", REQUIRED),
+        ("k_scale", REQUIRED),
+        ("v_scale", REQUIRED),
+        ("loc", REQUIRED),
+        ("mult", 1),
+        ("offset", 0),
     ],
 }
 
@@ -89,3 +106,28 @@ def test_concat_mla_upstream_shapes_and_returns():
     b = torch.randn(t, 128, 64, device="cuda", dtype=torch.bfloat16)
     out = sgl_kernel.concat_mla_absorb_q(a, b)
     assert out.shape == (t, 128, 576) and torch.equal(out, torch.cat([a, b], dim=-1))
+
+
+def test_downcast_fp8_op_schema_order():
+    args = [a.name for a in torch.ops.kernelkit.downcast_fp8.default._schema.arguments]
+    assert args[:9] == ["k", "v", "k_out", "v_out", "k_scale", "v_scale", "loc", "mult", "offset"]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+def test_downcast_fp8_upstream_layout(dtype):
+    """sglang's call: k, v [T, H, D], uint8 caches [S, H, D], [1] fp32 scales, int64 loc, mult 1 / offset 0
+    defaulted; rows equal the upstream arithmetic in k's dtype, other rows untouched."""
+    slots, t, h, d = 256, 20, 8, 128
+    k, v = torch.randn(t, h, d, device="cuda").to(dtype) * 8, torch.randn(t, h, d, device="cuda").to(dtype) * 8
+    k_out = torch.zeros(slots, h, d, device="cuda", dtype=torch.uint8)
+    v_out = torch.zeros(slots, h, d, device="cuda", dtype=torch.uint8)
+    k_scale, v_scale = torch.tensor([0.02], device="cuda"), torch.tensor([0.7], device="cuda")
+    loc = torch.randperm(slots, device="cuda")[:t]
+    assert sgl_kernel.downcast_fp8(k, v, k_out, v_out, k_scale, v_scale, loc) is None
+    for x, out, s in ((k, k_out, k_scale), (v, v_out, v_scale)):
+        inv = (1.0 / s.to(dtype).double()).to(dtype)
+        q = (x.float() * inv.float()).to(dtype).float().clamp(-448, 448).to(torch.float8_e4m3fn).view(torch.uint8)
+        ref = torch.zeros_like(out)
+        ref[loc] = q
+        assert torch.equal(out, ref)
