@@ -1,5 +1,5 @@
 """sgl-kernel compatibility of the KV-cache ops (self-contained): `store_kv_cache`, `concat_mla_k`,
-`concat_mla_absorb_q`, `downcast_fp8`.
+`concat_mla_absorb_q`, `downcast_fp8`, `copy_to_gpu_no_ce`.
 
 Facts from sgl-kernel's ``csrc/memory/store.cu`` and ``python/sgl_kernel/memory.py``, re-stated as our own checks:
 
@@ -22,6 +22,10 @@ Facts from sgl-kernel's ``csrc/memory/store.cu`` and ``python/sgl_kernel/memory.
   the scale is rounded to it, its reciprocal rounded to it, x * reciprocal rounded to it, clamped to [-448, 448],
   then e4m3 (satfinite, round to nearest even). Upstream does not bounds-check the row; kernelkit skips rows outside
   the output.
+* ``copy_to_gpu_no_ce(input, output)`` (``sgl_kernel/elementwise.py``, ``csrc/elementwise/copy.cu``) returns None
+  and writes output in place: input a 1-D contiguous int32 CPU tensor, output a 1-D contiguous int32 CUDA tensor of
+  its size; the values travel as kernel parameters (no copy engine). Upstream takes n of 32, 64 or 72 only;
+  kernelkit takes 0..1024 (a superset).
 
 Signature checks are CPU tests; everything that launches is marked ``gpu``.
 """
@@ -52,6 +56,7 @@ UPSTREAM = {
         ("mult", 1),
         ("offset", 0),
     ],
+    "copy_to_gpu_no_ce": [("input", REQUIRED), ("output", REQUIRED)],
 }
 
 
@@ -131,3 +136,18 @@ def test_downcast_fp8_upstream_layout(dtype):
         ref = torch.zeros_like(out)
         ref[loc] = q
         assert torch.equal(out, ref)
+
+
+def test_copy_to_gpu_no_ce_op_schema():
+    schema = torch.ops.kernelkit.copy_to_gpu_no_ce.default._schema
+    assert [a.name for a in schema.arguments] == ["input", "output"] and schema.arguments[1].alias_info.is_write
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n", [32, 64, 72])
+def test_copy_to_gpu_no_ce_upstream_sizes(n):
+    """sglang's copy_list_to_gpu_no_ce: a CPU int32 tensor of a list, an empty_like CUDA output."""
+    x = torch.tensor(list(range(-n // 2, n - n // 2)), dtype=torch.int32)
+    out = torch.empty_like(x, device="cuda")
+    assert sgl_kernel.copy_to_gpu_no_ce(x, out) is None
+    assert torch.equal(out.cpu(), x)

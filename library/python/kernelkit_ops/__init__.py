@@ -18,6 +18,7 @@ from kernelkit_ops.attention.merge_state import merge_state
 from kernelkit_ops.attention.merge_state_v2 import merge_state_v2
 from kernelkit_ops.kvcache.concat_mla_absorb_q import concat_mla_absorb_q
 from kernelkit_ops.kvcache.concat_mla_k import concat_mla_k
+from kernelkit_ops.kvcache.copy_to_gpu_no_ce import copy_to_gpu_no_ce
 from kernelkit_ops.kvcache.downcast_fp8 import downcast_fp8
 from kernelkit_ops.kvcache.store_kv_cache import store_kv_cache
 from kernelkit_ops.moe.kimi_k2_moe_fused_gate import kimi_k2_moe_fused_gate
@@ -63,6 +64,7 @@ __all__ = [
     "apply_rope_with_cos_sin_cache_inplace",
     "concat_mla_absorb_q",
     "concat_mla_k",
+    "copy_to_gpu_no_ce",
     "downcast_fp8",
     "fused_add_rmsnorm",
     "fused_add_rmsnorm_quant_fp8",
