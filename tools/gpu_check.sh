@@ -10,6 +10,7 @@
 #      compared to the first run;
 #   6b. (benchnew) kernelkit bench --save of only the ops in BENCH_OPS;
 #   6b'. (benchgroups) the same per group of BENCH_GROUPS, one results file and a time bound each;
+#   6b''. (awaiting) the same for the ops listed as awaiting their first device run;
 #   6c. (peer) FlashInfer's kernels side by side (.peer/ carried; PEER_ARGS e.g. --ops rope);
 #   7. eager host time per call (tools/eager_overhead.py), and of a carried earlier build in .ab/old-python.
 # Logs and results under $OUT. Carry library/python/kernelkit_ops/_kernelkit_ops.so and .whl/.
@@ -116,6 +117,17 @@ if [[ " $PHASES " == *" benchgroups "* ]]; then
       "$py" -m kernelkit bench ${group#*:} ${BENCH_ARGS:-} --save --plot --json "$OUT/bench-$name.json" --compare committed
   done
   cp benchmarks/results/*/*+*.md benchmarks/results/*/*+*.json benchmarks/results/*/*+*.png "$OUT/" 2>/dev/null
+fi
+
+if [[ " $PHASES " == *" awaiting "* ]]; then
+  # the ops merged before their first device run (benchmarks/results/awaiting-first-device-run.txt): benched and
+  # saved, so they can leave the list
+  awaiting=$(grep -v '^#' benchmarks/results/awaiting-first-device-run.txt | xargs)
+  if [[ -n "$awaiting" ]]; then
+    step bench-awaiting env KERNELKIT_COMMIT="${KERNELKIT_COMMIT:-unknown}+awaiting" \
+      "$py" -m kernelkit bench $awaiting ${BENCH_ARGS:-} --save --plot --json "$OUT/bench-awaiting.json"
+    cp benchmarks/results/*/*+awaiting.* "$OUT/" 2>/dev/null
+  fi
 fi
 
 if [[ " $PHASES " == *" peer "* && -f .peer/peer_bench.py ]]; then
