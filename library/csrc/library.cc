@@ -9,9 +9,14 @@
 #else
 #define KERNELKIT_FEATURE_FP4 "0"
 #endif
+#ifdef KERNELKIT_ENABLE_CUTLASS
+#define KERNELKIT_FEATURE_CUTLASS "1"
+#else
+#define KERNELKIT_FEATURE_CUTLASS "0"
+#endif
 extern "C" {
 extern __attribute__((visibility("default"), used)) const char kernelkit_features[];
-const char kernelkit_features[] = "KERNELKIT_FEATURES:fp4=" KERNELKIT_FEATURE_FP4;
+const char kernelkit_features[] = "KERNELKIT_FEATURES:fp4=" KERNELKIT_FEATURE_FP4 ",cutlass=" KERNELKIT_FEATURE_CUTLASS;
 }
 
 // Only one library may define the namespace: loading a second library that claims `kernelkit` fails

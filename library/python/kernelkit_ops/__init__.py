@@ -9,6 +9,7 @@ __version__ = "0.1.0"  # kept equal to the project version by `kernelkit release
 
 LIBRARY_PATH = _library.load()
 fp4_enabled = _library.fp4_enabled  # whether the FP4 kernels are built (`kernelkit build --fp4`)
+cutlass_enabled = _library.cutlass_enabled  # whether the CUTLASS GEMM ops are built (CUTLASS headers found)
 
 # kernelkit:exports-begin
 from kernelkit_ops.activation.gelu_and_mul import gelu_and_mul

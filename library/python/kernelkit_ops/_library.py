@@ -73,6 +73,21 @@ def require_fp4(op: str) -> None:
         )
 
 
+def cutlass_enabled() -> bool:
+    """Whether the library has the CUTLASS GEMM ops (built where the CUTLASS headers were found)."""
+    return _FEATURES.get("cutlass") == "1"
+
+
+def require_cutlass(op: str) -> None:
+    """The first check of every CUTLASS op's wrapper: a build without the CUTLASS headers has no kernel for it."""
+    if not cutlass_enabled():
+        raise RuntimeError(
+            f"{op}: kernelkit_ops was built without the CUTLASS GEMM ops (no CUTLASS headers were found); "
+            "`pip install nvidia-cutlass==4.2.0.0` and run `kernelkit build` again "
+            "(or point CMake at CUTLASS's include folder: -DKERNELKIT_CUTLASS_DIR=...)"
+        )
+
+
 def explain_unbuilt(package: str, ops: list[str]) -> None:
     """Every op of `ops` (the package's exports) that the loaded library does not register, i.e. one `kernelkit
     new` added after the last build, is replaced, in the package and in its own module, by a function that calls
