@@ -45,6 +45,9 @@ REQUIRED = {
 OPTIONAL = {
     "numpy": "numpy",  # torch warns on import without it
     "tomlkit": "tomlkit>=0.12",  # kernelkit release only
+    # CUTLASS 3.x headers for the GEMM ops; without them the library builds without those ops (their wrappers
+    # say how to get them). Pinned: the kernels are written against this release's collectives.
+    "cutlass_library": "nvidia-cutlass==4.2.0.0",
     # kernelkit's own make test checks formatting and lint with these (tools/lint.py says so when they are
     # missing); pinned, since another release formats differently. A project made by `kernelkit init` runs fine
     # without them.
