@@ -15,6 +15,8 @@ DEFAULT_TOKENS = (1, 128, 2048, 16384)
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "float8_e4m3fn": 1, "int8": 1, "int32": 4, "int64": 8}
 
 Inputs = dict[str, Any]
+# OpBench.math -> the Ceilings field holding that peak (tera-ops per second)
+MATH_CEILINGS = {"bf16": "bf16_tflops", "fp8": "fp8_tflops", "int8": "int8_tops"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,13 @@ class OpBench:
     reference: Callable[[Inputs], Any]  # plain torch: the eager and torch.compile baselines
     bytes_moved: Callable[[Case], int]  # each input read once + each output written once
     flops: Callable[[Case], int] = field(default=lambda case: 0)
+    # The tensor-core ceiling the FLOPs are judged against: "bf16", "fp8" (e4m3 operands) or "int8" (int8
+    # operands, int32 accumulation), each measured on the device the same way (a large GEMM, kernelkit/perf).
+    math: str = "bf16"
+
+    def __post_init__(self) -> None:
+        if self.math not in MATH_CEILINGS:
+            raise ValueError(f"OpBench({self.op!r}).math = {self.math!r}: expected one of {', '.join(MATH_CEILINGS)}")
 
 
 def installed(module: str) -> bool:

@@ -175,7 +175,10 @@ def _render(doc: dict) -> None:
     c = doc["ceilings"]
     console.print(
         f"[bold]{doc['device']}[/]: copy {c['copy_gbs']:.0f} GB/s, "
-        f"bf16 GEMM {c['bf16_tflops']:.0f} TFLOP/s (measured). "
+        f"bf16 GEMM {c['bf16_tflops']:.0f} TFLOP/s"
+        + (f", fp8 {c['fp8_tflops']:.0f} TFLOP/s" if c.get("fp8_tflops") else "")
+        + (f", int8 {c['int8_tops']:.0f} TOP/s" if c.get("int8_tops") else "")
+        + " (measured). "
         "µs: GPU time per call, median (p20–p80); %: share of the binding ceiling; "
         "@size: of a copy moving the same bytes (mid-size copies run below the ceiling).",
         soft_wrap=True,

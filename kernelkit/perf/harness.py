@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kernelkit.benchspec import Case, OpBench
+from kernelkit.benchspec import MATH_CEILINGS, Case, OpBench
 from kernelkit.errors import KernelkitError
 from kernelkit.project import Project
 
@@ -71,6 +71,7 @@ class Ceilings:
     copy_gbs: float
     bf16_tflops: float
     fp8_tflops: float | None = None
+    int8_tops: float | None = None  # int8 x int8 -> int32 (torch._int_mm), tera-ops per second
     # The floor of any launch measured the same way (a 1-element kernel per call): small-T cases are
     # judged against it ("T = 1 within 0.5 µs of an empty kernel"), not against bandwidth.
     empty_kernel_us: float | None = None
@@ -94,11 +95,18 @@ def copy_us_at(nbytes: int, curve: list[tuple[int, float]]) -> float:
     raise AssertionError("unreachable: the points are sorted")
 
 
-def pct_of_ceiling(us: float, nbytes: int, flops: int, ceilings: Ceilings) -> tuple[float, str]:
-    """Share of the hardware floor: the larger of the memory time and the math time, over `us`."""
+def pct_of_ceiling(
+    us: float, nbytes: int, flops: int, ceilings: Ceilings, math_kind: str = "bf16"
+) -> tuple[float, str]:
+    """Share of the hardware floor: the larger of the memory time and the math time, over `us`. The math time
+    is at the peak of the op's operand type (OpBench.math); a device without that peak measured (no fp8 tensor
+    cores) is judged against bf16's, and the row's `bound` says which was used."""
+    peak_field = MATH_CEILINGS[math_kind]
+    if getattr(ceilings, peak_field) is None:
+        peak_field = "bf16_tflops"
     t_mem = nbytes / (ceilings.copy_gbs * 1e9) if nbytes else 0.0
-    t_math = flops / (ceilings.bf16_tflops * 1e12) if flops else 0.0
-    bound = "copy_gbs" if t_mem >= t_math else "bf16_tflops"
+    t_math = flops / (getattr(ceilings, peak_field) * 1e12) if flops else 0.0
+    bound = "copy_gbs" if t_mem >= t_math else peak_field
     return 100.0 * max(t_mem, t_math) / (us * 1e-6), bound
 
 
@@ -118,7 +126,7 @@ class Row:
     gbs: float
     tflops: float
     pct_of_ceiling: float
-    bound: str  # which ceiling binds: copy_gbs or bf16_tflops
+    bound: str  # which ceiling binds: copy_gbs, or the math peak (bf16_tflops, fp8_tflops, int8_tops)
     speedup_vs_torch: float | None = None
     speedup_vs_compile: float | None = None
     # Memory-bound rows: a copy of the same bytes' time over this row's (>100%: faster than that copy).
@@ -127,7 +135,7 @@ class Row:
 
 def make_row(bench: OpBench, case: Case, impl: str, timing: Any, ceilings: Ceilings) -> Row:
     nbytes, flops = bench.bytes_moved(case), bench.flops(case)
-    pct, bound = pct_of_ceiling(timing.us, nbytes, flops, ceilings)
+    pct, bound = pct_of_ceiling(timing.us, nbytes, flops, ceilings, bench.math)
     return Row(
         op=bench.op,
         case=case.label,
@@ -264,6 +272,7 @@ def markdown(doc: dict) -> str:
         f"{doc['date']}, commit {doc['commit']}, torch {doc['torch']}, CUDA {doc['cuda']}, driver {doc['driver']}.",
         f"Ceilings (measured): copy {c['copy_gbs']:.0f} GB/s (read + write), bf16 GEMM {c['bf16_tflops']:.0f} TFLOP/s"
         + (f", fp8 GEMM {c['fp8_tflops']:.0f} TFLOP/s" if c.get("fp8_tflops") else "")
+        + (f", int8 GEMM {c['int8_tops']:.0f} TOP/s" if c.get("int8_tops") else "")
         + (f", empty kernel {c['empty_kernel_us']:.2f} µs per call" if c.get("empty_kernel_us") else "")
         + ".",
         "µs = GPU time per call, median (p20–p80). % = share of the binding ceiling (bytes/copy or FLOPs/GEMM). "
@@ -441,12 +450,13 @@ def measure_ceilings(remeasure: bool = False) -> Ceilings:
     cache = ceilings_cache_path(name, torch.__version__)
     if cache.is_file() and not remeasure:
         cached = Ceilings(**json.loads(cache.read_text()))
-        if cached.empty_kernel_us is not None and cached.copy_curve:
+        if cached.empty_kernel_us is not None and cached.copy_curve and cached.int8_tops is not None:
             return cached
         result = replace(  # a cache from an older kernelkit: measure what it lacks
             cached,
             empty_kernel_us=cached.empty_kernel_us if cached.empty_kernel_us is not None else empty_kernel_us(),
             copy_curve=cached.copy_curve or copy_curve(),
+            int8_tops=cached.int8_tops if cached.int8_tops is not None else _int8_peak(),
         )
         cache.write_text(json.dumps(asdict(result)))
         return result
@@ -471,12 +481,31 @@ def measure_ceilings(remeasure: bool = False) -> Ceilings:
         copy_gbs=copy_ceiling_gbs(),
         bf16_tflops=bf16,
         fp8_tflops=fp8,
+        int8_tops=_int8_peak(),
         empty_kernel_us=empty_kernel_us(),
         copy_curve=copy_curve(),
     )
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(asdict(result)))
     return result
+
+
+def _int8_peak(n: int = 8192) -> float | None:
+    """int8 tensor-core peak: torch._int_mm (cuBLASLt, int32 out) at n x n x n, column-major B; None where the
+    device or torch has no int8 GEMM."""
+    import torch
+
+    from kernelkit.perf.timing import time_graph
+
+    if not hasattr(torch, "_int_mm"):
+        return None
+    a = torch.randint(-128, 128, (n, n), device="cuda", dtype=torch.int8)
+    b = torch.randint(-128, 128, (n, n), device="cuda", dtype=torch.int8).t()
+    try:
+        timing = time_graph(lambda i: lambda: torch._int_mm(a, b), 1, calls_per_graph=8)
+    except RuntimeError:
+        return None
+    return 2 * n**3 / (timing.us * 1e-6) / 1e12
 
 
 def baseline_impls(bench: OpBench) -> dict[str, Callable]:

@@ -86,6 +86,30 @@ def test_pct_of_ceiling_math_bound():
     assert bound == "bf16_tflops" and pct == pytest.approx(50.0)
 
 
+def test_pct_of_ceiling_judges_flops_at_the_operand_types_peak():
+    flops = 2 * 8192**3
+    us = flops / 1300e12 * 1e6  # exactly the fp8 peak
+    pct, bound = core.pct_of_ceiling(us, 3 * 8192**2, flops, CEILINGS, "fp8")
+    assert bound == "fp8_tflops" and pct == pytest.approx(100.0)
+    # the same time against bf16's (lower) peak would read 186%: the wrong ceiling flatters a kernel
+    assert core.pct_of_ceiling(us, 3 * 8192**2, flops, CEILINGS)[0] == pytest.approx(1300 / 7)
+    # int8 not measured on this device: bf16's peak stands in, and the row says so
+    pct, bound = core.pct_of_ceiling(us, 3 * 8192**2, flops, CEILINGS, "int8")
+    assert bound == "bf16_tflops" and pct == pytest.approx(1300 / 7)
+    with_int8 = core.Ceilings(copy_gbs=3000.0, bf16_tflops=700.0, int8_tops=1400.0)
+    assert core.pct_of_ceiling(flops / 1400e12 * 1e6, 0, flops, with_int8, "int8") == (
+        pytest.approx(100.0),
+        "int8_tops",
+    )
+
+
+def test_a_bench_names_a_known_math_ceiling():
+    from kernelkit.benchspec import OpBench
+
+    with pytest.raises(ValueError, match="expected one of bf16, fp8, int8"):
+        OpBench("g", [], dict, {"kernelkit": id}, id, lambda case: 0, math="fp16")
+
+
 # A copy's time per size as measured on the H100 (bytes moved, µs): mid sizes run below the ceiling.
 CURVE = [(1 << 20, 2.2), (16 << 20, 7.7), (32 << 20, 13.2), (64 << 20, 23.6), (1 << 30, 360.0)]
 
@@ -109,6 +133,7 @@ def test_rows_are_judged_against_a_copy_of_their_size():
         op = "rmsnorm"
         bytes_moved = staticmethod(lambda c: 32 << 20)
         flops = staticmethod(lambda c: 0)
+        math = "bf16"
 
     with_curve = replace(CEILINGS, copy_curve=CURVE)
     row = core.make_row(B, case, "kernelkit", timing(13.2 / 1.01), with_curve)
@@ -133,6 +158,7 @@ def make_doc(rows_us: dict[str, float], spread: float = 0.01) -> dict:
         op = "silu_and_mul"
         bytes_moved = staticmethod(lambda c: c.tokens * 3 * c.size("d") * 2)
         flops = staticmethod(lambda c: 0)
+        math = "bf16"
 
     rows = [core.make_row(B, b_case, impl, timing(us, spread), CEILINGS) for impl, us in rows_us.items()]
     core.add_speedups(rows)
