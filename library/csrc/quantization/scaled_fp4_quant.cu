@@ -72,107 +72,16 @@ __host__ __device__ __forceinline__ Fp4Lane fp4_lane(dim3 block_idx, dim3 thread
   return lane;
 }
 
-// 16-bit input values held as raw bits, two per word (the even value in the low half).
-template <typename T>
-struct Packed16;
-template <>
-struct Packed16<__nv_bfloat16> {
-  static constexpr uint32_t kInf = 0x7f80u;  // magnitude bits above this are NaN
-  __host__ __device__ static float to_float(uint32_t bits16) { return fp4_detail::bits_float(bits16 << 16); }
-};
-template <>
-struct Packed16<__half> {
-  static constexpr uint32_t kInf = 0x7c00u;
-  __host__ __device__ static float to_float(uint32_t bits16) {
-    __half_raw raw;
-    raw.x = static_cast<unsigned short>(bits16);
-    return __half2float(__half(raw));
-  }
-};
-
-__host__ __device__ __forceinline__ uint32_t max_u16x2(uint32_t a, uint32_t b) {
-#ifdef __CUDA_ARCH__
-  return __vmaxu2(a, b);  // one VIMNMX on sm_90
-#else
-  const uint32_t lo = std::max(a & 0xffffu, b & 0xffffu), hi = std::max(a >> 16, b >> 16);
-  return lo | hi << 16;
-#endif
-}
-
-// The block's 16 values as 8 words of two raw 16-bit floats.
-template <typename T, int LV>
-__host__ __device__ __forceinline__ void load_block(const T* p, uint32_t (&r)[8]) {
-#ifdef __CUDA_ARCH__
-  if constexpr (LV == 8) {  // two 16-byte loads
-    const uint4 a = *reinterpret_cast<const uint4*>(p), b = *reinterpret_cast<const uint4*>(p + 8);
-    r[0] = a.x, r[1] = a.y, r[2] = a.z, r[3] = a.w, r[4] = b.x, r[5] = b.y, r[6] = b.z, r[7] = b.w;
-  } else {
-    const uint16_t* bits = reinterpret_cast<const uint16_t*>(p);
-    uint16_t v[kFp4BlockSize];
-#pragma unroll
-    for (int j = 0; j < kFp4BlockSize / LV; ++j) {
-      const auto chunk = Vec<uint16_t, LV>::load(bits + j * LV);  // LV * 2 bytes in one access
-#pragma unroll
-      for (int i = 0; i < LV; ++i) v[j * LV + i] = chunk[i];
-    }
-#pragma unroll
-    for (int i = 0; i < 8; ++i) r[i] = v[2 * i] | static_cast<uint32_t>(v[2 * i + 1]) << 16;
-  }
-#else
-  uint16_t v[kFp4BlockSize];
-  std::memcpy(v, p, sizeof(v));
-  for (int i = 0; i < 8; ++i) r[i] = v[2 * i] | static_cast<uint32_t>(v[2 * i + 1]) << 16;
-#endif
-}
-
 // One block of `row` (a real row: row < rows, lane.block < blocks): load, scale, codes, stores; plus the
 // row's padding scale columns when it is the row's last block. `inv_of` maps a scale's bits to its inv.
 template <typename T, int LV>
 __host__ __device__ __forceinline__ void quantize_block(const Fp4QuantArgs& a, const Fp4Lane& lane, int64_t row,
                                                         float gs, const float* inv_of) {
-  using P = Packed16<T>;
   uint32_t r[8];
-  load_block<T, LV>(
+  fp4_load16<T, LV>(
       static_cast<const T*>(a.input) + row * a.in_row_stride + static_cast<int64_t>(lane.block) * kFp4BlockSize, r);
-  float x[kFp4BlockSize];
-#pragma unroll
-  for (int i = 0; i < 8; ++i) x[2 * i] = P::to_float(r[i] & 0xffffu), x[2 * i + 1] = P::to_float(r[i] >> 16);
-
-  // max |x| on the raw bits (monotonic for magnitudes, NaN above inf): four 3-way integer maxima; a block
-  // with NaN takes the float maximum, which ignores NaN (and is NaN when all 16 are, as sgl-kernel's).
-  uint32_t m = 0;
-#pragma unroll
-  for (int i = 0; i < 8; ++i) m = max_u16x2(m, r[i] & 0x7fff7fffu);
-  const uint32_t top = (m & 0xffffu) > (m >> 16) ? (m & 0xffffu) : (m >> 16);
-  const bool has_nan = top > P::kInf;
-  float vmax = P::to_float(top);
-  if (has_nan) vmax = fp4_absmax_with_nan(x);
-  const uint8_t sf = fp4_scale_e4m3(vmax, gs);
-  const float inv = inv_of[sf];
-
   uint32_t words[2];
-#if KERNELKIT_HW_E2M1
-#pragma unroll
-  for (int i = 0; i < kFp4BlockSize; ++i) x[i] = fp4_detail::mul_rn(x[i], inv);
-  words[0] = e2m1x8(x), words[1] = e2m1x8(x + 8);
-#else
-  // Without NaN and with 0 <= inv < inf (any sane global scale), x * inv has x's sign and |x| * inv's
-  // magnitude: the codes come from the magnitudes and the sign bits straight from the input's bits.
-  if (!has_nan && inv >= 0.0f && inv <= 3.4028235e38f) {
-#pragma unroll
-    for (int w = 0; w < 2; ++w) {
-      uint32_t codes = 0;  // value 7 first: each step is one shift-and-add (LEA)
-#pragma unroll
-      for (int i = 7; i >= 0; --i)
-        codes = (codes << 4) + e2m1_magnitude_code(fp4_detail::mul_rn(fabsf(x[8 * w + i]), inv));
-      words[w] = codes | sign_nibbles(r[4 * w], r[4 * w + 1], r[4 * w + 2], r[4 * w + 3]);
-    }
-  } else {
-#pragma unroll
-    for (int i = 0; i < kFp4BlockSize; ++i) x[i] = fp4_detail::mul_rn(x[i], inv);
-    words[0] = e2m1x8(x), words[1] = e2m1x8(x + 8);
-  }
-#endif
+  const uint8_t sf = fp4_quantize16<T>(r, gs, [inv_of](uint8_t bits) { return inv_of[bits]; }, words);
   a.out[row * a.blocks + lane.block] = make_uint2(words[0], words[1]);
   a.scale[fp4_scale_offset(row, lane.block, a.block_tiles)] = sf;
   if (lane.block == a.blocks - 1) {

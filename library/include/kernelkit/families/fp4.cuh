@@ -27,13 +27,17 @@
 // computes the bytes sgl-kernel computes on Blackwell.
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+
+#include "kernelkit/core/vec.cuh"
 
 namespace kernelkit {
 
@@ -225,6 +229,115 @@ __host__ __device__ __forceinline__ float fp4_absmax_with_nan(const float (&x)[k
 // round_up(blocks per row, 4) / 4 (the padded scale tensor is [round_up(rows, 128), 4 * block_tiles]).
 __host__ __device__ __forceinline__ int64_t fp4_scale_offset(int64_t row, int64_t block, int64_t block_tiles) {
   return ((row >> 7) * block_tiles + (block >> 2)) * 512 + (row & 31) * 16 + ((row >> 5) & 3) * 4 + (block & 3);
+}
+
+// ------------------------------------------------------------------------------------------------
+// One block of 16 bf16/fp16 values -> 16 codes and a scale: the work every FP4 quantizer does per thread.
+// The values travel as raw 16-bit bits, two per word (the even value in the low half): the maximum is then
+// taken on integers and the sign bits move over with byte permutes.
+
+template <typename T>
+struct Fp4Bits16;
+template <>
+struct Fp4Bits16<__nv_bfloat16> {
+  static constexpr uint32_t kInf = 0x7f80u;  // magnitude bits above this are NaN
+  __host__ __device__ static float to_float(uint32_t bits16) { return fp4_detail::bits_float(bits16 << 16); }
+  __host__ __device__ static uint32_t from_float(float x) {
+    return static_cast<__nv_bfloat16_raw>(__float2bfloat16_rn(x)).x;
+  }
+};
+template <>
+struct Fp4Bits16<__half> {
+  static constexpr uint32_t kInf = 0x7c00u;
+  __host__ __device__ static float to_float(uint32_t bits16) {
+    __half_raw raw;
+    raw.x = static_cast<unsigned short>(bits16);
+    return __half2float(__half(raw));
+  }
+  __host__ __device__ static uint32_t from_float(float x) { return static_cast<__half_raw>(__float2half_rn(x)).x; }
+};
+
+__host__ __device__ __forceinline__ uint32_t fp4_max_u16x2(uint32_t a, uint32_t b) {
+#ifdef __CUDA_ARCH__
+  return __vmaxu2(a, b);  // one VIMNMX on sm_90
+#else
+  const uint32_t lo = std::max(a & 0xffffu, b & 0xffffu), hi = std::max(a >> 16, b >> 16);
+  return lo | hi << 16;
+#endif
+}
+
+// The 16 values at p as 8 words, LV values per access (8: two 16-byte loads).
+template <typename T, int LV>
+__host__ __device__ __forceinline__ void fp4_load16(const T* p, uint32_t (&r)[8]) {
+#ifdef __CUDA_ARCH__
+  if constexpr (LV == 8) {
+    const uint4 a = *reinterpret_cast<const uint4*>(p), b = *reinterpret_cast<const uint4*>(p + 8);
+    r[0] = a.x, r[1] = a.y, r[2] = a.z, r[3] = a.w, r[4] = b.x, r[5] = b.y, r[6] = b.z, r[7] = b.w;
+  } else {
+    const uint16_t* bits = reinterpret_cast<const uint16_t*>(p);
+    uint16_t v[kFp4BlockSize];
+#pragma unroll
+    for (int j = 0; j < kFp4BlockSize / LV; ++j) {
+      const auto chunk = Vec<uint16_t, LV>::load(bits + j * LV);  // LV * 2 bytes in one access
+#pragma unroll
+      for (int i = 0; i < LV; ++i) v[j * LV + i] = chunk[i];
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) r[i] = v[2 * i] | static_cast<uint32_t>(v[2 * i + 1]) << 16;
+  }
+#else
+  uint16_t v[kFp4BlockSize];
+  std::memcpy(v, p, sizeof(v));
+  for (int i = 0; i < 8; ++i) r[i] = v[2 * i] | static_cast<uint32_t>(v[2 * i + 1]) << 16;
+#endif
+}
+
+// 16 values (raw bits of T) -> 16 e2m1 codes (two words, 8 bytes) and the block's e4m3 scale, which it
+// returns. `inv_of(sf)` gives fp4_inv_scale(sf, gs): a kernel with one global scale looks it up in a table
+// made once per CTA, one with a scale per expert computes it.
+template <typename T, typename InvOf>
+__host__ __device__ __forceinline__ uint8_t fp4_quantize16(const uint32_t (&r)[8], float gs, InvOf inv_of,
+                                                           uint32_t (&words)[2]) {
+  using B = Fp4Bits16<T>;
+  float x[kFp4BlockSize];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) x[2 * i] = B::to_float(r[i] & 0xffffu), x[2 * i + 1] = B::to_float(r[i] >> 16);
+
+  // max |x| on the raw bits (monotonic for magnitudes, NaN above inf): four 3-way integer maxima; a block
+  // with NaN takes the float maximum, which ignores NaN (and is NaN when all 16 are, as sgl-kernel's).
+  uint32_t m = 0;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) m = fp4_max_u16x2(m, r[i] & 0x7fff7fffu);
+  const uint32_t top = (m & 0xffffu) > (m >> 16) ? (m & 0xffffu) : (m >> 16);
+  const bool has_nan = top > B::kInf;
+  float vmax = B::to_float(top);
+  if (has_nan) vmax = fp4_absmax_with_nan(x);
+  const uint8_t sf = fp4_scale_e4m3(vmax, gs);
+  const float inv = inv_of(sf);
+
+#if KERNELKIT_HW_E2M1
+#pragma unroll
+  for (int i = 0; i < kFp4BlockSize; ++i) x[i] = fp4_detail::mul_rn(x[i], inv);
+  words[0] = e2m1x8(x), words[1] = e2m1x8(x + 8);
+#else
+  // Without NaN and with 0 <= inv < inf (any sane global scale), x * inv has x's sign and |x| * inv's
+  // magnitude: the codes come from the magnitudes and the sign bits straight from the input's bits.
+  if (!has_nan && inv >= 0.0f && inv <= 3.4028235e38f) {
+#pragma unroll
+    for (int w = 0; w < 2; ++w) {
+      uint32_t codes = 0;  // value 7 first: each step is one shift-and-add (LEA)
+#pragma unroll
+      for (int i = 7; i >= 0; --i)
+        codes = (codes << 4) + e2m1_magnitude_code(fp4_detail::mul_rn(fabsf(x[8 * w + i]), inv));
+      words[w] = codes | sign_nibbles(r[4 * w], r[4 * w + 1], r[4 * w + 2], r[4 * w + 3]);
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < kFp4BlockSize; ++i) x[i] = fp4_detail::mul_rn(x[i], inv);
+    words[0] = e2m1x8(x), words[1] = e2m1x8(x + 8);
+  }
+#endif
+  return sf;
 }
 
 }  // namespace kernelkit

@@ -66,63 +66,6 @@ __host__ __device__ __forceinline__ int64_t valid_rows(int32_t mask, int64_t row
   return mask <= 0 ? 0 : std::min<int64_t>(mask, rows);
 }
 
-// 16-bit floats held as raw bits.
-template <typename T>
-struct Bits16;
-template <>
-struct Bits16<__nv_bfloat16> {
-  static constexpr uint32_t kInf = 0x7f80u;  // magnitude bits above this are NaN
-  __host__ __device__ static float to_float(uint32_t bits16) { return fp4_detail::bits_float(bits16 << 16); }
-  __host__ __device__ static uint32_t from_float(float x) {
-    return static_cast<__nv_bfloat16_raw>(__float2bfloat16_rn(x)).x;
-  }
-};
-template <>
-struct Bits16<__half> {
-  static constexpr uint32_t kInf = 0x7c00u;
-  __host__ __device__ static float to_float(uint32_t bits16) {
-    __half_raw raw;
-    raw.x = static_cast<unsigned short>(bits16);
-    return __half2float(__half(raw));
-  }
-  __host__ __device__ static uint32_t from_float(float x) { return static_cast<__half_raw>(__float2half_rn(x)).x; }
-};
-
-__host__ __device__ __forceinline__ uint32_t max_u16x2(uint32_t a, uint32_t b) {
-#ifdef __CUDA_ARCH__
-  return __vmaxu2(a, b);
-#else
-  const uint32_t lo = std::max(a & 0xffffu, b & 0xffffu), hi = std::max(a >> 16, b >> 16);
-  return lo | hi << 16;
-#endif
-}
-
-// 16 values at p as 8 words of two raw 16-bit floats (the even value in the low half), LV per access.
-template <typename T, int LV>
-__host__ __device__ __forceinline__ void load16(const T* p, uint32_t (&r)[8]) {
-#ifdef __CUDA_ARCH__
-  if constexpr (LV == 8) {
-    const uint4 a = *reinterpret_cast<const uint4*>(p), b = *reinterpret_cast<const uint4*>(p + 8);
-    r[0] = a.x, r[1] = a.y, r[2] = a.z, r[3] = a.w, r[4] = b.x, r[5] = b.y, r[6] = b.z, r[7] = b.w;
-  } else {
-    const uint16_t* bits = reinterpret_cast<const uint16_t*>(p);
-    uint16_t v[kFp4BlockSize];
-#pragma unroll
-    for (int j = 0; j < kFp4BlockSize / LV; ++j) {
-      const auto chunk = Vec<uint16_t, LV>::load(bits + j * LV);
-#pragma unroll
-      for (int i = 0; i < LV; ++i) v[j * LV + i] = chunk[i];
-    }
-#pragma unroll
-    for (int i = 0; i < 8; ++i) r[i] = v[2 * i] | static_cast<uint32_t>(v[2 * i + 1]) << 16;
-  }
-#else
-  uint16_t v[kFp4BlockSize];
-  std::memcpy(v, p, sizeof(v));
-  for (int i = 0; i < 8; ++i) r[i] = v[2 * i] | static_cast<uint32_t>(v[2 * i + 1]) << 16;
-#endif
-}
-
 // silu(g) as silu_and_mul computes it: g / (1 + __expf(-g)), i.e. ex2.approx.f32(g * -log2(e)), an IEEE add
 // and an IEEE division. The CPU emulation (tests only) has no ex2.approx: it takes exp2 in double, rounded
 // to float, and its reference does the same.
@@ -138,11 +81,11 @@ __host__ __device__ __forceinline__ float silu(float g) {
 // The 16 values of one block, as the raw bits of T: loaded, or (kSiluAndMul) T(silu(gate) * up).
 template <typename T, int LV, bool kSiluAndMul>
 __host__ __device__ __forceinline__ void block_values(const Args& a, const T* p, uint32_t (&r)[8]) {
-  load16<T, LV>(p, r);
+  fp4_load16<T, LV>(p, r);
   if constexpr (kSiluAndMul) {
-    using B = Bits16<T>;
+    using B = Fp4Bits16<T>;
     uint32_t up[8];
-    load16<T, LV>(p + a.up_offset, up);
+    fp4_load16<T, LV>(p + a.up_offset, up);
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
       const float lo = fp4_detail::mul_rn(silu(B::to_float(r[i] & 0xffffu)), B::to_float(up[i] & 0xffffu));
@@ -150,52 +93,6 @@ __host__ __device__ __forceinline__ void block_values(const Args& a, const T* p,
       r[i] = B::from_float(lo) | B::from_float(hi) << 16;
     }
   }
-}
-
-// 16 values (raw bits of T) -> 16 e2m1 codes (8 bytes) and the block's e4m3 scale, bit for bit what
-// scaled_fp4_quant computes for the same values and global scale.
-template <typename T>
-__host__ __device__ __forceinline__ uint8_t quantize16(const uint32_t (&r)[8], float gs, uint32_t (&words)[2]) {
-  using B = Bits16<T>;
-  float x[kFp4BlockSize];
-#pragma unroll
-  for (int i = 0; i < 8; ++i) x[2 * i] = B::to_float(r[i] & 0xffffu), x[2 * i + 1] = B::to_float(r[i] >> 16);
-
-  // max |x| on the raw bits (monotonic for magnitudes, NaN above inf); a block with NaN takes the float
-  // maximum, which ignores NaN (and is NaN when all 16 are, as sgl-kernel's).
-  uint32_t m = 0;
-#pragma unroll
-  for (int i = 0; i < 8; ++i) m = max_u16x2(m, r[i] & 0x7fff7fffu);
-  const uint32_t top = std::max(m & 0xffffu, m >> 16);
-  const bool has_nan = top > B::kInf;
-  float vmax = B::to_float(top);
-  if (has_nan) vmax = fp4_absmax_with_nan(x);
-  const uint8_t sf = fp4_scale_e4m3(vmax, gs);
-  const float inv = fp4_inv_scale(sf, gs);
-
-#if KERNELKIT_HW_E2M1
-#pragma unroll
-  for (int i = 0; i < kFp4BlockSize; ++i) x[i] = fp4_detail::mul_rn(x[i], inv);
-  words[0] = e2m1x8(x), words[1] = e2m1x8(x + 8);
-#else
-  // Without NaN and with 0 <= inv < inf, x * inv has x's sign and |x| * inv's magnitude: codes from the
-  // magnitudes, sign bits straight from the input's bits.
-  if (!has_nan && inv >= 0.0f && inv <= 3.4028235e38f) {
-#pragma unroll
-    for (int w = 0; w < 2; ++w) {
-      uint32_t codes = 0;
-#pragma unroll
-      for (int i = 7; i >= 0; --i)
-        codes = (codes << 4) + e2m1_magnitude_code(fp4_detail::mul_rn(fabsf(x[8 * w + i]), inv));
-      words[w] = codes | sign_nibbles(r[4 * w], r[4 * w + 1], r[4 * w + 2], r[4 * w + 3]);
-    }
-  } else {
-#pragma unroll
-    for (int i = 0; i < kFp4BlockSize; ++i) x[i] = fp4_detail::mul_rn(x[i], inv);
-    words[0] = e2m1x8(x), words[1] = e2m1x8(x + 8);
-  }
-#endif
-  return sf;
 }
 
 // Block `block` of row `row` (< valid_rows) of expert e: values, codes, scale, and the row's padding
@@ -207,7 +104,7 @@ __host__ __device__ __forceinline__ void quantize_block(const Args& a, int e, in
   uint32_t r[8];
   block_values<T, LV, kSiluAndMul>(a, p, r);
   uint32_t words[2];
-  const uint8_t sf = quantize16<T>(r, gs, words);
+  const uint8_t sf = fp4_quantize16<T>(r, gs, [gs](uint8_t bits) { return fp4_inv_scale(bits, gs); }, words);
   a.out[(e * a.rows + row) * a.blocks + block] = make_uint2(words[0], words[1]);
   uint8_t* slab = a.scale + e * a.padded_rows * (4 * a.block_tiles);
   slab[fp4_scale_offset(row, block, a.block_tiles)] = sf;
