@@ -31,3 +31,15 @@ def transfer_kv_all_layer_direct_lf_pf(
     torch.ops.kernelkit.transfer_kv_all_layer_direct_lf_pf.default(
         src_ptrs, dst_ptrs, src_indices, dst_indices, page_size
     )
+
+
+def _fake(src_ptrs, dst_ptrs, src_indices, dst_indices, page_size) -> None:
+    """The op under FakeTensorMode / torch.compile: it returns nothing and changes no tensor's metadata. Torch
+    derives this for ops with written (``Tensor!``) arguments; a tensor list cannot be declared written."""
+    del src_ptrs, dst_ptrs, src_indices, dst_indices, page_size
+
+
+if hasattr(
+    torch.ops.kernelkit, "transfer_kv_all_layer_direct_lf_pf"
+):  # registered once the library is built with the op
+    torch.library.register_fake("kernelkit::transfer_kv_all_layer_direct_lf_pf")(_fake)

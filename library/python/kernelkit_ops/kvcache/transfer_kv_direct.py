@@ -30,3 +30,13 @@ def transfer_kv_direct(
     ``RuntimeError`` naming the one to fix.
     """
     torch.ops.kernelkit.transfer_kv_direct.default(src_layers, dst_layers, src_indices, dst_indices, page_size)
+
+
+def _fake(src_layers, dst_layers, src_indices, dst_indices, page_size) -> None:
+    """The op under FakeTensorMode / torch.compile: it returns nothing and changes no tensor's metadata. Torch
+    derives this for ops with written (``Tensor!``) arguments; a tensor list cannot be declared written."""
+    del src_layers, dst_layers, src_indices, dst_indices, page_size
+
+
+if hasattr(torch.ops.kernelkit, "transfer_kv_direct"):  # registered once the library is built with the op
+    torch.library.register_fake("kernelkit::transfer_kv_direct")(_fake)

@@ -32,3 +32,15 @@ def transfer_kv_per_layer_direct_pf_lf(
     torch.ops.kernelkit.transfer_kv_per_layer_direct_pf_lf.default(
         src_ptrs, dst_ptrs, src_indices, dst_indices, layer_id, page_size
     )
+
+
+def _fake(src_ptrs, dst_ptrs, src_indices, dst_indices, layer_id, page_size) -> None:
+    """The op under FakeTensorMode / torch.compile: it returns nothing and changes no tensor's metadata. Torch
+    derives this for ops with written (``Tensor!``) arguments; a tensor list cannot be declared written."""
+    del src_ptrs, dst_ptrs, src_indices, dst_indices, layer_id, page_size
+
+
+if hasattr(
+    torch.ops.kernelkit, "transfer_kv_per_layer_direct_pf_lf"
+):  # registered once the library is built with the op
+    torch.library.register_fake("kernelkit::transfer_kv_per_layer_direct_pf_lf")(_fake)
