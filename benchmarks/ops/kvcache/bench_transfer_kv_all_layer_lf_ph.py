@@ -1,52 +1,30 @@
-"""`transfer_kv_all_layer_lf_ph` benchmark: kernelkit vs the torch reference (eager and torch.compile).
+"""`transfer_kv_all_layer_lf_ph` benchmark.
 
-Counts the default kernel's traffic (src_k_layers read, dst_k written); update it with the math.
+Every layer of Llama-3 8B backed up into a page-head host pool (8 heads).
+Kernelkit at sgl-kernel's default block_quota (2 CTAs) and at 8, vs torch moving the same bytes. Inputs, baselines
+and bytes: kv_transfer_bench.py.
 """
 
-from kernelkit.benchspec import Case, OpBench, token_sweep
+from kv_transfer_bench import PAGE, case, transfer_bench
 
 
-def make_inputs(case: Case) -> dict:
-    import torch
-
-    dtype = getattr(torch, case.dtype)
-    shape = (case.tokens, case.size("hidden"))
-    device = "cuda"
-    args = [
-        torch.randn(shape, device=device, dtype=dtype),  # src_k_layers
-        torch.empty(shape, device=device, dtype=dtype),  # dst_k
-        torch.randn(shape, device=device, dtype=dtype),  # src_v_layers
-        torch.empty(shape, device=device, dtype=dtype),  # dst_v
-        torch.randn(shape, device=device, dtype=dtype),  # src_indices
-        torch.randn(shape, device=device, dtype=dtype),  # dst_indices
-        1,  # item_size
-        1,  # dst_layout_dim
-        1,  # num_layers
-        1,  # page_size
-        1,  # head_num
-        2,  # block_quota
-        32,  # num_warps_per_block
+def args(i: dict) -> list:
+    c = i["case"]
+    return [
+        i["src"]["tables"][0],
+        i["dst"]["bufs"][0],
+        i["src"]["tables"][1],
+        i["dst"]["bufs"][1],
+        i["si"],
+        i["di"],
+        c.size("item"),
+        i["dst"]["layout_dim"],
+        c.size("layers"),
+        PAGE,
+        8,
     ]
-    return {"args": args}
 
 
-def kernelkit_impl(inputs: dict):
-    import kernelkit_ops
-
-    return kernelkit_ops.transfer_kv_all_layer_lf_ph(*inputs["args"])
-
-
-def reference(inputs: dict):
-    args = inputs["args"]
-    return args[0] * 1.0
-
-
-BENCH = OpBench(
-    op="transfer_kv_all_layer_lf_ph",
-    cases=token_sweep("bfloat16", hidden=4096),
-    make_inputs=make_inputs,
-    impls={"kernelkit": kernelkit_impl},
-    reference=reference,
-    bytes_moved=lambda case: 2 * case.tokens * case.size("hidden") * case.itemsize,
-    flops=lambda case: case.tokens * case.size("hidden"),
+BENCH = transfer_bench(
+    "transfer_kv_all_layer_lf_ph", [case(t, 2048, 32, "d2h") for t in (64, 512)], "tbl", "ph", 2, args
 )

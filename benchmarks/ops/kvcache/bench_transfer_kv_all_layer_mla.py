@@ -1,47 +1,18 @@
-"""`transfer_kv_all_layer_mla` benchmark: kernelkit vs the torch reference (eager and torch.compile).
+"""`transfer_kv_all_layer_mla` benchmark.
 
-Counts the default kernel's traffic (src_layers read, dst_layers written); update it with the math.
+Every layer of DeepSeek-V3's latent (61) backed up to pinned host memory.
+Kernelkit at sgl-kernel's default block_quota (2 CTAs) and at 8, vs torch moving the same bytes. Inputs, baselines
+and bytes: kv_transfer_bench.py.
 """
 
-from kernelkit.benchspec import Case, OpBench, token_sweep
+from kv_transfer_bench import case, transfer_bench
 
 
-def make_inputs(case: Case) -> dict:
-    import torch
-
-    dtype = getattr(torch, case.dtype)
-    shape = (case.tokens, case.size("hidden"))
-    device = "cuda"
-    args = [
-        torch.randn(shape, device=device, dtype=dtype),  # src_layers
-        torch.empty(shape, device=device, dtype=dtype),  # dst_layers
-        torch.randn(shape, device=device, dtype=dtype),  # src_indices
-        torch.randn(shape, device=device, dtype=dtype),  # dst_indices
-        1,  # item_size
-        1,  # num_layers
-        2,  # block_quota
-        32,  # num_warps_per_block
-    ]
-    return {"args": args}
+def args(i: dict) -> list:
+    c = i["case"]
+    return [i["src"]["tables"][0], i["dst"]["tables"][0], i["si"], i["di"], c.size("item"), c.size("layers")]
 
 
-def kernelkit_impl(inputs: dict):
-    import kernelkit_ops
-
-    return kernelkit_ops.transfer_kv_all_layer_mla(*inputs["args"])
-
-
-def reference(inputs: dict):
-    args = inputs["args"]
-    return args[0] * 1.0
-
-
-BENCH = OpBench(
-    op="transfer_kv_all_layer_mla",
-    cases=token_sweep("bfloat16", hidden=4096),
-    make_inputs=make_inputs,
-    impls={"kernelkit": kernelkit_impl},
-    reference=reference,
-    bytes_moved=lambda case: 2 * case.tokens * case.size("hidden") * case.itemsize,
-    flops=lambda case: case.tokens * case.size("hidden"),
+BENCH = transfer_bench(
+    "transfer_kv_all_layer_mla", [case(t, 1152, 61, "d2h") for t in (64, 512, 4096)], "tbl", "tbl", 1, args
 )

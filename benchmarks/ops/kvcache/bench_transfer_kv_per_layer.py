@@ -1,48 +1,32 @@
-"""`transfer_kv_per_layer` benchmark: kernelkit vs the torch reference (eager and torch.compile).
+"""`transfer_kv_per_layer` benchmark.
 
-Counts the default kernel's traffic (src_k read, dst_k written); update it with the math.
+One layer's K and V of Llama-3 8B (2 KiB items) loaded from pinned host memory (sglang's layer-first load),
+and device to device.
+Kernelkit at sgl-kernel's default block_quota (2 CTAs) and at 8, vs torch moving the same bytes. Inputs, baselines
+and bytes: kv_transfer_bench.py.
 """
 
-from kernelkit.benchspec import Case, OpBench, token_sweep
+from kv_transfer_bench import case, transfer_bench
 
 
-def make_inputs(case: Case) -> dict:
-    import torch
-
-    dtype = getattr(torch, case.dtype)
-    shape = (case.tokens, case.size("hidden"))
-    device = "cuda"
-    args = [
-        torch.randn(shape, device=device, dtype=dtype),  # src_k
-        torch.empty(shape, device=device, dtype=dtype),  # dst_k
-        torch.randn(shape, device=device, dtype=dtype),  # src_v
-        torch.empty(shape, device=device, dtype=dtype),  # dst_v
-        torch.randn(shape, device=device, dtype=dtype),  # src_indices
-        torch.randn(shape, device=device, dtype=dtype),  # dst_indices
-        1,  # item_size
-        2,  # block_quota
-        32,  # num_warps_per_block
+def args(i: dict) -> list:
+    c = i["case"]
+    return [
+        i["src"]["bufs"][0],
+        i["dst"]["bufs"][0],
+        i["src"]["bufs"][1],
+        i["dst"]["bufs"][1],
+        i["si"],
+        i["di"],
+        c.size("item"),
     ]
-    return {"args": args}
 
 
-def kernelkit_impl(inputs: dict):
-    import kernelkit_ops
-
-    return kernelkit_ops.transfer_kv_per_layer(*inputs["args"])
-
-
-def reference(inputs: dict):
-    args = inputs["args"]
-    return args[0] * 1.0
-
-
-BENCH = OpBench(
-    op="transfer_kv_per_layer",
-    cases=token_sweep("bfloat16", hidden=4096),
-    make_inputs=make_inputs,
-    impls={"kernelkit": kernelkit_impl},
-    reference=reference,
-    bytes_moved=lambda case: 2 * case.tokens * case.size("hidden") * case.itemsize,
-    flops=lambda case: case.tokens * case.size("hidden"),
+BENCH = transfer_bench(
+    "transfer_kv_per_layer",
+    [case(t, 2048, 1, d) for d in ("h2d", "d2d") for t in (64, 1024, 8192)],
+    "lf",
+    "lf",
+    2,
+    args,
 )

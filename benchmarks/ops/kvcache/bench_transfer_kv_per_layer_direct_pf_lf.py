@@ -1,48 +1,14 @@
-"""`transfer_kv_per_layer_direct_pf_lf` benchmark: kernelkit vs the torch reference (eager and torch.compile).
+"""`transfer_kv_per_layer_direct_pf_lf` benchmark: one layer of Llama-3 8B loaded from sglang's page-first-direct
+host pools by the copy engine (one 2-D copy per run of pages and buffer), vs torch moving the same bytes in one
+copy_. Inputs, baselines and bytes: kv_transfer_bench.py."""
 
-Counts the default kernel's traffic (src_k read, dst_k written); update it with the math.
-"""
-
-from kernelkit.benchspec import Case, OpBench, token_sweep
-
-
-def make_inputs(case: Case) -> dict:
-    import torch
-
-    dtype = getattr(torch, case.dtype)
-    shape = (case.tokens, case.size("hidden"))
-    device = "cuda"
-    args = [
-        torch.randn(shape, device=device, dtype=dtype),  # src_k
-        torch.empty(shape, device=device, dtype=dtype),  # dst_k
-        torch.randn(shape, device=device, dtype=dtype),  # src_v
-        torch.empty(shape, device=device, dtype=dtype),  # dst_v
-        torch.randn(shape, device=device, dtype=dtype),  # src_indices
-        torch.randn(shape, device=device, dtype=dtype),  # dst_indices
-        1,  # item_size
-        2,  # block_quota
-        32,  # num_warps_per_block
-    ]
-    return {"args": args}
+from kv_transfer_bench import PAGE, case, direct_bench
 
 
-def kernelkit_impl(inputs: dict):
-    import kernelkit_ops
-
-    return kernelkit_ops.transfer_kv_per_layer_direct_pf_lf(*inputs["args"])
+def args(i: dict) -> list:
+    return [i["src"]["bufs"], i["dst"]["bufs"], i["si"], i["di"], i["case"].size("layers") - 1, PAGE]
 
 
-def reference(inputs: dict):
-    args = inputs["args"]
-    return args[0] * 1.0
-
-
-BENCH = OpBench(
-    op="transfer_kv_per_layer_direct_pf_lf",
-    cases=token_sweep("bfloat16", hidden=4096),
-    make_inputs=make_inputs,
-    impls={"kernelkit": kernelkit_impl},
-    reference=reference,
-    bytes_moved=lambda case: 2 * case.tokens * case.size("hidden") * case.itemsize,
-    flops=lambda case: case.tokens * case.size("hidden"),
+BENCH = direct_bench(
+    "transfer_kv_per_layer_direct_pf_lf", [case(t, 2048, 32, "h2d") for t in (64, 1024)], "pf_lf", args
 )
