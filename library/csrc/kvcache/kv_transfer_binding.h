@@ -242,4 +242,39 @@ inline std::vector<int64_t> kv_units(const char* op, const char* arg, const std:
   return units;
 }
 
+// A page-first pool [pages, layers, page_size, ...]: contiguous, with the layers and page rows the copy reads.
+struct KvPool {
+  const Tensor* t;
+  int64_t pages, layer_stride, page_stride, row_bytes;
+};
+
+inline KvPool check_kv_pool(const char* op, const Tensor& t, const std::string& arg, int64_t layers_end,
+                            int64_t page_size) {
+  KK_CHECK(t.dim() >= 3 && t.is_contiguous(), op, arg,
+           " must be a contiguous page-first pool [pages, layers, page_size, ...], got shape ", shape_str(t));
+  KK_CHECK(t.size(1) >= layers_end, op, arg, " holds ", t.size(1), " layers, the copy needs ", layers_end);
+  KK_CHECK(t.size(2) >= page_size, op, arg, " holds pages of ", t.size(2), " rows, page_size is ", page_size);
+  // Strides from the sizes: a contiguous tensor's size-1 dimensions may carry any stride.
+  int64_t row = static_cast<int64_t>(t.element_size());
+  for (int64_t i = 3; i < t.dim(); ++i) row *= t.size(i);
+  return {&t, t.size(0), t.size(2) * row, t.size(1) * t.size(2) * row, row};
+}
+
+// The layer-first buffers of one side: each [rows, ...] dense after the first dimension, of the pools' dtype and
+// row size. Returns the fewest rows among them.
+inline int64_t check_kv_layer_buffers(const char* op, const std::vector<Tensor>& bufs, const char* arg,
+                                      const Tensor& pool, const KvPool& p, const char* pool_arg,
+                                      std::vector<KvRows>& rows) {
+  int64_t fewest = INT64_MAX;
+  for (size_t i = 0; i < bufs.size(); ++i) {
+    const std::string name = std::string(arg) + "[" + std::to_string(i) + "]";
+    rows.push_back(kv_rows(op, bufs[i], name));
+    KK_CHECK(bufs[i].scalar_type() == pool.scalar_type() && rows.back().row_bytes == p.row_bytes, op, name,
+             " must have rows of ", pool_arg, "'s dtype and row size (", p.row_bytes, " bytes), got ",
+             rows.back().row_bytes, " bytes of ", scalar_type_name(bufs[i].scalar_type()));
+    fewest = std::min(fewest, rows.back().rows);
+  }
+  return fewest;
+}
+
 }  // namespace kernelkit::binding

@@ -34,6 +34,8 @@ void transfer_kv_direct(std::vector<Tensor> src_layers, std::vector<Tensor> dst_
         op, names[2 * i + 1], " must have rows of ", names[2 * i], "'s dtype and size (",
         scalar_type_name(src_layers[i].scalar_type()), ", ", src_rows[i].row_bytes, " bytes), got ",
         scalar_type_name(dst_layers[i].scalar_type()), ", ", dst_rows[i].row_bytes, " bytes");
+    KK_CHECK(src_rows[i].row_bytes == src_rows[0].row_bytes, op, names[2 * i], " must have the row size of ", names[0],
+             " (", src_rows[0].row_bytes, " bytes: one copy plan serves every buffer), got ", src_rows[i].row_bytes);
     src_fewest = std::min(src_fewest, src_rows[i].rows);
     dst_fewest = std::min(dst_fewest, dst_rows[i].rows);
   }

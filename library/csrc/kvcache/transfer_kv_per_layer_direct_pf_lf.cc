@@ -12,39 +12,6 @@
 namespace kernelkit::binding {
 namespace {
 
-// A page-first pool [pages, layers, page_size, ...]: contiguous, with the layers and page rows the copy reads.
-struct Pool {
-  const Tensor* t;
-  int64_t pages, layer_stride, page_stride, row_bytes;
-};
-
-Pool check_pool(const char* op, const Tensor& t, const std::string& arg, int64_t layers_end, int64_t page_size) {
-  KK_CHECK(t.dim() >= 3 && t.is_contiguous(), op, arg,
-           " must be a contiguous page-first pool [pages, layers, page_size, ...], got shape ", shape_str(t));
-  KK_CHECK(t.size(1) >= layers_end, op, arg, " holds ", t.size(1), " layers, the copy needs ", layers_end);
-  KK_CHECK(t.size(2) >= page_size, op, arg, " holds pages of ", t.size(2), " rows, page_size is ", page_size);
-  // Strides from the sizes: a contiguous tensor's size-1 dimensions may carry any stride.
-  int64_t row = static_cast<int64_t>(t.element_size());
-  for (int64_t i = 3; i < t.dim(); ++i) row *= t.size(i);
-  return {&t, t.size(0), t.size(2) * row, t.size(1) * t.size(2) * row, row};
-}
-
-// The layer-first buffers of one side: each [rows, ...] dense after the first dimension, of the pools' dtype and
-// row size. Returns the fewest rows among them.
-int64_t check_layer_buffers(const char* op, const std::vector<Tensor>& bufs, const char* arg, const Tensor& pool,
-                            const Pool& p, const char* pool_arg, std::vector<KvRows>& rows) {
-  int64_t fewest = INT64_MAX;
-  for (size_t i = 0; i < bufs.size(); ++i) {
-    const std::string name = std::string(arg) + "[" + std::to_string(i) + "]";
-    rows.push_back(kv_rows(op, bufs[i], name));
-    KK_CHECK(bufs[i].scalar_type() == pool.scalar_type() && rows.back().row_bytes == p.row_bytes, op, name,
-             " must have rows of ", pool_arg, "'s dtype and row size (", p.row_bytes, " bytes), got ",
-             rows.back().row_bytes, " bytes of ", scalar_type_name(bufs[i].scalar_type()));
-    fewest = std::min(fewest, rows.back().rows);
-  }
-  return fewest;
-}
-
 void transfer_kv_per_layer_direct_pf_lf(std::vector<Tensor> src_ptrs, std::vector<Tensor> dst_ptrs, Tensor src_indices,
                                         Tensor dst_indices, int64_t layer_id, int64_t page_size) {
   constexpr const char* op = "transfer_kv_per_layer_direct_pf_lf";
@@ -56,14 +23,14 @@ void transfer_kv_per_layer_direct_pf_lf(std::vector<Tensor> src_ptrs, std::vecto
   const int64_t layers = static_cast<int64_t>(dst_ptrs.size()) / pools;
   check_kv_layer_id(op, layer_id);
   const int64_t n = check_kv_direct_indices(op, src_indices, dst_indices, page_size);
-  std::vector<Pool> pool;
+  std::vector<KvPool> pool;
   int64_t pages = INT64_MAX;
   for (int64_t k = 0; k < pools; ++k) {
-    pool.push_back(check_pool(op, src_ptrs[k], "src_ptrs[" + std::to_string(k) + "]", layer_id + layers, page_size));
+    pool.push_back(check_kv_pool(op, src_ptrs[k], "src_ptrs[" + std::to_string(k) + "]", layer_id + layers, page_size));
     pages = std::min(pages, pool.back().pages);
   }
   std::vector<KvRows> rows;
-  const int64_t fewest = check_layer_buffers(op, dst_ptrs, "dst_ptrs", src_ptrs[0], pool[0], "src_ptrs[0]", rows);
+  const int64_t fewest = check_kv_layer_buffers(op, dst_ptrs, "dst_ptrs", src_ptrs[0], pool[0], "src_ptrs[0]", rows);
   if (pools == 2) {
     KK_CHECK(src_ptrs[1].scalar_type() == src_ptrs[0].scalar_type() && pool[1].row_bytes == pool[0].row_bytes, op,
              "src_ptrs[1] must have src_ptrs[0]'s dtype and row size");
@@ -84,7 +51,7 @@ void transfer_kv_per_layer_direct_pf_lf(std::vector<Tensor> src_ptrs, std::vecto
   std::vector<KvDirectPair> pairs;
   for (int64_t k = 0; k < pools; ++k) {
     for (int64_t l = 0; l < layers; ++l) {
-      const Pool& p = pool[k];
+      const KvPool& p = pool[k];
       const Tensor& dst = dst_ptrs[k * layers + l];
       const KvRows& r = rows[k * layers + l];
       pairs.push_back({static_cast<const char*>(p.t->data_ptr()) + (layer_id + l) * p.layer_stride,
