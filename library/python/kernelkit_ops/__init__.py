@@ -22,6 +22,19 @@ from kernelkit_ops.kvcache.concat_mla_k import concat_mla_k
 from kernelkit_ops.kvcache.copy_to_gpu_no_ce import copy_to_gpu_no_ce
 from kernelkit_ops.kvcache.downcast_fp8 import downcast_fp8
 from kernelkit_ops.kvcache.store_kv_cache import store_kv_cache
+from kernelkit_ops.kvcache.transfer_kv_all_layer import transfer_kv_all_layer
+from kernelkit_ops.kvcache.transfer_kv_all_layer_direct_lf_pf import transfer_kv_all_layer_direct_lf_pf
+from kernelkit_ops.kvcache.transfer_kv_all_layer_lf_pf import transfer_kv_all_layer_lf_pf
+from kernelkit_ops.kvcache.transfer_kv_all_layer_lf_ph import transfer_kv_all_layer_lf_ph
+from kernelkit_ops.kvcache.transfer_kv_all_layer_mla import transfer_kv_all_layer_mla
+from kernelkit_ops.kvcache.transfer_kv_all_layer_mla_lf_pf import transfer_kv_all_layer_mla_lf_pf
+from kernelkit_ops.kvcache.transfer_kv_direct import transfer_kv_direct
+from kernelkit_ops.kvcache.transfer_kv_per_layer import transfer_kv_per_layer
+from kernelkit_ops.kvcache.transfer_kv_per_layer_direct_pf_lf import transfer_kv_per_layer_direct_pf_lf
+from kernelkit_ops.kvcache.transfer_kv_per_layer_mla import transfer_kv_per_layer_mla
+from kernelkit_ops.kvcache.transfer_kv_per_layer_mla_pf_lf import transfer_kv_per_layer_mla_pf_lf
+from kernelkit_ops.kvcache.transfer_kv_per_layer_pf_lf import transfer_kv_per_layer_pf_lf
+from kernelkit_ops.kvcache.transfer_kv_per_layer_ph_lf import transfer_kv_per_layer_ph_lf
 from kernelkit_ops.moe.kimi_k2_moe_fused_gate import kimi_k2_moe_fused_gate
 from kernelkit_ops.moe.moe_align_block_size import moe_align_block_size
 from kernelkit_ops.moe.moe_fused_gate import moe_fused_gate
@@ -101,6 +114,19 @@ __all__ = [
     "top_p_sampling_from_probs",
     "topk_sigmoid",
     "topk_softmax",
+    "transfer_kv_all_layer",
+    "transfer_kv_all_layer_direct_lf_pf",
+    "transfer_kv_all_layer_lf_pf",
+    "transfer_kv_all_layer_lf_ph",
+    "transfer_kv_all_layer_mla",
+    "transfer_kv_all_layer_mla_lf_pf",
+    "transfer_kv_direct",
+    "transfer_kv_per_layer",
+    "transfer_kv_per_layer_direct_pf_lf",
+    "transfer_kv_per_layer_mla",
+    "transfer_kv_per_layer_mla_pf_lf",
+    "transfer_kv_per_layer_pf_lf",
+    "transfer_kv_per_layer_ph_lf",
     # kernelkit:all-end
     "FusedSetKVBufferArg",
     "top_k_renorm_prob",

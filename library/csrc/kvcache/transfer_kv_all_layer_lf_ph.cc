@@ -1,0 +1,50 @@
+// transfer_kv_all_layer_lf_ph: the torch face of launch_transfer_kv_all_layer_lf_ph (validate the arguments, pick the
+// stream, launch) and the op's registration: its schema, and this binding as its CUDA and CPU kernel. Shared checks:
+// kvcache/kv_transfer_binding.h.
+#include "kernelkit_ops/kvcache/transfer_kv_all_layer_lf_ph.h"
+#include "kernelkit/binding.h"
+#include "kvcache/kv_transfer_binding.h"
+
+#include <algorithm>
+
+namespace kernelkit::binding {
+namespace {
+
+void transfer_kv_all_layer_lf_ph(Tensor src_k_layers, Tensor dst_k, Tensor src_v_layers, Tensor dst_v,
+                                 Tensor src_indices, Tensor dst_indices, int64_t item_size, int64_t dst_layout_dim,
+                                 int64_t num_layers, int64_t page_size, int64_t head_num, int64_t block_quota,
+                                 int64_t num_warps_per_block) {
+  constexpr const char* op = "transfer_kv_all_layer_lf_ph";
+  check_kv_knobs(op, item_size, block_quota, num_warps_per_block);
+  check_kv_num_layers(op, num_layers);
+  check_kv_layout_dim(op, "dst_layout_dim", dst_layout_dim, item_size, num_layers);
+  check_kv_page_head(op, item_size, dst_layout_dim, page_size, head_num);
+  check_kv_item_chunks(op, item_size, num_layers, 2);
+  const int64_t n = check_kv_indices(op, src_indices, dst_indices);
+  check_kv_table(op, src_k_layers, "src_k_layers", num_layers, true);
+  check_kv_table(op, src_v_layers, "src_v_layers", num_layers, false);
+  check_kv_buffer(op, dst_k, "dst_k");
+  check_kv_buffer(op, dst_v, "dst_v");
+  const int32_t device = check_kv_index_devices(op, src_indices, dst_indices);
+  torch::stable::accelerator::DeviceGuard guard(device);
+  KvTransferArgs a =
+      kv_transfer_args(src_indices, dst_indices, item_size, 0, num_layers, block_quota, num_warps_per_block);
+  a.page_size = page_size;
+  a.head_num = head_num;
+  a.src = {kv_device_ptr(op, src_k_layers, "src_k_layers", device),
+           kv_device_ptr(op, src_v_layers, "src_v_layers", device), 0, kKvUnknownCapacity};
+  a.dst = {kv_device_ptr(op, dst_k, "dst_k", device), kv_device_ptr(op, dst_v, "dst_v", device), dst_layout_dim,
+           std::min(kv_ph_capacity(op, dst_k, "dst_k", page_size, dst_layout_dim),
+                    kv_ph_capacity(op, dst_v, "dst_v", page_size, dst_layout_dim))};
+  if (n == 0 || num_layers == 0) return;  // nothing to launch
+  check_launch(launch_transfer_kv_all_layer_lf_ph(a, current_cuda_stream(device)), op);
+}
+
+}  // namespace
+}  // namespace kernelkit::binding
+
+KERNELKIT_REGISTER_OP(
+    kernelkit, transfer_kv_all_layer_lf_ph, &kernelkit::binding::transfer_kv_all_layer_lf_ph,
+    "transfer_kv_all_layer_lf_ph(Tensor src_k_layers, Tensor! dst_k, Tensor src_v_layers, Tensor! dst_v, "
+    "Tensor src_indices, Tensor dst_indices, int item_size, int dst_layout_dim, int num_layers, "
+    "int page_size, int head_num, int block_quota=2, int num_warps_per_block=32) -> ()");

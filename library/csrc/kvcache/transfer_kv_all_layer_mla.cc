@@ -1,0 +1,39 @@
+// transfer_kv_all_layer_mla: the torch face of launch_transfer_kv_all_layer_mla (validate the arguments, pick the
+// stream, launch) and the op's registration: its schema, and this binding as its CUDA and CPU kernel. Shared checks:
+// kvcache/kv_transfer_binding.h.
+#include "kernelkit_ops/kvcache/transfer_kv_all_layer_mla.h"
+#include "kernelkit/binding.h"
+#include "kvcache/kv_transfer_binding.h"
+
+#include <algorithm>
+
+namespace kernelkit::binding {
+namespace {
+
+void transfer_kv_all_layer_mla(Tensor src_layers, Tensor dst_layers, Tensor src_indices, Tensor dst_indices,
+                               int64_t item_size, int64_t num_layers, int64_t block_quota,
+                               int64_t num_warps_per_block) {
+  constexpr const char* op = "transfer_kv_all_layer_mla";
+  check_kv_knobs(op, item_size, block_quota, num_warps_per_block);
+  check_kv_num_layers(op, num_layers);
+  check_kv_item_chunks(op, item_size, num_layers, 1);
+  const int64_t n = check_kv_indices(op, src_indices, dst_indices);
+  check_kv_table(op, src_layers, "src_layers", num_layers, true);
+  check_kv_table(op, dst_layers, "dst_layers", num_layers, false);
+  const int32_t device = check_kv_index_devices(op, src_indices, dst_indices);
+  torch::stable::accelerator::DeviceGuard guard(device);
+  KvTransferArgs a =
+      kv_transfer_args(src_indices, dst_indices, item_size, 0, num_layers, block_quota, num_warps_per_block);
+  a.src = {kv_device_ptr(op, src_layers, "src_layers", device), nullptr, 0, kKvUnknownCapacity};
+  a.dst = {kv_device_ptr(op, dst_layers, "dst_layers", device), nullptr, 0, kKvUnknownCapacity};
+  if (n == 0 || num_layers == 0) return;  // nothing to launch
+  check_launch(launch_transfer_kv_all_layer_mla(a, current_cuda_stream(device)), op);
+}
+
+}  // namespace
+}  // namespace kernelkit::binding
+
+KERNELKIT_REGISTER_OP(kernelkit, transfer_kv_all_layer_mla, &kernelkit::binding::transfer_kv_all_layer_mla,
+                      "transfer_kv_all_layer_mla(Tensor src_layers, Tensor! dst_layers, Tensor src_indices, "
+                      "Tensor dst_indices, int item_size, int num_layers, int block_quota=2, "
+                      "int num_warps_per_block=32) -> ()");

@@ -1,0 +1,49 @@
+"""`transfer_kv_all_layer_mla_lf_pf`: sgl-kernel's kvcacheio op of that name (same signature, same bytes moved)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def transfer_kv_all_layer_mla_lf_pf(
+    src_layers: torch.Tensor,
+    dst: torch.Tensor,
+    src_indices: torch.Tensor,
+    dst_indices: torch.Tensor,
+    item_size: int,
+    dst_layout_dim: int,
+    num_layers: int,
+    block_quota: int = 2,
+    num_warps_per_block: int = 32,
+) -> None:
+    """Every layer's MLA latent items from layer-first buffers (a table of layer base addresses) to a page-first
+    buffer.
+
+    A few CTAs copy the bytes (``block_quota`` of ``num_warps_per_block`` warps), so a transfer between the GPU and
+    pinned host memory overlaps the model's compute; bit for bit, any item size.
+
+    Args:
+        src_layers: 1-D int64/uint64 tensor of ``num_layers`` layer base addresses.
+        dst: contiguous page-first buffer ``[slots, layers, ...]``; written.
+        item_size: bytes of one slot of one layer. dst_layout_dim: bytes of one destination slot over all layers.
+        num_layers: layers to copy.
+        src_indices, dst_indices: ``[n]`` int64 CUDA tensors of slots; item i goes from slot ``src_indices[i]`` to
+            slot ``dst_indices[i]``. A slot outside its buffer (negative, or past its end where the buffer is a
+            tensor) is skipped.
+        block_quota: CTAs the copy may use at most (2: it holds two SMs while the model computes on the rest).
+        num_warps_per_block: warps per CTA, 1..32 (32).
+
+    Returns None. n = 0 launches nothing. The op checks its arguments and raises ``RuntimeError`` naming the one to
+    fix (a pageable host buffer is refused: the GPU cannot reach it).
+    """
+    torch.ops.kernelkit.transfer_kv_all_layer_mla_lf_pf.default(
+        src_layers,
+        dst,
+        src_indices,
+        dst_indices,
+        item_size,
+        dst_layout_dim,
+        num_layers,
+        block_quota,
+        num_warps_per_block,
+    )
