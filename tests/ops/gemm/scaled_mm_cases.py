@@ -241,6 +241,19 @@ class ScaledMmTests:
             with pytest.raises(RuntimeError, match=f"{self.op}: {message}"):
                 self.torch_op()(out, a, b, sa, sb, bias)
 
+    def test_bench_model(self):
+        from pathlib import Path
+
+        from kernelkit.perf import harness
+        from kernelkit.project import find_project
+
+        bench = harness.load_bench(find_project(Path(__file__).resolve().parents[2]), self.op)
+        assert {(c.size("n"), c.size("k")) for c in bench.cases} == set(MODEL_SHAPES)
+        case = next(c for c in bench.cases if c.tokens == 128 and (c.size("n"), c.size("k")) == (28672, 8192))
+        # A and B read once (1 byte each), bf16 out written, fp32 scales read; 2 M N K FLOPs
+        assert bench.bytes_moved(case) == 128 * 8192 + 28672 * 8192 + 128 * 28672 * 2 + 4 * (128 + 28672)
+        assert bench.flops(case) == 2 * 128 * 28672 * 8192
+
     def test_wrapper_rejects_non_tensors(self):
         args = self.cpu_args()
         args[2] = 1.0  # torch's own argument parsing names it

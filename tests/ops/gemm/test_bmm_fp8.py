@@ -170,6 +170,20 @@ def test_binding_refuses_a_bad_out():
             kernelkit_ops.bmm_fp8(A, B, As, Bs, torch.bfloat16, out)
 
 
+def test_bench_model():
+    from pathlib import Path
+
+    from kernelkit.perf import harness
+    from kernelkit.project import find_project
+
+    bench = harness.load_bench(find_project(Path(__file__).resolve().parents[3]), OP)
+    case = next(c for c in bench.cases if c.tokens == 128 and c.size("k") == 512)
+    assert case.size("n") == 128
+    # 16 heads: A [128, 512] and B [512, 128] read once (1 byte each), out [128, 128] bf16 written
+    assert bench.bytes_moved(case) == 16 * (128 * 512 + 512 * 128 + 128 * 128 * 2)
+    assert bench.flops(case) == 2 * 16 * 128 * 512 * 128
+
+
 # ---------------------------------------------------------------------------------------------- on the GPU
 
 SHAPES = [  # (b, m, k, n)
