@@ -17,6 +17,9 @@ from kernelkit_ops.activation.gelu_tanh_and_mul import gelu_tanh_and_mul
 from kernelkit_ops.activation.silu_and_mul import silu_and_mul
 from kernelkit_ops.attention.merge_state import merge_state
 from kernelkit_ops.attention.merge_state_v2 import merge_state_v2
+from kernelkit_ops.gemm.bmm_fp8 import bmm_fp8
+from kernelkit_ops.gemm.fp8_scaled_mm import fp8_scaled_mm
+from kernelkit_ops.gemm.int8_scaled_mm import int8_scaled_mm
 from kernelkit_ops.kvcache.concat_mla_absorb_q import concat_mla_absorb_q
 from kernelkit_ops.kvcache.concat_mla_k import concat_mla_k
 from kernelkit_ops.kvcache.copy_to_gpu_no_ce import copy_to_gpu_no_ce
@@ -76,16 +79,19 @@ from kernelkit_ops.rope.apply_rope_with_cos_sin_cache_inplace import FusedSetKVB
 __all__ = [
     # kernelkit:all-begin
     "apply_rope_with_cos_sin_cache_inplace",
+    "bmm_fp8",
     "concat_mla_absorb_q",
     "concat_mla_k",
     "copy_to_gpu_no_ce",
     "downcast_fp8",
+    "fp8_scaled_mm",
     "fused_add_rmsnorm",
     "fused_add_rmsnorm_quant_fp8",
     "gelu_and_mul",
     "gelu_tanh_and_mul",
     "gemma_fused_add_rmsnorm",
     "gemma_rmsnorm",
+    "int8_scaled_mm",
     "kimi_k2_moe_fused_gate",
     "merge_state",
     "merge_state_v2",
