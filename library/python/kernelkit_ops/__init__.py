@@ -17,6 +17,7 @@ from kernelkit_ops.activation.gelu_tanh_and_mul import gelu_tanh_and_mul
 from kernelkit_ops.activation.silu_and_mul import silu_and_mul
 from kernelkit_ops.attention.merge_state import merge_state
 from kernelkit_ops.attention.merge_state_v2 import merge_state_v2
+from kernelkit_ops.gemm.fp8_blockwise_scaled_mm import fp8_blockwise_scaled_mm
 from kernelkit_ops.kvcache.concat_mla_absorb_q import concat_mla_absorb_q
 from kernelkit_ops.kvcache.concat_mla_k import concat_mla_k
 from kernelkit_ops.kvcache.copy_to_gpu_no_ce import copy_to_gpu_no_ce
@@ -67,6 +68,7 @@ __all__ = [
     "concat_mla_k",
     "copy_to_gpu_no_ce",
     "downcast_fp8",
+    "fp8_blockwise_scaled_mm",
     "fused_add_rmsnorm",
     "fused_add_rmsnorm_quant_fp8",
     "gelu_and_mul",
