@@ -79,7 +79,7 @@ void fp8_blockwise_scaled_mm(Tensor out, Tensor mat_a, Tensor mat_b, Tensor scal
            "], got ", shape_str(out));
   KK_CHECK(n <= 1 || out.stride(1) == 1, op, "out must be row-major (stride(1) == 1), got strides ", strides_str(out));
   const int64_t ldd = out.stride(0);
-  KK_CHECK(m <= 1 || (ldd >= n && ldd % 8 == 0), op,
+  KK_CHECK(m <= 1 || n == 0 || (ldd >= n && ldd % 8 == 0), op,
            "out's row stride must be >= N and a multiple of 8 elements (16-byte TMA rows), got ", ldd);
   KK_CHECK(aligned16(out), op, "out's data must be 16-byte aligned (TMA)");
 
