@@ -1,8 +1,8 @@
 """The DeepSeek-V3 blockwise fp8 GEMM as sgl-kernel code calls it: ``fp8_blockwise_scaled_mm``.
 
 What sgl-kernel's API, kernel (``csrc/gemm/fp8_blockwise_gemm_kernel.cu``) and test
-(``tests/test_fp8_blockwise_gemm.py``) establish, and what sglang's caller (``fp8_utils.py``: ``fp8_blockwise_scaled_mm(q_input, weight.T, x_scale,
-weight_scale.T, out_dtype=...)``) relies on:
+(``tests/test_fp8_blockwise_gemm.py``) establish, and what sglang's caller (``fp8_utils.py``:
+``fp8_blockwise_scaled_mm(q_input, weight.T, x_scale, weight_scale.T, out_dtype=...)``) relies on:
 * ``fp8_blockwise_scaled_mm(mat_a, mat_b, scales_a, scales_b, out_dtype)``, all five positional, returns a new
   ``[M, N]`` tensor of ``out_dtype`` (bf16 or fp16);
 * ``mat_a [M, K]`` e4m3 row-major, ``mat_b [K, N]`` e4m3 column-major (the transposed ``[N, K]`` weight);
