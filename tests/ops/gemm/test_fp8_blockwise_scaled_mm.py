@@ -339,6 +339,21 @@ def test_accepts_every_scale_layout_on_the_cpu_checks():
                 OP(a, b, sa, sb, torch.bfloat16)
 
 
+def test_bench_cases_and_bytes_model():
+    from pathlib import Path
+
+    from kernelkit.perf import harness as bench
+    from kernelkit.project import find_project
+
+    b = bench.load_bench(find_project(Path(__file__).resolve().parents[2]), NAME)
+    assert b.math == "fp8"
+    assert {c.tokens for c in b.cases} >= {1, 4096}
+    case = next(c for c in b.cases if c.tokens == 4096 and (c.size("n"), c.size("k")) == (2112, 7168))
+    # A and B once, 1 x 128 and 128 x 128 fp32 scales (ceil(2112 / 128) = 17 weight rows), bf16 out
+    assert b.bytes_moved(case) == 4096 * 7168 + 2112 * 7168 + 4 * (4096 * 56 + 17 * 56) + 2 * 4096 * 2112
+    assert b.flops(case) == 2 * 4096 * 2112 * 7168
+
+
 # ------------------------------------------------------------------------------------------------ GPU: numerics
 
 DEEPSEEK_NK = [(2112, 7168), (7168, 2048), (3072, 1536), (32768, 512)]  # fused qkv_a, down, q_b-like, kv_b
