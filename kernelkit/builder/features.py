@@ -144,11 +144,14 @@ def cutlass_include(project: Project | None = None) -> Path | None:
 
 
 def _cutlass_why_not(project: Project) -> tuple[str, str]:
-    if cmake_cache(project).get("KERNELKIT_CUTLASS", "").upper() == "OFF":
+    cache = cmake_cache(project)
+    if cache.get("KERNELKIT_CUTLASS", "").upper() == "OFF":
         return "built with --no-cutlass", "kernelkit build"
     found = cutlass_include(project)
     if found is not None:
         return f"the CUTLASS headers are here now ({found})", "kernelkit build"
+    if cache.get("KERNELKIT_CUTLASS_DIR"):
+        return f"no cutlass/cutlass.h in -DKERNELKIT_CUTLASS_DIR={cache['KERNELKIT_CUTLASS_DIR']}", table.CUTLASS.get
     return "no CUTLASS headers found", table.CUTLASS.get
 
 
