@@ -569,7 +569,7 @@ def _validate_python(changes: ChangeSet) -> None:
 
 def _like(
     project: Project, req: NewOp, ops: dict[str, registry.Op], taken: names.Taken
-) -> tuple[dict[str, str], str, bool]:
+) -> tuple[dict[str, str], str, features.Feature | None]:
     """The op's files as copies of `req.like`'s, renamed; its category and its build feature (the original's)."""
     options = (("--template", req.template), ("--schema", req.schema), ("--dtypes", req.dtypes))
     given = [flag for flag, value in options if value]

@@ -451,7 +451,7 @@ def _feature_findings(op: Op, bad) -> None:
             "would fail with an AttributeError instead of saying how to rebuild",
             op.wrapper,
         )
-    listed = f"{own.region.name} list ({own.built_when})" if own else "ops list (built in every build)"
+    listed = f"{own.region.name} list, compiled {own.built_when}" if own else "ops list (built in every build)"
     for name in op.wrapper_requires:
         other = features.BY_NAME[name]
         if other is not own:
