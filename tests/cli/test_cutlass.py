@@ -46,7 +46,16 @@ TEMPLATES = {
 
 
 def keys(project: ProjectCopy, spec: regions.RegionSpec) -> list[str]:
-    return [e.key for e in regions.entries(project.read(CMAKE), spec, CMAKE)]
+    """The ops of a CMake list, the repository's own CUTLASS ops (the GEMMs, however many) left out."""
+    return [e.key for e in regions.entries(project.read(CMAKE), spec, CMAKE) if e.key not in REPO_CUTLASS_OPS]
+
+
+def _repo_cutlass_ops() -> set[str]:
+    text = (REPO_ROOT / CMAKE).read_text()
+    return {e.key for e in regions.entries(text, layout.CUTLASS_OPS)} if layout.CUTLASS_OPS.begin in text else set()
+
+
+REPO_CUTLASS_OPS = _repo_cutlass_ops()
 
 
 def fake_library(project: ProjectCopy, record: bytes | None) -> None:
@@ -157,21 +166,30 @@ def test_remove_refuses_a_hand_edited_line_in_the_cutlass_list(project: ProjectC
     assert "not an entry kernelkit writes in region cutlass-ops" in finding["message"]
 
 
-def test_new_cutlass_in_a_project_without_the_list(project: ProjectCopy):
-    """A project made by an older `kernelkit init` has no cutlass-ops list: `new --cutlass` says so (the rest of
-    kernelkit works there as before: no list, no CUTLASS ops)."""
-    cmake = project.read(CMAKE)
-    for marker in (layout.CUTLASS_OPS.begin, layout.CUTLASS_OPS.end):
-        cmake = cmake.replace(f"  # {marker}\n", "")
-    project.write(CMAKE, cmake)
-    project.commit("an older project")
-    result = project.run("new", "my_gemm", "--cutlass")
+def test_new_cutlass_in_a_project_without_the_list(tmp_path, monkeypatch):
+    """A project made by an older `kernelkit init` has no cutlass-ops list: `new --cutlass` says so, and the rest
+    of kernelkit works there as before (no list, no CUTLASS ops, no cutlass column)."""
+    from typer.testing import CliRunner
+
+    from kernelkit.cli import app
+
+    root = tmp_path / "old"
+    monkeypatch.chdir(tmp_path)
+    assert CliRunner().invoke(app, ["init", str(root), "--name", "oldlib"]).exit_code == 0
+    cmake = (root / CMAKE).read_text()
+    start = cmake.index("set(KERNELKIT_CUTLASS_OPS")
+    (root / CMAKE).write_text(cmake[:start] + cmake[cmake.index(")", start) + 2 :])
+    assert layout.CUTLASS_OPS.begin not in (root / CMAKE).read_text()
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    monkeypatch.chdir(root)
+    result = CliRunner().invoke(app, ["new", "my_gemm", "--cutlass"])
     assert result.exit_code == 2, result.output
-    assert "--cutlass: library/CMakeLists.txt has no cutlass-ops list" in result.output
-    project.assert_unchanged()
-    assert project.run("check").exit_code == 0
-    rows = project.ok("list", "--json").json()
-    assert "cutlass" not in rows[0] and "fp4" in rows[0]
+    assert "--cutlass: library/CMakeLists.txt has no cutlass-ops list" in " ".join(result.output.split())
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+    assert CliRunner().invoke(app, ["new", "my_fp4", "--fp4"]).exit_code == 0
+    assert CliRunner().invoke(app, ["check"]).exit_code == 0
+    rows = json.loads(CliRunner().invoke(app, ["list", "--json"]).stdout)
+    assert rows[0]["fp4"] is True and "cutlass" not in rows[0]
 
 
 # ------------------------------------------------------------------------------------------- check
@@ -350,7 +368,9 @@ def test_bench_of_every_op_skips_cutlass_and_fp4_ops_the_library_lacks(project: 
     project.ok("new", "my_fp4", "--fp4")
     fake_library(project, b"fp4=0,cutlass=0")
     result = project.run("bench")
-    assert re.search(r"skipping CUTLASS ops my_gemm: CUTLASS GEMM ops: not built", result.output), result.output
+    assert re.search(r"skipping CUTLASS ops (\S+, )*my_gemm(, \S+)*: CUTLASS GEMM ops: not built", result.output), (
+        result.output
+    )
     assert re.search(r"skipping FP4 ops (\S+, )*my_fp4(, \S+)*: FP4 kernels: not built", result.output), result.output
     assert "needs a CUDA GPU" in result.output
 
