@@ -114,7 +114,12 @@ def test_new_cutlass_puts_the_op_in_the_cutlass_ops_list(project: ProjectCopy, t
 
 def test_new_cutlass_dry_run_shows_the_cutlass_ops_list(project: ProjectCopy):
     diff = project.ok("new", "my_gemm", "--cutlass", "--dry-run").stdout
-    assert re.search(r"\n   # kernelkit:cutlass-ops-begin\n\+  misc/my_gemm\n", diff), diff
+    hunk = diff[diff.index("--- a/library/CMakeLists.txt") :].splitlines()
+    at = hunk.index("+  misc/my_gemm")
+    # Between the list's markers (the repository's own CUTLASS ops, if any, sort before it: the end shows).
+    below = next(line for line in hunk[at + 1 :] if "kernelkit:" in line or line.startswith(("@@", "---")))
+    above = next(line for line in reversed(hunk[:at]) if "kernelkit:" in line or line.startswith("@@"))
+    assert "kernelkit:cutlass-ops-end" in below or "kernelkit:cutlass-ops-begin" in above, hunk
     project.assert_unchanged()
 
 
