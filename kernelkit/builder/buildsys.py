@@ -15,9 +15,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from kernelkit.builder import ninjalog
+from kernelkit.builder import features, ninjalog
 from kernelkit.builder.toolchain import detect_gpus, find_nvcc, find_tool, tool_env
 from kernelkit.errors import KernelkitError
+from kernelkit.model import registry
+from kernelkit.model.features import FEATURES
 from kernelkit.project import Project
 
 DEFAULT_ARCH = "90a"
@@ -25,11 +27,15 @@ MIN_SM = 75  # the oldest target CUDA 13 can compile for
 
 # CMake cache options that `kernelkit build` sets through typed flags; -D may not set these.
 FLAG_FOR_OPTION = {
-    "KERNELKIT_ENABLE_FP4": "--fp4/--no-fp4",
+    **{feature.cmake_option: feature.build_flag for feature in FEATURES},
     "KERNELKIT_CUDA_ARCHS": "--arch",
     "KERNELKIT_COMPILE_THREADS": "--threads",
     "KERNELKIT_DEBUG": "--debug",
     "KERNELKIT_PACKAGE_DIR": "(set by kernelkit itself)",
+}
+# kernelkit's CMake options without a flag of their own, which -D passes through.
+PASSED_OPTIONS = {
+    "KERNELKIT_CUTLASS_DIR": "the CUTLASS include folder (holds cutlass/cutlass.h), instead of nvidia-cutlass's",
 }
 _DEFINE_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(:(BOOL|STRING|PATH|FILEPATH|INTERNAL))?=(.*)$", re.S)
 _ARCH_RE = re.compile(r"^(?:sm_|compute_)?(\d{2,3})([af]?)$")
@@ -39,6 +45,7 @@ _MTIME_SLACK_NS = 50_000_000
 @dataclass(frozen=True)
 class BuildOptions:
     fp4: bool = False
+    cutlass: bool | None = None  # None: AUTO, the CUTLASS ops wherever the headers are found
     archs: tuple[str, ...] = ()  # empty: the GPU present, else DEFAULT_ARCH
     compile_threads: int | None = None
     debug: bool = False
@@ -71,10 +78,10 @@ def parse_define(text: str) -> tuple[str, str]:
     if not match:
         raise KernelkitError(f"-D {text}: expected NAME=VALUE (e.g. -D CMAKE_BUILD_TYPE=RelWithDebInfo)")
     name = match.group(1)
-    if name.startswith("KERNELKIT_"):
+    if name.startswith("KERNELKIT_") and name not in PASSED_OPTIONS:
         if name in FLAG_FOR_OPTION:
             raise KernelkitError(f"-D {name}: set it with {FLAG_FOR_OPTION[name]} instead")
-        known = ", ".join(sorted(FLAG_FOR_OPTION))
+        known = ", ".join(sorted([*FLAG_FOR_OPTION, *PASSED_OPTIONS]))
         raise KernelkitError(f"-D {name}: unknown kernelkit option (known: {known})")
     return name + (match.group(2) or ""), match.group(4)
 
@@ -96,6 +103,8 @@ def cmake_cache_args(project: Project, options: BuildOptions, python: str | None
         f"-DPython_EXECUTABLE={python or sys.executable}",
         f"-DKERNELKIT_PACKAGE_DIR={project.python_package_dir}",
         f"-DKERNELKIT_ENABLE_FP4={'ON' if options.fp4 else 'OFF'}",
+        # not given: the cache's default, AUTO (the CUTLASS ops wherever the headers are found)
+        *([f"-DKERNELKIT_CUTLASS={'ON' if options.cutlass else 'OFF'}"] if options.cutlass is not None else []),
         f"-DKERNELKIT_CUDA_ARCHS={','.join(resolved_archs(options))}",
         f"-DKERNELKIT_DEBUG={'ON' if options.debug else 'OFF'}",
         f"-DKERNELKIT_COMPILE_THREADS={options.compile_threads or 1}",
@@ -219,12 +228,16 @@ class BuildResult:
     log: str = ""
     library: Path | None = None
     slowest: list[ninjalog.Step] = field(default_factory=list)  # this build's compile steps, slowest first
+    warnings: list[str] = field(default_factory=list)  # kernelkit's own CMake warnings of this configure
+    # feature -> (its ops the library lacks, why) for the features a plain build has wherever it can (CUTLASS)
+    left_out: dict[str, tuple[list[str], str]] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         data = asdict(self)
         data["library"] = str(self.library) if self.library else None
         data["ccache"] = asdict(self.ccache) if self.ccache else None
         data["slowest"] = [step.to_json() for step in self.slowest]
+        data["left_out"] = {name: {"ops": ops, "why": why} for name, (ops, why) in self.left_out.items()}
         data.pop("log")
         return data
 
@@ -285,20 +298,24 @@ def build(
         return proc.wait()
 
     cache_args = cmake_cache_args(project, options)
+    # What configuring depends on beyond the arguments: whether AUTO finds the CUTLASS headers (installing
+    # nvidia-cutlass after a build without it, then `kernelkit build`, must configure again to get the ops).
+    inputs = [*cache_args, *_found_headers(project, options)]
     configured = False
     options_file = _options_file(project)
     previous = json.loads(options_file.read_text()) if options_file.is_file() else None
-    if previous != cache_args or not (project.build_dir / "build.ninja").is_file():
+    if previous != inputs or not (project.build_dir / "build.ninja").is_file():
         configured = True
         # -U first: CMake reports an unused -D only when it creates the entry, so a typo must be re-created
         # on every configure to be caught every time.
         unset = [arg for name, _ in options.defines for arg in ("-U", name.split(":")[0])]
         # -D entries of the previous build that are not given again are dropped too, so that every
-        # flag means "this build" (as --fp4/--arch/--debug do) instead of sticking in the cache.
-        given = {name.split(":")[0] for name, _ in options.defines}
+        # flag means "this build" (as --fp4/--arch/--debug do) instead of sticking in the cache: a
+        # -D KERNELKIT_CUTLASS_DIR, or --no-cutlass followed by a build without it (AUTO again).
+        given = {arg[2:].split("=", 1)[0].split(":")[0] for arg in cache_args}
         for arg in previous or []:
             name = arg[2:].split("=", 1)[0].split(":")[0]
-            if arg.startswith("-D") and name not in given and not name.startswith(("KERNELKIT_", "Python_")):
+            if arg.startswith("-D") and name not in given:
                 unset += ["-U", name]
         cmd = ["cmake", "-S", str(project.library_dir), "-B", str(project.build_dir), "-G", "Ninja"]
         cmd += [*unset, *cache_args]
@@ -306,13 +323,60 @@ def build(
             options_file.unlink(missing_ok=True)
             return _finish(project, False, started, configured, log_lines, ccache, before, started_ns)
         _check_unused_defines(options, log_lines)
-        options_file.write_text(json.dumps(cache_args))
+        options_file.write_text(json.dumps(inputs))
     cmd = ["cmake", "--build", str(project.build_dir)]
     if jobs:
         cmd += ["--parallel", str(jobs)]
     ok = run(cmd) == 0
     _link_compile_commands(project)
     return _finish(project, ok, started, configured, log_lines, ccache, before, started_ns)
+
+
+def _found_headers(project: Project, options: BuildOptions) -> list[str]:
+    """What AUTO would find now, when it looks (no --no-cutlass, no -D KERNELKIT_CUTLASS_DIR naming the folder)."""
+    if options.cutlass is False or any(name.split(":")[0] == "KERNELKIT_CUTLASS_DIR" for name, _ in options.defines):
+        return []
+    return [f"# CUTLASS headers: {features.cutlass_include() or 'none'}"]  # a comment, never passed to CMake
+
+
+def kernelkit_warnings(log: str) -> list[str]:
+    """The texts of CMake's `message(WARNING "kernelkit: ...")` in a configure log, as one line each (CMake
+    indents a warning's text under `CMake Warning at file:line (message):` and wraps it at spaces)."""
+    found: list[str] = []
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        if not line.startswith("CMake Warning"):
+            continue
+        body: list[str] = []
+        for follow in lines[i + 1 :]:
+            if not follow.strip():
+                if body:
+                    break
+                continue
+            if not follow.startswith(" "):
+                break
+            body.append(follow.strip())
+        text = " ".join(body)
+        if text.startswith("kernelkit:") and text not in found:
+            found.append(text)
+    return found
+
+
+def _left_out(project: Project) -> dict[str, tuple[list[str], str]]:
+    """The ops of a feature a plain build has wherever it can (CUTLASS) that the built library lacks, and why."""
+    left: dict[str, tuple[list[str], str]] = {}
+    ops = None
+    for state in features.statuses(project):
+        if not state.feature.on_by_default or state.built is not False:
+            continue
+        try:
+            ops = registry.scan(project) if ops is None else ops
+        except KernelkitError:  # a tree `check` has findings about: the build's report does without this line
+            return left
+        lacking = [name for name, op in ops.items() if op.feature == state.feature.name]
+        if lacking:
+            left[state.feature.name] = (lacking, state.describe())
+    return left
 
 
 def _check_unused_defines(options: BuildOptions, log_lines: list[str]) -> None:
@@ -360,6 +424,8 @@ def _finish(project, ok, started, configured, log_lines, ccache, before, started
         log=log,
         library=library if ok else None,
         slowest=_slowest(project, started_ns),
+        warnings=kernelkit_warnings(log),
+        left_out=_left_out(project) if ok else {},
     )
 
 

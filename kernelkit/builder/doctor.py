@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
@@ -74,21 +75,23 @@ def check_gpu() -> tuple[Check, list[str]]:
 
 
 def check_library(project: Project | None) -> list[Check]:
-    """Is the op library built, does it load, has it the FP4 kernels? Loaded in a child process so a
-    crash cannot take doctor down; FP4 from the loaded library, else from the feature record in the file."""
+    """Is the op library built, does it load, which build features has it (one line each, saying why not and
+    how)? Loaded in a child process so a crash cannot take doctor down; the features from the loaded library,
+    else from the feature record in the file."""
     if project is None:
         fix = "cd into one, or `kernelkit init PATH`"
         return [Check("library", False, "not inside a kernelkit project", fix, False)]
     built = sorted(project.python_package_dir.glob("_*.so"))
     if not built:
         return [Check("library", False, "not built", "kernelkit build", False)]
-    fp4 = features.fp4_status(project)
     probe = (
-        f"import sys; sys.path.insert(0, {str(project.python_package_dir.parent)!r}); "
+        "import json, sys; "
+        f"sys.path.insert(0, {str(project.python_package_dir.parent)!r}); "
         f"import {project.name} as m, torch; "
         f"ops = [n for n in torch._C._dispatch_get_all_op_names() if n.startswith('{project.namespace}::')]; "
-        "f = getattr(m, 'fp4_enabled', None); "
-        "print(len(ops), '?' if f is None else int(f()))"
+        "lib = getattr(m, '_library', None); "
+        "f = lib.features() if hasattr(lib, 'features') else None; "
+        "print(json.dumps([len(ops), f]))"
     )
     try:
         out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
@@ -97,11 +100,15 @@ def check_library(project: Project | None) -> list[Check]:
     if out.returncode != 0:
         last = (out.stderr.strip().splitlines() or ["unknown error"])[-1]
         return [Check("library", False, f"{built[0].name} does not load: {last}", "kernelkit build", False)]
-    n_ops, _, loaded_fp4 = (out.stdout.strip().splitlines() or [""])[-1].partition(" ")
-    if loaded_fp4 in ("0", "1") and fp4 is not features.Fp4.UNKNOWN:
-        fp4 = features.Fp4.BUILT if loaded_fp4 == "1" else features.Fp4.NOT_BUILT  # what the loaded library says
-    detail = f"{built[0].name} loads; {n_ops} ops in torch.ops.{project.namespace}; {fp4.describe()}"
-    return [Check("library", True, detail, "", False)]
+    try:
+        n_ops, loaded = json.loads((out.stdout.strip().splitlines() or [""])[-1])
+    except ValueError:
+        n_ops, loaded = "?", None
+    checks = [Check("library", True, f"{built[0].name} loads; {n_ops} ops in torch.ops.{project.namespace}", "", False)]
+    # What the loaded library says, where it records anything (an empty record: a build before the record)
+    for state in features.statuses(project, loaded or None):
+        checks.append(Check(state.feature.name, state.built is True, state.describe(), state.how, False))
+    return checks
 
 
 def check_abi(project: Project | None) -> list[Check]:

@@ -51,7 +51,7 @@ def bench(
         raise KernelkitError(
             f"no benchmark for {', '.join(unknown)}; ops with one: {', '.join(available) or '(none)'}", exit_code=2
         )
-    names = _without_unbuilt_fp4_ops(project, names, named=bool(ops))
+    names = _without_unbuilt_feature_ops(project, names, named=bool(ops))
     token_filter = _parse_tokens(tokens) if tokens else None
     old = None
     against_committed = compare is not None and str(compare) == core.COMMITTED and not compare.is_file()
@@ -141,23 +141,31 @@ def bench(
         raise typer.Exit(1 if regressed else 0)
 
 
-def _without_unbuilt_fp4_ops(project, names: list[str], named: bool) -> list[str]:
-    """FP4 ops have no kernel in a build without --fp4: named ones are refused with the fix, the
-    default 'every op' skips them with a note."""
-    fp4 = features.fp4_status(project)
-    if fp4 is features.Fp4.BUILT:
-        return names
-    fp4_ops = [n for n, op in registry.scan(project).items() if op.fp4 and n in names]
-    if not fp4_ops:
-        return names
-    if named:
-        raise KernelkitError(
-            f"{', '.join(fp4_ops)}: FP4 op{'s' if len(fp4_ops) > 1 else ''} but the library has no FP4 kernels "
-            f"({fp4.describe()}); rebuild with `kernelkit build --fp4`",
-            exit_code=2,
+def _without_unbuilt_feature_ops(project, names: list[str], named: bool) -> list[str]:
+    """An op of a build feature's list (FP4, CUTLASS) has no kernel in a build without the feature: named ones
+    are refused with the fix, the default 'every op' skips them with a note."""
+    ops = None
+    for state in features.statuses(project):
+        if state.state is features.State.BUILT:
+            continue
+        ops = registry.scan(project) if ops is None else ops
+        lacking = [n for n, op in ops.items() if op.feature == state.feature.name and n in names]
+        if not lacking:
+            continue
+        feature = state.feature
+        if named:
+            # A feature off by default needs its flag whatever the state; for one on by default, the state says how.
+            fix = "" if feature.on_by_default else f"; rebuild with `{feature.build_command}`"
+            raise KernelkitError(
+                f"{', '.join(lacking)}: {feature.title} op{'s' if len(lacking) > 1 else ''} but the library has no "
+                f"{feature.gates} ({state.describe()}){fix}",
+                exit_code=2,
+            )
+        console.print(
+            f"[yellow]skipping {feature.title} ops[/] {', '.join(lacking)}: {state.describe()}", soft_wrap=True
         )
-    console.print(f"[yellow]skipping FP4 ops[/] {', '.join(fp4_ops)}: {fp4.describe()}", soft_wrap=True)
-    return [n for n in names if n not in fp4_ops]
+        names = [n for n in names if n not in lacking]
+    return names
 
 
 def _parse_tokens(text: str) -> list[int]:

@@ -11,6 +11,8 @@ from rich.table import Table
 from kernelkit import recovery
 from kernelkit.builder import buildsys
 from kernelkit.cli._ui import console, fail, handles_errors, print_json, report_repairs
+from kernelkit.errors import KernelkitError
+from kernelkit.model import features
 from kernelkit.project import find_project
 
 SLOWEST_SHOWN = 3
@@ -21,6 +23,15 @@ def build(
     fp4: Annotated[
         bool, typer.Option("--fp4/--no-fp4", help="Compile the NVFP4 kernels (KERNELKIT_ENABLE_FP4).")
     ] = False,
+    cutlass: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--cutlass/--no-cutlass",
+            help="Compile the CUTLASS GEMM ops (KERNELKIT_CUTLASS=ON: fail without the headers) or leave them out "
+            "(OFF). Default: wherever the CUTLASS headers are found (AUTO).",
+            show_default=False,
+        ),
+    ] = None,
     arch: Annotated[
         Optional[str],
         typer.Option(
@@ -52,12 +63,19 @@ def build(
     """Build the op library: incremental, ccache-backed, output next to the Python package."""
     options = buildsys.BuildOptions(
         fp4=fp4,
+        cutlass=cutlass,
         archs=buildsys.parse_archs(arch) if arch is not None else (),
         compile_threads=threads,
         debug=debug,
         defines=tuple(buildsys.parse_define(d) for d in define or []),
     )
     project = find_project()
+    if cutlass is not None and features.CUTLASS not in features.in_project(project.cmake_file.read_text()):
+        flag = "--cutlass" if cutlass else "--no-cutlass"
+        raise KernelkitError(
+            f"{flag}: {project.cmake_file.relative_to(project.root)} has no cutlass-ops list (this project predates "
+            "CUTLASS ops), so there is nothing to switch"
+        )
     report_repairs(recovery.repair_if_needed(project.root).messages)  # never build a half-made change
     quiet = json_out
     with Progress(
@@ -97,7 +115,22 @@ def build(
     )
     if result.library:
         console.print(f"library: {result.library}", markup=False)
+    _print_left_out(result)
     _print_slowest(result.slowest, everything=profile)
+
+
+def _print_left_out(result: buildsys.BuildResult) -> None:
+    """What CMake warned about (e.g. no CUTLASS headers), and the ops the library lacks because of it: a warning
+    in the middle of CMake's output is easy to miss, a library without the GEMM ops should not be."""
+    for warning in result.warnings:
+        console.print(f"[yellow]warning[/] {warning}", soft_wrap=True, highlight=False)
+    for name, (ops, why) in result.left_out.items():
+        title = features.BY_NAME[name].title
+        console.print(
+            f"[yellow]left out[/] {len(ops)} {title} op{'s' if len(ops) != 1 else ''} ({', '.join(ops)}): {why}",
+            soft_wrap=True,
+            highlight=False,
+        )
 
 
 def _print_slowest(steps: list, *, everything: bool) -> None:

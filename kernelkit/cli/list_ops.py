@@ -37,36 +37,38 @@ def last_bench_results(project: Project) -> dict[str, str]:
 
 @handles_errors
 def list_ops(json_out: Annotated[bool, typer.Option("--json", help="Print the ops as JSON.")] = False) -> None:
-    """List the ops: category, dtypes, test, bench, last benchmark result; whether the FP4 kernels are built."""
+    """List the ops: category, dtypes, test, bench, last benchmark result; which build features (FP4, CUTLASS)
+    the built library has."""
     project = find_project()
     ops = registry.scan(project)
     bench = last_bench_results(project)
-    fp4 = features.fp4_status(project)  # from the built library's bytes: no import, no torch
-    fp4_built = {features.Fp4.BUILT: True, features.Fp4.NOT_BUILT: False}.get(fp4)
-    rows = [
-        {
+    found = {s.feature.name: s for s in features.statuses(project)}  # from the library's bytes: no import, no torch
+    rows = []
+    for op in ops.values():
+        row = {
             "op": op.name,
             "category": op.category,
             "dtypes": op.dtypes,
             "schema": op.schema.render() if op.schema else None,
             "test": op.test is not None,
             "bench": op.bench is not None,
-            "fp4": op.fp4,
-            "fp4_built": fp4_built if op.fp4 else None,  # FP4 ops only: is its kernel in the built library
-            "last_bench": bench.get(op.name),
         }
-        for op in ops.values()
-    ]
+        for name, state in found.items():  # per feature: is the op in its list, and is its kernel in the library
+            row[name] = op.feature == name
+            row[f"{name}_built"] = state.built if op.feature == name else None
+        row["last_bench"] = bench.get(op.name)
+        rows.append(row)
     if json_out:
         print_json(rows)
         return
-    table = Table(title=f"{project.name}: {len(rows)} ops (torch.ops.{project.namespace})", caption=fp4.describe())
+    caption = "\n".join(state.describe() for state in found.values()) or None
+    table = Table(title=f"{project.name}: {len(rows)} ops (torch.ops.{project.namespace})", caption=caption)
     table.add_column("op", no_wrap=True)  # the name users copy into other commands: never cut
     for col in ("category", "dtypes", "test", "bench", "last bench"):
         table.add_column(col)
-    for r in rows:
+    for r, op in zip(rows, ops.values()):
         table.add_row(
-            r["op"] + (f" [dim]({_fp4_cell(r['fp4_built'])})[/]" if r["fp4"] else ""),
+            r["op"] + (f" [dim]({_feature_cell(op.feature, r[f'{op.feature}_built'])})[/]" if op.feature else ""),
             r["category"] or "?",
             ",".join(r["dtypes"]),
             "✓" if r["test"] else "[red]✗[/]",
@@ -76,5 +78,5 @@ def list_ops(json_out: Annotated[bool, typer.Option("--json", help="Print the op
     console.print(table)
 
 
-def _fp4_cell(built: bool | None) -> str:
-    return {True: "fp4: built", False: "fp4: not built"}.get(built, "fp4")
+def _feature_cell(feature: str, built: bool | None) -> str:
+    return {True: f"{feature}: built", False: f"{feature}: not built"}.get(built, feature)

@@ -11,7 +11,8 @@ from rich.tree import Tree
 from kernelkit import recovery
 from kernelkit.cli._ui import console, handles_errors, print_json, report_repairs
 from kernelkit.codegen import scaffold, transaction
-from kernelkit.model import layout, registry
+from kernelkit.errors import KernelkitError
+from kernelkit.model import features, layout, registry
 from kernelkit.project import Project, find_project
 
 
@@ -57,13 +58,35 @@ def new(
             "--fp4); its wrapper raises a clear error and its tests skip without them.",
         ),
     ] = False,
+    cutlass: Annotated[
+        bool,
+        typer.Option(
+            "--cutlass",
+            help="A CUTLASS op (a GEMM on CUTLASS headers): in CMake's cutlass-ops list, compiled with the CUTLASS "
+            "include path, only where the build finds the headers; its wrapper raises a clear error and its tests "
+            "skip without them.",
+        ),
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the unified diff; change nothing.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print created/modified files as JSON.")] = False,
 ) -> None:
     """Add an op: kernel, launcher header, binding + registration, wrapper, test and bench; CMake line and export."""
+    chosen = [f for f, on in ((features.FP4, fp4), (features.CUTLASS, cutlass)) if on]
+    if len(chosen) > 1:
+        raise KernelkitError(
+            f"{' and '.join(f.flag for f in chosen)}: an op has one build condition, the CMake list its line is in; "
+            "choose one",
+            exit_code=2,
+        )
     project = find_project()
     request = scaffold.NewOp(
-        name, category, template, scaffold.parse_dtypes(dtypes) if dtypes is not None else None, schema, fp4, like
+        name,
+        category,
+        template,
+        scaffold.parse_dtypes(dtypes) if dtypes is not None else None,
+        schema,
+        chosen[0].name if chosen else None,
+        like,
     )
     with transaction.project_lock(project.root):
         report_repairs(recovery.repair(project.root).messages)  # what a cut-off earlier run left, first
@@ -74,12 +97,19 @@ def new(
             return
         changes.label = f"kernelkit new {name}"
         transaction.apply(changes)  # the point of no return: Ctrl-C from here on lets `new` finish and report
-    fp4_op = fp4 or (like is not None and registry.scan(project)[name].fp4)  # a copy of an FP4 op is one
-    _report(project, files, json_out, dry_run=False, name=name, fp4=fp4_op)
+    feature = features.by_name(registry.scan(project)[name].feature)  # a copy of an FP4 op is one, and so on
+    _report(project, files, json_out, dry_run=False, name=name, feature=feature)
 
 
 def _report(
-    project: Project, files: dict, json_out: bool, *, dry_run: bool, diff: str = "", name: str = "", fp4: bool = False
+    project: Project,
+    files: dict,
+    json_out: bool,
+    *,
+    dry_run: bool,
+    diff: str = "",
+    name: str = "",
+    feature: features.Feature | None = None,
 ) -> None:
     rel = {k: [layout.rel(project, p) for p in v] for k, v in files.items()}
     if json_out:
@@ -96,5 +126,7 @@ def _report(
             for path in rel[kind]:
                 branch.add(path)
     console.print(tree)
-    build = "kernelkit build --fp4" if fp4 else "kernelkit build"
+    build = feature.build_command if feature else "kernelkit build"
     console.print(f"next: [bold]{build} && kernelkit test {name}[/]   (then `kernelkit bench {name}`)")
+    if feature is not None and feature.on_by_default:  # the command names no flag: say what the build needs
+        console.print(f"{feature.article} {feature.title} op: compiled {feature.built_when}", soft_wrap=True)

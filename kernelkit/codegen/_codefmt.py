@@ -97,6 +97,18 @@ def py_call(head: str, args: list[str], indent: str = "    ", tail: str = "") ->
     return f"{indent}{head}(\n{body}\n{indent}){tail}"
 
 
+def py_string(target: str, text: str, indent: str = "", prefix: str = "") -> str:
+    """`target = "text"` (`prefix` before the quote: r, rf), else, as ruff format leaves a long string, its
+    words in parenthesised pieces of at most COLUMNS characters; a piece without `{` drops an `f` prefix."""
+    one = f'{indent}{target} = {prefix}"{text}"'
+    if len(one) <= COLUMNS:
+        return one
+    width = COLUMNS - len(indent) - 4 - len(prefix) - 2
+    pieces = textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False, drop_whitespace=False)
+    body = "\n".join(f'{indent}    {prefix if "{" in p else prefix.replace("f", "")}"{p}"' for p in pieces)
+    return f"{indent}{target} = (\n{body}\n{indent})"
+
+
 def comment(text: str, indent: str = "", prefix: str = "//") -> str:
     """Paragraphs (separated by blank lines) as `// ` comment lines of at most COLUMNS characters."""
     out = []

@@ -18,7 +18,7 @@ import jinja2
 from kernelkit.codegen import _codefmt as codefmt
 from kernelkit.codegen.transaction import ChangeSet, read_exact
 from kernelkit.errors import KernelkitError
-from kernelkit.model import layout, names, regions, registry
+from kernelkit.model import features, layout, names, regions, registry
 from kernelkit.model.schema import Arg, Schema, cpp_string_literal, parse_schema, torch_checked
 from kernelkit.project import Project
 
@@ -45,6 +45,7 @@ _env.globals.update(
     cpp_signature=codefmt.cpp_signature,
     cpp_assign=codefmt.cpp_assign,
     py_call=codefmt.py_call,
+    py_string=codefmt.py_string,
 )
 _env.filters.update(comment=codefmt.comment, docwrap=codefmt.docwrap)
 
@@ -56,7 +57,7 @@ class NewOp:
     template: str | None = None  # None: elementwise, or custom when `schema` is given
     dtypes: tuple[str, ...] | None = None  # None: all three
     schema: str | None = None  # custom only
-    fp4: bool = False  # compiled and registered only in FP4 builds: the CMake fp4-ops list
+    feature: str | None = None  # a build feature's name (fp4, cutlass): the op goes into its CMake list
     like: str | None = None  # copy this existing op instead of rendering a template
 
 
@@ -214,7 +215,8 @@ def _context(project: Project, req: NewOp, schema: Schema) -> dict:
     core = ["kernelkit/core/dispatch.cuh", "kernelkit/core/pdl.cuh", "kernelkit/core/vec.cuh"]
     if template == "rowwise":
         core.append("kernelkit/core/reduce.cuh")
-    py_imports = [f"from {project.name} import _library"] if req.fp4 else []
+    feature = features.by_name(req.feature)
+    py_imports = [f"from {project.name} import _library"] if feature else []
     enums = ", ".join(DTYPES[d][0] for d in dtypes)
     ctx = {
         "name": req.name,
@@ -236,8 +238,8 @@ def _context(project: Project, req: NewOp, schema: Schema) -> dict:
         "dtype_names_comma": ", ".join(DTYPES[d][2] for d in dtypes),
         "bench_dtype": DTYPES["bf16" if "bf16" in dtypes else dtypes[0]][2],
         "args": [_ArgView(a, _test_value(a)) for a in schema.args],
-        "fp4": req.fp4,
-        "wrapper_required": 1,  # positional arguments the wrapper cannot do without (the FP4 test passes None)
+        "feature": _feature_context(feature, project.name) if feature else None,
+        "wrapper_required": 1,  # positional arguments the wrapper cannot do without (the feature test passes None)
         # One block, as isort sorts it: the package is a third-party module to its tests.
         "test_import_block": "\n".join(
             [f"import {m}" for m in sorted({"pytest", "torch", project.name})]
@@ -261,6 +263,25 @@ def _context(project: Project, req: NewOp, schema: Schema) -> dict:
         ctx.update(_custom_context(project, req, schema, py_imports))
     ctx["py_import_block"] = "\n\n" + "\n".join(py_imports) if py_imports else ""
     return ctx
+
+
+def _feature_context(feature: features.Feature, package: str) -> dict:
+    """What the wrapper and test templates say about an op of a build feature's list."""
+    return {
+        "name": feature.name,
+        "title": feature.title,
+        "article": feature.article.capitalize(),
+        "gates": feature.gates,
+        "built_when": feature.built_when,
+        "require": feature.require,
+        "enabled": feature.enabled,
+        "upper": feature.name.upper(),
+        "fixture": f"_needs_{feature.slug}",
+        "test": f"test_without_{feature.slug}_the_wrapper_says_how_to_build",
+        "skip_reason": f"{package} was {feature.built_without} ({feature.get_short})",
+        # The start of the package's require_<feature> message (its _library.py), as the test's regex.
+        "error": f"{package} was {feature.built_without}; {feature.require_how}",
+    }
 
 
 def _custom_context(project: Project, req: NewOp, schema: Schema, py_imports: list[str]) -> dict:
@@ -373,11 +394,12 @@ def plan_new(project: Project, req: NewOp) -> ChangeSet:
     like = existing.get(req.like or "")
     taken = _taken(project, existing, like)
     if req.like is not None:
-        contents, category, fp4 = _like(project, req, existing, taken)
+        contents, category, feature = _like(project, req, existing, taken)
     else:
         req = _with_defaults(req)
         assert req.category is not None and req.template is not None
-        category, fp4 = req.category, req.fp4
+        category, feature = req.category, features.by_name(req.feature)
+        _check_feature(project, feature)
         validate_name(req.name, taken, category)
         validate_category(category, taken, req.name)
         schema = _request_schema(req, taken)
@@ -398,7 +420,7 @@ def plan_new(project: Project, req: NewOp) -> ChangeSet:
 
     init = layout.init_file(project)
     edits = [
-        (project.cmake_file, layout.FP4_OPS if fp4 else layout.OPS, layout.cmake_entry(category, req.name)),
+        (project.cmake_file, feature.region if feature else layout.OPS, layout.cmake_entry(category, req.name)),
         (init, layout.EXPORTS, layout.export_entry(project, category, req.name)),
         (init, layout.ALL, f'    "{req.name}",'),
     ]
@@ -413,7 +435,19 @@ def plan_new(project: Project, req: NewOp) -> ChangeSet:
 
 def _with_defaults(req: NewOp) -> NewOp:
     template = req.template or ("custom" if req.schema else "elementwise")  # --schema alone means custom
-    return NewOp(req.name, req.category or "misc", template, req.dtypes or tuple(DTYPES), req.schema, req.fp4)
+    return NewOp(req.name, req.category or "misc", template, req.dtypes or tuple(DTYPES), req.schema, req.feature)
+
+
+def _check_feature(project: Project, feature: features.Feature | None) -> None:
+    """A project made by an older `kernelkit init` may have no list for the feature: say so, not 'no markers'."""
+    if feature is None or feature in features.in_project(project.cmake_file.read_text()):
+        return
+    raise KernelkitError(
+        f"{feature.flag}: {layout.rel(project, project.cmake_file)} has no {feature.region.name} list (the markers "
+        f"# {feature.region.begin} / # {feature.region.end} inside set({feature.cmake_list} ...)); this project "
+        f"predates {feature.title} ops: copy that list and what builds it from a new `kernelkit init` project",
+        exit_code=2,
+    )
 
 
 def _taken(project: Project, existing: dict[str, registry.Op], like: registry.Op | None) -> names.Taken:
@@ -535,8 +569,8 @@ def _validate_python(changes: ChangeSet) -> None:
 
 def _like(
     project: Project, req: NewOp, ops: dict[str, registry.Op], taken: names.Taken
-) -> tuple[dict[str, str], str, bool]:
-    """The op's files as copies of `req.like`'s, renamed; its category and whether it is an FP4 op."""
+) -> tuple[dict[str, str], str, features.Feature | None]:
+    """The op's files as copies of `req.like`'s, renamed; its category and its build feature (the original's)."""
     options = (("--template", req.template), ("--schema", req.schema), ("--dtypes", req.dtypes))
     given = [flag for flag, value in options if value]
     if given:
@@ -561,9 +595,13 @@ def _like(
             "(`kernelkit check` says what is missing)",
             exit_code=2,
         )
-    if req.fp4 and not source.fp4:
+    wanted, own = features.by_name(req.feature), features.by_name(source.feature)
+    if wanted is not None and wanted is not own:
+        what = f"{own.article} {own.title} op" if own else "an op of the plain list"
         raise KernelkitError(
-            f"--like {req.like}: a copy is an FP4 op when {req.like} is one, and it is not; drop --fp4", exit_code=2
+            f"--like {req.like}: a copy is {wanted.article} {wanted.title} op when {req.like} is one, and it is not "
+            f"(it is {what}); drop {wanted.flag}",
+            exit_code=2,
         )
     category = req.category or source.category
     validate_name(req.name, taken, category)
@@ -576,7 +614,7 @@ def _like(
     # Lines were wrapped for the old name's length: the project's formatters wrap them for the new one.
     targets = _files(project, category, req.name)
     formatted = codefmt.with_project_formatters(project.root, {targets[part]: text for part, text in contents.items()})
-    return {part: formatted[targets[part]] for part in contents}, category, source.fp4
+    return {part: formatted[targets[part]] for part in contents}, category, own
 
 
 class _Renamer:
@@ -669,9 +707,14 @@ def plan_remove(project: Project, name: str) -> ChangeSet:
         ):
             changes.delete(category_init)
     init = layout.init_file(project)
+    own = features.by_name(op.feature)
+    cmake_lists = features.op_lists(read_exact(project.cmake_file)) if project.cmake_file.is_file() else []
     edits = [
-        (project.cmake_file, layout.FP4_OPS if op.fp4 else layout.OPS, op.cmake),
-        (project.cmake_file, layout.OPS if op.fp4 else layout.FP4_OPS, None),
+        # the op's own list first (the one its line comes out of), then the others, checked for lines naming it
+        *sorted(
+            ((project.cmake_file, spec, op.cmake if feature is own else None) for spec, feature in cmake_lists),
+            key=lambda edit: edit[2] is None,
+        ),
         (init, layout.EXPORTS, op.export),
         (init, layout.ALL, op.all_entry),
     ]

@@ -7,11 +7,13 @@ One op NAME in category CAT of a project whose Python package is PKG is its own 
   library/python/PKG/CAT/NAME.py           thin wrapper: allocate, fill defaults, call the op
   tests/ops/CAT/test_NAME.py, benchmarks/ops/CAT/bench_NAME.py
 plus one sorted line in each of two shared files:
-  library/CMakeLists.txt                   "CAT/NAME"                  (region ops, or fp4-ops)
+  library/CMakeLists.txt                   "CAT/NAME"                  (region ops, or a feature's: fp4-ops, ...)
   library/python/PKG/__init__.py           export                      (regions exports, all)
 
 Which CMake list an op is in is its build condition: an FP4 op (`kernelkit new --fp4`) is in
-fp4-ops, compiled and registered only in FP4 builds (KERNELKIT_ENABLE_FP4, `kernelkit build --fp4`).
+fp4-ops, compiled and registered only in FP4 builds (KERNELKIT_ENABLE_FP4, `kernelkit build --fp4`); a CUTLASS
+op (`--cutlass`) in cutlass-ops, compiled only where the CUTLASS headers are found. kernelkit/model/features.py
+holds the table of these build features.
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ from kernelkit.model.regions import RegionSpec, key_by
 from kernelkit.project import Project
 
 _CMAKE_OP = r"^\s*[A-Za-z0-9_]+/([A-Za-z0-9_]+)\s*$"
-OPS = RegionSpec("ops", key_by(_CMAKE_OP), sort_by_text=True)
-FP4_OPS = RegionSpec("fp4-ops", key_by(_CMAKE_OP), sort_by_text=True)
+_CMAKE_SHAPE = "one CATEGORY/NAME per line"
+OPS = RegionSpec("ops", key_by(_CMAKE_OP), sort_by_text=True, entry_shape=_CMAKE_SHAPE)
+# The lists of the build features (kernelkit/model/features.py): an op in one is compiled only under its condition.
+FP4_OPS = RegionSpec("fp4-ops", key_by(_CMAKE_OP), sort_by_text=True, entry_shape=_CMAKE_SHAPE)
+CUTLASS_OPS = RegionSpec("cutlass-ops", key_by(_CMAKE_OP), sort_by_text=True, entry_shape=_CMAKE_SHAPE)
 # One import per op, of the op from its own module; a formatter wraps a long one in parentheses over three lines,
 # still one entry. Anything else (`import x as y`, two names, another module) is not an entry `remove` takes out.
 _EXPORT = re.compile(r"^from\s+[A-Za-z0-9_.]+\.([A-Za-z0-9_]+)\s+import\s+\(?\s*([A-Za-z0-9_]+),?\s*\)?\s*$")
@@ -35,8 +40,10 @@ def _export_key(text: str) -> str | None:
     return match.group(2) if match and match.group(1) == match.group(2) else None
 
 
-EXPORTS = RegionSpec("exports", _export_key, sort_by_text=True)
-ALL = RegionSpec("all", key_by(r"""^\s*["']([A-Za-z0-9_]+)["'],\s*$"""))
+EXPORTS = RegionSpec(
+    "exports", _export_key, sort_by_text=True, entry_shape="one `from PACKAGE.CATEGORY.NAME import NAME` per op"
+)
+ALL = RegionSpec("all", key_by(r"""^\s*["']([A-Za-z0-9_]+)["'],\s*$"""), entry_shape='one "NAME", per line')
 
 
 def init_file(project: Project) -> Path:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kernelkit.errors import KernelkitError, shown
-from kernelkit.model import layout, regions
+from kernelkit.model import features, layout, regions
 from kernelkit.project import Project
 
 NAME_RE = re.compile(r"[a-z][a-z0-9_]*")  # op and category names (fullmatch: "x\n" is no name)
@@ -432,8 +432,11 @@ def region_findings(project: Project, ops: dict) -> list[NameFinding]:
     and ops with more than one entry in a region: `remove` refuses to touch either."""
     found: list[NameFinding] = []
     init = layout.init_file(project)
-    for path, spec in ((project.cmake_file, layout.OPS), (project.cmake_file, layout.FP4_OPS),
-                       (init, layout.EXPORTS), (init, layout.ALL)):  # fmt: skip
+    try:
+        cmake_lists = [spec for spec, _ in features.op_lists(project.cmake_file.read_text())]
+    except OSError:  # a missing file: reported elsewhere
+        cmake_lists = []
+    for path, spec in [*((project.cmake_file, s) for s in cmake_lists), (init, layout.EXPORTS), (init, layout.ALL)]:
         try:
             text = path.read_text()
             stray = regions.stray_lines(text, spec, layout.rel(project, path))
@@ -446,7 +449,7 @@ def region_findings(project: Project, ops: dict) -> list[NameFinding]:
                     NameFinding(
                         ", ".join(named),
                         f"not an entry kernelkit writes in region {spec.name}: '{shown(line.strip(), 80)}' "
-                        f"({regions.ENTRY_SHAPES.get(spec.name, 'one entry per line')}); `remove` will not touch it",
+                        f"({spec.entry_shape}); `remove` will not touch it",
                         f"{layout.rel(project, path)}:{line_no}",
                     )
                 )

@@ -21,6 +21,7 @@ class RegionSpec:
     key: Callable[[str], str | None]  # op name of an entry (first line of a block), None if not an entry
     blocks: bool = False
     sort_by_text: bool = False  # order entries by their text (e.g. paths) instead of by op name
+    entry_shape: str = "one entry per line"  # what an entry looks like, for messages about a line that is none
 
     @property
     def begin(self) -> str:
@@ -192,19 +193,10 @@ def removable(text: str, spec: RegionSpec, key: str, path: str = "<file>", *, re
         line_no, line = stray[0]
         raise KernelkitError(
             f"{path}:{line_no}: '{line.strip()}' in region {spec.name} names '{key}' but is not an entry kernelkit "
-            f"writes ({ENTRY_SHAPES.get(spec.name, 'one entry per line')}), so it is left to you: make it that "
+            f"writes ({spec.entry_shape}), so it is left to you: make it that "
             "entry again or take it out, then run it again",
             exit_code=2,
         )
-
-
-# What an entry of each region looks like, for messages about a line that is not one.
-ENTRY_SHAPES = {
-    "ops": "one CATEGORY/NAME per line",
-    "fp4-ops": "one CATEGORY/NAME per line",
-    "exports": "one `from PACKAGE.CATEGORY.NAME import NAME` per op",
-    "all": 'one "NAME", per line',
-}
 
 
 def stray_lines(text: str, spec: RegionSpec, path: str = "<file>") -> list[tuple[int, str]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kernelkit.errors import KernelkitError
-from kernelkit.model import layout, names, regions
+from kernelkit.model import features, layout, names, regions
 from kernelkit.model.schema import Schema, cpp_string_value, parse_schema
 from kernelkit.project import Project
 
@@ -71,11 +71,12 @@ class Op:
     schema_error: str | None = None
     cmake: Location | None = None
     cmake_category: str | None = None
-    fp4: bool = False  # in CMake's fp4-ops list: compiled and registered only with KERNELKIT_ENABLE_FP4
+    feature: str | None = None  # the build feature whose CMake list holds its line (None: the plain list)
     wrapper: Location | None = None  # def <name>( in the wrapper file
     wrapper_call_args: int | None = None  # positional args of torch.ops.<ns>.<name>.default(...)
     wrapper_call_keywords: bool = False
-    wrapper_requires_fp4: bool | None = None  # calls require_fp4(...): first (True), later (False), never (None)
+    # feature -> whether its wrapper calls require_<feature>(...) first (True) or later (False); absent: never
+    wrapper_requires: dict[str, bool] = field(default_factory=dict)
     fake: Location | None = None  # optional: torch derives one for a mutating `-> ()` op
     fake_params: list[str] = field(default_factory=list)
     export: Location | None = None
@@ -83,6 +84,11 @@ class Op:
     test: Location | None = None
     bench: Location | None = None
     repeated: list[tuple[str, Location, Location]] = field(default_factory=list)  # (piece, first, second)
+
+    @property
+    def fp4(self) -> bool:
+        """In CMake's fp4-ops list: compiled and registered only in FP4 builds."""
+        return self.feature == features.FP4.name
 
     @property
     def files(self) -> list[Path]:
@@ -237,13 +243,15 @@ def _scan_python(op: Op, path: Path, namespace: str) -> None:
                 if isinstance(call, ast.Call) and _is_torch_op_call(call.func, namespace, op.name):
                     op.wrapper_call_args = len(call.args)
                     op.wrapper_call_keywords = bool(call.keywords)
-                if isinstance(call, ast.Call) and ast.unparse(call.func).endswith("require_fp4"):
-                    op.wrapper_requires_fp4 = False
+                feature = _required_feature(call)
+                if feature is not None:
+                    op.wrapper_requires.setdefault(feature, False)
             body = [s for s in node.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
             first = body[0] if body else None
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Call):
-                if ast.unparse(first.value.func).endswith("require_fp4"):
-                    op.wrapper_requires_fp4 = True
+            if isinstance(first, ast.Expr):
+                feature = _required_feature(first.value)
+                if feature is not None:
+                    op.wrapper_requires[feature] = True
         for deco in node.decorator_list:
             if (
                 isinstance(deco, ast.Call)
@@ -254,6 +262,14 @@ def _scan_python(op: Op, path: Path, namespace: str) -> None:
             ):
                 op.fake = Location(path, node.lineno)
                 op.fake_params = [a.arg for a in node.args.args]
+
+
+def _required_feature(node: ast.AST) -> str | None:
+    """The feature a `require_<feature>(...)` call (any qualification: `_library.require_fp4`) asks for."""
+    if not isinstance(node, ast.Call):
+        return None
+    called = ast.unparse(node.func).rpartition(".")[2]
+    return next((f.name for f in features.FEATURES if called == f.require), None)
 
 
 def _is_torch_op_call(func: ast.expr, namespace: str, name: str) -> bool:
@@ -290,11 +306,11 @@ def scan(project: Project) -> dict[str, Op]:
     init = layout.init_file(project)
 
     cmake_text = _read(project.cmake_file)
-    for spec, fp4 in ((layout.OPS, False), (layout.FP4_OPS, True)):
+    for spec, feature in features.op_lists(cmake_text):
         for e in regions.entries(cmake_text, spec, layout.rel(project, project.cmake_file)):
             op = _get(ops, e.key)
             if _place(op, "CMake entry", "cmake", Location(project.cmake_file, e.line)):
-                op.fp4, op.cmake_category = fp4, e.text.strip().split("/")[0]
+                op.feature, op.cmake_category = feature and feature.name, e.text.strip().split("/")[0]
     init_text = _read(init)
     for e in regions.entries(init_text, layout.EXPORTS, layout.rel(project, init)):
         _get(ops, e.key).export = Location(init, e.line)
@@ -409,19 +425,8 @@ def _op_findings(project: Project, op: Op) -> list[Finding]:
     _category_findings(project, op, findings)
     if op.wrapper is None:
         missing("Python wrapper", layout.wrapper_file(project, cat, op.name))
-    elif op.cmake is not None and op.fp4 and op.wrapper_requires_fp4 is not True:
-        bad(
-            f"FP4 op (its line is in CMake's fp4-ops list) but its wrapper does not call "
-            f'_library.require_fp4("{op.name}") first: without --fp4 the op is not registered, and the wrapper '
-            "would fail with an AttributeError instead of saying how to rebuild",
-            op.wrapper,
-        )
-    elif op.cmake is not None and not op.fp4 and op.wrapper_requires_fp4 is not None:
-        bad(
-            "its wrapper calls require_fp4, but the op is in CMake's ops list (built in every build): move its "
-            "line to fp4-ops, or drop the call",
-            op.cmake,
-        )
+    elif op.cmake is not None:
+        _feature_findings(op, bad)
     if op.export is None or op.all_entry is None:
         missing("export from the package (__init__ import and __all__)", init)
     if op.test is None:
@@ -431,6 +436,30 @@ def _op_findings(project: Project, op: Op) -> list[Finding]:
     if op.schema is not None:
         findings += _agreement(project, op)
     return findings
+
+
+def _feature_findings(op: Op, bad) -> None:
+    """The wrapper's require_<feature> call and the CMake list the op is in agree: an op of a feature's list
+    calls its require first (else a build without the feature fails with an AttributeError instead of saying
+    how to get it), and no wrapper asks for a feature whose list the op is not in."""
+    own = features.by_name(op.feature)
+    assert op.wrapper is not None and op.cmake is not None
+    if own is not None and op.wrapper_requires.get(own.name) is not True:
+        bad(
+            f"{own.title} op (its line is in CMake's {own.region.name} list) but its wrapper does not call "
+            f'_library.{own.require}("{op.name}") first: {own.without} the op is not registered, and the wrapper '
+            "would fail with an AttributeError instead of saying how to rebuild",
+            op.wrapper,
+        )
+    listed = f"{own.region.name} list, compiled {own.built_when}" if own else "ops list (built in every build)"
+    for name in op.wrapper_requires:
+        other = features.BY_NAME[name]
+        if other is not own:
+            bad(
+                f"its wrapper calls {other.require}, but the op is in CMake's {listed}: move its line to "
+                f"{other.region.name}, or drop the call",
+                op.cmake,
+            )
 
 
 def _registration_findings(project: Project, op: Op, bad) -> None:

@@ -17,8 +17,8 @@ import torch
 _PACKAGE_DIR = Path(__file__).resolve().parent
 NAMESPACE = "kernelkit"  # torch.ops.NAMESPACE
 LIBRARY_GLOB = "_kernelkit_ops*.so"
-FEATURES_SYMBOL = "kernelkit_features"  # "KERNELKIT_FEATURES:fp4=1", defined in csrc/library.cc
-# What the loaded library was compiled with, e.g. {"fp4": "1"}; set once by load(). A plain dict read
+FEATURES_SYMBOL = "kernelkit_features"  # "KERNELKIT_FEATURES:fp4=1,cutlass=0", defined in csrc/library.cc
+# What the loaded library was compiled with, e.g. {"fp4": "1", "cutlass": "0"}; set once by load(). A plain dict read
 # by plain functions, so that torch.compile traces the wrappers that check it without a graph break.
 _FEATURES: dict[str, str] = {}
 
@@ -59,41 +59,57 @@ def features() -> dict[str, str]:
     return dict(_FEATURES)
 
 
+# The build features (kernelkit's table of them: kernelkit/model/features.py). An op in a feature's CMake list is
+# compiled only in builds with it, and its wrapper's first statement is require_<feature>("<op>"); a library
+# without it says so, and how to get it.
+_WITHOUT = {
+    "fp4": "kernelkit_ops was built without FP4 kernels; rebuild with `kernelkit build --fp4` "
+    "(CMake: -DKERNELKIT_ENABLE_FP4=ON)",
+    "cutlass": "kernelkit_ops was built without the CUTLASS GEMM ops; `pip install nvidia-cutlass==4.2.0.0` and run "
+    "`kernelkit build` again (or point CMake at CUTLASS's include folder: -DKERNELKIT_CUTLASS_DIR=...); "
+    "`kernelkit doctor` says why they were left out",
+}
+# `kernelkit build` flags that keep a feature the loaded library has (the others it gets wherever it can).
+_BUILD_FLAGS = {"fp4": "--fp4"}
+
+
+def enabled(feature: str) -> bool:
+    """Whether the library was built with `feature` (a key of its feature record: fp4, cutlass)."""
+    return _FEATURES.get(feature) == "1"
+
+
+def require(feature: str, op: str) -> None:
+    """The first check of the wrapper of an op of `feature`'s list: without it the op has no kernel."""
+    if _FEATURES.get(feature) != "1":
+        raise RuntimeError(f"{op}: {_WITHOUT[feature]}")
+
+
 def fp4_enabled() -> bool:
     """Whether the library has the FP4 kernels (built with ``kernelkit build --fp4``)."""
-    return _FEATURES.get("fp4") == "1"
+    return enabled("fp4")
 
 
 def require_fp4(op: str) -> None:
     """The first check of every FP4 op's wrapper: without the FP4 kernels the op has a schema but no kernel."""
-    if not fp4_enabled():
-        raise RuntimeError(
-            f"{op}: kernelkit_ops was built without FP4 kernels; rebuild with `kernelkit build --fp4` "
-            "(CMake: -DKERNELKIT_ENABLE_FP4=ON)"
-        )
+    require("fp4", op)
 
 
 def cutlass_enabled() -> bool:
     """Whether the library has the CUTLASS GEMM ops (built where the CUTLASS headers were found)."""
-    return _FEATURES.get("cutlass") == "1"
+    return enabled("cutlass")
 
 
 def require_cutlass(op: str) -> None:
     """The first check of every CUTLASS op's wrapper: a build without the CUTLASS headers has no kernel for it."""
-    if not cutlass_enabled():
-        raise RuntimeError(
-            f"{op}: kernelkit_ops was built without the CUTLASS GEMM ops (no CUTLASS headers were found); "
-            "`pip install nvidia-cutlass==4.2.0.0` and run `kernelkit build` again "
-            "(or point CMake at CUTLASS's include folder: -DKERNELKIT_CUTLASS_DIR=...)"
-        )
+    require("cutlass", op)
 
 
 def explain_unbuilt(package: str, ops: list[str]) -> None:
     """Every op of `ops` (the package's exports) that the loaded library does not register, i.e. one `kernelkit
     new` added after the last build, is replaced, in the package and in its own module, by a function that calls
     its wrapper and turns torch's bare "no attribute" error into one saying to rebuild. Ops the library has are
-    left as they are: no cost per call. An FP4 op of a build without FP4 kernels is left too (its wrapper says
-    how to rebuild)."""
+    left as they are: no cost per call. An op of a build feature the build lacks (FP4, CUTLASS) is wrapped too, and
+    its wrapper's own error, which says how to get the feature, comes through as it is."""
     for op in ops:
         if torch._C._jit_get_schemas_for_operator(f"{NAMESPACE}::{op}"):
             continue
@@ -117,7 +133,7 @@ def _explaining(op: str, wrapper):
         except AttributeError as exc:
             if f"'{op}'" not in str(exc) or torch._C._jit_get_schemas_for_operator(f"{NAMESPACE}::{op}"):
                 raise
-            build = "kernelkit build --fp4" if fp4_enabled() else "kernelkit build"
+            build = " ".join(["kernelkit build", *(flag for f, flag in _BUILD_FLAGS.items() if enabled(f))])
             raise RuntimeError(
                 f"{op}: torch.ops.{NAMESPACE}.{op} is not in the loaded library ({library_path()}), which was built "
                 f"before the op was added; run `{build}` and restart Python"
