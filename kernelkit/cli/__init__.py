@@ -13,6 +13,7 @@ from kernelkit.cli import (
     init,
     list_ops,
     new,
+    profile,
     release,
     remove,
     sanitize,
@@ -52,6 +53,7 @@ app.command("bench")(bench.bench)
 app.command("check")(check.check)
 app.command("list")(list_ops.list_ops)
 app.command("size")(size.size)
+app.command("profile")(profile.profile)
 app.command("sanitize")(sanitize.sanitize)
 app.command("remove")(remove.remove)
 app.command("init")(init.init)
