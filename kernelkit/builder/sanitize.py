@@ -227,17 +227,19 @@ class OpResult:
 
     @property
     def status(self) -> str:
-        """errors | timed out | sanitizer failed | tests failed | no GPU tests | clean"""
+        """errors | timed out | sanitizer failed | no GPU tests | clean. Failed tests alone do not make an op unclean:
+        correctness is `kernelkit test`'s verdict, and under the sanitizer some tests fail by design (with torch's
+        caching allocator off, a CUDA graph capture that allocates is refused); they are counted beside the status."""
         if self.sanitizer.errors:
             return "errors"
         if self.timed_out:
             return "timed out"
-        if self.sanitizer.tool_errors or self.sanitizer.summary_errors is None:
+        if self.sanitizer.tool_errors:
             return "sanitizer failed"
-        if self.tests_failed:
-            return "tests failed"
-        if self.tests_passed == 0:
+        if self.tests_passed + self.tests_failed == 0:
             return "no GPU tests"
+        if self.sanitizer.summary_errors is None:  # tests ran, but the sanitizer never finished its report
+            return "sanitizer failed"
         return "clean"
 
     @property

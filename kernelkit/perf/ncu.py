@@ -534,7 +534,9 @@ def target_failure(output: str) -> str | None:
 
 
 def unknown_metric(output: str) -> bool:
-    return any(m in output for m in EXTRA_METRICS) and "Failed to find metric" in output
+    """ncu refused one of EXTRA_METRICS (an ncu that does not know it, e.g. "Failed to find metric ...")."""
+    errors = [line for line in output.splitlines() if line.startswith("==ERROR==")]
+    return any(metric in line for line in errors for metric in EXTRA_METRICS)
 
 
 def run_ncu(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
