@@ -22,13 +22,16 @@ Older releases wrote the location as `at 0x1a0 in /path/my_op.cu:42:kernel(float
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -179,7 +182,15 @@ def parse_log(text: str, prefix: str = PREFIX) -> SanitizerLog:
 # Running
 
 
-def sanitizer_command(path: str, tool: str, print_limit: int, log: Path, api_errors: bool = False) -> list[str]:
+# compute-sanitizer talks to the processes it tracks over local ports from --port up (--max-connections of them,
+# 10 by default): sanitizers running side by side (--jobs) each get a range of their own.
+BASE_PORT = 49152
+PORTS_PER_JOB = 16
+
+
+def sanitizer_command(
+    path: str, tool: str, print_limit: int, log: Path, api_errors: bool = False, port: int | None = None
+) -> list[str]:
     if tool not in TOOLS:
         raise KernelkitError(f"--tool {tool}: expected one of {', '.join(TOOLS)}", exit_code=2)
     cmd = [
@@ -192,6 +203,8 @@ def sanitizer_command(path: str, tool: str, print_limit: int, log: Path, api_err
         "--require-cuda-init", "no",  # a helper process of the tests that never touches CUDA is no error
         "--log-file", str(log),
     ]  # fmt: skip
+    if port is not None:
+        cmd += ["--port", str(port)]
     if tool == "memcheck":
         # torch and Triton probe the driver with calls that may fail by design (an absent entry point, a peer
         # query); the library's own launch errors already fail its tests. --api-errors reports them all.
@@ -220,6 +233,7 @@ class OpResult:
     tests_skipped: int
     first_failed_test: str | None
     sanitizer: SanitizerLog
+    ran: bool = True  # the sanitizer wrote its log and pytest its report: false when either never started
 
     @property
     def timed_out(self) -> bool:
@@ -234,7 +248,7 @@ class OpResult:
             return "errors"
         if self.timed_out:
             return "timed out"
-        if self.sanitizer.tool_errors:
+        if self.sanitizer.tool_errors or not self.ran:
             return "sanitizer failed"
         if self.tests_passed + self.tests_failed == 0:
             return "no GPU tests"
@@ -262,6 +276,34 @@ class OpResult:
             "test_file": self.test_file,
             "log": self.log,
         }
+
+
+# The sanitizer runs in flight: each in a session of its own (so a timeout ends it with the pytest it tracks), which a
+# signal to kernelkit does not reach; `run` ends them when it is interrupted.
+_running: set[subprocess.Popen] = set()
+_running_lock = threading.Lock()
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (`timeout`, a job scheduler) as Ctrl-C, so the runs in flight are ended, not orphaned."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("terminated")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def select(project: Project, ops: list[str]) -> dict[str, Path]:
@@ -302,13 +344,14 @@ def run_op(
     keyword: str | None = None,
     timeout: float | None = None,
     api_errors: bool = False,
+    port: int | None = None,
 ) -> OpResult:
     folder = log_folder(project, tool)
     folder.mkdir(parents=True, exist_ok=True)
     log, junit, out = folder / f"{op}.log", folder / f"{op}.xml", folder / f"{op}.pytest.log"
     for stale in (log, junit, out):
         stale.unlink(missing_ok=True)
-    cmd = sanitizer_command(sanitizer, tool, print_limit, log, api_errors)
+    cmd = sanitizer_command(sanitizer, tool, print_limit, log, api_errors, port)
     cmd += [sys.executable, "-m", "pytest", str(test_file), "-m", "gpu", "-p", "no:cacheprovider", "-q"]
     cmd += [f"--junitxml={junit}", "-o", "junit_family=xunit2"] + (["-k", keyword] if keyword else [])
     start = time.monotonic()
@@ -325,12 +368,17 @@ def run_op(
             )
         except OSError as exc:
             raise KernelkitError(f"cannot run {sanitizer}: {exc.strerror or exc}") from None
+        with _running_lock:
+            _running.add(proc)
         try:
             code: int | None = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            _kill(proc)
             proc.wait()
             code = None
+        finally:
+            with _running_lock:
+                _running.discard(proc)
     seconds = time.monotonic() - start
     summary = testrun.summarize(junit, code if code is not None else -1)
     parsed = parse_log(log.read_text(errors="replace") if log.is_file() else "")
@@ -345,6 +393,7 @@ def run_op(
         tests_skipped=summary.skipped,
         first_failed_test=_first_failed(junit),
         sanitizer=parsed,
+        ran=log.is_file() and junit.is_file(),
     )
 
 
@@ -358,16 +407,35 @@ def run(
     **options,
 ) -> list[OpResult]:
     """Every selected op, `jobs` at a time; `on_done` hears of each as it finishes. Results in the selection's order."""
+    jobs = max(1, jobs)
+    slots: queue.Queue[int] = queue.Queue()
+    for slot in range(jobs):
+        slots.put(slot)
+
+    def one(op: str, path: Path) -> OpResult:
+        slot = slots.get()  # a port range no other running sanitizer uses
+        try:
+            port = BASE_PORT + slot * PORTS_PER_JOB if jobs > 1 else None
+            return run_op(project, op, path, sanitizer, tool, port=port, **options)
+        finally:
+            slots.put(slot)
+
     results: dict[str, OpResult] = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {
-            pool.submit(run_op, project, op, path, sanitizer, tool, **options): op for op, path in selected.items()
-        }
-        for future in as_completed(futures):
-            result = future.result()
-            results[result.op] = result
-            if on_done:
-                on_done(result)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(one, op, path) for op, path in selected.items()]
+        try:
+            for future in as_completed(futures):
+                result = future.result()
+                results[result.op] = result
+                if on_done:
+                    on_done(result)
+        except BaseException:  # interrupted, or one op's run failed: end the others, not wait for them
+            for future in futures:
+                future.cancel()
+            with _running_lock:
+                for proc in list(_running):
+                    _kill(proc)
+            raise
     return [results[op] for op in selected]
 
 

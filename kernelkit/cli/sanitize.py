@@ -81,18 +81,19 @@ def sanitize(
         if save:  # after every op: a run stopped part-way still leaves what finished
             _save(project, core.summary_document(done, tool, device, commit, date))
 
-    results = core.run(
-        project,
-        selected,
-        path,
-        tool,
-        jobs=jobs,
-        on_done=report,
-        print_limit=print_limit,
-        keyword=keyword,
-        timeout=op_timeout,
-        api_errors=api_errors,
-    )
+    with core.sigterm_interrupts():
+        results = core.run(
+            project,
+            selected,
+            path,
+            tool,
+            jobs=jobs,
+            on_done=report,
+            print_limit=print_limit,
+            keyword=keyword,
+            timeout=op_timeout,
+            api_errors=api_errors,
+        )
     doc = core.summary_document(results, tool, device, commit, date)
     if save:
         for written in _save(project, doc):

@@ -141,6 +141,9 @@ def test_status_of_an_op():
     assert _result(sample("clean"), passed=0).status == "no GPU tests"
     assert _result("", passed=0).status == "no GPU tests"  # no test started CUDA: no summary either
     assert _result("", passed=2).status == "sanitizer failed"
+    broken = _result("", passed=0)
+    broken.ran = False
+    assert broken.status == "sanitizer failed" and not broken.ok
     assert [r.ok for r in (_result(sample("clean")), _result(sample("clean"), passed=0))] == [True, True]
 
 
@@ -174,11 +177,16 @@ def test_selection_is_kernelkit_tests():
 FAKE_SANITIZER = """\
 import json, os, sys, time
 args = sys.argv[1:]
+if os.environ.get("FAKE_CS_CALLS"):
+    with open(os.environ["FAKE_CS_CALLS"], "a") as calls:
+        calls.write(json.dumps(args) + "\\n")
 log = args[args.index("--log-file") + 1]
 junit = next(a.split("=", 1)[1] for a in args if a.startswith("--junitxml="))
 test_file = os.path.basename(next(a for a in args if a.endswith(".py")))
-if os.environ.get("FAKE_CS_SLEEP"):
+if os.environ.get("FAKE_CS_SLEEP") and test_file in os.environ.get("FAKE_CS_SLEEP_FOR", test_file):
     time.sleep(float(os.environ["FAKE_CS_SLEEP"]))
+if os.environ.get("FAKE_CS_BROKEN"):
+    sys.exit(3)  # dies before writing anything
 logs = json.loads(os.environ["FAKE_CS_LOGS"])
 open(log, "w").write(open(logs[test_file]).read())
 failed = 2 if "memcheck" in logs[test_file] else 0
@@ -205,7 +213,8 @@ def fake_sanitizer(tmp_path, monkeypatch):
     return str(script)
 
 
-def test_cli_summary_per_op(cli, fake_sanitizer, tmp_path):
+def test_cli_summary_per_op(cli, fake_sanitizer, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_CS_CALLS", str(tmp_path / "calls.jsonl"))
     result = cli("sanitize", "rmsnorm", "silu_and_mul", "--sanitizer", fake_sanitizer, "-j", "2", "--save")
     assert result.exit_code == 1, result.output
     flat = " ".join(result.stdout.replace("│", " ").split())
@@ -217,6 +226,9 @@ def test_cli_summary_per_op(cli, fake_sanitizer, tmp_path):
     assert [o["op"] for o in saved["ops"]] == ["rmsnorm", "silu_and_mul"] and saved["errors"] == 25
     assert "| rmsnorm | errors | 25 |" in (tmp_path / "saved" / "memcheck.md").read_text()
     assert (tmp_path / "logs" / "memcheck" / "rmsnorm.log").read_text() == sample("memcheck")
+    calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    ports = {c[c.index("--port") + 1] for c in calls}
+    assert ports == {str(core.BASE_PORT), str(core.BASE_PORT + core.PORTS_PER_JOB)}  # side by side: apart
 
 
 def test_cli_json(cli, fake_sanitizer):
@@ -237,6 +249,43 @@ def test_cli_op_timeout(cli, fake_sanitizer, monkeypatch):
     result = cli("sanitize", "silu_and_mul", "--sanitizer", fake_sanitizer, "--op-timeout", "1", "--json")
     assert result.exit_code == 1
     assert json.loads(result.stdout)["ops"][0]["status"] == "timed out"
+
+
+def test_cli_a_sanitizer_that_dies_is_no_clean_op(cli, fake_sanitizer, monkeypatch):
+    monkeypatch.setenv("FAKE_CS_BROKEN", "1")
+    result = cli("sanitize", "silu_and_mul", "--sanitizer", fake_sanitizer, "--json")
+    assert result.exit_code == 1 and json.loads(result.stdout)["ops"][0]["status"] == "sanitizer failed"
+
+
+def test_an_interrupted_run_ends_the_sanitizers_in_flight(fake_sanitizer, monkeypatch):
+    """Ctrl-C or SIGTERM (turned into the same by sigterm_interrupts) must not leave sanitizers running on the GPU:
+    here the fast op's report interrupts while the slow op's sanitizer sleeps for a minute."""
+    import time
+
+    monkeypatch.setenv("FAKE_CS_SLEEP", "60")
+    monkeypatch.setenv("FAKE_CS_SLEEP_FOR", "test_rmsnorm.py")
+    project = find_project(REPO_ROOT)
+    selected = core.select(project, ["rmsnorm", "silu_and_mul"])
+
+    def interrupt(result):
+        raise KeyboardInterrupt
+
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        core.run(project, selected, fake_sanitizer, "memcheck", jobs=2, on_done=interrupt)
+    assert time.monotonic() - start < 30 and not core._running
+
+
+def test_sigterm_becomes_an_interrupt():
+    import signal
+    import time
+
+    before = signal.getsignal(signal.SIGTERM)
+    with core.sigterm_interrupts():
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises as soon as the signal arrives
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 @pytest.mark.parametrize(
