@@ -591,11 +591,17 @@ def write_report(doc: dict, folder: Path, stem: str) -> list[Path]:
 
 
 def child_env() -> dict[str, str]:
-    """The environment of the profiled program: this process's import path first, so it imports the same
-    kernelkit, bench helpers and op library as `kernelkit bench` would here."""
+    """The environment of the profiled program: this process's import path first (what PYTHONPATH and .pth files
+    added: the project's package, a checkout's kernelkit), so it imports what `kernelkit bench` would here. The
+    interpreter's own folders are left out: the same interpreter finds them, after the standard library."""
     env = dict(os.environ)
-    paths = [p or os.getcwd() for p in sys.path]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if Path(p).is_dir()))
+    own = [Path(p).resolve() for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}]
+    paths = []
+    for entry in sys.path:
+        path = Path(entry or os.getcwd()).resolve()
+        if path.is_dir() and not any(path.is_relative_to(prefix) for prefix in own):
+            paths.append(str(path))
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     return env
 
 

@@ -14,16 +14,24 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 
-def _nvtx_range(name: str):
+@contextlib.contextmanager
+def _nvtx_range(name: str) -> Iterator[None]:
+    """An NVTX range around the profiled call (the GUI shows it); a torch without NVTX gets none: it is a label."""
     import torch
 
     try:
-        return torch.cuda.nvtx.range(name)
-    except (AttributeError, RuntimeError):  # a torch built without NVTX: the range is only a label for the GUI
-        return contextlib.nullcontext()
+        torch.cuda.nvtx.range_push(name)
+    except (AttributeError, RuntimeError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        torch.cuda.nvtx.range_pop()
 
 
 def main(argv: list[str] | None = None) -> int:

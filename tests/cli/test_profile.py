@@ -403,3 +403,39 @@ def test_finding_ncu_in_a_standalone_install(tmp_path, monkeypatch):
     assert cudatools.find(standalone) == found[0]
     with pytest.raises(KernelkitError, match="--ncu: /nowhere/ncu is not an executable ncu"):
         cudatools.find(cudatools.NCU, "/nowhere/ncu")
+
+
+def test_the_profiled_program_calls_the_op_once_between_start_and_stop(tmp_path, monkeypatch):
+    """kernelkit.perf.profile_target, with the GPU calls replaced by a log: warm-up calls, then exactly one call
+    between cudaProfilerStart and cudaProfilerStop, then the status file."""
+    import torch
+
+    from kernelkit.benchspec import OpBench
+    from kernelkit.perf import profile_target
+
+    events: list[str] = []
+    bench = OpBench(
+        op="fake",
+        cases=[Case(1, "float32", (("hidden", 8),)), Case(4, "float32", (("hidden", 8),))],
+        make_inputs=lambda case: events.append(f"inputs {case.label}") or {},
+        impls={"kernelkit": lambda inputs: events.append("call")},
+        reference=lambda inputs: None,
+        bytes_moved=lambda case: 0,
+    )
+    monkeypatch.setattr(harness, "load_bench", lambda project, op: bench)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: events.append("sync"))
+    monkeypatch.setattr(torch.cuda.profiler, "start", lambda: events.append("start"))
+    monkeypatch.setattr(torch.cuda.profiler, "stop", lambda: events.append("stop"))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: H100)
+    monkeypatch.chdir(REPO_ROOT)
+    status = tmp_path / "status.json"
+    assert profile_target.main(["fake", "T=4 hidden=8 float32", "--status", str(status), "--warmup", "2"]) == 0
+    assert events == ["inputs T=4 hidden=8 float32", "call", "call", "sync", "start", "call", "sync", "stop"]
+    assert json.loads(status.read_text()) == {"op": "fake", "case": "T=4 hidden=8 float32", "device": H100}
+
+
+def test_the_profiled_program_imports_what_this_process_imports(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "path", ["", str(tmp_path), sys.prefix + "/lib/not-there", str(Path(sys.prefix))])
+    monkeypatch.chdir(tmp_path.parent)
+    paths = ncu.child_env()["PYTHONPATH"].split(":")
+    assert paths == [str(tmp_path.parent.resolve()), str(tmp_path.resolve())]  # the interpreter's own folders: its own
