@@ -45,6 +45,9 @@ PREFIX = "========="
 # The sanitizer's exit status when it reported errors: not 1, which pytest returns for failed tests.
 ERROR_EXITCODE = 86
 DEFAULT_PRINT_LIMIT = 20
+# memcheck --padding: bytes of guard after every allocation, so a write just past a tensor's end that would land in
+# the next allocation (cudaMalloc packs small ones) is still out of bounds; covers a 16-byte vector store and more.
+DEFAULT_PADDING = 256
 
 # What it says of a tracked process that never initialised CUDA (a compiler or shell the tests start: with
 # --target-processes all every child is tracked): no finding.
@@ -189,7 +192,13 @@ PORTS_PER_JOB = 16
 
 
 def sanitizer_command(
-    path: str, tool: str, print_limit: int, log: Path, api_errors: bool = False, port: int | None = None
+    path: str,
+    tool: str,
+    print_limit: int,
+    log: Path,
+    api_errors: bool = False,
+    port: int | None = None,
+    padding: int = DEFAULT_PADDING,
 ) -> list[str]:
     if tool not in TOOLS:
         raise KernelkitError(f"--tool {tool}: expected one of {', '.join(TOOLS)}", exit_code=2)
@@ -208,7 +217,7 @@ def sanitizer_command(
     if tool == "memcheck":
         # torch and Triton probe the driver with calls that may fail by design (an absent entry point, a peer
         # query); the library's own launch errors already fail its tests. --api-errors reports them all.
-        cmd += ["--report-api-errors", "all" if api_errors else "no"]
+        cmd += ["--report-api-errors", "all" if api_errors else "no", "--padding", str(padding)]
     return cmd
 
 
@@ -345,13 +354,14 @@ def run_op(
     timeout: float | None = None,
     api_errors: bool = False,
     port: int | None = None,
+    padding: int = DEFAULT_PADDING,
 ) -> OpResult:
     folder = log_folder(project, tool)
     folder.mkdir(parents=True, exist_ok=True)
     log, junit, out = folder / f"{op}.log", folder / f"{op}.xml", folder / f"{op}.pytest.log"
     for stale in (log, junit, out):
         stale.unlink(missing_ok=True)
-    cmd = sanitizer_command(sanitizer, tool, print_limit, log, api_errors, port)
+    cmd = sanitizer_command(sanitizer, tool, print_limit, log, api_errors, port, padding)
     cmd += [sys.executable, "-m", "pytest", str(test_file), "-m", "gpu", "-p", "no:cacheprovider", "-q"]
     cmd += [f"--junitxml={junit}", "-o", "junit_family=xunit2"] + (["-k", keyword] if keyword else [])
     start = time.monotonic()

@@ -38,6 +38,10 @@ def sanitize(
     api_errors: Annotated[
         bool, typer.Option("--api-errors", help="memcheck: also report failed CUDA API calls (torch's probes too).")
     ] = False,
+    padding: Annotated[
+        int,
+        typer.Option("--padding", min=0, metavar="BYTES", help="memcheck: guard bytes after every allocation."),
+    ] = core.DEFAULT_PADDING,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON (for scripts).")] = False,
     save: Annotated[
         bool, typer.Option("--save", help="Write the summary to benchmarks/sanitize/<device>/<tool>.json and .md.")
@@ -93,6 +97,7 @@ def sanitize(
             keyword=keyword,
             timeout=op_timeout,
             api_errors=api_errors,
+            padding=padding,
         )
     doc = core.summary_document(results, tool, device, commit, date)
     if save:

@@ -154,6 +154,7 @@ def test_sanitizer_command():
         assert part in text
     assert f"--error-exitcode {core.ERROR_EXITCODE}" in text and core.ERROR_EXITCODE != 1
     assert "--report-api-errors no" in text and "--check-exit-code no" in text
+    assert f"--padding {core.DEFAULT_PADDING}" in text  # a store just past a tensor lands in guard bytes
     assert "--report-api-errors all" in " ".join(core.sanitizer_command("/cs", "memcheck", 7, Path("l"), True))
     assert "--report-api-errors" not in core.sanitizer_command("/cs", "racecheck", 7, Path("l"))
     with pytest.raises(KernelkitError, match="expected one of memcheck, racecheck, initcheck, synccheck"):
