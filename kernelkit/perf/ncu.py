@@ -399,7 +399,9 @@ def ceiling_verdict(bench: OpBench, case: Case, total_us: float, ceilings: Ceili
     )
 
 
-def verdict_line(v: CeilingVerdict, ceilings: Ceilings, total_us: float, n_kernels: int) -> str:
+def verdict_line(
+    v: CeilingVerdict, ceilings: Ceilings, total_us: float, n_kernels: int, dram_bytes: float | None = None
+) -> str:
     if v.bound == "copy_gbs":
         floor = f"the bench's {_bytes(v.bytes_moved)} at the measured copy bandwidth, {ceilings.copy_gbs:,.0f} GB/s"
     else:
@@ -416,6 +418,10 @@ def verdict_line(v: CeilingVerdict, ceilings: Ceilings, total_us: float, n_kerne
             f"; a copy of the same bytes takes {v.size_copy_us:.2f} µs, so this runs at {v.pct_of_size_copy:.0f}% "
             "of its speed"
         )
+    if dram_bytes and v.bytes_moved:
+        text += (
+            f"; ncu counted {_bytes(dram_bytes)} of DRAM traffic, {dram_bytes / v.bytes_moved:.2f}× the model's bytes"
+        )
     return text
 
 
@@ -430,6 +436,7 @@ def report_document(
     commit: str,
 ) -> dict:
     total = sum(k.duration_us or 0.0 for k in kernels)
+    dram = sum(k.dram_bytes for k in kernels if k.dram_bytes is not None) or None
     return {
         "op": op,
         "case": case.label,
@@ -441,7 +448,8 @@ def report_document(
         "total_us": total,
         "kernels": [{**asdict(k), "summary": describe(k)} for k in kernels],
         "ceiling": asdict(verdict) if verdict else None,
-        "ceiling_summary": verdict_line(verdict, ceilings, total, len(kernels)) if verdict and ceilings else None,
+        "dram_bytes": dram,
+        "ceiling_summary": verdict_line(verdict, ceilings, total, len(kernels), dram) if verdict and ceilings else None,
         "files": files,
     }
 

@@ -201,6 +201,9 @@ def test_report_document_and_markdown(tmp_path):
     assert "# kernelkit profile — rmsnorm (T=16384 hidden=8192 bfloat16)" in text
     assert "## tensor_absmax_kernel<__nv_bfloat16, 8>" in text and "## tensor_quant_kernel<__nv_bfloat16, 8>" in text
     assert "Vs the ceiling: 2 kernels" in text and "`x.ncu-rep`" in text
+    dram = 117_440_512 + 1_024 + 117_442_048 + 58_720_256
+    assert doc["dram_bytes"] == dram
+    assert f"ncu counted 293.6 MB of DRAM traffic, {dram / verdict.bytes_moved:.2f}× the model's bytes" in text
     paths = ncu.write_report(doc, tmp_path / "out", "x")
     assert [p.name for p in paths] == ["x.json", "x.md"] and json.loads(paths[0].read_text())["op"] == "rmsnorm"
 
