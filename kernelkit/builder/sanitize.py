@@ -291,6 +291,7 @@ class OpResult:
 # signal to kernelkit does not reach; `run` ends them when it is interrupted.
 _running: set[subprocess.Popen] = set()
 _running_lock = threading.Lock()
+_stopping = threading.Event()  # set once a run is interrupted: no further sanitizer starts
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -366,19 +367,21 @@ def run_op(
     cmd += [f"--junitxml={junit}", "-o", "junit_family=xunit2"] + (["-k", keyword] if keyword else [])
     start = time.monotonic()
     with out.open("w") as sink:
-        try:
-            # Its own session: a timeout ends the sanitizer, pytest and whatever they started, together.
-            proc = subprocess.Popen(
-                cmd,
-                cwd=project.root,
-                env=sanitizer_env(),
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise KernelkitError(f"cannot run {sanitizer}: {exc.strerror or exc}") from None
-        with _running_lock:
+        with _running_lock:  # started and registered at once: an interrupt in between would miss it
+            if _stopping.is_set():
+                raise KernelkitError("interrupted before this op's run started")
+            try:
+                # Its own session: a timeout ends the sanitizer, pytest and whatever they started, together.
+                proc = subprocess.Popen(
+                    cmd,
+                    cwd=project.root,
+                    env=sanitizer_env(),
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise KernelkitError(f"cannot run {sanitizer}: {exc.strerror or exc}") from None
             _running.add(proc)
         try:
             code: int | None = proc.wait(timeout=timeout)
@@ -418,6 +421,7 @@ def run(
 ) -> list[OpResult]:
     """Every selected op, `jobs` at a time; `on_done` hears of each as it finishes. Results in the selection's order."""
     jobs = max(1, jobs)
+    _stopping.clear()
     slots: queue.Queue[int] = queue.Queue()
     for slot in range(jobs):
         slots.put(slot)
@@ -443,6 +447,7 @@ def run(
             for future in futures:
                 future.cancel()
             with _running_lock:
+                _stopping.set()
                 for proc in list(_running):
                     _kill(proc)
             raise
