@@ -13,6 +13,9 @@
 #   6b''. (awaiting) the same for the ops listed as awaiting their first device run;
 #   6c. (peer) FlashInfer's kernels side by side (.peer/ carried; PEER_ARGS e.g. --ops rope);
 #   7. eager host time per call (tools/eager_overhead.py), and of a carried earlier build in .ab/old-python.
+#   8. (profile) kernelkit profile --save of a norm and a quant op (PROFILE_OPS), reports under $OUT/profiles;
+#   9. (sanitize) kernelkit sanitize --tool memcheck over every op (SANITIZE_JOBS at a time, SANITIZE_OP_TIMEOUT per
+#      op, the step bounded by STEP_TIMEOUT), the summary and the logs under $OUT/sanitize.
 # Logs and results under $OUT. Carry library/python/kernelkit_ops/_kernelkit_ops.so and .whl/.
 set -uo pipefail
 export PYTHONUNBUFFERED=1
@@ -31,7 +34,7 @@ step() {  # step NAME CMD...: run, log to $OUT/NAME.log, remember the verdict
   timeout "${STEP_TIMEOUT:-0}" "$@" > >(tee "$OUT/$name.log") 2>&1
   local rc=$?
   sleep 0.2
-  summary+=("$(printf '%-24s rc=%-3s %4ss  %s' "$name" "$rc" "$((SECONDS - t0))" "$(grep -aE '[0-9]+ (passed|failed)|check passed|built in' "$OUT/$name.log" | tail -1 | cut -c1-110)")")
+  summary+=("$(printf '%-24s rc=%-3s %4ss  %s' "$name" "$rc" "$((SECONDS - t0))" "$(grep -aE '[0-9]+ (passed|failed)|check passed|built in|of the ceiling|sanitizer error' "$OUT/$name.log" | tail -1 | cut -c1-110)")")
   # the archive after every step: a run cut short by the device's limit still returns what finished
   printf '%s\n' "${summary[@]}" > "$OUT/summary.txt"
   tar -czf "$RESULTS/gpu-check.tgz" -C "$OUT" .
@@ -141,6 +144,22 @@ if [[ " $PHASES " == *" bench "* ]]; then
   step bench "$py" -m kernelkit bench --save --plot --json "$OUT/bench-first.json" --compare committed
   step bench-again "$py" -m kernelkit bench --json "$OUT/bench-second.json" --compare "$OUT/bench-first.json"
   cp benchmarks/results/*/*.md benchmarks/results/*/*.png "$OUT/" 2>/dev/null
+fi
+
+if [[ " $PHASES " == *" profile "* ]]; then
+  # each op's largest bench case under Nsight Compute, saved to benchmarks/profiles/<device>/ (to commit)
+  for op in ${PROFILE_OPS:-rmsnorm sgl_per_token_group_quant_fp8}; do
+    step "profile-$op" "$py" -m kernelkit profile "$op" --save
+  done
+  mkdir -p "$OUT/profiles" && cp benchmarks/profiles/*/* "$OUT/profiles/" 2>/dev/null
+fi
+
+if [[ " $PHASES " == *" sanitize "* ]]; then
+  # every op's GPU tests under memcheck; --save rewrites the summary after each op, so a step stopped by
+  # STEP_TIMEOUT still returns what finished
+  step sanitize "$py" -m kernelkit sanitize --tool memcheck -j "${SANITIZE_JOBS:-8}" \
+    --op-timeout "${SANITIZE_OP_TIMEOUT:-420}" --save
+  mkdir -p "$OUT/sanitize" && cp benchmarks/sanitize/*/* build/sanitize/memcheck/*.log "$OUT/sanitize/" 2>/dev/null
 fi
 
 echo; echo "=== summary"; printf '%s\n' "${summary[@]}" | tee "$OUT/summary.txt"

@@ -5,7 +5,21 @@ from __future__ import annotations
 import typer
 
 from kernelkit import __version__
-from kernelkit.cli import bench, build, check, doctor, init, list_ops, new, release, remove, size, test
+from kernelkit.cli import (
+    bench,
+    build,
+    check,
+    doctor,
+    init,
+    list_ops,
+    new,
+    profile,
+    release,
+    remove,
+    sanitize,
+    size,
+    test,
+)
 from kernelkit.cli._ui import console
 
 app = typer.Typer(
@@ -39,6 +53,8 @@ app.command("bench")(bench.bench)
 app.command("check")(check.check)
 app.command("list")(list_ops.list_ops)
 app.command("size")(size.size)
+app.command("profile")(profile.profile)
+app.command("sanitize")(sanitize.sanitize)
 app.command("remove")(remove.remove)
 app.command("init")(init.init)
 app.command("doctor")(doctor.doctor)
