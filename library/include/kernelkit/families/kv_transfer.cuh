@@ -126,7 +126,10 @@ __device__ __forceinline__ void copy_unaligned(char* dst, const char* src) {
   if constexpr (BYTES == 1) {
     *dst = *src;
   } else {
-    using Half = std::conditional_t<BYTES == 16, uint2, std::conditional_t<BYTES == 8, uint32_t, uint16_t>>;
+    using Half =
+        std::conditional_t<BYTES == 16, uint2,
+                           std::conditional_t<BYTES == 8, uint32_t, std::conditional_t<BYTES == 4, uint16_t, uint8_t>>>;
+    static_assert(sizeof(Half) * 2 == BYTES, "a word is copied as two halves");
     constexpr int kHalf = BYTES / 2;
     if (((reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src)) & (kHalf - 1)) == 0) {
       store_word<Half>(dst, load_word<Half>(src));
