@@ -15,7 +15,7 @@ from __future__ import annotations
 import kernelkit_ops
 import pytest
 import torch
-from scaled_mm_cases import OUT_DTYPES, OUT_ULP, assert_within, requires_cutlass, rms
+from scaled_mm_cases import OPCHECK_UTILS_FP8, OUT_DTYPES, OUT_ULP, assert_within, requires_cutlass, rms
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 OP = "bmm_fp8"
@@ -257,7 +257,9 @@ def test_empty_sizes():
 def test_opcheck():
     A, B, As, Bs = make_case(4, 40, 128, 64, seed=2)
     out = torch.empty(4, 40, 64, device="cuda", dtype=torch.bfloat16)
-    torch.library.opcheck(torch_op(), (out, A, B, As, Bs))
+    a_bytes, b_bytes = A.view(torch.uint8).clone(), B.view(torch.uint8).clone()
+    torch.library.opcheck(torch_op(), (out, A, B, As, Bs), test_utils=OPCHECK_UTILS_FP8)
+    assert torch.equal(A.view(torch.uint8), a_bytes) and torch.equal(B.view(torch.uint8), b_bytes)
 
 
 @pytest.mark.gpu
