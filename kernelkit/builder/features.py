@@ -1,9 +1,11 @@
 """What the built op library was compiled with, read from the library file itself.
 
-csrc/library.cc embeds one NUL-terminated string in every build, e.g. `KERNELKIT_FEATURES:fp4=1`
-(`fp4=0` without KERNELKIT_ENABLE_FP4). `list`, `doctor` and `bench` read it from the .so's bytes:
-no import, no torch, no CUDA, a few milliseconds. The Python package reads the same string from
-the loaded library (`<package>.fp4_enabled()`), so both always agree with the build.
+csrc/library.cc embeds one NUL-terminated string in every build, e.g.
+`KERNELKIT_FEATURES:fp4=0,cutlass=1,archs=90a+100a` (`fp4=0` without KERNELKIT_ENABLE_FP4; `archs` the SASS
+targets of KERNELKIT_CUDA_ARCHS, which the package's import-time arch guard checks against the GPUs). `list`,
+`doctor` and `bench` read it from the .so's bytes: no import, no torch, no CUDA, a few milliseconds. The Python
+package reads the same string from the loaded library (`<package>.fp4_enabled()`), so both always agree with the
+build.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 from kernelkit.project import Project
 
 MARKER = b"KERNELKIT_FEATURES:"
-_ENTRY_RE = re.compile(rb"KERNELKIT_FEATURES:((?:[a-z0-9_]+=[A-Za-z0-9_.]*)(?:,[a-z0-9_]+=[A-Za-z0-9_.]*)*)\x00")
+# Values are [A-Za-z0-9_.+]: `+` joins the list of archs (`archs=90a+100a`), since `,` separates the entries.
+_ENTRY_RE = re.compile(rb"KERNELKIT_FEATURES:((?:[a-z0-9_]+=[A-Za-z0-9_.+]*)(?:,[a-z0-9_]+=[A-Za-z0-9_.+]*)*)\x00")
 FP4_REBUILD = "kernelkit build --fp4"
 
 
