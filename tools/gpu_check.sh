@@ -9,6 +9,7 @@
 #   6. kernelkit bench --save --plot of the library's ops against the committed results, then again
 #      compared to the first run;
 #   5b. (archguard) a copy built for sm_100a refuses to import on the H100 with the arch guard's message;
+#   5c. (wheel) the kernelkit-ops wheel (carried in dist/, else built) installed alone with torch runs ops;
 #   6b. (benchnew) kernelkit bench --save of only the ops in BENCH_OPS;
 #   6b'. (benchgroups) the same per group of BENCH_GROUPS, one results file and a time bound each;
 #   6b''. (awaiting) the same for the ops listed as awaiting their first device run;
@@ -113,6 +114,19 @@ if [[ " $PHASES " == *" archguard "* ]]; then
     && step archguard-import "$py" tools/archguard_probe.py "$ag/library/python" 100a
   if [[ ! -f library/python/kernelkit_ops/_kernelkit_ops.so ]]; then step archguard-own-build "$py" -m kernelkit build; fi
   step archguard-tests env PYTHONPATH="$REPO:$REPO/library/python" "$py" -m pytest tests/cli/test_arch_guard.py -v -p no:cacheprovider
+fi
+
+if [[ " $PHASES " == *" wheel "* ]]; then
+  # The kernelkit-ops wheel installed alone (a fresh venv with only torch and its dependencies) imports and runs ops
+  # on the GPU (issue 26; tools/wheel_probe.py). The wheel carried in dist/ (built on the CPU machine against its
+  # torch: `pip wheel ./library --no-build-isolation --no-deps -w dist/` or `kernelkit release --wheel`), else one
+  # built here.
+  whl=$(ls dist/kernelkit_ops-*.whl 2>/dev/null | head -1)
+  if [[ -z "$whl" ]]; then
+    step wheel-build "$py" -m pip wheel ./library --no-build-isolation --no-deps -w /tmp/kk-wheel
+    whl=$(ls /tmp/kk-wheel/kernelkit_ops-*.whl 2>/dev/null | head -1)
+  fi
+  if [[ -n "$whl" ]]; then step wheel-alone env PYTHONPATH="$REPO" "$py" tools/wheel_probe.py "$whl"; fi
 fi
 
 if [[ " $PHASES " == *" benchnew "* ]]; then
