@@ -1,8 +1,8 @@
 """`kernelkit release`: bump the version everywhere it lives, write the changelog, commit and tag.
 
 A release is planned first (every refusal happens there, before anything is touched), then carried
-out in steps: the files (through `transaction.apply`, atomic), the optional wheel build and import
-check, the commit, the annotated tag. If any step fails or Ctrl-C comes before the tag is made,
+out in steps: the files (through `transaction.apply`, atomic), the optional wheel builds and import
+checks, the commit, the annotated tag. If any step fails or Ctrl-C comes before the tag is made,
 everything done so far is undone (tag deleted, HEAD and index reset to the commit we started from,
 files rewritten from the bytes saved before), so the repository is exactly as it was.
 
@@ -10,9 +10,14 @@ A journal (`.kernelkit-release.json`, written before the first file) survives a 
 outright: the next command undoes a release cut off before its commit, and `kernelkit release`
 finishes one cut off between its commit and its tag (it tags the commit); other commands say so.
 
-The version lives in pyproject.toml ([project].version), in `__version__` of the op library's
-package (and of the `kernelkit` package when the project is kernelkit itself), and in any file
+The version lives in pyproject.toml ([project].version), in the library's own `<library-dir>/pyproject.toml`
+when the library is a distribution of its own (kernelkit: `kernelkit-ops` beside the CLI), in `__version__` of
+the op library's package (and of the `kernelkit` package when the project is kernelkit itself), and in any file
 listed in `[tool.kernelkit] version-files`; they must all agree before a bump.
+
+`--wheel` builds one wheel per distribution into dist/: the library's gets the manylinux tag that the audit of
+its compiled library proves (kernelkit/builder/manylinux.py) and is imported in a fresh venv where only torch is
+installed; the CLI's is pure Python (py3-none-any).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -33,10 +39,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.requirements import Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from kernelkit.builder import buildsys
+from kernelkit.builder import buildsys, manylinux
 from kernelkit.builder.toolchain import find_nvcc, tool_env
 from kernelkit.codegen import transaction
 from kernelkit.errors import KernelkitError
@@ -179,12 +186,22 @@ def _read(path: Path) -> str:
     return path.read_bytes().decode("utf-8")
 
 
-def _pyproject_spot(project: Project) -> VersionSpot:
-    path = project.root / PYPROJECT
+def library_pyproject(project: Project) -> Path | None:
+    """The op library's own pyproject.toml (`<library-dir>/pyproject.toml`), when the library is a distribution of
+    its own beside the project's (kernelkit: `kernelkit-ops` beside the CLI); None when one pyproject builds all."""
+    path = project.library_dir / PYPROJECT
+    if not path.is_file() or path.resolve() == (project.root / PYPROJECT).resolve():
+        return None
+    return path
+
+
+def _pyproject_spot(project: Project, path: Path | None = None) -> VersionSpot:
+    path = path or project.root / PYPROJECT
+    rel = layout.rel(project, path)
     version = tomllib.loads(_read(path)).get("project", {}).get("version")
     if not isinstance(version, str):
         raise KernelkitError(
-            f"{PYPROJECT}: no [project].version string (a dynamic version is not supported by `kernelkit release`)"
+            f"{rel}: no [project].version string (a dynamic version is not supported by `kernelkit release`)"
         )
     return VersionSpot(path, version, "pyproject")
 
@@ -231,6 +248,9 @@ def _extra_version_files(project: Project) -> list[Path]:
 def version_spots(project: Project) -> list[VersionSpot]:
     """Every place the version lives, pyproject.toml first."""
     spots = [_pyproject_spot(project)]
+    library = library_pyproject(project)
+    if library is not None:  # the library's distribution: released with the same version
+        spots.append(_pyproject_spot(project, library))
     cli_init = project.root / "kernelkit" / "__init__.py"  # the project is kernelkit itself
     builtin = [layout.init_file(project)] if not cli_init.is_file() else [cli_init, layout.init_file(project)]
     for path, allow_plain in [*((p, False) for p in builtin), *((p, True) for p in _extra_version_files(project))]:
@@ -451,7 +471,7 @@ def plan_release(project: Project, bump: str, *, wheel: bool = False, today: dat
             details=[f"{f.where}: {f.op}: {f.message}" for f in findings],
         )
     if wheel:
-        buildsys.check_requisites()  # a missing nvcc/cmake/ninja refuses now, not after the files are written
+        check_wheel_tools(project)  # a missing nvcc/cmake/ninja/wheel refuses now, not after the files are written
 
     previous = last_tag(root)
     ops = op_changes(project, previous)
@@ -483,13 +503,48 @@ def plan_release(project: Project, bump: str, *, wheel: bool = False, today: dat
 
 
 @dataclass(frozen=True)
+class Distribution:
+    """One wheel the release builds: its project name and the folder holding its pyproject.toml."""
+
+    name: str
+    source: Path
+
+
+def distributions(project: Project) -> list[Distribution]:
+    """The library's own distribution first (when it has one), then the project's."""
+    dists = []
+    for pyproject in (library_pyproject(project), project.root / PYPROJECT):
+        if pyproject is not None:
+            dists.append(Distribution(tomllib.loads(_read(pyproject))["project"]["name"], pyproject.parent))
+    return dists
+
+
+@dataclass(frozen=True)
 class WheelCheck:
     path: Path
     size: int
     imported: dict[str, str]  # module -> the __version__ it reported in the fresh venv
+    tag: str = "any"  # the platform tag: manylinux_2_X_<arch> for a wheel with a compiled library
+    audits: tuple[manylinux.LibraryAudit, ...] = ()
+    ops: int | None = None  # ops registered in torch.ops.<namespace> by the library wheel's import
+    alone: bool = False  # imported where nothing but torch (and torch's own dependencies) is installed
 
     def to_json(self) -> dict:
-        return {"path": str(self.path), "size": self.size, "imported": self.imported}
+        return {
+            "path": str(self.path),
+            "size": self.size,
+            "imported": self.imported,
+            "tag": self.tag,
+            "audits": [a.to_json() for a in self.audits],
+            "ops": self.ops,
+            "alone_with_torch": self.alone,
+        }
+
+
+@dataclass(frozen=True)
+class BuiltWheel:
+    path: Path
+    audits: tuple[manylinux.LibraryAudit, ...] = ()  # of its compiled libraries (none in a pure wheel)
 
 
 def _wheels(dist: Path, name: str, version: str) -> list[Path]:
@@ -504,52 +559,153 @@ def _wheels(dist: Path, name: str, version: str) -> list[Path]:
     return found
 
 
-def build_wheel(project: Project, version: str) -> Path:
-    """`pip wheel .` into dist/, with this Python (its torch and scikit-build-core: no isolation)."""
-    name = tomllib.loads(_read(project.root / PYPROJECT))["project"]["name"]
+def _is_platform_wheel(wheel: Path) -> bool:
+    return any(tag.platform != "any" for tag in parse_wheel_filename(wheel.name)[3])
+
+
+def check_wheel_tools(project: Project) -> None:
+    """Refuse, before anything is written, when a tool the wheel build needs is missing."""
+    buildsys.check_requisites()  # nvcc, cmake, ninja: the library wheel compiles the library
+    if importlib.util.find_spec("wheel") is None:
+        raise KernelkitError(
+            "kernelkit release --wheel gives the library wheel its manylinux tag with the `wheel` package's "
+            "`wheel tags`; install it: pip install 'wheel>=0.40'"
+        )
+    for dist in distributions(project):
+        table = tomllib.loads(_read(dist.source / PYPROJECT)).get("tool", {}).get("scikit-build", {})
+        if "force-include" in table.get("wheel", {}):
+            try:
+                found = importlib.metadata.version("scikit-build-core")
+            except importlib.metadata.PackageNotFoundError:
+                found = None
+            if found is None or Version(found) < Version("1.0"):
+                raise KernelkitError(
+                    f"{layout.rel(project, dist.source / PYPROJECT)} uses wheel.force-include, which needs "
+                    f"scikit-build-core >= 1.0 (this Python has {found or 'none'}): "
+                    "pip install 'scikit-build-core>=1.0'"
+                )
+
+
+def build_wheels(project: Project, version: str, on_step: Callable[[str], None] | None = None) -> list[BuiltWheel]:
+    """Every distribution's wheel into dist/ (`pip wheel` with this Python's torch and scikit-build-core: no
+    isolation); a wheel with a compiled library is audited and retagged with the manylinux tag the audit proves."""
+    say = on_step or (lambda message: None)
     env = tool_env(project.root)
     nvcc = find_nvcc()
     if nvcc.path:
         env.setdefault("CUDACXX", nvcc.path)
-    cmd = [sys.executable, "-m", "pip", "wheel", ".", "--no-build-isolation", "--no-deps", "-w", "dist/"]
-    proc = subprocess.run(cmd, cwd=project.root, env=env, capture_output=True, text=True)
-    log = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        raise KernelkitError(
-            f"the wheel build failed (`{' '.join(cmd[1:])}`, exit {proc.returncode})",
-            details=buildsys.extract_errors(log) or log.splitlines()[-25:],
-        )
-    wheels = _wheels(project.root / "dist", name, version)
-    if not wheels:
-        raise KernelkitError(f"the wheel build succeeded but dist/ holds no {name} {version} wheel")
-    return max(wheels, key=lambda p: p.stat().st_mtime_ns)
+    dist_dir = project.root / "dist"
+    built = []
+    for dist in distributions(project):
+        # "./library", not "library": pip reads a bare name as a requirement to fetch, not a folder
+        source = "." if dist.source == project.root else f"./{layout.rel(project, dist.source)}"
+        table = tomllib.loads(_read(dist.source / PYPROJECT)).get("tool", {}).get("scikit-build", {})
+        compiles = table.get("wheel", {}).get("cmake", True) is not False
+        say(f"building the {dist.name} wheel" + (" (compiles the library)" if compiles else ""))
+        cmd = [sys.executable, "-m", "pip", "wheel", source, "--no-build-isolation", "--no-deps", "-w", "dist/"]
+        proc = subprocess.run(cmd, cwd=project.root, env=env, capture_output=True, text=True)
+        log = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            raise KernelkitError(
+                f"the {dist.name} wheel build failed (`{' '.join(cmd[1:])}`, exit {proc.returncode})",
+                details=buildsys.extract_errors(log) or log.splitlines()[-25:],
+            )
+        wheels = _wheels(dist_dir, dist.name, version)
+        if not wheels:
+            raise KernelkitError(f"the wheel build succeeded but dist/ holds no {dist.name} {version} wheel")
+        wheel = max(wheels, key=lambda p: p.stat().st_mtime_ns)
+        audits: tuple[manylinux.LibraryAudit, ...] = ()
+        if _is_platform_wheel(wheel):
+            say(f"auditing {wheel.name} for a manylinux tag")
+            audits = tuple(manylinux.audit_wheel(wheel))
+            tag = manylinux.wheel_tag(list(audits))
+            if tag:
+                wheel = manylinux.retag(wheel, tag)
+        built.append(BuiltWheel(wheel, audits))
+    return built
 
 
 _IMPORT_CHECK = """
 import importlib, json, sys
-out = {}
-for name in sys.argv[1:]:
+request = json.loads(sys.argv[1])
+out = {"modules": {}, "ops": None, "project_files": None}
+for name in request["modules"]:
     module = importlib.import_module(name)
     top = sys.modules[name.split(".")[0]]
-    out[name] = {"version": getattr(top, "__version__", None), "file": module.__file__}
+    out["modules"][name] = {"version": getattr(top, "__version__", None), "file": module.__file__}
+if request["namespace"]:
+    import torch
+    prefix = request["namespace"] + "::"
+    out["ops"] = sorted(n[len(prefix):] for n in torch._C._dispatch_get_all_op_names() if n.startswith(prefix))
+if "kernelkit.cli" in request["modules"]:
+    from kernelkit.codegen.initproject import generic_source_root
+    out["project_files"] = str(generic_source_root())
 print(json.dumps(out))
 """
 
 
-def check_wheel(project: Project, wheel: Path, version: str) -> WheelCheck:
-    """Install the wheel alone in a fresh venv and import it there; every module must say `version`."""
+def _torch_closure() -> list[importlib.metadata.Distribution]:
+    """torch and every distribution it requires, transitively (as installed in this Python)."""
+    found: dict[str, importlib.metadata.Distribution] = {}
+    todo = ["torch"]
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name in found:
+            continue
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue  # an optional dependency this platform does without
+        found[name] = dist
+        for text in dist.requires or []:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return list(found.values())
+
+
+def _torch_only_site(folder: Path) -> Path | None:
+    """A folder holding only torch and its dependencies (links to this Python's installed copies): the site a fresh
+    venv gets, so the library wheel is imported where nothing else is installed. None when torch's files are not
+    listed (a torch installed without a RECORD, e.g. by a system package manager)."""
+    folder.mkdir(parents=True)
+    for dist in _torch_closure():
+        base = Path(dist.locate_file(""))
+        for rel in dist.files or []:
+            top = Path(rel).parts[0] if Path(rel).parts else ""
+            if not top or top == ".." or (folder / top).exists():
+                continue
+            source = base / top
+            if source.exists():
+                (folder / top).symlink_to(source, target_is_directory=source.is_dir())
+    return folder if (folder / "torch" / "__init__.py").is_file() else None
+
+
+def _wheel_names(wheel: Path) -> set[str]:
     try:
         with zipfile.ZipFile(wheel) as zf:
-            names = set(zf.namelist())
+            return set(zf.namelist())
     except (zipfile.BadZipFile, OSError) as exc:
         raise KernelkitError(f"wheel check: {wheel} is not a valid wheel ({exc})") from None
-    modules = [project.name]
-    if "kernelkit/cli/__init__.py" in names:
-        modules.append("kernelkit.cli")
+
+
+def check_wheel(project: Project, built: BuiltWheel, version: str) -> WheelCheck:
+    """Install the wheel alone in a fresh venv and import it there; every module must say `version`.
+
+    The library's wheel (it holds the package) goes where only torch and torch's dependencies are installed, so
+    it is proven to need nothing else; `pip check` confirms its declared dependencies are met there, and its
+    import must register ops in torch.ops.<namespace>, each one the project defines. Any other wheel (the CLI)
+    gets this Python's site-packages for its dependencies."""
+    wheel = built.path
+    names = _wheel_names(wheel)
+    library = f"{project.name}/__init__.py" in names
+    cli = "kernelkit/cli/__init__.py" in names
+    modules = ([project.name] if library else []) + (["kernelkit.cli"] if cli else [])
+    if not modules:
+        raise KernelkitError(f"wheel check: {wheel.name} holds neither {project.name} nor the kernelkit CLI")
     torch_spec = importlib.util.find_spec("torch")
     if torch_spec is None or torch_spec.origin is None:
         raise KernelkitError(f"cannot check the wheel: this Python ({sys.executable}) has no torch")
-    torch_parent = Path(torch_spec.origin).parent.parent
 
     with tempfile.TemporaryDirectory(prefix="kernelkit-wheel-check-") as tmp:
         venv = Path(tmp) / "venv"
@@ -563,11 +719,12 @@ def check_wheel(project: Project, wheel: Path, version: str) -> WheelCheck:
             proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
             if proc.returncode != 0:
                 raise KernelkitError(
-                    f"wheel check: {what} failed (exit {proc.returncode})",
+                    f"wheel check of {wheel.name}: {what} failed (exit {proc.returncode})",
                     details=(proc.stdout + proc.stderr).splitlines()[-25:],
                 )
             return proc.stdout
 
+        pip = [sys.executable, "-m", "pip", "--python", str(python)]
         # No pip inside: this Python's pip installs into it (--python), which also works where the
         # base Python lacks ensurepip.
         run([sys.executable, "-m", "venv", "--without-pip", str(venv)], "creating a venv")
@@ -576,35 +733,52 @@ def check_wheel(project: Project, wheel: Path, version: str) -> WheelCheck:
                 [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], "locating the venv"
             ).strip()
         )
-        # torch is a multi-GB dependency: rather than install it again, the fresh venv sees this
-        # Python's torch through a .pth line (it comes after the venv's own site-packages, so the
-        # wheel's packages win over anything else living next to torch).
-        (site / "_kernelkit_wheel_check_torch.pth").write_text(f"{torch_parent}\n")
-        run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "--python",
-                str(python),
-                "install",
-                "--no-deps",
-                "--no-index",
-                "--quiet",
-                str(wheel),
-            ],
-            "pip install of the wheel",
-        )
-        out = run([str(python), "-c", _IMPORT_CHECK, *modules], f"importing {', '.join(modules)} from the wheel")
-        imported = json.loads(out.strip().splitlines()[-1])
-        for module, info in imported.items():
+        # torch is a multi-GB dependency: rather than install it again, the fresh venv sees this Python's torch
+        # through a .pth line (after the venv's own site-packages, so the wheel's packages win). The library wheel
+        # sees a folder of only torch and its dependencies; the CLI wheel this Python's whole site-packages.
+        deps = _torch_only_site(Path(tmp) / "torch-only") if library and not cli else None
+        alone = deps is not None
+        deps = deps or Path(torch_spec.origin).parent.parent
+        (site / "_kernelkit_wheel_check_torch.pth").write_text(f"{deps}\n")
+        run([*pip, "install", "--no-deps", "--no-index", "--quiet", str(wheel)], "pip install of the wheel")
+        if alone:
+            run([*pip, "check"], "`pip check` (are its requirements met by torch alone?)")
+        request = {"modules": modules, "namespace": project.namespace if library else None}
+        out = run([str(python), "-c", _IMPORT_CHECK, json.dumps(request)], f"importing {', '.join(modules)}")
+        result = json.loads(out.strip().splitlines()[-1])
+        for module, info in result["modules"].items():
             if not Path(info["file"]).resolve().is_relative_to(site.resolve()):
                 raise KernelkitError(
                     f"wheel check: {module} was imported from {info['file']}, not from the installed wheel"
                 )
             if info["version"] != version:
                 raise KernelkitError(f"wheel check: {module} reports version {info['version']}, expected {version}")
-    return WheelCheck(wheel, wheel.stat().st_size, {m: info["version"] for m, info in imported.items()})
+        if library:
+            known = set(schemas_of(project))
+            if not result["ops"]:
+                raise KernelkitError(
+                    f"wheel check: importing {project.name} registered no torch.ops.{project.namespace}"
+                )
+            strangers = sorted(set(result["ops"]) - known)
+            if strangers:
+                raise KernelkitError(
+                    f"wheel check: the wheel's library registers ops no binding of the project defines: "
+                    f"{', '.join(strangers)} (a stale build?)"
+                )
+        if cli and not Path(result["project_files"]).resolve().is_relative_to(site.resolve()):
+            raise KernelkitError(
+                f"wheel check: the CLI wheel lacks the files `kernelkit init` copies (found {result['project_files']})"
+            )
+    tags = parse_wheel_filename(wheel.name)[3]
+    return WheelCheck(
+        wheel,
+        wheel.stat().st_size,
+        {m: info["version"] for m, info in result["modules"].items()},
+        ".".join(sorted({t.platform for t in tags})),
+        built.audits,
+        len(result["ops"]) if result["ops"] is not None else None,
+        alone,
+    )
 
 
 # -------------------------------------------------------------------------------------- execute
@@ -614,14 +788,14 @@ def check_wheel(project: Project, wheel: Path, version: str) -> WheelCheck:
 class Released:
     plan: Plan
     commit: str
-    wheel: WheelCheck | None = None
+    wheels: list[WheelCheck] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
             **self.plan.to_json(),
             "dry_run": False,
             "commit": self.commit,
-            "wheel": self.wheel.to_json() if self.wheel else None,
+            "wheels": [w.to_json() for w in self.wheels],
         }
 
 
@@ -636,10 +810,9 @@ def execute(plan: Plan, on_step: Callable[[str], None] | None = None) -> Release
         raise KernelkitError("the working tree or HEAD changed since the release was planned; run the release again")
     originals = {path: (path.read_bytes() if path.exists() else None) for path in plan.files}
     plan.changes.label = f"kernelkit release {plan.tag}"
-    built: Path | None = None
-    wheels_before: set[Path] = set()
+    wheels_before: set[Path] | None = None  # what dist/ held: a rollback deletes every wheel this run added
     tagged = False
-    check = None
+    checks: list[WheelCheck] = []
     commit = ""
     with transaction.interrupts_held():
         transaction.checkpoint()
@@ -653,12 +826,12 @@ def execute(plan: Plan, on_step: Callable[[str], None] | None = None) -> Release
             _after_step(FILES_WRITTEN)
             if plan.wheel:
                 wheels_before = set((root / "dist").glob("*.whl"))
-                say("building the wheel (compiles the library)")
-                built = build_wheel(plan.project, plan.version)
+                built = build_wheels(plan.project, plan.version, on_step=say)
                 transaction.checkpoint()
-                say("installing the wheel in a fresh venv and importing it")
-                check = check_wheel(plan.project, built, plan.version)
-                transaction.checkpoint()
+                for wheel in built:
+                    say(f"installing {wheel.path.name} in a fresh venv and importing it")
+                    checks.append(check_wheel(plan.project, wheel, plan.version))
+                    transaction.checkpoint()
                 _after_step(WHEEL_CHECKED)
             say(f"committing {plan.commit_message!r}")
             _git(root, "add", "--", *(str(p) for p in plan.files))
@@ -677,7 +850,8 @@ def execute(plan: Plan, on_step: Callable[[str], None] | None = None) -> Release
             interrupted = isinstance(exc, KeyboardInterrupt) or transaction.interrupt_pending()
             with contextlib.suppress(OSError):  # a run killed while undoing goes on undoing, not finishing
                 _save_journal(plan, originals, ROLLING_BACK)
-            problems = _rollback(plan, originals, tagged, built if built not in wheels_before else None)
+            added = sorted(set((root / "dist").glob("*.whl")) - wheels_before) if wheels_before is not None else []
+            problems = _rollback(plan, originals, tagged, added)
             if problems:
                 raise KernelkitError(
                     f"the release failed ({exc or type(exc).__name__}) and could not be fully undone; fix by hand, "
@@ -699,10 +873,10 @@ def execute(plan: Plan, on_step: Callable[[str], None] | None = None) -> Release
         transaction.complete()  # the tag is made: the release stands
         _journal_path(root).unlink(missing_ok=True)
         transaction.fault_point("release-done")
-    return Released(plan, commit, check)
+    return Released(plan, commit, checks)
 
 
-def _rollback(plan: Plan, originals: dict[Path, bytes | None], tagged: bool, wheel: Path | None) -> list[str]:
+def _rollback(plan: Plan, originals: dict[Path, bytes | None], tagged: bool, wheels: list[Path]) -> list[str]:
     """Undo the tag, the commit, the index and the files; returns what could not be undone."""
     root = plan.project.root
     problems: list[str] = []
@@ -730,8 +904,8 @@ def _rollback(plan: Plan, originals: dict[Path, bytes | None], tagged: bool, whe
                 f"restore {rel} (`git checkout -- {rel}`)",
                 lambda path=path, data=data: transaction.write_atomic(path, data),
             )
-    if wheel is not None:
-        attempt(f"delete {wheel}", lambda: wheel.unlink(missing_ok=True))
+    for wheel in wheels:
+        attempt(f"delete {wheel}", lambda wheel=wheel: wheel.unlink(missing_ok=True))
     return problems
 
 

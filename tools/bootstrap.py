@@ -45,6 +45,7 @@ REQUIRED = {
 OPTIONAL = {
     "numpy": "numpy",  # torch warns on import without it
     "tomlkit": "tomlkit>=0.12",  # kernelkit release only
+    "wheel": "wheel>=0.40",  # kernelkit release --wheel: `wheel tags` gives the library wheel its manylinux tag
     # CUTLASS 3.x headers for the GEMM ops; without them the library builds without those ops (their wrappers
     # say how to get them). Pinned: the kernels are written against this release's collectives.
     "cutlass_library": "nvidia-cutlass==4.2.0.0",

@@ -8,6 +8,8 @@
 #   5. the FP4 build (kernelkit build --fp4) and the FP4 ops' GPU tests (what follows then has FP4);
 #   6. kernelkit bench --save --plot of the library's ops against the committed results, then again
 #      compared to the first run;
+#   5b. (archguard) a copy built for sm_100a refuses to import on the H100 with the arch guard's message;
+#   5c. (wheel) the kernelkit-ops wheel (carried in dist/, else built) installed alone with torch runs ops;
 #   6b. (benchnew) kernelkit bench --save of only the ops in BENCH_OPS;
 #   6b'. (benchgroups) the same per group of BENCH_GROUPS, one results file and a time bound each;
 #   6b''. (awaiting) the same for the ops listed as awaiting their first device run;
@@ -101,6 +103,33 @@ if [[ " $PHASES " == *" init "* ]]; then
     "$py" -m kernelkit new my_rownorm --category demo --template rowwise --dtypes bf16,fp32 >/dev/null &&
     "$py" -m kernelkit new my_custom --category demo --schema "(Tensor! out, Tensor input, float eps=1e-06) -> ()" >/dev/null
   ) && step init-make-test bash -c "cd $proj && make test"
+fi
+
+if [[ " $PHASES " == *" archguard "* ]]; then
+  # The import-time arch guard on the real GPU (issue 26): a copy built for sm_100a only must refuse to import on
+  # this H100, naming compute capability 9.0, the build's archs and `kernelkit build --arch 100a,90a`; with
+  # KERNELKIT_SKIP_ARCH_CHECK=1 it imports and the first launch fails instead (tools/archguard_probe.py). Then the
+  # guard's own tests against the real NVML and driver (tests/cli/test_arch_guard.py, its GPU test included),
+  # with the tree's own build (the GPU's arch).
+  ag=/tmp/kk-archguard; rm -rf "$ag"; mkdir -p "$ag"
+  tar -C "$REPO" --exclude=./build --exclude=./.whl --exclude='*.so' --exclude=__pycache__ -cf - . | tar -C "$ag" -xf -
+  step archguard-build bash -c "cd $ag && '$py' -m kernelkit build --arch 100a" \
+    && step archguard-import "$py" tools/archguard_probe.py "$ag/library/python" 100a
+  if [[ ! -f library/python/kernelkit_ops/_kernelkit_ops.so ]]; then step archguard-own-build "$py" -m kernelkit build; fi
+  step archguard-tests env PYTHONPATH="$REPO:$REPO/library/python" "$py" -m pytest tests/cli/test_arch_guard.py -v -p no:cacheprovider
+fi
+
+if [[ " $PHASES " == *" wheel "* ]]; then
+  # The kernelkit-ops wheel installed alone (a fresh venv with only torch and its dependencies) imports and runs ops
+  # on the GPU (issue 26; tools/wheel_probe.py). The wheel carried in dist/ (built on the CPU machine against its
+  # torch: `pip wheel ./library --no-build-isolation --no-deps -w dist/` or `kernelkit release --wheel`), else one
+  # built here.
+  whl=$(ls dist/kernelkit_ops-*.whl 2>/dev/null | head -1)
+  if [[ -z "$whl" ]]; then
+    step wheel-build "$py" -m pip wheel ./library --no-build-isolation --no-deps -w /tmp/kk-wheel
+    whl=$(ls /tmp/kk-wheel/kernelkit_ops-*.whl 2>/dev/null | head -1)
+  fi
+  if [[ -n "$whl" ]]; then step wheel-alone env PYTHONPATH="$REPO" "$py" tools/wheel_probe.py "$whl"; fi
 fi
 
 if [[ " $PHASES " == *" benchnew "* ]]; then

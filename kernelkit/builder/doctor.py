@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from kernelkit.builder import abi, features
 from kernelkit.builder.buildsys import DEFAULT_ARCH
 from kernelkit.builder.toolchain import Tool, detect_gpus, find_nvcc, find_tool
 from kernelkit.errors import KernelkitError
+from kernelkit.model import layout
 from kernelkit.project import Project
 
 MIN_TORCH = Version("2.10")
@@ -128,6 +130,38 @@ def check_abi(project: Project | None) -> list[Check]:
     return [Check("abi", False, detail, "kernelkit check --abi lists them; use torch/csrc/stable/ only", False)]
 
 
+def load_archguard(project: Project):
+    """The project's own arch guard module (its package's `_archguard.py`, stdlib only), loaded from the file without
+    importing the package, so `doctor` gives the verdict the import gives; None for a package that predates it."""
+    path = project.python_package_dir / "_archguard.py"
+    spec = importlib.util.spec_from_file_location(f"_kernelkit_doctor_archguard_{project.name}", path)
+    if not path.is_file() or spec is None or spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class body runs
+    try:
+        spec.loader.exec_module(module)
+    except Exception:  # noqa: BLE001 - a broken copy is reported as a finding, not a crash
+        sys.modules.pop(spec.name, None)
+        return None
+    return module
+
+
+def check_arch(project: Project | None) -> list[Check]:
+    """The import-time arch guard's verdict in one line: has the built library machine code for the visible GPUs?"""
+    library = features.built_library(project) if project is not None else None
+    if library is None:
+        return []  # the library line already says it is not built
+    guard = load_archguard(project)
+    if guard is None:
+        detail = f"not checked: {layout.rel(project, project.python_package_dir)}/_archguard.py is missing"
+        return [Check("arch", False, detail, "kernelkit init a fresh project and copy it over", False)]
+    assessment = guard.assess(features.read_features(library) or {})
+    if assessment.status in ("none", "partial"):
+        return [Check("arch", False, assessment.line(), f"kernelkit build --arch {assessment.fix_archs()}", False)]
+    return [Check("arch", True, assessment.line(), "", False)]
+
+
 def _python_check() -> Check:
     ok = sys.version_info >= (3, 11)
     return Check("python", ok, f"{sys.version.split()[0]} ({sys.executable})", "" if ok else "use Python >= 3.11")
@@ -146,6 +180,7 @@ def run_checks(project: Project | None) -> tuple[list[Check], list[str]]:
     gpu, archs = check_gpu()
     checks.append(gpu)
     checks += check_library(project)
+    checks += check_arch(project)
     checks += check_abi(project)
     return checks, archs
 

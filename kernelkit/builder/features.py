@@ -1,10 +1,12 @@
 """What the built op library was compiled with, read from the library file itself, and why it lacks a feature.
 
-csrc/library.cc embeds one NUL-terminated string in every build, e.g. `KERNELKIT_FEATURES:fp4=1,cutlass=0`
-(`fp4=0` without KERNELKIT_ENABLE_FP4, `cutlass=0` where the CUTLASS headers were not found). `list`, `doctor`,
-`bench` and `build` read it from the .so's bytes: no import, no torch, no CUDA, a few milliseconds. The Python
-package reads the same string from the loaded library (`<package>.fp4_enabled()`), so both always agree with the
-build. The features themselves (names, lists, messages) are kernelkit/model/features.py's table.
+csrc/library.cc embeds one NUL-terminated string in every build, e.g.
+`KERNELKIT_FEATURES:fp4=1,cutlass=0,archs=90a+100a` (`fp4=0` without KERNELKIT_ENABLE_FP4, `cutlass=0` where the
+CUTLASS headers were not found; `archs` the SASS targets of KERNELKIT_CUDA_ARCHS, which the package's import-time
+arch guard checks against the GPUs). `list`, `doctor`, `bench` and `build` read it from the .so's bytes: no import,
+no torch, no CUDA, a few milliseconds. The Python package reads the same string from the loaded library
+(`<package>.fp4_enabled()`), so both always agree with the build. The features themselves (names, lists, messages)
+are kernelkit/model/features.py's table.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from kernelkit.model.features import Feature
 from kernelkit.project import Project
 
 MARKER = b"KERNELKIT_FEATURES:"
-_ENTRY_RE = re.compile(rb"KERNELKIT_FEATURES:((?:[a-z0-9_]+=[A-Za-z0-9_.]*)(?:,[a-z0-9_]+=[A-Za-z0-9_.]*)*)\x00")
+# Values are [A-Za-z0-9_.+]: `+` joins the list of archs (`archs=90a+100a`), since `,` separates the entries.
+_ENTRY_RE = re.compile(rb"KERNELKIT_FEATURES:((?:[a-z0-9_]+=[A-Za-z0-9_.+]*)(?:,[a-z0-9_]+=[A-Za-z0-9_.+]*)*)\x00")
 FP4_REBUILD = table.FP4.get
 
 

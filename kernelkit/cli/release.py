@@ -25,7 +25,8 @@ def release(
         bool,
         typer.Option(
             "--wheel",
-            help="Also build the wheel and check it installs and imports in a fresh venv (before committing).",
+            help="Also build the wheels (the library's with the manylinux tag its audit proves, the CLI's) and "
+            "check each installs and imports in a fresh venv, the library's with only torch (before committing).",
         ),
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
@@ -69,14 +70,24 @@ def release(
     console.print(f"  commit  {done.commit[:12]}  {plan.commit_message}", markup=False, soft_wrap=True)
     console.print(f"  tag     {plan.tag} (annotated: the changelog section)", markup=False, soft_wrap=True)
     console.print(f"  files   {', '.join(rel(p) for p in plan.files)}", markup=False, soft_wrap=True)
-    if done.wheel:
-        imported = ", ".join(f"{m} {v}" for m, v in done.wheel.imported.items())
-        console.print(
-            f"  wheel   {rel(done.wheel.path)} ({_size(done.wheel.size)}); imports {imported} in a fresh venv",
-            markup=False,
-            soft_wrap=True,
-        )
+    for wheel in done.wheels:
+        console.print(f"  wheel   {_wheel_line(wheel, rel)}", markup=False, soft_wrap=True)
     console.print(f"next: [bold]git push && git push origin {plan.tag}[/]")
+
+
+def _wheel_line(wheel: core.WheelCheck, rel) -> str:
+    imported = ", ".join(f"{m} {v}" for m, v in wheel.imported.items())
+    where = "in a fresh venv with only torch installed" if wheel.alone else "in a fresh venv"
+    line = f"{rel(wheel.path)} ({_size(wheel.size)}); imports {imported} {where}"
+    if wheel.ops is not None:
+        line += f", {wheel.ops} ops registered"
+    if wheel.audits:
+        needs = [f"{p}_{a.needs[p]}" for a in wheel.audits[:1] for p in ("GLIBC", "GLIBCXX") if p in a.needs]
+        torch_libs = sorted({lib for a in wheel.audits for lib in a.left_to_torch})
+        line += f"; {wheel.tag}: needs {', '.join(needs)}"
+        if torch_libs:
+            line += f", {', '.join(torch_libs)} left to torch"
+    return line
 
 
 def _report_finished(tag: str, json_out: bool) -> None:
@@ -101,14 +112,20 @@ def _summary(plan: core.Plan) -> None:
     console.print(f"  edits   {', '.join(rel(p) for p in plan.files)}", markup=False, soft_wrap=True)
     console.print(f"  commit  {plan.commit_message}; annotated tag {plan.tag}", markup=False, soft_wrap=True)
     if plan.wheel:
-        console.print("  wheel   built and import-checked in a fresh venv before the commit")
+        names = ", ".join(d.name for d in core.distributions(plan.project))
+        console.print(
+            f"  wheels  {names}: built, audited for a manylinux tag and import-checked in a fresh venv before the "
+            "commit",
+            markup=False,
+            soft_wrap=True,
+        )
     console.print(plan.section, markup=False, highlight=False, soft_wrap=True)
 
 
 def _report_dry_run(plan: core.Plan, json_out: bool) -> None:
     diff = plan.changes.diff()
     if json_out:
-        print_json({**plan.to_json(), "dry_run": True, "commit": None, "wheel": None, "diff": diff})
+        print_json({**plan.to_json(), "dry_run": True, "commit": None, "wheels": [], "diff": diff})
         return
     print(diff, end="")  # plain: a diff must survive copy/paste and pipes unwrapped
     console.print(
@@ -117,8 +134,11 @@ def _report_dry_run(plan: core.Plan, json_out: bool) -> None:
         soft_wrap=True,
     )
     if plan.wheel:
+        names = ", ".join(d.name for d in core.distributions(plan.project))
         console.print(
-            "would build the wheel into dist/ and check it installs and imports in a fresh venv, before committing",
+            f"would build the wheels ({names}) into dist/, tag the library's manylinux as its audit proves, and "
+            "check each installs and imports in a fresh venv, before committing",
+            markup=False,
             soft_wrap=True,
         )
     console.print("[yellow]dry run: nothing was changed[/]")

@@ -1,8 +1,8 @@
 """`kernelkit init PATH`: a new, standalone kernel library laid out like kernelkit_ops.
 
 Name-dependent files are rendered from kernelkit/scaffolds/project/*.j2; the generic ones (the house
-helpers of include/kernelkit/core/, the binding helpers, the wrappers' defaults, the GPU-skip conftest,
-the bootstrap script) are copied from kernelkit's own library, so both stay one code base.
+helpers of include/kernelkit/core/, the binding helpers, the wrappers' defaults, the import-time arch guard,
+the GPU-skip conftest, the bootstrap script) are copied from kernelkit's own library, so both stay one code base.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from kernelkit.model import names
 GENERIC_FILES = {
     "library/include/kernelkit/binding.h": "library/include/kernelkit/binding.h",
     "library/python/kernelkit_ops/_defaults.py": "library/python/{name}/_defaults.py",
+    "library/python/kernelkit_ops/_archguard.py": "library/python/{name}/_archguard.py",
     "tests/conftest.py": "tests/conftest.py",
     "tools/bootstrap.py": "tools/bootstrap.py",
     ".ci/run": ".ci/run",

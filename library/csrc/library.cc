@@ -14,9 +14,16 @@
 #else
 #define KERNELKIT_FEATURE_CUTLASS "0"
 #endif
+// The SASS targets of this build, "+"-separated (e.g. "90a+100a"), from CMake's KERNELKIT_CUDA_ARCHS: the package
+// refuses to import on a GPU none of them runs on (python/kernelkit_ops/_archguard.py). Empty (not checked) for a
+// build made without CMake.
+#ifndef KERNELKIT_FEATURE_ARCHS
+#define KERNELKIT_FEATURE_ARCHS ""
+#endif
 extern "C" {
 extern __attribute__((visibility("default"), used)) const char kernelkit_features[];
-const char kernelkit_features[] = "KERNELKIT_FEATURES:fp4=" KERNELKIT_FEATURE_FP4 ",cutlass=" KERNELKIT_FEATURE_CUTLASS;
+const char kernelkit_features[] = "KERNELKIT_FEATURES:fp4=" KERNELKIT_FEATURE_FP4 ",cutlass=" KERNELKIT_FEATURE_CUTLASS
+                                  ",archs=" KERNELKIT_FEATURE_ARCHS;
 }
 
 // Only one library may define the namespace: loading a second library that claims `kernelkit` fails

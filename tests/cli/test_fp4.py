@@ -384,6 +384,7 @@ def test_an_fp4_op_built_with_and_without_fp4(project: ProjectCopy):
         assert loaded.returncode == 0, loaded.stderr[-4000:]
         report = json.loads(loaded.stdout.strip().splitlines()[-1])
         assert report["fp4_enabled"] is fp4 and report["features"]["fp4"] == ("1" if fp4 else "0")
+        assert report["features"]["archs"] == features.read_features(library)["archs"] != ""  # for the arch guard
         if fp4:
             assert report["schema"].startswith(f"kernelkit::{name}(Tensor(")
             assert "Tensor input, float scale, bool enable_pdl)" in report["schema"]

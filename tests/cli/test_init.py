@@ -46,9 +46,14 @@ def test_init_writes_a_project_with_its_own_names(tmp_path, monkeypatch):
         "library/python/mylib/__init__.py",
         "library/python/mylib/_library.py",
         "library/python/mylib/_defaults.py",
+        "library/python/mylib/_archguard.py",
         "tests/conftest.py",
     ):
         assert rel in created and (root / rel).is_file(), rel
+    # The import-time arch guard is kernelkit_ops' own, byte for byte, and the package's loader calls it.
+    guard = (REPO_ROOT / "library/python/kernelkit_ops/_archguard.py").read_bytes()
+    assert (root / "library/python/mylib/_archguard.py").read_bytes() == guard
+    assert "_archguard.check(__package__, _FEATURES)" in (root / "library/python/mylib/_library.py").read_text()
     # The house helpers are kernelkit's own, every file of include/kernelkit/core/ (what templates build on).
     core = sorted(p.name for p in (REPO_ROOT / "library/include/kernelkit/core").iterdir() if p.is_file())
     assert sorted(p.name for p in (root / "library/include/kernelkit/core").iterdir()) == core
@@ -59,7 +64,9 @@ def test_init_writes_a_project_with_its_own_names(tmp_path, monkeypatch):
     assert not (root / "library/include/mylib.h").exists() and not (root / "library/csrc/registration.cc").exists()
     library_cc = (root / "library/csrc/library.cc").read_text()
     assert "STABLE_TORCH_LIBRARY(myops, m) {}" in library_cc and "KERNELKIT_FEATURES:fp4=" in library_cc
+    assert '",archs=" KERNELKIT_FEATURE_ARCHS' in library_cc
     cmake = (root / "library/CMakeLists.txt").read_text()
+    assert 'COMPILE_DEFINITIONS "KERNELKIT_FEATURE_ARCHS=' in cmake
     assert 'OUTPUT_NAME "_mylib"' in cmake and "set(KERNELKIT_SOURCES csrc/library.cc)" in cmake
     for spec in (layout.OPS, layout.FP4_OPS):
         assert regions.entries(cmake, spec) == []  # both lists there, empty
@@ -120,7 +127,7 @@ def test_init_then_new_builds_loads_and_passes_its_cpu_tests(tmp_path, monkeypat
             "-c",
             "import demolib, torch; print(demolib.__file__); "
             "print(torch.ops.demolib.scale_it.default._schema); print(torch.ops.demolib.row_total.default._schema); "
-            "print(torch.ops.demolib.row_total2.default._schema)",
+            "print(torch.ops.demolib.row_total2.default._schema); print(demolib._library.features()['archs'])",
         ],
         cwd=root,
         env=env,
@@ -132,6 +139,10 @@ def test_init_then_new_builds_loads_and_passes_its_cpu_tests(tmp_path, monkeypat
     lines = probe.stdout.splitlines()
     assert lines[0].startswith(str(root)) and "demolib::scale_it(" in lines[1] and "demolib::row_total(" in lines[2]
     assert lines[3] == lines[2].replace("row_total(", "row_total2(")
+    # the build records its archs for the import-time arch guard, which let the import through
+    from kernelkit.builder import features
+
+    assert lines[4] and lines[4] == features.read_features(root / "library/python/demolib/_demolib.so")["archs"]
 
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", "tests/ops", "-m", "not gpu", "-q", "-p", "no:cacheprovider"],

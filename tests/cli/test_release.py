@@ -10,10 +10,12 @@ Nothing here ever runs against the checkout the tests run from.
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,10 +46,11 @@ COPY_IGNORE = shutil.ignore_patterns(
     "*.kernelkit-new",
 )
 PYPROJECT = "pyproject.toml"
+LIBRARY_PYPROJECT = "library/pyproject.toml"  # the kernelkit-ops distribution, released with the CLI
 CLI_INIT = "kernelkit/__init__.py"
 OPS_INIT = "library/python/kernelkit_ops/__init__.py"
 GELU_BINDING = "library/csrc/activation/gelu_and_mul.cc"
-VERSION_FILES = (PYPROJECT, CLI_INIT, OPS_INIT)
+VERSION_FILES = (PYPROJECT, LIBRARY_PYPROJECT, CLI_INIT, OPS_INIT)
 GELU_SCHEMA = '"gelu_and_mul(Tensor! out, Tensor input, bool enable_pdl) -> ()"'
 OLD_OP = 'KERNELKIT_REGISTER_OP(kernelkit, old_op, &kernelkit::binding::old_op, "old_op(Tensor! out) -> ()");\n'
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -254,6 +257,8 @@ def test_patch_release_bumps_every_version_writes_the_changelog_commits_and_tags
     # pyproject.toml: only the version changes, every other byte (comments, layout) is kept.
     assert repo.read(PYPROJECT) == originals[PYPROJECT].replace('version = "0.1.0"', 'version = "0.1.1"', 1)
     assert repo.read(PYPROJECT).count("0.1.1") == 1
+    library = originals[LIBRARY_PYPROJECT]
+    assert repo.read(LIBRARY_PYPROJECT) == library.replace('version = "0.1.0"', 'version = "0.1.1"', 1)
     assert repo.read(CLI_INIT) == originals[CLI_INIT].replace('__version__ = "0.1.0"', '__version__ = "0.1.1"')
     assert repo.read(OPS_INIT) == originals[OPS_INIT].replace('__version__ = "0.1.0"', '__version__ = "0.1.1"')
 
@@ -283,7 +288,7 @@ def test_patch_release_bumps_every_version_writes_the_changelog_commits_and_tags
 )
 def test_minor_major_and_explicit_versions(repo: Repo, bump: str, version: str) -> None:
     repo.ok(bump, "--yes")
-    assert f'version = "{version}"' in repo.read(PYPROJECT)
+    assert f'version = "{version}"' in repo.read(PYPROJECT) and f'version = "{version}"' in repo.read(LIBRARY_PYPROJECT)
     for rel in (CLI_INIT, OPS_INIT):
         assert f'__version__ = "{version}"' in repo.read(rel)
     assert f"## v{version} — " in repo.read("CHANGELOG.md")
@@ -294,7 +299,8 @@ def test_minor_major_and_explicit_versions(repo: Repo, bump: str, version: str) 
 def test_json_summary_of_a_real_release(repo: Repo) -> None:
     data = repo.ok("patch", "--yes", "--json").json()
     assert data["dry_run"] is False and data["commit"] == repo.head()
-    assert data["tag"] == "v0.1.1" and data["wheel"] is None and data["breaking"] is False
+    assert data["tag"] == "v0.1.1" and data["wheels"] == [] and data["breaking"] is False
+    assert LIBRARY_PYPROJECT in data["version_files"]
     assert data["changelog"].startswith("## v0.1.1 — ")
 
 
@@ -661,14 +667,16 @@ def test_a_failing_commit_hook_rolls_back(repo: Repo) -> None:
 
 
 def test_a_failing_wheel_rolls_back_and_leaves_no_wheel(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken_wheel(project, version):
+    def broken_wheels(project, version, on_step=None):
         (project.root / "dist").mkdir(exist_ok=True)
-        wheel = project.root / "dist" / f"kernelkit-{version}-py3-none-linux_x86_64.whl"
+        good = project.root / "dist" / f"kernelkit-{version}-py3-none-any.whl"
+        good.write_bytes(b"")  # built first; the rollback deletes it all the same
+        wheel = project.root / "dist" / f"kernelkit_ops-{version}-py3-none-manylinux_2_34_x86_64.whl"
         wheel.write_bytes(b"not a zip")
-        return wheel
+        return [core.BuiltWheel(wheel)]
 
-    monkeypatch.setattr(core.buildsys, "check_requisites", lambda: {})
-    monkeypatch.setattr(core, "build_wheel", broken_wheel)
+    monkeypatch.setattr(core, "check_wheel_tools", lambda project: None)
+    monkeypatch.setattr(core, "build_wheels", broken_wheels)
     (repo.root / "dist").mkdir()
     before = repo.state()
     assert_refused(repo.run("patch", "--yes", "--wheel"), "is not a valid wheel", "rolled back")
@@ -679,28 +687,104 @@ def test_a_failing_wheel_rolls_back_and_leaves_no_wheel(repo: Repo, monkeypatch:
 # ---------------------------------------------------------------------------------------- wheel
 
 
+def test_the_library_is_checked_where_only_torch_is_installed(tmp_path: Path) -> None:
+    """The fresh venv of the library wheel's check sees torch and torch's own dependencies, nothing else: a
+    dependency the library forgot to declare (or the CLI's) would fail its import there."""
+    site = core._torch_only_site(tmp_path / "torch-only")
+    assert site is not None and (site / "torch" / "__init__.py").is_file()
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], capture_output=True, text=True
+    ).stdout.strip()
+    (Path(purelib) / "torch_only.pth").write_text(f"{site}\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    probe = (
+        "import importlib.util, torch; "
+        "print([m for m in ('typer', 'rich', 'tomlkit', 'kernelkit', 'kernelkit_ops') if importlib.util.find_spec(m)])"
+    )
+    out = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_both_distributions_are_released_library_first(repo: Repo) -> None:
+    from kernelkit.project import find_project
+
+    dists = core.distributions(find_project(repo.root))
+    assert [(d.name, d.source) for d in dists] == [("kernelkit-ops", repo.root / "library"), ("kernelkit", repo.root)]
+
+
+def test_the_wheel_tools_are_checked_before_anything_is_written(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(core.buildsys, "check_requisites", lambda: {})
+    real_find_spec = core.importlib.util.find_spec
+    monkeypatch.setattr(core.importlib.util, "find_spec", lambda n: None if n == "wheel" else real_find_spec(n))
+    before = repo.state()
+    assert_refused(repo.run("patch", "--yes", "--wheel"), "pip install 'wheel>=0.40'")
+    repo.assert_unchanged(before)
+
+
 @pytest.mark.slow
-def test_wheel_is_built_installed_in_a_fresh_venv_and_imported(repo: Repo) -> None:
-    from kernelkit.builder import toolchain
+def test_wheels_are_built_tagged_and_each_imported_in_a_fresh_venv(repo: Repo) -> None:
+    """The library wheel: manylinux-tagged as the audit of its .so proves, depends on torch only, and imports
+    (registering its ops) where nothing but torch is installed. The CLI wheel: pure Python, with what init copies."""
+    import zipfile
+
+    from kernelkit.builder import manylinux, toolchain
 
     missing = [t for t in ("cmake", "ninja") if not toolchain.find_tool(t).found] + (
         [] if toolchain.find_nvcc().found else ["nvcc"]
     )
     if missing:
         pytest.skip(f"needs {', '.join(missing)} to compile the library into the wheel")
+    pytest.importorskip("wheel", reason="the manylinux retag needs the `wheel` package (pip install wheel)")
     start = repo.head()
     result = repo.ok("patch", "--yes", "--wheel")
-    wheels = sorted((repo.root / "dist").glob("kernelkit-0.1.1-*.whl"))
-    assert len(wheels) == 1, result.output
-    wheel = wheels[0]
-    line = next(line for line in result.lines if line.strip().startswith("wheel"))
-    assert f"dist/{wheel.name}" in line and re.search(r"\(\d+\.\d KiB|\(\d+\.\d MiB", line), line
-    assert "imports kernelkit_ops 0.1.1, kernelkit.cli 0.1.1 in a fresh venv" in line
-    import zipfile
+    dist = repo.root / "dist"
+    assert sorted(p.name for p in dist.glob("*.whl")) == sorted(
+        ["kernelkit-0.1.1-py3-none-any.whl", *(p.name for p in dist.glob("kernelkit_ops-0.1.1-py3-none-manylinux_2_*"))]
+    ), result.output
+    library = next(dist.glob("kernelkit_ops-0.1.1-py3-none-manylinux_2_*_x86_64.whl"))
+    cli = dist / "kernelkit-0.1.1-py3-none-any.whl"
 
-    with zipfile.ZipFile(wheel) as zf:
+    # the tag is the one an independent audit of the wheel's .so gives, and the wheel's own metadata says it
+    audits = manylinux.audit_wheel(library)
+    assert [a.library for a in audits] == ["kernelkit_ops/_kernelkit_ops.so"]
+    assert audits[0].problems == [] and audits[0].left_to_torch == ["libtorch_cpu.so"]
+    tag = audits[0].tag
+    assert library.name == f"kernelkit_ops-0.1.1-py3-none-{tag}.whl"
+    with zipfile.ZipFile(library) as zf:
         names = zf.namelist()
-    assert any(re.match(r"kernelkit_ops/_kernelkit_ops.*\.so$", n) for n in names), names
+        wheel_meta = zf.read("kernelkit_ops-0.1.1.dist-info/WHEEL").decode()
+        metadata = zf.read("kernelkit_ops-0.1.1.dist-info/METADATA").decode()
+    assert f"Tag: py3-none-{tag}" in wheel_meta and "linux_x86_64" not in wheel_meta.replace(tag, "")
+    assert [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")] == [
+        "Requires-Dist: torch>=2.10"
+    ]
+    assert "kernelkit_ops/_kernelkit_ops.so" in names and not any(n.startswith("kernelkit/") for n in names)
+    with zipfile.ZipFile(cli) as zf:
+        cli_names = zf.namelist()
+    assert "kernelkit/cli/__init__.py" in cli_names and not any(n.startswith("kernelkit_ops/") for n in cli_names)
+    assert "kernelkit/project_files/library/python/kernelkit_ops/_archguard.py" in cli_names
+    assert not any(n.endswith(".so") for n in cli_names)
+
+    lines = [line.strip() for line in result.lines if line.strip().startswith("wheel ")]
+    assert len(lines) == 2, result.output
+    assert f"dist/{library.name}" in lines[0] and re.search(r"\(\d+\.\d MiB", lines[0]), lines[0]
+    assert "imports kernelkit_ops 0.1.1 in a fresh venv with only torch installed" in lines[0]
+    cmake = (repo.root / "library/CMakeLists.txt").read_text()
+
+    def listed(region: str) -> list[str]:
+        body = cmake.split(f"# kernelkit:{region}-begin")[1].split(f"# kernelkit:{region}-end")[0]
+        return [line.strip() for line in body.splitlines() if line.strip()]
+
+    # every op the default build compiles (the FP4 ops need --fp4; the GEMMs need the CUTLASS headers)
+    expected = len(listed("ops")) + (len(listed("cutlass-ops")) if importlib.util.find_spec("cutlass_library") else 0)
+    assert f", {expected} ops registered" in lines[0], lines[0]
+    assert f"{tag}: needs GLIBC_{audits[0].needs['GLIBC']}" in lines[0] and "libtorch_cpu.so left to torch" in lines[0]
+    assert f"dist/{cli.name}" in lines[1] and "imports kernelkit.cli 0.1.1 in a fresh venv" in lines[1]
+
     assert repo.subjects()[0] == "release v0.1.1" and repo.git("rev-parse", "HEAD~1").strip() == start
     assert "v0.1.1" in repo.tags()
     assert repo.git("status", "--porcelain", "--untracked-files=all") == ""  # dist/ and build/ are ignored

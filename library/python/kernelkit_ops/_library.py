@@ -14,12 +14,14 @@ from pathlib import Path
 
 import torch
 
+from kernelkit_ops import _archguard
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
 NAMESPACE = "kernelkit"  # torch.ops.NAMESPACE
 LIBRARY_GLOB = "_kernelkit_ops*.so"
-FEATURES_SYMBOL = "kernelkit_features"  # "KERNELKIT_FEATURES:fp4=1,cutlass=0", defined in csrc/library.cc
-# What the loaded library was compiled with, e.g. {"fp4": "1", "cutlass": "0"}; set once by load(). A plain dict read
-# by plain functions, so that torch.compile traces the wrappers that check it without a graph break.
+FEATURES_SYMBOL = "kernelkit_features"  # "KERNELKIT_FEATURES:fp4=1,cutlass=0,archs=90a", csrc/library.cc
+# What the loaded library was compiled with, e.g. {"fp4": "1", "cutlass": "0", "archs": "90a"}; set once by load(). A
+# plain dict read by plain functions, so that torch.compile traces the wrappers that check it without a graph break.
 _FEATURES: dict[str, str] = {}
 
 
@@ -39,6 +41,8 @@ def load() -> Path:
     torch.ops.load_library(str(path))
     _FEATURES.clear()
     _FEATURES.update(_read_features(path))
+    # No kernels for any visible GPU: say so now, not at the first launch (NVML only: no CUDA context is made).
+    _archguard.check(__package__, _FEATURES)
     return path
 
 
