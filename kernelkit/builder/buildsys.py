@@ -366,14 +366,21 @@ def _left_out(project: Project) -> dict[str, tuple[list[str], str]]:
     """The ops of a feature a plain build has wherever it can (CUTLASS) that the built library lacks, and why."""
     left: dict[str, tuple[list[str], str]] = {}
     ops = None
-    for state in features.statuses(project):
+    states = features.statuses(project)
+    missing = {state.feature.name for state in states if state.built is not True}
+    for state in states:
         if not state.feature.on_by_default or state.built is not False:
             continue
         try:
             ops = registry.scan(project) if ops is None else ops
         except KernelkitError:  # a tree `check` has findings about: the build's report does without this line
             return left
-        lacking = [name for name, op in ops.items() if op.feature == state.feature.name]
+        # An op that also needs a feature the build lacks anyway (an FP4 GEMM without --fp4) is not left out by this.
+        lacking = [
+            name
+            for name, op in ops.items()
+            if state.feature.name in op.needs and missing & set(op.needs) == {state.feature.name}
+        ]
         if lacking:
             left[state.feature.name] = (lacking, state.describe())
     return left

@@ -149,7 +149,7 @@ def _without_unbuilt_feature_ops(project, names: list[str], named: bool) -> list
         if state.state is features.State.BUILT:
             continue
         ops = registry.scan(project) if ops is None else ops
-        lacking = [n for n, op in ops.items() if op.feature == state.feature.name and n in names]
+        lacking = [n for n, op in ops.items() if state.feature.name in op.needs and n in names]
         if not lacking:
             continue
         feature = state.feature

@@ -54,8 +54,8 @@ def list_ops(json_out: Annotated[bool, typer.Option("--json", help="Print the op
             "bench": op.bench is not None,
         }
         for name, state in found.items():  # per feature: is the op in its list, and is its kernel in the library
-            row[name] = op.feature == name
-            row[f"{name}_built"] = state.built if op.feature == name else None
+            row[name] = name in op.needs
+            row[f"{name}_built"] = state.built if name in op.needs else None
         row["last_bench"] = bench.get(op.name)
         rows.append(row)
     if json_out:
@@ -68,7 +68,8 @@ def list_ops(json_out: Annotated[bool, typer.Option("--json", help="Print the op
         table.add_column(col)
     for r, op in zip(rows, ops.values()):
         table.add_row(
-            r["op"] + (f" [dim]({_feature_cell(op.feature, r[f'{op.feature}_built'])})[/]" if op.feature else ""),
+            r["op"]
+            + (f" [dim]({', '.join(_feature_cell(f, r.get(f'{f}_built')) for f in op.needs)})[/]" if op.needs else ""),
             r["category"] or "?",
             ",".join(r["dtypes"]),
             "✓" if r["test"] else "[red]✗[/]",

@@ -11,7 +11,6 @@ from rich.tree import Tree
 from kernelkit import recovery
 from kernelkit.cli._ui import console, handles_errors, print_json, report_repairs
 from kernelkit.codegen import scaffold, transaction
-from kernelkit.errors import KernelkitError
 from kernelkit.model import features, layout, registry
 from kernelkit.project import Project, find_project
 
@@ -55,7 +54,8 @@ def new(
         typer.Option(
             "--fp4",
             help="An FP4 op: in CMake's fp4-ops list, compiled and registered only in FP4 builds (kernelkit build "
-            "--fp4); its wrapper raises a clear error and its tests skip without them.",
+            "--fp4); its wrapper raises a clear error and its tests skip without them. With --cutlass: an FP4 GEMM "
+            "on CUTLASS, in the fp4-cutlass-ops list, compiled only when the build has both.",
         ),
     ] = False,
     cutlass: Annotated[
@@ -71,13 +71,9 @@ def new(
     json_out: Annotated[bool, typer.Option("--json", help="Print created/modified files as JSON.")] = False,
 ) -> None:
     """Add an op: kernel, launcher header, binding + registration, wrapper, test and bench; CMake line and export."""
-    chosen = [f for f, on in ((features.FP4, fp4), (features.CUTLASS, cutlass)) if on]
-    if len(chosen) > 1:
-        raise KernelkitError(
-            f"{' and '.join(f.flag for f in chosen)}: an op has one build condition, the CMake list its line is in; "
-            "choose one",
-            exit_code=2,
-        )
+    # The flags name the features the op needs; its CMake line goes into the list of exactly those (both: the
+    # fp4-cutlass-ops list, compiled only when the build has both).
+    needs = tuple(f.name for f, on in ((features.FP4, fp4), (features.CUTLASS, cutlass)) if on)
     project = find_project()
     request = scaffold.NewOp(
         name,
@@ -85,7 +81,7 @@ def new(
         template,
         scaffold.parse_dtypes(dtypes) if dtypes is not None else None,
         schema,
-        chosen[0].name if chosen else None,
+        needs,
         like,
     )
     with transaction.project_lock(project.root):
@@ -97,8 +93,8 @@ def new(
             return
         changes.label = f"kernelkit new {name}"
         transaction.apply(changes)  # the point of no return: Ctrl-C from here on lets `new` finish and report
-    feature = features.by_name(registry.scan(project)[name].feature)  # a copy of an FP4 op is one, and so on
-    _report(project, files, json_out, dry_run=False, name=name, feature=feature)
+    op_list = registry.scan(project)[name].op_list  # a copy of an FP4 op is one, and so on
+    _report(project, files, json_out, dry_run=False, name=name, op_list=op_list)
 
 
 def _report(
@@ -109,7 +105,7 @@ def _report(
     dry_run: bool,
     diff: str = "",
     name: str = "",
-    feature: features.Feature | None = None,
+    op_list: features.OpList | None = None,
 ) -> None:
     rel = {k: [layout.rel(project, p) for p in v] for k, v in files.items()}
     if json_out:
@@ -126,7 +122,8 @@ def _report(
             for path in rel[kind]:
                 branch.add(path)
     console.print(tree)
-    build = feature.build_command if feature else "kernelkit build"
+    build = op_list.build_command if op_list else "kernelkit build"
     console.print(f"next: [bold]{build} && kernelkit test {name}[/]   (then `kernelkit bench {name}`)")
-    if feature is not None and feature.on_by_default:  # the command names no flag: say what the build needs
-        console.print(f"{feature.article} {feature.title} op: compiled {feature.built_when}", soft_wrap=True)
+    for feature in op_list.needs if op_list else ():
+        if feature.on_by_default:  # the command names no flag for it: say what the build needs
+            console.print(f"{feature.article} {feature.title} op: compiled {feature.built_when}", soft_wrap=True)

@@ -57,7 +57,7 @@ class NewOp:
     template: str | None = None  # None: elementwise, or custom when `schema` is given
     dtypes: tuple[str, ...] | None = None  # None: all three
     schema: str | None = None  # custom only
-    feature: str | None = None  # a build feature's name (fp4, cutlass): the op goes into its CMake list
+    needs: tuple[str, ...] = ()  # build features (fp4, cutlass): the op goes into the CMake list of exactly these
     like: str | None = None  # copy this existing op instead of rendering a template
 
 
@@ -215,8 +215,9 @@ def _context(project: Project, req: NewOp, schema: Schema) -> dict:
     core = ["kernelkit/core/dispatch.cuh", "kernelkit/core/pdl.cuh", "kernelkit/core/vec.cuh"]
     if template == "rowwise":
         core.append("kernelkit/core/reduce.cuh")
-    feature = features.by_name(req.feature)
-    py_imports = [f"from {project.name} import _library"] if feature else []
+    op_list = features.list_for(req.needs)
+    assert op_list is not None  # plan_new checked it
+    py_imports = [f"from {project.name} import _library"] if op_list.needs else []
     enums = ", ".join(DTYPES[d][0] for d in dtypes)
     ctx = {
         "name": req.name,
@@ -238,7 +239,21 @@ def _context(project: Project, req: NewOp, schema: Schema) -> dict:
         "dtype_names_comma": ", ".join(DTYPES[d][2] for d in dtypes),
         "bench_dtype": DTYPES["bf16" if "bf16" in dtypes else dtypes[0]][2],
         "args": [_ArgView(a, _test_value(a)) for a in schema.args],
-        "feature": _feature_context(feature, project.name) if feature else None,
+        "features": [_feature_context(f, project.name) for f in op_list.needs],
+        "op_list": {
+            "without": " or the ".join(f.gates for f in op_list.needs),
+            "needs_doc": ", and ".join(f"the {f.gates}, compiled {f.built_when}" for f in op_list.needs),
+            "intro": f"{op_list.article.capitalize()} {op_list.title} op: compiled and registered "
+            + "; and ".join(f.built_when for f in op_list.needs)
+            + f". Without the {' or the '.join(f.gates for f in op_list.needs)} only the wrapper's error is "
+            "testable; everything else skips, saying why.",
+            # what a generated test's fixture compares the test's name with: the tests that run without a feature
+            "runs_without": f"!= _RUNS_WITHOUT_{op_list.needs[0].name.upper()}"
+            if len(op_list.needs) == 1
+            else "not in _RUNS_WITHOUT",
+        }
+        if op_list.needs
+        else None,
         "wrapper_required": 1,  # positional arguments the wrapper cannot do without (the feature test passes None)
         # One block, as isort sorts it: the package is a third-party module to its tests.
         "test_import_block": "\n".join(
@@ -394,12 +409,12 @@ def plan_new(project: Project, req: NewOp) -> ChangeSet:
     like = existing.get(req.like or "")
     taken = _taken(project, existing, like)
     if req.like is not None:
-        contents, category, feature = _like(project, req, existing, taken)
+        contents, category, op_list = _like(project, req, existing, taken)
     else:
         req = _with_defaults(req)
         assert req.category is not None and req.template is not None
-        category, feature = req.category, features.by_name(req.feature)
-        _check_feature(project, feature)
+        category, op_list = req.category, _op_list(req.needs)
+        _check_list(project, op_list)
         validate_name(req.name, taken, category)
         validate_category(category, taken, req.name)
         schema = _request_schema(req, taken)
@@ -420,7 +435,7 @@ def plan_new(project: Project, req: NewOp) -> ChangeSet:
 
     init = layout.init_file(project)
     edits = [
-        (project.cmake_file, feature.region if feature else layout.OPS, layout.cmake_entry(category, req.name)),
+        (project.cmake_file, op_list.region, layout.cmake_entry(category, req.name)),
         (init, layout.EXPORTS, layout.export_entry(project, category, req.name)),
         (init, layout.ALL, f'    "{req.name}",'),
     ]
@@ -435,17 +450,25 @@ def plan_new(project: Project, req: NewOp) -> ChangeSet:
 
 def _with_defaults(req: NewOp) -> NewOp:
     template = req.template or ("custom" if req.schema else "elementwise")  # --schema alone means custom
-    return NewOp(req.name, req.category or "misc", template, req.dtypes or tuple(DTYPES), req.schema, req.feature)
+    return NewOp(req.name, req.category or "misc", template, req.dtypes or tuple(DTYPES), req.schema, req.needs)
 
 
-def _check_feature(project: Project, feature: features.Feature | None) -> None:
-    """A project made by an older `kernelkit init` may have no list for the feature: say so, not 'no markers'."""
-    if feature is None or feature in features.in_project(project.cmake_file.read_text()):
+def _op_list(needs: tuple[str, ...]) -> features.OpList:
+    op_list = features.list_for(needs)
+    if op_list is None:  # every combination of today's features has a list; a future one may not
+        flags = " ".join(features.BY_NAME[n].flag for n in needs)
+        raise KernelkitError(f"{flags}: no CMake op list holds ops that need exactly these features", exit_code=2)
+    return op_list
+
+
+def _check_list(project: Project, op_list: features.OpList) -> None:
+    """A project made by an older `kernelkit init` may have no list for the features: say so, not 'no markers'."""
+    if features.list_in(project.cmake_file.read_text(), op_list):
         return
     raise KernelkitError(
-        f"{feature.flag}: {layout.rel(project, project.cmake_file)} has no {feature.region.name} list (the markers "
-        f"# {feature.region.begin} / # {feature.region.end} inside set({feature.cmake_list} ...)); this project "
-        f"predates {feature.title} ops: copy that list and what builds it from a new `kernelkit init` project",
+        f"{op_list.flags}: {layout.rel(project, project.cmake_file)} has no {op_list.region.name} list (the markers "
+        f"# {op_list.region.begin} / # {op_list.region.end} inside set({op_list.cmake_list} ...)); this project "
+        f"predates {op_list.title} ops: copy that list and what builds it from a new `kernelkit init` project",
         exit_code=2,
     )
 
@@ -569,8 +592,8 @@ def _validate_python(changes: ChangeSet) -> None:
 
 def _like(
     project: Project, req: NewOp, ops: dict[str, registry.Op], taken: names.Taken
-) -> tuple[dict[str, str], str, features.Feature | None]:
-    """The op's files as copies of `req.like`'s, renamed; its category and its build feature (the original's)."""
+) -> tuple[dict[str, str], str, features.OpList]:
+    """The op's files as copies of `req.like`'s, renamed; its category and its CMake list (the original's)."""
     options = (("--template", req.template), ("--schema", req.schema), ("--dtypes", req.dtypes))
     given = [flag for flag, value in options if value]
     if given:
@@ -595,12 +618,13 @@ def _like(
             "(`kernelkit check` says what is missing)",
             exit_code=2,
         )
-    wanted, own = features.by_name(req.feature), features.by_name(source.feature)
+    wanted, own = _op_list(req.needs) if req.needs else None, source.op_list
+    assert own is not None  # the op has its CMake line (checked above)
     if wanted is not None and wanted is not own:
-        what = f"{own.article} {own.title} op" if own else "an op of the plain list"
+        what = f"{own.article} {own.title} op" if own.needs else "an op of the plain list"
         raise KernelkitError(
             f"--like {req.like}: a copy is {wanted.article} {wanted.title} op when {req.like} is one, and it is not "
-            f"(it is {what}); drop {wanted.flag}",
+            f"(it is {what}); drop {wanted.flags}",
             exit_code=2,
         )
     category = req.category or source.category
@@ -707,12 +731,12 @@ def plan_remove(project: Project, name: str) -> ChangeSet:
         ):
             changes.delete(category_init)
     init = layout.init_file(project)
-    own = features.by_name(op.feature)
+    own = op.op_list
     cmake_lists = features.op_lists(read_exact(project.cmake_file)) if project.cmake_file.is_file() else []
     edits = [
         # the op's own list first (the one its line comes out of), then the others, checked for lines naming it
         *sorted(
-            ((project.cmake_file, spec, op.cmake if feature is own else None) for spec, feature in cmake_lists),
+            ((project.cmake_file, lst.region, op.cmake if lst is own else None) for lst in cmake_lists),
             key=lambda edit: edit[2] is None,
         ),
         (init, layout.EXPORTS, op.export),

@@ -12,8 +12,8 @@ plus one sorted line in each of two shared files:
 
 Which CMake list an op is in is its build condition: an FP4 op (`kernelkit new --fp4`) is in
 fp4-ops, compiled and registered only in FP4 builds (KERNELKIT_ENABLE_FP4, `kernelkit build --fp4`); a CUTLASS
-op (`--cutlass`) in cutlass-ops, compiled only where the CUTLASS headers are found. kernelkit/model/features.py
-holds the table of these build features.
+op (`--cutlass`) in cutlass-ops, compiled only where the CUTLASS headers are found; an op needing both (`--fp4
+--cutlass`) in fp4-cutlass-ops. kernelkit/model/features.py holds the tables of these build features and lists.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ OPS = RegionSpec("ops", key_by(_CMAKE_OP), sort_by_text=True, entry_shape=_CMAKE
 # The lists of the build features (kernelkit/model/features.py): an op in one is compiled only under its condition.
 FP4_OPS = RegionSpec("fp4-ops", key_by(_CMAKE_OP), sort_by_text=True, entry_shape=_CMAKE_SHAPE)
 CUTLASS_OPS = RegionSpec("cutlass-ops", key_by(_CMAKE_OP), sort_by_text=True, entry_shape=_CMAKE_SHAPE)
+# Ops that need both (FP4 GEMMs on CUTLASS's Blackwell block-scaled collectives).
+FP4_CUTLASS_OPS = RegionSpec("fp4-cutlass-ops", key_by(_CMAKE_OP), sort_by_text=True, entry_shape=_CMAKE_SHAPE)
 # One import per op, of the op from its own module; a formatter wraps a long one in parentheses over three lines,
 # still one entry. Anything else (`import x as y`, two names, another module) is not an entry `remove` takes out.
 _EXPORT = re.compile(r"^from\s+[A-Za-z0-9_.]+\.([A-Za-z0-9_]+)\s+import\s+\(?\s*([A-Za-z0-9_]+),?\s*\)?\s*$")

@@ -433,7 +433,7 @@ def region_findings(project: Project, ops: dict) -> list[NameFinding]:
     found: list[NameFinding] = []
     init = layout.init_file(project)
     try:
-        cmake_lists = [spec for spec, _ in features.op_lists(project.cmake_file.read_text())]
+        cmake_lists = [lst.region for lst in features.op_lists(project.cmake_file.read_text())]
     except OSError:  # a missing file: reported elsewhere
         cmake_lists = []
     for path, spec in [*((project.cmake_file, s) for s in cmake_lists), (init, layout.EXPORTS), (init, layout.ALL)]:

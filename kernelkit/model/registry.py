@@ -71,11 +71,12 @@ class Op:
     schema_error: str | None = None
     cmake: Location | None = None
     cmake_category: str | None = None
-    feature: str | None = None  # the build feature whose CMake list holds its line (None: the plain list)
+    needs: tuple[str, ...] = ()  # the build features of the CMake list holding its line (empty: the plain list)
     wrapper: Location | None = None  # def <name>( in the wrapper file
     wrapper_call_args: int | None = None  # positional args of torch.ops.<ns>.<name>.default(...)
     wrapper_call_keywords: bool = False
-    # feature -> whether its wrapper calls require_<feature>(...) first (True) or later (False); absent: never
+    # feature -> whether its wrapper calls require_<feature>(...) first, i.e. among the require calls that open it
+    # (True), or later (False); absent: never
     wrapper_requires: dict[str, bool] = field(default_factory=dict)
     fake: Location | None = None  # optional: torch derives one for a mutating `-> ()` op
     fake_params: list[str] = field(default_factory=list)
@@ -87,8 +88,13 @@ class Op:
 
     @property
     def fp4(self) -> bool:
-        """In CMake's fp4-ops list: compiled and registered only in FP4 builds."""
-        return self.feature == features.FP4.name
+        """In a CMake list that needs FP4 (fp4-ops, fp4-cutlass-ops): compiled and registered only in FP4 builds."""
+        return features.FP4.name in self.needs
+
+    @property
+    def op_list(self) -> features.OpList | None:
+        """The CMake list its line is in (None: no line)."""
+        return features.list_for(self.needs) if self.cmake is not None else None
 
     @property
     def files(self) -> list[Path]:
@@ -247,11 +253,11 @@ def _scan_python(op: Op, path: Path, namespace: str) -> None:
                 if feature is not None:
                     op.wrapper_requires.setdefault(feature, False)
             body = [s for s in node.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
-            first = body[0] if body else None
-            if isinstance(first, ast.Expr):
-                feature = _required_feature(first.value)
-                if feature is not None:
-                    op.wrapper_requires[feature] = True
+            for statement in body:  # the require calls that open the body (one per feature its list needs)
+                feature = _required_feature(statement.value) if isinstance(statement, ast.Expr) else None
+                if feature is None:
+                    break
+                op.wrapper_requires[feature] = True
         for deco in node.decorator_list:
             if (
                 isinstance(deco, ast.Call)
@@ -306,11 +312,11 @@ def scan(project: Project) -> dict[str, Op]:
     init = layout.init_file(project)
 
     cmake_text = _read(project.cmake_file)
-    for spec, feature in features.op_lists(cmake_text):
-        for e in regions.entries(cmake_text, spec, layout.rel(project, project.cmake_file)):
+    for op_list in features.op_lists(cmake_text):
+        for e in regions.entries(cmake_text, op_list.region, layout.rel(project, project.cmake_file)):
             op = _get(ops, e.key)
             if _place(op, "CMake entry", "cmake", Location(project.cmake_file, e.line)):
-                op.feature, op.cmake_category = feature and feature.name, e.text.strip().split("/")[0]
+                op.needs, op.cmake_category = op_list.names, e.text.strip().split("/")[0]
     init_text = _read(init)
     for e in regions.entries(init_text, layout.EXPORTS, layout.rel(project, init)):
         _get(ops, e.key).export = Location(init, e.line)
@@ -439,25 +445,29 @@ def _op_findings(project: Project, op: Op) -> list[Finding]:
 
 
 def _feature_findings(op: Op, bad) -> None:
-    """The wrapper's require_<feature> call and the CMake list the op is in agree: an op of a feature's list
-    calls its require first (else a build without the feature fails with an AttributeError instead of saying
-    how to get it), and no wrapper asks for a feature whose list the op is not in."""
-    own = features.by_name(op.feature)
-    assert op.wrapper is not None and op.cmake is not None
-    if own is not None and op.wrapper_requires.get(own.name) is not True:
-        bad(
-            f"{own.title} op (its line is in CMake's {own.region.name} list) but its wrapper does not call "
-            f'_library.{own.require}("{op.name}") first: {own.without} the op is not registered, and the wrapper '
-            "would fail with an AttributeError instead of saying how to rebuild",
-            op.wrapper,
-        )
-    listed = f"{own.region.name} list, compiled {own.built_when}" if own else "ops list (built in every build)"
+    """The wrapper's require_<feature> calls and the CMake list the op is in agree: an op of a list that needs
+    features opens its wrapper with a require call for each (else a build without one fails with an AttributeError
+    instead of saying how to get it), and no wrapper asks for a feature its list does not need."""
+    own = op.op_list
+    assert op.wrapper is not None and own is not None
+    for feature in own.needs:
+        if op.wrapper_requires.get(feature.name) is not True:
+            bad(
+                f"{own.title} op (its line is in CMake's {own.region.name} list) but its wrapper does not call "
+                f'_library.{feature.require}("{op.name}") first: {feature.without} the op is not registered, and the '
+                "wrapper would fail with an AttributeError instead of saying how to rebuild",
+                op.wrapper,
+            )
+    listed = f"{own.region.name} list, compiled {own.built_when}" if own.needs else "ops list (built in every build)"
     for name in op.wrapper_requires:
-        other = features.BY_NAME[name]
-        if other is not own:
+        if name not in own.names:
+            other = features.BY_NAME[name]
+            # Where the wrapper's calls say the op belongs: the list of exactly the features it asks for.
+            asked = features.list_for(op.wrapper_requires) or features.list_for([name])
+            assert asked is not None
             bad(
                 f"its wrapper calls {other.require}, but the op is in CMake's {listed}: move its line to "
-                f"{other.region.name}, or drop the call",
+                f"{asked.region.name}, or drop the call",
                 op.cmake,
             )
 

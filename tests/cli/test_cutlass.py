@@ -123,14 +123,6 @@ def test_new_cutlass_dry_run_shows_the_cutlass_ops_list(project: ProjectCopy):
     project.assert_unchanged()
 
 
-def test_fp4_and_cutlass_are_one_or_the_other(project: ProjectCopy):
-    result = project.run("new", "my_op", "--fp4", "--cutlass")
-    assert result.exit_code == 2, result.output
-    assert "--fp4 and --cutlass: an op has one build condition" in result.output and "choose one" in result.output
-    assert "Traceback" not in result.output
-    project.assert_unchanged()
-
-
 def test_feature_ops_side_by_side_and_copies(project: ProjectCopy):
     project.ok("new", "a_gemm", "--cutlass", "--category", "gemm")
     project.ok("new", "b_plain", "--category", "gemm")

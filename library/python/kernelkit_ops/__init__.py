@@ -18,6 +18,7 @@ from kernelkit_ops.activation.silu_and_mul import silu_and_mul
 from kernelkit_ops.attention.merge_state import merge_state
 from kernelkit_ops.attention.merge_state_v2 import merge_state_v2
 from kernelkit_ops.gemm.bmm_fp8 import bmm_fp8
+from kernelkit_ops.gemm.cutlass_scaled_fp4_mm import cutlass_scaled_fp4_mm
 from kernelkit_ops.gemm.fp8_blockwise_scaled_mm import fp8_blockwise_scaled_mm
 from kernelkit_ops.gemm.fp8_scaled_mm import fp8_scaled_mm
 from kernelkit_ops.gemm.int8_scaled_mm import int8_scaled_mm
@@ -84,6 +85,7 @@ __all__ = [
     "concat_mla_absorb_q",
     "concat_mla_k",
     "copy_to_gpu_no_ce",
+    "cutlass_scaled_fp4_mm",
     "downcast_fp8",
     "fp8_blockwise_scaled_mm",
     "fp8_scaled_mm",
