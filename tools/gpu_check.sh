@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # On the GPU machine (device tool), in one call:
+#   0. (focus) FOCUS_TESTS first, one process, with tracebacks;
 #   1. the .so built on the CPU machine (torch 2.13 CPU build) passes the GPU tests (ops and sgl-kernel compat)
 #      under torch 2.11+cu130;
 #   2. `make build` and `make test` from scratch there (the README's two commands, no network);
@@ -52,6 +53,13 @@ fi
 PHASES=${PHASES:-carried eager build test fp4 generated init bench}
 XDIST=${XDIST:--n 8 --dist loadfile}
 
+if [[ " $PHASES " == *" focus "* && -f library/python/kernelkit_ops/_kernelkit_ops.so ]]; then
+  # FOCUS_TESTS: a few test files or node ids run first, one process, with their failures' tracebacks (a full
+  # carried run bounded by the device's time may end before pytest prints them)
+  step focus env PYTHONPATH="$REPO:$REPO/library/python" python3 -m pytest ${FOCUS_TESTS:?FOCUS_TESTS names the tests} \
+    -m gpu -q --tb=short -p no:cacheprovider
+fi
+
 if [[ " $PHASES " == *" carried "* && -f library/python/kernelkit_ops/_kernelkit_ops.so ]]; then
   step carried-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" python3 -m pytest tests/ops tests/compat -m gpu -v -p no:cacheprovider $XDIST
 fi
@@ -73,7 +81,7 @@ fi
 py=$(python3 tools/bootstrap.py 2>/dev/null)
 if [[ " $PHASES " == *" fp4 "* ]]; then
   step fp4-build "$py" -m kernelkit build --fp4
-  step fp4-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" "$py" -m pytest tests/ops/quantization/test_scaled_fp4_quant.py tests/ops/quantization/test_scaled_fp4_grouped_quant.py tests/ops/quantization/test_silu_and_mul_scaled_fp4_grouped_quant.py tests/compat/test_fp4_compat.py tests/compat/test_fp4_grouped_compat.py -m gpu -q -p no:cacheprovider
+  step fp4-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" "$py" -m pytest tests/ops/quantization/test_scaled_fp4_quant.py tests/ops/quantization/test_scaled_fp4_grouped_quant.py tests/ops/quantization/test_silu_and_mul_scaled_fp4_grouped_quant.py tests/compat/test_fp4_compat.py tests/compat/test_fp4_grouped_compat.py tests/ops/gemm/test_cutlass_scaled_fp4_mm.py tests/compat/test_fp4_gemm_compat.py -m gpu -q -p no:cacheprovider
 fi
 step doctor "$py" -m kernelkit doctor
 
