@@ -66,8 +66,9 @@ def chi_square_check(counts: torch.Tensor, expected_probs: torch.Tensor, label: 
 
 
 def greater_mass(p: torch.Tensor) -> torch.Tensor:
-    """S[r, i] = sum of the values of row r strictly larger than p[r, i] (float64)."""
-    p = p.double()
+    """S[r, i] = sum of the values of row r strictly larger than p[r, i] (float64, CPU, as every rule here: the
+    thresholds it is compared with are CPU tensors, whatever device the probabilities came from)."""
+    p = p.double().cpu()
     asc, _ = p.sort(dim=-1)
     v = p.shape[-1]
     n_greater = v - torch.searchsorted(asc.contiguous(), p.contiguous(), right=True)
