@@ -53,7 +53,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     yield  # the test ran and its reports went out (to the xdist controller too)
     broken = item.config.stash.get(_BROKEN_CONTEXT, None)
-    if broken is not None and os.environ.get("PYTEST_XDIST_WORKER"):
+    if broken is not None and hasattr(item.config, "workerinput"):  # set on xdist workers only
         # An xdist worker exits here, its failure reported; the controller starts a fresh worker (a new CUDA
         # context) for the rest of its tests. Without xdist the run goes on, and the failures after this one
         # carry this test's name in their cause.

@@ -4,6 +4,8 @@ same error. Checked with a raised error of the same text: no GPU needed."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -31,9 +33,11 @@ def test_d():
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     shutil.copy(CONFTEST, tmp_path / "conftest.py")
     (tmp_path / "test_scratch.py").write_text(TESTS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}  # not a worker of this run's xdist
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, "test_scratch.py"],
         cwd=tmp_path,
+        env=env,
         capture_output=True,
         text=True,
         timeout=300,
@@ -66,9 +70,7 @@ def test_without_xdist_the_run_goes_on(tmp_path: Path):
     ],
 )
 def test_which_errors_are_sticky(text, sticky):
-    sys.path.insert(0, str(CONFTEST.parent))
-    try:
-        import conftest
-    finally:
-        sys.path.pop(0)
-    assert conftest.is_sticky_cuda_error(text) is sticky
+    spec = importlib.util.spec_from_file_location("suite_conftest", CONFTEST)
+    suite_conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(suite_conftest)
+    assert suite_conftest.is_sticky_cuda_error(text) is sticky
