@@ -77,4 +77,5 @@ BENCH = OpBench(
     reference=reference,
     bytes_moved=lambda c: HEADS * (c.tokens * c.size("k") + c.size("k") * c.size("n") + c.tokens * c.size("n") * 2),
     flops=lambda c: 2 * HEADS * c.tokens * c.size("k") * c.size("n"),
+    math="fp8",
 )

@@ -52,4 +52,5 @@ BENCH = OpBench(
     reference=reference,
     bytes_moved=scaled_mm_bench.bytes_moved,
     flops=scaled_mm_bench.flops,
+    math="fp8",
 )

@@ -65,4 +65,5 @@ BENCH = OpBench(
     reference=reference,
     bytes_moved=scaled_mm_bench.bytes_moved,
     flops=scaled_mm_bench.flops,
+    math="int8",
 )

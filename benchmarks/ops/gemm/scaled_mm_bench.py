@@ -5,11 +5,8 @@ Cases: M (tokens) in {1, 16, 64, 128, 512, 4096} on the issue's (N, K) shapes --
 stack's linear layers run). FLOPs 2 M N K; bytes: A and B read once (1 byte each), the output written (2 bytes),
 the scales read.
 
-The harness's "% of ceiling" takes the larger of bytes / copy bandwidth and FLOPs / *bf16* GEMM peak (it measures
-the fp8 peak, ``Ceilings.fp8_tflops``, but rows do not use it yet), so compute-bound rows of these 8-bit GEMMs can
-read above 100%: read them by TFLOP/s against the measured fp8 ceiling (~1300 TFLOP/s for torch._scaled_mm at
-8192^3 on the H100; int8 has the same dense rate). What to add: an ``OpBench`` field naming the math's type
-(bf16 / fp8 / int8) so the row's ceiling is that type's peak.
+"% of ceiling" takes the larger of bytes / copy bandwidth and FLOPs / the measured peak of the math's type
+(``OpBench.math``: fp8 for fp8_scaled_mm, int8 for int8_scaled_mm; the int8 peak is torch._int_mm's).
 """
 
 from __future__ import annotations
