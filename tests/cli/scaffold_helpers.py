@@ -32,6 +32,35 @@ COPY_IGNORE = shutil.ignore_patterns(
     ".kernelkit.lock",
     "*.kernelkit-new",
 )
+
+
+def _ignored_by_git() -> set[str]:
+    """The checkout's paths git ignores (.gitignore and .git/info/exclude: local scratch such as .peer/ or
+    .whl-lint/), relative, folders without their trailing slash; empty where the checkout is no git repository."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "ls-files", "--others", "--ignored", "--exclude-standard", "--directory"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return set()
+    return {line.rstrip("/") for line in out.splitlines() if line}
+
+
+def copy_ignore(folder: str, names: list[str]) -> set[str]:
+    """shutil.copytree's ignore for copies of this checkout: COPY_IGNORE's patterns plus whatever git ignores here,
+    so a copy holds what a clean clone would (its formatters and checks see no local scratch)."""
+    skipped = set(COPY_IGNORE(folder, names))
+    rel = os.path.relpath(folder, REPO_ROOT)
+    if rel.startswith(".."):
+        return skipped
+    ignored = _IGNORED_BY_GIT
+    return skipped | {n for n in names if os.path.normpath(os.path.join(rel, n)) in ignored}
+
+
+_IGNORED_BY_GIT = _ignored_by_git()
 CUSTOM_SCHEMA = "my_custom(Tensor! out, Tensor x, Tensor? bias, int[] dims, float alpha, bool flag=False) -> ()"
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _GIT_CONFIG = [
@@ -214,7 +243,7 @@ class ProjectCopy:
 
 
 def make_pristine(dest: Path) -> Path:
-    shutil.copytree(REPO_ROOT, dest, ignore=COPY_IGNORE, symlinks=True)
+    shutil.copytree(REPO_ROOT, dest, ignore=copy_ignore, symlinks=True)
     for folder, _, _ in sorted(os.walk(dest), key=lambda entry: -len(entry[0])):
         if folder != str(dest) and not os.listdir(folder):
             os.rmdir(folder)  # git does not keep empty folders; the copy matches what git tracks

@@ -87,7 +87,12 @@ def test_every_list_is_in_the_repository_and_in_what_init_writes():
             assert f"set({lst.cmake_list}\n  # {lst.region.begin}" in text
         assert "if(KERNELKIT_ENABLE_FP4 AND _cutlass_include)\n  foreach(op IN LISTS KERNELKIT_FP4_CUTLASS_OPS)" in text
         assert 'set(KERNELKIT_FP4_GEMM_GENCODE "-gencode=arch=compute_100a,code=sm_100a")' in text
-        assert re.search(r"add_library\(.+_fp4_gemm OBJECT \$\{_fp4_gemm_kernels\}\)", text)
+        assert re.search(
+            r"kernelkit_gemm_objects\(.+_fp4_gemm \"\$\{KERNELKIT_FP4_GEMM_GENCODE\}\" \$\{_fp4_gemm_kernels\}\)", text
+        )
+        # every CUTLASS kernel TU compiles in the memory-bounded Ninja pool
+        assert "set_target_properties(${name} PROPERTIES JOB_POOL_COMPILE kernelkit_gemm)" in text
+        assert "set_property(GLOBAL APPEND PROPERTY JOB_POOLS kernelkit_gemm=${_gemm_jobs})" in text
 
 
 # ------------------------------------------------------------------------------------------- new, remove
