@@ -456,7 +456,7 @@ def measure_ceilings(remeasure: bool = False) -> Ceilings:
             cached,
             empty_kernel_us=cached.empty_kernel_us if cached.empty_kernel_us is not None else empty_kernel_us(),
             copy_curve=cached.copy_curve or copy_curve(),
-            int8_tops=cached.int8_tops if cached.int8_tops is not None else _int8_peak(),
+            int8_tops=cached.int8_tops if cached.int8_tops is not None else int8_ceiling(_int8_peak(), cached.fp8_tflops),
         )
         cache.write_text(json.dumps(asdict(result)))
         return result
@@ -481,13 +481,22 @@ def measure_ceilings(remeasure: bool = False) -> Ceilings:
         copy_gbs=copy_ceiling_gbs(),
         bf16_tflops=bf16,
         fp8_tflops=fp8,
-        int8_tops=_int8_peak(),
+        int8_tops=int8_ceiling(_int8_peak(), fp8),
         empty_kernel_us=empty_kernel_us(),
         copy_curve=copy_curve(),
     )
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(asdict(result)))
     return result
+
+
+def int8_ceiling(int_mm_tops: float | None, fp8_tflops: float | None) -> float | None:
+    """The int8 GEMM ceiling: the faster of torch._int_mm and the fp8 GEMM peak. Hopper's tensor cores run int8 and
+    fp8 at one dense rate (H100 SXM: 1979 TOPS and TFLOP/s), and torch._int_mm (cuBLASLt, int32 out) reaches less
+    than that: 911 TOP/s against 1288 TFLOP/s for fp8 on the H100, while a CUTLASS int8 GEMM with a bf16 epilogue
+    ran at ~1210 TOP/s in the same run. Judged against _int_mm alone, such rows read above 100%."""
+    known = [v for v in (int_mm_tops, fp8_tflops) if v is not None]
+    return max(known) if int_mm_tops is not None and known else int_mm_tops
 
 
 def _int8_peak(n: int = 8192) -> float | None:

@@ -6,7 +6,8 @@ stack's linear layers run). FLOPs 2 M N K; bytes: A and B read once (1 byte each
 the scales read.
 
 "% of ceiling" takes the larger of bytes / copy bandwidth and FLOPs / the measured peak of the math's type
-(``OpBench.math``: fp8 for fp8_scaled_mm, int8 for int8_scaled_mm; the int8 peak is torch._int_mm's).
+(``OpBench.math``: fp8 for fp8_scaled_mm, int8 for int8_scaled_mm; the int8 ceiling is the faster of torch._int_mm and
+the fp8 peak, harness.int8_ceiling).
 """
 
 from __future__ import annotations
