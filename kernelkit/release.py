@@ -299,8 +299,16 @@ def _collapse(schema: str) -> str:
 
 
 def schemas_of(project: Project) -> dict[str, str]:
-    """op -> its schema as registered by the binding files of the working tree (KERNELKIT_REGISTER_OP)."""
-    return {op.name: _collapse(op.registered.schema_text) for op in registry.scan(project).values() if op.registered}
+    """op -> its schema as registered by the binding files of the working tree (KERNELKIT_REGISTER_OP), and the
+    host functions registered beside ops (KERNELKIT_REGISTER_HOST_FN)."""
+    out: dict[str, str] = {}
+    for op in registry.scan(project).values():
+        if op.registered:
+            out[op.name] = _collapse(op.registered.schema_text)
+        if op.binding_file is not None:
+            text = op.binding_file.path.read_text(errors="replace")
+            out.update({fn.name: _collapse(fn.schema_text) for fn in registry.host_functions(text)})
+    return out
 
 
 def schemas_at(project: Project, tag: str) -> dict[str, str]:
@@ -319,6 +327,7 @@ def schemas_at(project: Project, tag: str) -> dict[str, str]:
         elif rel.endswith(".cc") and rel.count("/") == csrc.count("/") + 2:  # csrc/<category>/<op>.cc
             text = _git(project.root, "show", f"{tag}:./{rel}").stdout
             out.update({reg.name: _collapse(reg.schema_text) for reg in registry.registrations(text)})
+            out.update({fn.name: _collapse(fn.schema_text) for fn in registry.host_functions(text)})
     return out
 
 

@@ -23,6 +23,10 @@ _REGISTER_RE = re.compile(
     r"\bKERNELKIT_REGISTER_OP\s*\(\s*(?P<ns>\w+)\s*,\s*(?P<name>\w+)\s*,\s*(?P<fn>[^,()]+?)\s*,"
     r"\s*(?P<schema>(?:\"(?:[^\"\\\n]|\\.)*\"\s*)+)\)\s*;"
 )
+# A host function registered beside an op (KERNELKIT_REGISTER_HOST_FN, same arguments): state the op keeps between
+# calls, set up without a tensor to dispatch on (the custom all-reduce's handles). Part of the library's API (release
+# compares their schemas), not an op of its own (check and list count KERNELKIT_REGISTER_OP).
+_REGISTER_HOST_RE = re.compile(_REGISTER_RE.pattern.replace("KERNELKIT_REGISTER_OP", "KERNELKIT_REGISTER_HOST_FN"))
 _STRING_RE = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 _CPP_NOISE = re.compile(r"\bconst\b|&|\s+|\btorch::(?:stable|headeronly)::")
 
@@ -163,6 +167,19 @@ def registrations(text: str) -> list[Registration]:
     code = code_only(text)
     found = []
     for match in _REGISTER_RE.finditer(code):
+        schema = cpp_string_value("".join(_STRING_RE.findall(match.group("schema"))))
+        function = match.group("fn").strip().lstrip("&").split("::")[-1].strip()
+        found.append(
+            Registration(match.group("ns"), match.group("name"), function, schema, _line_at(code, match.start()))
+        )
+    return found
+
+
+def host_functions(text: str) -> list[Registration]:
+    """Every KERNELKIT_REGISTER_HOST_FN call of a binding file's text, comments ignored."""
+    code = code_only(text)
+    found = []
+    for match in _REGISTER_HOST_RE.finditer(code):
         schema = cpp_string_value("".join(_STRING_RE.findall(match.group("schema"))))
         function = match.group("fn").strip().lstrip("&").split("::")[-1].strip()
         found.append(

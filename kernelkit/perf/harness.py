@@ -456,7 +456,9 @@ def measure_ceilings(remeasure: bool = False) -> Ceilings:
             cached,
             empty_kernel_us=cached.empty_kernel_us if cached.empty_kernel_us is not None else empty_kernel_us(),
             copy_curve=cached.copy_curve or copy_curve(),
-            int8_tops=cached.int8_tops if cached.int8_tops is not None else int8_ceiling(_int8_peak(), cached.fp8_tflops),
+            int8_tops=cached.int8_tops
+            if cached.int8_tops is not None
+            else int8_ceiling(_int8_peak(), cached.fp8_tflops),
         )
         cache.write_text(json.dumps(asdict(result)))
         return result

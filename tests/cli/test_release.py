@@ -432,6 +432,13 @@ def legacy_tag(repo: Repo) -> Repo:
     repo.git("tag", "-d", "v0.1.0")
     ops = registry.scan(find_project(repo.root))
     schemas = [op.registered.schema_text for op in ops.values() if op.registered]
+    # the host functions registered beside ops (the all-reduce's handles) had their m.def lines there too
+    schemas += [
+        fn.schema_text
+        for op in ops.values()
+        if op.binding_file
+        for fn in registry.host_functions(op.binding_file.path.read_text())
+    ]
     schemas = [
         s.replace(
             "gelu_and_mul(Tensor! out, Tensor input, bool enable_pdl)",
@@ -781,8 +788,12 @@ def test_wheels_are_built_tagged_and_each_imported_in_a_fresh_venv(repo: Repo, m
         body = cmake.split(f"# kernelkit:{region}-begin")[1].split(f"# kernelkit:{region}-end")[0]
         return [line.strip() for line in body.splitlines() if line.strip()]
 
-    # every op of the plain list (the FP4 ops need --fp4; the GEMMs are left out above)
-    expected = len(listed("ops"))
+    # every op of the plain list (the FP4 ops need --fp4; the GEMMs are left out above), and the host functions
+    # registered beside them
+    from kernelkit.model import registry
+
+    hosts = [registry.host_functions((repo.root / f"library/csrc/{op}.cc").read_text()) for op in listed("ops")]
+    expected = len(listed("ops")) + sum(len(h) for h in hosts)
     assert f", {expected} ops registered" in lines[0], lines[0]
     assert f"{tag}: needs GLIBC_{audits[0].needs['GLIBC']}" in lines[0] and "libtorch_cpu.so left to torch" in lines[0]
     assert f"dist/{cli.name}" in lines[1] and "imports kernelkit.cli 0.1.1 in a fresh venv" in lines[1]

@@ -432,3 +432,33 @@ def test_valid_defaults_pass():
         'foo(Tensor! out, Tensor input, float eps=1e-06, bool f=False, int n=-3, str m="x", Tensor? b=None) -> ()'
     )
     assert [a.default for a in s.args[2:]] == ["1e-06", "False", "-3", '"x"', "None"]
+
+
+def test_host_functions_are_read_beside_the_op_and_not_counted_as_ops():
+    """KERNELKIT_REGISTER_HOST_FN lines (wrapped as a formatter leaves them, one commented out) are the binding's
+    host functions; KERNELKIT_REGISTER_OP stays the one op of the file."""
+    from kernelkit.model import registry
+
+    text = (
+        'KERNELKIT_REGISTER_OP(ns, op_a, &kernelkit::binding::op_a, "op_a(Tensor! out) -> ()");\n'
+        "KERNELKIT_REGISTER_HOST_FN(ns, make_handle, &kernelkit::binding::make_handle,\n"
+        '                           "make_handle(int[] ptrs, Tensor data, int rank) -> int");\n'
+        'KERNELKIT_REGISTER_HOST_FN(ns, get_meta, &get_meta, "get_meta(int fa) "\n  "-> (int[], int[])");\n'
+        '// KERNELKIT_REGISTER_HOST_FN(ns, gone, &gone, "gone() -> ()");\n'
+    )
+    assert [(r.name, r.function) for r in registry.registrations(text)] == [("op_a", "op_a")]
+    found = registry.host_functions(text)
+    assert [(r.namespace, r.name, r.function, r.schema_text, r.line) for r in found] == [
+        ("ns", "make_handle", "make_handle", "make_handle(int[] ptrs, Tensor data, int rank) -> int", 2),
+        ("ns", "get_meta", "get_meta", "get_meta(int fa) -> (int[], int[])", 4),
+    ]
+
+
+def test_the_all_reduce_binding_registers_sgl_kernels_host_functions(repo_root):
+    from kernelkit.model import registry
+
+    text = (repo_root / "library/csrc/allreduce/all_reduce.cc").read_text()
+    names = {r.name for r in registry.host_functions(text)}
+    assert {"init_custom_ar", "dispose", "meta_size", "register_buffer", "get_graph_buffer_ipc_meta",
+            "register_graph_buffers"} <= names  # fmt: skip
+    assert [r.name for r in registry.registrations(text)] == ["all_reduce"]

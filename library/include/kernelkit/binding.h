@@ -206,3 +206,13 @@ inline void check_launch(cudaError_t err, const char* op) {
   STABLE_TORCH_LIBRARY_IMPL(ns, CUDA, m) { m.impl(#name, TORCH_BOX(fn)); } \
   STABLE_TORCH_LIBRARY_IMPL(ns, CPU, m) { m.impl(#name, TORCH_BOX(fn)); }  \
   static_assert(true, "KERNELKIT_REGISTER_OP is used as a statement: end it with ';'")
+
+// Registers host function `name` in torch namespace `ns`: the state an op keeps between calls (the custom
+// all-reduce's communicator handles, its IPC buffers) is set up by functions that take no tensor to dispatch on, so
+// they are registered once for every backend (CompositeExplicitAutograd) and run on the host. They are not ops of
+// their own in the house's sense (`kernelkit check` and `list` count the KERNELKIT_REGISTER_OP of a binding file):
+// the binding file of the op they serve registers them beside it.
+#define KERNELKIT_REGISTER_HOST_FN(ns, name, fn, schema)                                        \
+  STABLE_TORCH_LIBRARY_FRAGMENT(ns, m) { m.def(schema); }                                       \
+  STABLE_TORCH_LIBRARY_IMPL(ns, CompositeExplicitAutograd, m) { m.impl(#name, TORCH_BOX(fn)); } \
+  static_assert(true, "KERNELKIT_REGISTER_HOST_FN is used as a statement: end it with ';'")

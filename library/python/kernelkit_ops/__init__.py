@@ -15,6 +15,7 @@ cutlass_enabled = _library.cutlass_enabled  # whether the CUTLASS GEMM ops are b
 from kernelkit_ops.activation.gelu_and_mul import gelu_and_mul
 from kernelkit_ops.activation.gelu_tanh_and_mul import gelu_tanh_and_mul
 from kernelkit_ops.activation.silu_and_mul import silu_and_mul
+from kernelkit_ops.allreduce.all_reduce import all_reduce
 from kernelkit_ops.attention.merge_state import merge_state
 from kernelkit_ops.attention.merge_state_v2 import merge_state_v2
 from kernelkit_ops.gemm.bmm_fp8 import bmm_fp8
@@ -78,8 +79,20 @@ top_p_renorm_prob = top_p_renorm_probs
 # Not an op: sgl-kernel's argument of apply_rope_with_cos_sin_cache_inplace's fused KV-cache store.
 from kernelkit_ops.rope.apply_rope_with_cos_sin_cache_inplace import FusedSetKVBufferArg
 
+# isort: split
+# Not ops: the host functions of the custom all-reduce, exported at the top as sgl-kernel does.
+from kernelkit_ops.allreduce.all_reduce import (
+    dispose,
+    get_graph_buffer_ipc_meta,
+    init_custom_ar,
+    meta_size,
+    register_buffer,
+    register_graph_buffers,
+)
+
 __all__ = [
     # kernelkit:all-begin
+    "all_reduce",
     "apply_rope_with_cos_sin_cache_inplace",
     "bmm_fp8",
     "concat_mla_absorb_q",
@@ -139,6 +152,12 @@ __all__ = [
     "transfer_kv_per_layer_ph_lf",
     # kernelkit:all-end
     "FusedSetKVBufferArg",
+    "dispose",
+    "get_graph_buffer_ipc_meta",
+    "init_custom_ar",
+    "meta_size",
+    "register_buffer",
+    "register_graph_buffers",
     "top_k_renorm_prob",
     "top_p_renorm_prob",
 ]
