@@ -173,8 +173,9 @@ class CustomAllreduce:
         return out
 
     def _fallback(self, inp: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        if dist.get_backend(self.group) == dist.Backend.GLOO and inp.is_cuda:  # gloo reduces host tensors only
-            host = inp.cpu()
+        if dist.get_backend(self.group) == dist.Backend.GLOO:
+            # gloo reduces host tensors only, and not every dtype (bf16): in fp32 on the host, rounded once
+            host = inp.float().cpu()
             dist.all_reduce(host, group=self.group)
             return out.copy_(host)
         out.copy_(inp)
