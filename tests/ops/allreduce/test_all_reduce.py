@@ -164,6 +164,23 @@ def test_physical_gpu_index_follows_cuda_visible_devices(visible, index, expecte
     assert communicator.physical_gpu_index(index, env) == expected
 
 
+def test_a_group_the_custom_path_cannot_serve_falls_back_to_its_own_all_reduce(tmp_path):
+    """One process, a gloo group: no custom path (and why), and all_reduce still returns the group's sum."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        comm = allreduce.CustomAllreduce()
+        why = "one rank: nothing to reduce" if torch.cuda.is_available() else "a rank sees no CUDA GPU"
+        assert comm.disabled and comm.disabled_reason == why
+        x = torch.arange(8, dtype=torch.bfloat16, device=comm.device)
+        assert not comm.should_custom_ar(x)
+        assert torch.equal(comm.all_reduce(x), x)  # one rank: the sum is its own tensor
+        comm.close()
+    finally:
+        dist.destroy_process_group()
+
+
 def test_max_size_must_be_whole_packs():
     with pytest.raises(ValueError, match="multiple of 16"):
         allreduce.CustomAllreduce(max_size=1000)

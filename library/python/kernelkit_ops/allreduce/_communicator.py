@@ -101,10 +101,14 @@ class CustomAllreduce:
         self.rank = dist.get_rank(self.group)
         self.world_size = dist.get_world_size(self.group)
         self.max_size = max_size
-        self.device = torch.device("cuda", torch.cuda.current_device())
         self._fa: int | None = None
         self._own: list[int] = []  # buffers this rank allocated
         self._opened: list[int] = []  # peers' buffers mapped here
+        cuda = torch.cuda.is_available()
+        self.device = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
+        if not all(self._gather(cuda)):
+            self.full_nvlink, self.disabled_reason = False, "a rank sees no CUDA GPU"
+            return
         physical = physical_gpu_index(self.device.index)
         everyone = self._gather(physical)
         nvlink: dict[tuple[int, int], bool | None] = {}
@@ -199,6 +203,8 @@ class CustomAllreduce:
 
     def close(self) -> None:
         """Frees the communicator and its buffers (call on every rank, with no all-reduce in flight)."""
+        if self.disabled:
+            return
         if self._fa is not None:
             torch.cuda.synchronize(self.device)
             ops.dispose(self._fa)
