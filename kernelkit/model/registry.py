@@ -162,30 +162,26 @@ def _line_at(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
 
-def registrations(text: str) -> list[Registration]:
-    """Every KERNELKIT_REGISTER_OP call of a binding file's text, comments ignored."""
+def _registered_with(pattern: re.Pattern[str], text: str) -> list[Registration]:
     code = code_only(text)
     found = []
-    for match in _REGISTER_RE.finditer(code):
+    for match in pattern.finditer(code):
         schema = cpp_string_value("".join(_STRING_RE.findall(match.group("schema"))))
         function = match.group("fn").strip().lstrip("&").split("::")[-1].strip()
         found.append(
             Registration(match.group("ns"), match.group("name"), function, schema, _line_at(code, match.start()))
         )
     return found
+
+
+def registrations(text: str) -> list[Registration]:
+    """Every KERNELKIT_REGISTER_OP call of a binding file's text, comments ignored."""
+    return _registered_with(_REGISTER_RE, text)
 
 
 def host_functions(text: str) -> list[Registration]:
     """Every KERNELKIT_REGISTER_HOST_FN call of a binding file's text, comments ignored."""
-    code = code_only(text)
-    found = []
-    for match in _REGISTER_HOST_RE.finditer(code):
-        schema = cpp_string_value("".join(_STRING_RE.findall(match.group("schema"))))
-        function = match.group("fn").strip().lstrip("&").split("::")[-1].strip()
-        found.append(
-            Registration(match.group("ns"), match.group("name"), function, schema, _line_at(code, match.start()))
-        )
-    return found
+    return _registered_with(_REGISTER_HOST_RE, text)
 
 
 def _split_params(text: str) -> list[str]:

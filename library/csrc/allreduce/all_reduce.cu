@@ -17,7 +17,6 @@
 //   mid:   (two-shot) the slices are in the peers' scratch: a release/acquire pair at system scope.
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -197,6 +196,24 @@ std::string cuda_failure(const char* what, cudaError_t err) {
   return std::string(what) + " failed: " + cudaGetErrorString(err);
 }
 
+// An IPC handle from its 64 bytes as Python passes them (one int per byte: 0..255, or -128..127 from code that
+// kept them as signed chars).
+std::string handle_from_bytes(const int64_t* bytes, cudaIpcMemHandle_t* handle) {
+  auto* raw = reinterpret_cast<unsigned char*>(handle);
+  for (int64_t i = 0; i < kIpcHandleBytes; ++i) {
+    if (bytes[i] < -128 || bytes[i] > 255) {
+      return "IPC handle byte " + std::to_string(i) + " is " + std::to_string(bytes[i]) + " (bytes are 0..255)";
+    }
+    raw[i] = static_cast<unsigned char>(bytes[i]);
+  }
+  return "";
+}
+
+std::vector<int64_t> bytes_of(const cudaIpcMemHandle_t& handle) {
+  const auto* raw = reinterpret_cast<const unsigned char*>(&handle);
+  return std::vector<int64_t>(raw, raw + kIpcHandleBytes);
+}
+
 class CustomAllreduce {
  public:
   int rank = 0;
@@ -228,17 +245,12 @@ class CustomAllreduce {
   }
 
   std::string open(const int64_t* handle_bytes, void** ptr) {
-    std::string key(kIpcHandleBytes, '\0');
-    for (int64_t i = 0; i < kIpcHandleBytes; ++i) {
-      if (handle_bytes[i] < -128 || handle_bytes[i] > 255) {
-        return "an IPC handle byte is " + std::to_string(handle_bytes[i]) + " (bytes are 0..255)";
-      }
-      key[i] = static_cast<char>(handle_bytes[i]);
-    }
+    cudaIpcMemHandle_t handle;
+    const std::string error = handle_from_bytes(handle_bytes, &handle);
+    if (!error.empty()) return error;
+    const std::string key(reinterpret_cast<const char*>(&handle), kIpcHandleBytes);
     auto it = opened.find(key);
     if (it == opened.end()) {
-      cudaIpcMemHandle_t handle;
-      std::memcpy(&handle, key.data(), kIpcHandleBytes);
       void* mapped = nullptr;
       const cudaError_t err = cudaIpcOpenMemHandle(&mapped, handle, cudaIpcMemLazyEnablePeerAccess);
       if (err != cudaSuccess) return cuda_failure("cudaIpcOpenMemHandle of a peer's graph buffer", err);
@@ -410,8 +422,8 @@ std::string kernelkit::all_reduce_graph_buffer_ipc_meta(int64_t handle, std::vec
           "expandable segments cannot)",
           err);
     }
-    const auto* bytes = reinterpret_cast<const unsigned char*>(&ipc);
-    handle_bytes->insert(handle_bytes->end(), bytes, bytes + kIpcHandleBytes);
+    const std::vector<int64_t> bytes = bytes_of(ipc);
+    handle_bytes->insert(handle_bytes->end(), bytes.begin(), bytes.end());
     offsets->push_back(static_cast<int64_t>(reinterpret_cast<uintptr_t>(input) - base));
   }
   return "";
@@ -473,8 +485,7 @@ std::string kernelkit::all_reduce_allocate_shared_buffer(int64_t bytes, int64_t*
     cudaFree(p);
     return cuda_failure("preparing a shared buffer (cudaMemset, cudaIpcGetMemHandle)", err);
   }
-  const auto* raw = reinterpret_cast<const unsigned char*>(&ipc);
-  handle_bytes->assign(raw, raw + kIpcHandleBytes);
+  *handle_bytes = bytes_of(ipc);
   *ptr = reinterpret_cast<int64_t>(p);
   std::lock_guard<std::mutex> lock(g_mutex);
   g_allocated.insert(*ptr);
@@ -487,13 +498,8 @@ std::string kernelkit::all_reduce_open_shared_buffer(const std::vector<int64_t>&
            std::to_string(kIpcHandleBytes);
   }
   cudaIpcMemHandle_t ipc;
-  auto* raw = reinterpret_cast<unsigned char*>(&ipc);
-  for (int64_t i = 0; i < kIpcHandleBytes; ++i) {
-    if (handle_bytes[i] < -128 || handle_bytes[i] > 255) {
-      return "handle byte " + std::to_string(i) + " is " + std::to_string(handle_bytes[i]) + " (bytes are 0..255)";
-    }
-    raw[i] = static_cast<unsigned char>(handle_bytes[i]);
-  }
+  const std::string error = handle_from_bytes(handle_bytes.data(), &ipc);
+  if (!error.empty()) return error;
   void* p = nullptr;
   const cudaError_t err = cudaIpcOpenMemHandle(&p, ipc, cudaIpcMemLazyEnablePeerAccess);
   if (err != cudaSuccess) return cuda_failure("cudaIpcOpenMemHandle", err);

@@ -96,7 +96,7 @@ def test_buffers_not_from_the_helpers_are_refused():
         allreduce.free_shared_buffer(4096)
     with pytest.raises(RuntimeError, match="a CUDA IPC handle is 64"):
         allreduce.open_shared_buffer([0] * 63)
-    with pytest.raises(RuntimeError, match="handle byte 3 is 256"):
+    with pytest.raises(RuntimeError, match="IPC handle byte 3 is 256"):
         allreduce.open_shared_buffer([0, 0, 0, 256] + [0] * 60)
     with pytest.raises(RuntimeError, match="at least one byte"):
         allreduce.allocate_shared_buffer(0)
