@@ -16,6 +16,7 @@
 #   6b''. (awaiting) the same for the ops listed as awaiting their first device run;
 #   6c. (peer) FlashInfer's kernels side by side (.peer/ carried; PEER_ARGS e.g. --ops rope);
 #   7. eager host time per call (tools/eager_overhead.py), and of a carried earlier build in .ab/old-python.
+#   7b. (overlap) a KV transfer over PCIe while the GPU computes: bandwidth and the compute's slowdown (issue 25);
 #   8. (profile) kernelkit profile --save of a norm and a quant op (PROFILE_OPS), reports under $OUT/profiles;
 #   9. (sanitize) kernelkit sanitize --tool memcheck over every op (SANITIZE_JOBS at a time, SANITIZE_OP_TIMEOUT per
 #      op, the step bounded by STEP_TIMEOUT), the summary and the logs under $OUT/sanitize.
@@ -181,6 +182,11 @@ if [[ " $PHASES " == *" bench "* ]]; then
   step bench "$py" -m kernelkit bench --save --plot --json "$OUT/bench-first.json" --compare committed
   step bench-again "$py" -m kernelkit bench --json "$OUT/bench-second.json" --compare "$OUT/bench-first.json"
   cp benchmarks/results/*/*.md benchmarks/results/*/*.png "$OUT/" 2>/dev/null
+fi
+
+if [[ " $PHASES " == *" overlap "* ]]; then
+  # issue 25: a KV transfer between pinned host memory and the GPU while a GEMM loop runs (tools/transfer_overlap.py)
+  step overlap env PYTHONPATH="$REPO:$REPO/library/python" "$py" tools/transfer_overlap.py --json "$OUT/overlap.json"
 fi
 
 if [[ " $PHASES " == *" profile "* ]]; then
