@@ -10,6 +10,7 @@ bit with fp32 sums in rank order. Several GPUs (issue 27): the same scenarios, o
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import socket
@@ -189,15 +190,24 @@ def test_max_size_must_be_whole_packs():
 # ---------------------------------------------------------------- one GPU, one process: two ranks on two streams
 
 
-def _two_ranks_in_one_process(max_size: int, full_nvlink: bool, world: int = 2):
-    """`world` communicators of this process over local buffers (no IPC needed inside one process)."""
+@contextlib.contextmanager
+def _ranks_in_one_process(max_size: int, full_nvlink: bool, world: int = 2):
+    """`world` communicators of this process over local buffers (no IPC needed inside one process), released on
+    leaving (what a test disposed or freed itself is skipped)."""
     metas = [allreduce.allocate_shared_buffer(allreduce.meta_size() + max_size)[0] for _ in range(world)]
     bufs = [allreduce.allocate_shared_buffer(max_size)[0] for _ in range(world)]
     rank_data = [torch.empty(1 << 16, dtype=torch.uint8, device="cuda") for _ in range(world)]
     fas = [allreduce.init_custom_ar(metas, rank_data[r], r, full_nvlink) for r in range(world)]
     for fa in fas:
         allreduce.register_buffer(fa, bufs)
-    return fas, bufs, rank_data, metas
+    try:
+        yield fas, bufs
+    finally:
+        torch.cuda.synchronize()
+        for release, handles in ((allreduce.dispose, fas), (allreduce.free_shared_buffer, metas + bufs)):
+            for handle in handles:
+                with contextlib.suppress(RuntimeError):  # already released by the test
+                    release(handle)
 
 
 def _run_ranks(fas, bufs, inputs, max_size):
@@ -220,8 +230,7 @@ def _run_ranks(fas, bufs, inputs, max_size):
 @pytest.mark.parametrize("dtype", workers.DTYPES, ids=str)
 def test_ranks_on_streams_sum_bit_for_bit(world, dtype):
     max_size = 1 << 20
-    fas, bufs, _, metas = _two_ranks_in_one_process(max_size, full_nvlink=True, world=world)
-    try:
+    with _ranks_in_one_process(max_size, full_nvlink=True, world=world) as (fas, bufs):
         esize = torch.tensor([], dtype=dtype).element_size()
         # one-shot sizes, and 1 MB on 4 ranks: two-shot (full_nvlink), with a remainder slice for the last rank.
         # The ranks' kernels share this GPU's SMs and wait for each other: every rank's blocks must be resident at
@@ -233,44 +242,35 @@ def test_ranks_on_streams_sum_bit_for_bit(world, dtype):
             want = workers.expected_sum(world, numel, dtype, numel % 101)
             for r in range(world):
                 workers.assert_same_bits(outs[r], want, f"rank {r} of {world}, {numel} x {dtype}")
-    finally:
-        for fa in fas:
-            allreduce.dispose(fa)
-        for ptr in metas + bufs:
-            allreduce.free_shared_buffer(ptr)
 
 
 @pytest.mark.gpu
 def test_captured_inputs_are_listed_and_hold_their_entries_until_registered():
-    fas, bufs, _, metas = _two_ranks_in_one_process(1 << 16, full_nvlink=False)
-    x = torch.ones(64, dtype=torch.bfloat16, device="cuda")
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        allreduce.all_reduce(fas[0], x, torch.empty_like(x), 0, 0)
-    handles, offsets = allreduce.get_graph_buffer_ipc_meta(fas[0])
-    assert len(handles) == 64 and len(offsets) == 1  # one captured input, its handle and its offset
-    with pytest.raises(RuntimeError, match="register_graph_buffers first"):
-        allreduce.register_buffer(fas[0], bufs)  # its entry is taken by the captured launch
-    with pytest.raises(RuntimeError, match="captured 1 all_reduce inputs"):
-        allreduce.register_graph_buffers(fas[0], [handles, []], [offsets, []])
-    for fa in fas:
-        allreduce.dispose(fa)
-    for ptr in metas + bufs:
-        allreduce.free_shared_buffer(ptr)
+    with _ranks_in_one_process(1 << 16, full_nvlink=False) as (fas, bufs):
+        x = torch.ones(64, dtype=torch.bfloat16, device="cuda")
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            allreduce.all_reduce(fas[0], x, torch.empty_like(x), 0, 0)
+        handles, offsets = allreduce.get_graph_buffer_ipc_meta(fas[0])
+        assert len(handles) == 64 and len(offsets) == 1  # one captured input, its handle and its offset
+        with pytest.raises(RuntimeError, match="register_graph_buffers first"):
+            allreduce.register_buffer(fas[0], bufs)  # its entry is taken by the captured launch
+        with pytest.raises(RuntimeError, match="captured 1 all_reduce inputs"):
+            allreduce.register_graph_buffers(fas[0], [handles, []], [offsets, []])
 
 
 @pytest.mark.gpu
 def test_a_disposed_handle_is_refused():
-    fas, bufs, _, metas = _two_ranks_in_one_process(1 << 16, full_nvlink=False)
-    allreduce.dispose(fas[0])
-    x = torch.ones(64, dtype=torch.bfloat16, device="cuda")
-    with pytest.raises(RuntimeError, match="is not a live all-reduce handle"):
-        allreduce.all_reduce(fas[0], x, torch.empty_like(x), bufs[0], 1 << 16)
-    allreduce.dispose(fas[1])
-    for ptr in metas + bufs:
-        allreduce.free_shared_buffer(ptr)
-    with pytest.raises(RuntimeError, match="not a live buffer"):
-        allreduce.free_shared_buffer(bufs[0])  # twice
+    with _ranks_in_one_process(1 << 16, full_nvlink=False) as (fas, bufs):
+        allreduce.dispose(fas[0])
+        x = torch.ones(64, dtype=torch.bfloat16, device="cuda")
+        with pytest.raises(RuntimeError, match="is not a live all-reduce handle"):
+            allreduce.all_reduce(fas[0], x, torch.empty_like(x), bufs[0], 1 << 16)
+        with pytest.raises(RuntimeError, match="is not a live all-reduce handle"):
+            allreduce.dispose(fas[0])  # twice
+        allreduce.free_shared_buffer(bufs[0])
+        with pytest.raises(RuntimeError, match="not a live buffer"):
+            allreduce.free_shared_buffer(bufs[0])  # twice
 
 
 # ---------------------------------------------------------------- one GPU, several processes: CUDA IPC
