@@ -38,7 +38,6 @@ def _median_ms(run, stream, repeats: int) -> float:
 
 
 def measure(tokens: int, item_size: int, quotas: list[int], repeats: int) -> dict:
-    import kernelkit_ops
     import torch
 
     dev = torch.device("cuda")
@@ -73,58 +72,67 @@ def measure(tokens: int, item_size: int, quotas: list[int], repeats: int) -> dic
     torch.cuda.synchronize()
     compute_ms = _median_ms(gemms, compute_stream, repeats)
     out["compute_alone_ms"] = compute_ms
-    for direction, (src_k, src_v, dst_k, dst_v) in {
-        "h2d": (host_k, host_v, gpu_k, gpu_v),
-        "d2h": (gpu_k, gpu_v, host_k, host_v),
-    }.items():
-
-        def link() -> None:
-            with torch.cuda.stream(copy_stream):
-                dst_k.copy_(src_k, non_blocking=True)
-                dst_v.copy_(src_v, non_blocking=True)
-
-        link()
-        torch.cuda.synchronize()
-        link_ms = _median_ms(link, copy_stream, repeats)
-        rows = []
-        for quota in quotas:
-
-            def transfer(quota: int = quota) -> None:
-                with torch.cuda.stream(copy_stream):
-                    kernelkit_ops.transfer_kv_per_layer(src_k, dst_k, src_v, dst_v, src_idx, dst_idx, item_size,
-                                                        block_quota=quota)  # fmt: skip
-
-            transfer()
-            torch.cuda.synchronize()
-            alone_ms = _median_ms(transfer, copy_stream, repeats)
-            together = []
-            for _ in range(repeats):
-                starts = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
-                ends = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
-                starts[0].record(compute_stream)
-                starts[1].record(copy_stream)
-                gemms()
-                transfer()
-                ends[0].record(compute_stream)
-                ends[1].record(copy_stream)
-                torch.cuda.synchronize()
-                together.append((starts[0].elapsed_time(ends[0]), starts[1].elapsed_time(ends[1])))
-            compute_with = statistics.median(t[0] for t in together)
-            transfer_with = statistics.median(t[1] for t in together)
-            rows.append(
-                {
-                    "block_quota": quota,
-                    "alone_ms": alone_ms,
-                    "alone_gbs": moved / alone_ms / 1e6,
-                    "alone_pct_of_link": 100 * link_ms / alone_ms,
-                    "together_ms": transfer_with,
-                    "together_gbs": moved / transfer_with / 1e6,
-                    "compute_with_ms": compute_with,
-                    "compute_slowdown_pct": 100 * (compute_with / compute_ms - 1),
-                }
-            )
-        out["directions"][direction] = {"link_ms": link_ms, "link_gbs": moved / link_ms / 1e6, "rows": rows}
+    for direction, buffers in {"h2d": (host_k, host_v, gpu_k, gpu_v), "d2h": (gpu_k, gpu_v, host_k, host_v)}.items():
+        out["directions"][direction] = _direction(
+            buffers, src_idx, dst_idx, item_size, quotas, repeats, gemms, compute_ms, compute_stream, copy_stream
+        )
     return out
+
+
+def _direction(buffers, src_idx, dst_idx, item_size, quotas, repeats, gemms, compute_ms, compute_stream, copy_stream):
+    """One direction's link, transfer-alone and transfer-beside-the-GEMMs numbers."""
+    import kernelkit_ops
+    import torch
+
+    src_k, src_v, dst_k, dst_v = buffers
+    moved = 2 * src_idx.numel() * item_size
+
+    def link() -> None:
+        with torch.cuda.stream(copy_stream):
+            dst_k.copy_(src_k, non_blocking=True)
+            dst_v.copy_(src_v, non_blocking=True)
+
+    link()
+    torch.cuda.synchronize()
+    link_ms = _median_ms(link, copy_stream, repeats)
+    rows = []
+    for quota in quotas:
+
+        def transfer(quota: int = quota) -> None:
+            with torch.cuda.stream(copy_stream):
+                kernelkit_ops.transfer_kv_per_layer(src_k, dst_k, src_v, dst_v, src_idx, dst_idx, item_size,
+                                                    block_quota=quota)  # fmt: skip
+
+        transfer()
+        torch.cuda.synchronize()
+        alone_ms = _median_ms(transfer, copy_stream, repeats)
+        together = []
+        for _ in range(repeats):
+            starts = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
+            ends = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
+            starts[0].record(compute_stream)
+            starts[1].record(copy_stream)
+            gemms()
+            transfer()
+            ends[0].record(compute_stream)
+            ends[1].record(copy_stream)
+            torch.cuda.synchronize()
+            together.append((starts[0].elapsed_time(ends[0]), starts[1].elapsed_time(ends[1])))
+        compute_with = statistics.median(t[0] for t in together)
+        transfer_with = statistics.median(t[1] for t in together)
+        rows.append(
+            {
+                "block_quota": quota,
+                "alone_ms": alone_ms,
+                "alone_gbs": moved / alone_ms / 1e6,
+                "alone_pct_of_link": 100 * link_ms / alone_ms,
+                "together_ms": transfer_with,
+                "together_gbs": moved / transfer_with / 1e6,
+                "compute_with_ms": compute_with,
+                "compute_slowdown_pct": 100 * (compute_with / compute_ms - 1),
+            }
+        )
+    return {"link_ms": link_ms, "link_gbs": moved / link_ms / 1e6, "rows": rows}
 
 
 def table(result: dict) -> str:
