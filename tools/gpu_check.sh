@@ -62,6 +62,9 @@ if [[ " $PHASES " == *" focus "* && -f library/python/kernelkit_ops/_kernelkit_o
 fi
 
 if [[ " $PHASES " == *" carried "* && -f library/python/kernelkit_ops/_kernelkit_ops.so ]]; then
+  # what the carried build has (FP4, CUTLASS, archs): `make test` rebuilds the default build, so an FP4 build must
+  # come after it on the CPU machine, or the FP4 tests skip here
+  grep -ao 'KERNELKIT_FEATURES:[a-z0-9=,+]*' library/python/kernelkit_ops/_kernelkit_ops.so | head -1 | tee -a "$OUT/env.log"
   step carried-gpu-tests env PYTHONPATH="$REPO:$REPO/library/python" python3 -m pytest tests/ops tests/compat -m gpu -v -p no:cacheprovider $XDIST
 fi
 
