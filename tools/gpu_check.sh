@@ -16,6 +16,7 @@
 #   6b''. (awaiting) the same for the ops listed as awaiting their first device run;
 #   6c. (peer) FlashInfer's kernels side by side (.peer/ carried; PEER_ARGS e.g. --ops rope);
 #   7. eager host time per call (tools/eager_overhead.py), and of a carried earlier build in .ab/old-python.
+#   7a. (upstream) sgl-kernel's own test files (.upstream/sgl-kernel-tests, carried) with `sgl_kernel` aliased to us;
 #   7b. (overlap) a KV transfer over PCIe while the GPU computes: bandwidth and the compute's slowdown (issue 25);
 #   8. (profile) kernelkit profile --save of a norm and a quant op (PROFILE_OPS), reports under $OUT/profiles;
 #   9. (sanitize) kernelkit sanitize --tool memcheck over every op (SANITIZE_JOBS at a time, SANITIZE_OP_TIMEOUT per
@@ -185,6 +186,14 @@ if [[ " $PHASES " == *" bench "* ]]; then
   step bench "$py" -m kernelkit bench --save --plot --json "$OUT/bench-first.json" --compare committed
   step bench-again "$py" -m kernelkit bench --json "$OUT/bench-second.json" --compare "$OUT/bench-first.json"
   cp benchmarks/results/*/*.md benchmarks/results/*/*.png "$OUT/" 2>/dev/null
+fi
+
+if [[ " $PHASES " == *" upstream "* && -d .upstream/sgl-kernel-tests ]]; then
+  # issue 22: sgl-kernel's own test files, unmodified, against this library (`import sgl_kernel` resolves to
+  # tools/sgl_kernel_alias). .upstream/ is git-ignored: carry it. A file importing an op this library lacks fails
+  # at collection and is listed as such; every other failure is a compatibility defect.
+  step upstream env PYTHONPATH="$REPO/tools/sgl_kernel_alias:$REPO/library/python" "$py" -m pytest \
+    .upstream/sgl-kernel-tests -q -rfE --continue-on-collection-errors -p no:cacheprovider ${UPSTREAM_XDIST:--n 8}
 fi
 
 if [[ " $PHASES " == *" overlap "* ]]; then
