@@ -22,6 +22,8 @@ def test_names_and_submodules_are_kernelkit_ops():
         "import sgl_kernel, kernelkit_ops\n"
         "from sgl_kernel import rmsnorm, silu_and_mul\n"
         "from sgl_kernel.kvcacheio import transfer_kv_per_layer\n"
+        "from sgl_kernel.elementwise import fused_add_rmsnorm\n"
+        "from sgl_kernel.sampling import top_p_renorm_prob\n"
         "from sgl_kernel.testing.rotary_embedding import *\n"
         "import sgl_kernel.allreduce as custom_ops, sgl_kernel.utils, sgl_kernel.test_utils\n"
         "assert rmsnorm is kernelkit_ops.rmsnorm and silu_and_mul is kernelkit_ops.silu_and_mul\n"

@@ -25,6 +25,10 @@ _SUBMODULES = {
     "kvcacheio": "kernelkit_ops.kvcacheio",
     "allreduce": "kernelkit_ops.allreduce",
 }
+# sgl-kernel's per-family modules (sgl_kernel/elementwise.py, gemm.py, ...): their names are all at the top of
+# kernelkit_ops, so each stands for the whole package (a superset of what the module holds).
+_FAMILIES = ("attention", "elementwise", "gemm", "moe", "sampling", "top_k", "quantization", "memory")
+_SUBMODULES.update({family: "kernelkit_ops" for family in _FAMILIES})
 for _name, _module in _SUBMODULES.items():
     sys.modules[f"{__name__}.{_name}"] = importlib.import_module(_module)
     if "." not in _name:
