@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 # Releasing needs tomlkit, an optional install (the GPU machine has no network to fetch it); CI has it.
 pytest.importorskip("tomlkit", reason="kernelkit release needs tomlkit (pip install tomlkit)")
 
-from scaffold_helpers import Result
+from scaffold_helpers import Result, copy_ignore
 
 from kernelkit import release as core
 from kernelkit.codegen import transaction
@@ -191,7 +191,9 @@ def with_version(text: str, old: str, new: str) -> str:
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A git copy of this checkout: one commit tagged v0.1.0, then two more commits after the tag."""
     root = tmp_path_factory.mktemp("release_pristine") / "project"
-    shutil.copytree(REPO_ROOT, root, ignore=COPY_IGNORE, symlinks=True)
+    # what a clean clone holds: also without the checkout's git-ignored scratch (copy_ignore)
+    shutil.copytree(REPO_ROOT, root, ignore=lambda d, names: set(COPY_IGNORE(d, names)) | copy_ignore(d, names),
+                    symlinks=True)  # fmt: skip
     git(root, "init", "-q")
     for key, value in _GIT_CONFIG.items():
         git(root, "config", key, value)
