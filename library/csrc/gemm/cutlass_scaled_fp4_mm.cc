@@ -102,7 +102,7 @@ void cutlass_scaled_fp4_mm(Tensor out, Tensor a, Tensor b, Tensor block_scale_a,
   if (m == 0 || n == 0) return;
   const int32_t device = a.get_device_index();
   torch::stable::accelerator::DeviceGuard guard(device);
-  const int arch = cutlass_scaled_fp4_mm_device_arch();
+  const int arch = current_device_arch();
   KK_CHECK(arch == 100, op,
            "runs on sm_100 GPUs only (B200/GB200: its CUTLASS kernel uses Blackwell's block-scaled tensor cores and is "
            "compiled for sm_100a), this GPU has compute capability ",

@@ -18,7 +18,6 @@
 // compile time of this translation unit down.
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -120,24 +119,6 @@ auto dispatch_out(DType dtype, Fn&& fn) {
 
 }  // namespace
 }  // namespace kernelkit
-
-int kernelkit::cutlass_scaled_fp4_mm_device_arch() {
-  constexpr int kMaxDevices = 64;
-  static std::atomic<int> cached[kMaxDevices] = {};
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess) return 0;
-  if (device >= 0 && device < kMaxDevices && cached[device].load(std::memory_order_relaxed) != 0) {
-    return cached[device].load(std::memory_order_relaxed);
-  }
-  int major = 0, minor = 0;
-  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
-    return 0;
-  }
-  const int arch = 10 * major + minor;
-  if (device >= 0 && device < kMaxDevices) cached[device].store(arch, std::memory_order_relaxed);
-  return arch;
-}
 
 size_t kernelkit::cutlass_scaled_fp4_mm_workspace_bytes(const ScaledFp4MmArgs& args) {
   if (args.m == 0 || args.n == 0) return 0;

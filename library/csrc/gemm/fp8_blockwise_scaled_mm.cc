@@ -87,7 +87,7 @@ void fp8_blockwise_scaled_mm(Tensor out, Tensor mat_a, Tensor mat_b, Tensor scal
   if (m == 0 || n == 0) return;
   const int32_t device = mat_a.get_device_index();
   torch::stable::accelerator::DeviceGuard guard(device);
-  const int arch = fp8_blockwise_scaled_mm_device_arch();
+  const int arch = current_device_arch();
   KK_CHECK(arch == 90, op, "runs on sm_90 GPUs (H100/H200: CUTLASS's wgmma kernel), this GPU is sm_", arch);
 
   const Fp8BlockwiseMmArgs args{out.data_ptr(),

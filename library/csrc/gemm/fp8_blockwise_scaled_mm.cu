@@ -19,7 +19,6 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -128,24 +127,6 @@ __global__ void repack_scales_kernel(float* __restrict__ sfa, const float* __res
 
 }  // namespace
 }  // namespace kernelkit
-
-int kernelkit::fp8_blockwise_scaled_mm_device_arch() {
-  constexpr int kMaxDevices = 64;
-  static std::atomic<int> cached[kMaxDevices] = {};
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess) return 0;
-  if (device >= 0 && device < kMaxDevices && cached[device].load(std::memory_order_relaxed) != 0) {
-    return cached[device].load(std::memory_order_relaxed);
-  }
-  int major = 0, minor = 0;
-  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
-    return 0;
-  }
-  const int arch = 10 * major + minor;
-  if (device >= 0 && device < kMaxDevices) cached[device].store(arch, std::memory_order_relaxed);
-  return arch;
-}
 
 size_t kernelkit::fp8_blockwise_scaled_mm_workspace_bytes(const Fp8BlockwiseMmArgs& args) {
   if (args.m == 0) return 0;

@@ -11,6 +11,7 @@
 #include <torch/csrc/stable/tensor.h>
 #include <torch/headeronly/core/ScalarType.h>
 
+#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <stdexcept>
@@ -190,6 +191,27 @@ inline cudaStream_t current_cuda_stream(int32_t device_index) {
   void* stream = nullptr;
   KK_CHECK(get_stream(device_index, &stream) == 0, "kernelkit", "could not get the current CUDA stream");
   return static_cast<cudaStream_t>(stream);
+}
+
+// The current device's compute capability as 10 * major + minor (90 for H100/H200, 100 for B200/GB200), asked of
+// the runtime once per device: for bindings whose kernels exist for one arch only and refuse other GPUs by name.
+// 0 when the runtime cannot say.
+inline int current_device_arch() {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> cached[kMaxDevices] = {};
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return 0;
+  if (device >= 0 && device < kMaxDevices && cached[device].load(std::memory_order_relaxed) != 0) {
+    return cached[device].load(std::memory_order_relaxed);
+  }
+  int major = 0, minor = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
+    return 0;
+  }
+  const int arch = 10 * major + minor;
+  if (device >= 0 && device < kMaxDevices) cached[device].store(arch, std::memory_order_relaxed);
+  return arch;
 }
 
 inline void check_launch(cudaError_t err, const char* op) {

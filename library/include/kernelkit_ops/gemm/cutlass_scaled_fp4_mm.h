@@ -34,11 +34,6 @@ struct ScaledFp4MmArgs {
   DType out_dtype;  // kBFloat16 or kFloat16
 };
 
-// The current device's compute capability as 10 * major + minor (100 for B200/GB200, 90 for H100), asked once per
-// device. The kernel exists for sm_100a only: the binding refuses every other GPU by name before sizing or
-// launching anything.
-int cutlass_scaled_fp4_mm_device_arch();
-
 // Bytes of device workspace the call needs (CUTLASS's tile scheduler); 0 when none. Only on an sm_100 GPU.
 size_t cutlass_scaled_fp4_mm_workspace_bytes(const ScaledFp4MmArgs& args);
 

@@ -51,10 +51,6 @@ struct Fp8BlockwiseMmArgs {
   DType out_dtype;  // kBFloat16 or kFloat16
 };
 
-// The current device's compute capability as 10 * major + minor (90 for H100/H200), asked once per device. The
-// kernel is Hopper's (wgmma, TMA multicast): the binding refuses other GPUs by name.
-int fp8_blockwise_scaled_mm_device_arch();
-
 // Bytes of device workspace the call needs (CUTLASS's stream-K partials and flags, plus repacked scales when a
 // layout cannot be read in place); 0 when none. Asks the current device's SM count.
 size_t fp8_blockwise_scaled_mm_workspace_bytes(const Fp8BlockwiseMmArgs& args);
