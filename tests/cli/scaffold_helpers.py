@@ -19,6 +19,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from kernelkit.model import regions
+from kernelkit.model.regions import RegionSpec
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COPY_IGNORE = shutil.ignore_patterns(
     ".venv",
@@ -318,3 +321,23 @@ def compile_commands(copy: ProjectCopy) -> dict[str, str]:
         str(Path(e["file"]).resolve().relative_to(library)): e.get("command") or shlex.join(e["arguments"])
         for e in entries
     }
+
+
+def check_findings(project: ProjectCopy) -> list[dict]:
+    """`kernelkit check --json` in the copy, which must fail: its findings."""
+    result = project.run("check", "--json")
+    assert result.exit_code == 1, result.output
+    return result.json()["findings"]
+
+
+def line_of(project: ProjectCopy, rel: str, needle: str) -> int:
+    """The 1-based line of the copy's file `rel` that first contains `needle`."""
+    return next(i for i, line in enumerate(project.read(rel).splitlines(), 1) if needle in line)
+
+
+def move_cmake_line(project: ProjectCopy, name: str, src: RegionSpec, dst: RegionSpec) -> None:
+    """Moves op `name`'s line of library/CMakeLists.txt from CMake list `src` to `dst` (a hand edit)."""
+    cmake = "library/CMakeLists.txt"
+    text = project.read(cmake)
+    entry = next(e for e in regions.entries(text, src) if e.key == name)
+    project.write(cmake, regions.insert(regions.remove(text, src, name), dst, name, entry.text))

@@ -23,6 +23,9 @@ from scaffold_helpers import (  # noqa: F401  (pristine_project, project: fixtur
     pristine_project,
     project,
 )
+from scaffold_helpers import check_findings as _findings
+from scaffold_helpers import line_of as _line_of
+from scaffold_helpers import move_cmake_line as _move_line
 
 from kernelkit.builder import features
 from kernelkit.cli import app
@@ -165,23 +168,6 @@ def test_new_fp4_in_a_project_made_by_init(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------- check
-
-
-def _findings(project: ProjectCopy) -> list[dict]:
-    result = project.run("check", "--json")
-    assert result.exit_code == 1, result.output
-    return result.json()["findings"]
-
-
-def _line_of(project: ProjectCopy, rel: str, needle: str) -> int:
-    return next(i for i, line in enumerate(project.read(rel).splitlines(), 1) if needle in line)
-
-
-def _move_line(project: ProjectCopy, name: str, src: regions.RegionSpec, dst: regions.RegionSpec) -> None:
-    text = project.read(CMAKE)
-    entry = next(e for e in regions.entries(text, src) if e.key == name)
-    text = regions.remove(text, src, name)
-    project.write(CMAKE, regions.insert(text, dst, name, entry.text))
 
 
 def test_check_flags_an_fp4_op_whose_wrapper_does_not_check_first(project: ProjectCopy):

@@ -20,6 +20,8 @@ from scaffold_helpers import (  # noqa: F401  (pristine_project, project: fixtur
     pristine_project,
     project,
 )
+from scaffold_helpers import check_findings as _findings
+from scaffold_helpers import move_cmake_line as _move_line
 
 from kernelkit.builder import buildsys, features
 from kernelkit.model import features as table
@@ -51,18 +53,6 @@ def opening_statements(wrapper: str, name: str) -> list[str]:
     """The wrapper's code lines after its docstring, comments left out."""
     body = wrapper[wrapper.index(f"def {name}(") :].split('"""', 2)[2]
     return [line.strip() for line in body.splitlines() if line.strip() and not line.strip().startswith("#")]
-
-
-def _findings(project: ProjectCopy) -> list[dict]:
-    result = project.run("check", "--json")
-    assert result.exit_code == 1, result.output
-    return result.json()["findings"]
-
-
-def _move_line(project: ProjectCopy, name: str, src: regions.RegionSpec, dst: regions.RegionSpec) -> None:
-    text = project.read(CMAKE)
-    entry = next(e for e in regions.entries(text, src) if e.key == name)
-    project.write(CMAKE, regions.insert(regions.remove(text, src, name), dst, name, entry.text))
 
 
 # ------------------------------------------------------------------------------------------- the tables

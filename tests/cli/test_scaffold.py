@@ -34,6 +34,8 @@ from scaffold_helpers import (  # noqa: F401  (pristine_project, project: fixtur
     project,
     snapshot,
 )
+from scaffold_helpers import check_findings as _findings
+from scaffold_helpers import line_of as _line_of
 
 from kernelkit.codegen import transaction
 from kernelkit.model import layout, regions
@@ -821,12 +823,6 @@ def test_the_lock_is_released_after_a_refusal(project: ProjectCopy):
 # ------------------------------------------------------------------------------------- check findings
 
 
-def _findings(project: ProjectCopy) -> list[dict]:
-    result = project.run("check", "--json")
-    assert result.exit_code == 1, result.output
-    return result.json()["findings"]
-
-
 def _only_finding(project: ProjectCopy) -> dict:
     result = project.run("check", "--json")
     assert result.exit_code == 1, result.output
@@ -834,10 +830,6 @@ def _only_finding(project: ProjectCopy) -> dict:
     assert data["ok"] is False and data["ops"] == len(repo_ops())
     assert len(data["findings"]) == 1, data["findings"]
     return data["findings"][0]
-
-
-def _line_of(project: ProjectCopy, rel: str, needle: str) -> int:
-    return next(i for i, line in enumerate(project.read(rel).splitlines(), 1) if needle in line)
 
 
 def _edit(project: ProjectCopy, rel: str, old: str, new: str) -> None:
