@@ -271,7 +271,9 @@ __global__ void __launch_bounds__(kMaxThreads, kStaged ? (HPT == 1 ? 6 : 4) : 1)
       for (int j = 0; j < P; ++j) {
         const float x1 = pair_elem<V, P, kNeox>(a[k], b[k], j, false);
         const float x2 = pair_elem<V, P, kNeox>(a[k], b[k], j, true);
-        set_pair<T, P, kNeox>(ra, rb, j, x1 * cs[j] - x2 * sn[j], x2 * cs[j] + x1 * sn[j]);
+        // Explicit fma placement: left to the compiler, contraction can differ between the P=8 and the narrower
+        // instantiations, and the fused store must give the same bits as the plain rotation at any alignment.
+        set_pair<T, P, kNeox>(ra, rb, j, fmaf(x1, cs[j], -__fmul_rn(x2, sn[j])), fmaf(x2, cs[j], __fmul_rn(x1, sn[j])));
       }
       T* x = head_ptr<T>(p, t, h);
       ra.store(x + off_a);
