@@ -16,6 +16,10 @@
 #   6b''. (awaiting) the same for the ops listed as awaiting their first device run;
 #   6c. (peer) FlashInfer's kernels side by side (.peer/ carried; PEER_ARGS e.g. --ops rope);
 #   7. eager host time per call (tools/eager_overhead.py), and of a carried earlier build in .ab/old-python.
+#   7'. (sweep) fp8_scaled_mm's large-M tile/cluster/schedule candidates and scheduler knobs side by side
+#      (tools/gemm_sweep.py; carry build/gemm_sweep/libsweep.so from tools/gemm_sweep/build.sh, else it is built here,
+#      which needs the CUTLASS headers; SWEEP_ARGS narrows it, e.g. "--m 4096 --no-knobs"); runs before `build`,
+#      which deletes build/;
 #   7a. (upstream) sgl-kernel's own test files (.upstream/sgl-kernel-tests, carried) with `sgl_kernel` aliased to us;
 #   7b. (overlap) a KV transfer over PCIe while the GPU computes: bandwidth and the compute's slowdown (issue 25);
 #   8. (profile) kernelkit profile --save of a norm and a quant op (PROFILE_OPS), reports under $OUT/profiles;
@@ -74,6 +78,16 @@ if [[ " $PHASES " == *" eager "* && -f library/python/kernelkit_ops/_kernelkit_o
   if [[ -d .ab/old-python/kernelkit_ops ]]; then  # the same script against an earlier build's package
     step eager-old env PYTHONPATH="$REPO:$REPO/.ab/old-python" python3 tools/eager_overhead.py --out "$OUT/eager-old"
   fi
+fi
+
+if [[ " $PHASES " == *" sweep "* ]]; then
+  # fp8_scaled_mm's configuration sweep (before `build`, which deletes build/ and the carried sweep library with it);
+  # with the carried kernelkit_ops .so, the library's own fp8_scaled_mm is timed beside the candidates
+  sweep_lib=build/gemm_sweep/libsweep.so
+  if [[ ! -f "$sweep_lib" ]]; then step gemm-sweep-build bash tools/gemm_sweep/build.sh; fi
+  step gemm-sweep env PYTHONPATH="$REPO:$REPO/library/python" python3 tools/gemm_sweep.py --lib "$sweep_lib" \
+    --json "$OUT/gemm-sweep.json" ${SWEEP_ARGS:-}
+  cp build/gemm_sweep/report.txt "$OUT/gemm-sweep-build-report.txt" 2>/dev/null
 fi
 
 if [[ " $PHASES " == *" build "* ]]; then
