@@ -8,7 +8,8 @@
 //   int         sweep_stages_<n>()          mainloop pipeline stages the builder chose;
 //   int         sweep_smem_bytes_<n>()      the kernel's shared memory;
 //   int         sweep_kernel_attrs_<n>(int* regs, int* local_bytes)   the compiled kernel's registers per thread and
-//                                           local memory (spills), asked of the runtime (needs a GPU).
+//                                           local memory (spills), asked of the runtime (needs a GPU);
+//   int         sweep_max_active_clusters_<n>(int* clusters)   how many of its clusters fit on the GPU at once.
 //
 // The kernel is the library's own (kernelkit/families/cutlass_scaled_gemm.cuh: ScaledGemm with the RowColScales
 // epilogue, bf16 out); only the configuration (tile, cluster, schedule) and the runtime knobs differ. Candidate 0 is
@@ -16,7 +17,6 @@
 // others.
 #include <cstdint>
 #include <type_traits>
-#include <utility>
 
 #include "kernelkit/families/cutlass_scaled_gemm.cuh"
 
@@ -97,11 +97,15 @@ enum : int {
   kBadKnob = -5,         // swizzle not in {1, 2, 4, 8} or raster not in {0, 1, 2}
 };
 
-// Whether the mainloop's arguments have the FP8 promotion interval (the non-FastAccum fp8 mainloop does).
-template <class T, class = void>
-struct HasPromotion : std::false_type {};
-template <class T>
-struct HasPromotion<T, std::void_t<decltype(std::declval<T&>().mma_promotion_interval)>> : std::true_type {};
+// Whether the builder chose the fp8 mainloop that promotes the tensor cores' partial sums into fp32 (its dispatch
+// policy says so). The argument field alone does not tell: the plain mainloop, which the FastAccum schedules get,
+// has an mma_promotion_interval too, and ignores it.
+template <class Policy>
+struct Promotes : std::false_type {};
+template <int Stages, class ClusterShape, class KernelSchedule>
+struct Promotes<cutlass::gemm::MainloopSm90TmaGmmaWarpSpecializedFP8<Stages, ClusterShape, KernelSchedule>>
+    : std::true_type {};
+constexpr bool kPromotes = Promotes<Gemm::CollectiveMainloop::DispatchPolicy>::value;
 
 // The family's scaled_gemm::run, plus the knobs it leaves at their defaults: the persistent scheduler's swizzle and
 // raster order, and the fp8 mainloop's promotion interval (in MMAs of K = 32: 4 = once per 128-deep k-tile).
@@ -122,7 +126,7 @@ int run(const kernelkit::scaled_gemm::Problem& p, const kernelkit::scaled_gemm::
 
   Kernel::MainloopArguments mainloop{static_cast<const ElementAB*>(p.a), stride_a, static_cast<const ElementAB*>(p.b),
                                      stride_b};
-  if constexpr (HasPromotion<Kernel::MainloopArguments>::value) {
+  if constexpr (kPromotes) {
     mainloop.mma_promotion_interval = static_cast<uint32_t>(promotion_interval);
   } else if (promotion_interval != 4) {
     return kNoPromotion;
@@ -175,9 +179,7 @@ SWEEP_EXPORT int SWEEP_CAT(sweep_run_, SWEEP_CONFIG)(void* out, int64_t ldd, con
 
 SWEEP_EXPORT const char* SWEEP_CAT(sweep_name_, SWEEP_CONFIG)() { return SWEEP_NAME; }
 
-SWEEP_EXPORT int SWEEP_CAT(sweep_fast_accum_, SWEEP_CONFIG)() {
-  return sweep::HasPromotion<sweep::Gemm::Gemm::GemmKernel::MainloopArguments>::value ? 0 : 1;
-}
+SWEEP_EXPORT int SWEEP_CAT(sweep_fast_accum_, SWEEP_CONFIG)() { return sweep::kPromotes ? 0 : 1; }
 
 SWEEP_EXPORT int SWEEP_CAT(sweep_stages_, SWEEP_CONFIG)() {
   return static_cast<int>(sweep::Gemm::CollectiveMainloop::DispatchPolicy::Stages);
@@ -185,6 +187,30 @@ SWEEP_EXPORT int SWEEP_CAT(sweep_stages_, SWEEP_CONFIG)() {
 
 SWEEP_EXPORT int SWEEP_CAT(sweep_smem_bytes_, SWEEP_CONFIG)() {
   return static_cast<int>(sweep::Gemm::Gemm::GemmKernel::SharedStorageSize);
+}
+
+// How many clusters of this kernel (at its shared memory) the GPU holds at once. The persistent grid is sized by the
+// SM count (sm_count / cluster size clusters, as in the library); if fewer fit, the rest start only when others have
+// finished all their tiles. Needs a GPU.
+SWEEP_EXPORT int SWEEP_CAT(sweep_max_active_clusters_, SWEEP_CONFIG)(int* clusters) {
+  using Kernel = sweep::Gemm::Gemm::GemmKernel;
+  const void* kernel = reinterpret_cast<const void*>(cutlass::device_kernel<Kernel>);
+  const int smem = Kernel::SharedStorageSize;
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (err != cudaSuccess) return static_cast<int>(err);
+  const dim3 cluster(cute::size<0>(Kernel::ClusterShape{}), cute::size<1>(Kernel::ClusterShape{}), 1);
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeClusterDimension;
+  attr.val.clusterDim.x = cluster.x;
+  attr.val.clusterDim.y = cluster.y;
+  attr.val.clusterDim.z = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = cluster;
+  config.blockDim = dim3(Kernel::MaxThreadsPerBlock, 1, 1);
+  config.dynamicSmemBytes = smem;
+  config.attrs = &attr;
+  config.numAttrs = 1;
+  return static_cast<int>(cudaOccupancyMaxActiveClusters(clusters, kernel, &config));
 }
 
 SWEEP_EXPORT int SWEEP_CAT(sweep_kernel_attrs_, SWEEP_CONFIG)(int* regs, int* local_bytes) {
