@@ -66,6 +66,10 @@ def test_candidate_table_matches_the_kernel_source(sweep):
         assert f"{tile_m}x{tile_n}_c{cluster_m}x{cluster_n}" in name, (name, config)
 
 
+def test_cluster_sizes(sweep):
+    assert [c.cluster_size for c in sweep.CANDIDATES] == [2, 2, 1, 2, 1, 2, 2, 2]
+
+
 def test_the_baseline_is_the_library_configuration(sweep):
     # candidate 0 must be what fp8_scaled_mm dispatches at M > 128, or the sweep compares against the wrong kernel
     configs = {name: config for _, name, config in source_configs()}
@@ -79,6 +83,18 @@ def test_the_baseline_is_the_library_configuration(sweep):
         r"cutlass::epilogue::TmaWarpSpecializedCooperative>;",
         family,
     )
+
+
+def test_built_library_matches_the_driver(sweep):
+    # Loading needs no GPU: the names, FastAccum flags and stage counts are host functions. A library built from
+    # another candidate list would be refused here (SystemExit), not halfway through a device run.
+    if not LIB.is_file():
+        pytest.skip(f"no {LIB.relative_to(ROOT)} (tools/gemm_sweep/build.sh builds it)")
+    lib = sweep.SweepLib(LIB, sweep.CANDIDATES)
+    assert not lib.missing and set(lib.run) == {c.name for c in sweep.CANDIDATES}
+    for c in sweep.CANDIDATES:
+        info = lib.info[c.name]
+        assert 2 <= info["stages"] <= 8 and 100_000 < info["smem_bytes"] <= 227 * 1024, (c.name, info)
 
 
 # ------------------------------------------------------------------------------------------------ build.sh
@@ -363,6 +379,28 @@ def test_judge_fails_systematic_and_gross_errors(sweep):
         sweep.judge(ref, poisoned, fast_accum=False)
 
 
+def test_judged_against_torch_unless_torch_is_off_the_exact_result(sweep):
+    import torch
+
+    gen = torch.Generator().manual_seed(2)
+    fp32 = torch.randn(128, 256, generator=gen)
+    exact = fp32.bfloat16()
+    off = (fp32 * 1.01).bfloat16()  # 1% off everywhere: beyond the accurate mean bound
+    data = {"ref": exact, "exact": exact, "fp32_ref": fp32, "torch_check": sweep.judge(exact, exact, False)}
+    assert sweep.judge_output(exact, data, fast=False)[:2] == ("ok", "")
+    status, detail, check = sweep.judge_output(off, data, fast=False)
+    assert status == "failed" and "mean |d| / mean |ref|" in detail and not check.ok
+
+    # torch 1% off: an exact output differs from it but passes, saying why; an output off like torch's passes
+    # against torch; a wrong one still fails
+    data = {"ref": off, "exact": exact, "fp32_ref": fp32, "torch_check": sweep.judge(off, exact, False)}
+    assert not data["torch_check"].ok
+    status, detail, check = sweep.judge_output(exact, data, fast=False)
+    assert status == "ok" and detail.startswith("differs from torch (mean |d| / mean |ref|") and not check.ok
+    assert sweep.judge_output(off, data, fast=False)[0] == "ok"
+    assert sweep.judge_output((fp32 * 1.05).bfloat16(), data, fast=False)[0] == "failed"
+
+
 # ------------------------------------------------------------------------------------------------ results
 
 
@@ -427,7 +465,10 @@ def test_writes_the_json_and_the_tables(sweep, tmp_path):
                 "smem_bytes": 200000,
                 "regs": 168,
                 "local_bytes": 0,
-            }
+                "max_active_clusters": 66,
+                "grid_clusters": 66,
+            },
+            {"index": 1, "name": "coop_128x128_c1x2", "what": "other"},
         ],
     }
     doc = sweep.results_document(rows, 1288.0, meta)
@@ -447,13 +488,133 @@ def test_writes_the_json_and_the_tables(sweep, tmp_path):
     ) in table
     failed = "| 4096 | 8192 | 8192 | first | coop_128x128_c1x2 s1H p4 | — | — | — | — | — | — | — | **FAILED**: max"
     assert failed in table
-    assert "| 0 | coop_128x128_c2x1 | 6 | 200000 | 168 | 0 | baseline |" in table
+    assert "| 0 | coop_128x128_c2x1 | 6 | 200000 | 168 | 0 | 66 / 66 | baseline |" in table
+    assert "| 1 | coop_128x128_c1x2 | — | — | — | — | — | other |" in table
     assert "**1 accurate settings FAILED or errored:**" in table
     short = sweep.markdown(doc, every_setting=False)
     assert "## Every setting" not in short and "## Best per problem" in short
     line = sweep.summary_line(doc)
     assert line.startswith("gemm_sweep: 2/2 problems; best accurate beats the baseline by > 2% on 1, torch on 1;")
     assert line.endswith("of the ceiling")
+
+
+# ------------------------------------------------------------------------------------------------ main, faked device
+
+
+class FakeLib:
+    def __init__(self, sweep):
+        self.path = Path("fake.so")
+        self.run = {c.name: None for c in sweep.CANDIDATES}
+        self.info = {c.name: {"stages": 4, "smem_bytes": 200_000} for c in sweep.CANDIDATES}
+        self.missing = []
+
+    def kernel_attrs(self, c, sm_count):
+        self.info[c.name].update(
+            regs=168,
+            local_bytes=0,
+            max_active_clusters=sm_count // c.cluster_size,
+            grid_clusters=sm_count // c.cluster_size,
+        )
+
+
+def fake_device(sweep, monkeypatch, times: dict, failing: set):
+    """main() with everything that needs the GPU replaced: each setting's check passes unless its label is in
+    `failing`, and its time is times[impl] (minus 5 µs at swizzle 4 along N, plus 1 µs at promotion 8)."""
+    import types
+
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "Fake H100")
+    props = types.SimpleNamespace(multi_processor_count=132, L2_cache_size=50 << 20)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda *a: props)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    monkeypatch.setattr(sweep, "load_library", lambda args: FakeLib(sweep))
+    monkeypatch.setattr(sweep, "library_available", lambda: "not in this test")
+    monkeypatch.setattr(sweep, "measure_ceiling", lambda args: 1300.0)
+    ok = sweep.Check(0.0, 0.001, 0.0001, 2.0**-6, 2.0**-10, True, "", 0.002)
+    bad = sweep.Check(1.0, 0.5, 0.4, 2.0**-6, 2.0**-10, False, "max |d| / max |ref| = 0.5 > 0.0156", 0.5)
+    monkeypatch.setattr(
+        sweep, "prepare_problem", lambda problem, args: {"copies": [{}], "calls": 4, "n_copies": 1, "torch_check": ok}
+    )
+    monkeypatch.setattr(sweep, "make_call", lambda setting, inputs, lib: None)
+    monkeypatch.setattr(
+        sweep,
+        "check_setting",
+        lambda s, fast, data, lib: ("failed", bad.reason, bad) if s.label in failing else ("ok", "", ok),
+    )
+    monkeypatch.setattr(sweep, "capture", lambda calls, n: object())
+
+    def time_graphs(graphs, n, args):
+        def us(s):
+            return times[s.impl] - 5.0 * (s.swizzle == 4 and s.raster == "N") + 1.0 * (s.promotion == 8)
+
+        return {s: [us(s)] * (args.rounds * args.reps) for s in graphs}
+
+    monkeypatch.setattr(sweep, "time_graphs", time_graphs)
+
+
+def test_main_runs_the_three_passes(sweep, monkeypatch, tmp_path, capsys):
+    times = {
+        "torch": 100.0,
+        "torch_fast": 95.0,
+        "coop_128x128_c2x1": 120.0,
+        "coop_128x128_c1x2": 118.0,
+        "coop_128x256_c1x1": 104.0,
+        "coop_128x256_c2x1": 102.0,
+        "ping_64x256_c1x1": 130.0,
+        "coop_256x128_c1x2": 99.0,
+        "coop_128x128_c2x1_fast": 110.0,
+        "coop_128x256_c2x1_fast": 90.0,
+    }
+    # the fastest accurate candidate is wrong: never chosen for the knob passes, and the exit code says so
+    fake_device(sweep, monkeypatch, times, failing={"coop_256x128_c1x2 s1H p4"})
+    out = tmp_path / "sweep.json"
+    rc = sweep.main(["--m", "512", "--shapes", "8192x8192", "--json", str(out)])
+    assert rc == 1
+    stderr = capsys.readouterr().err
+    assert "FAILED M=512 N=8192 K=8192 coop_256x128_c1x2 s1H p4 (accurate)" in stderr
+    doc = json.loads(out.read_text())
+    assert doc["device"] == "Fake H100" and doc["ceiling_tflops"] == 1300.0 and not doc["truncated"]
+    phases = {p: [r for r in doc["rows"] if r["phase"] == p] for p in ("first", "knobs", "promotion")}
+    assert len(phases["first"]) == 2 + 8 and len(phases["knobs"]) == 28 and len(phases["promotion"]) == 7
+    assert {r["impl"] for r in phases["knobs"]} == {
+        "torch",
+        "coop_128x128_c2x1",
+        "coop_128x256_c2x1",
+        "coop_128x256_c1x1",
+    }
+    assert {r["label"] for r in phases["promotion"]} == {"torch"} | {
+        f"{c} s4N p{p}" for c in ("coop_128x128_c2x1", "coop_128x256_c2x1", "coop_128x256_c1x1") for p in (4, 8)
+    }
+    failed = next(r for r in phases["first"] if r["impl"] == "coop_256x128_c1x2")
+    assert failed["status"] == "failed" and failed["us"] is None
+    (best,) = doc["best"]
+    assert best["accurate"]["label"] == "coop_128x256_c2x1 s4N p4" and best["accurate"]["x_torch"] == pytest.approx(
+        100 / 97
+    )
+    assert best["fast"]["label"] == "coop_128x256_c2x1_fast s1H p4"
+    assert best["baseline"]["x_torch"] == pytest.approx(100 / 120)
+    assert [f["label"] for f in doc["failures"]] == ["coop_256x128_c1x2 s1H p4"]
+    assert doc["candidates"][0]["max_active_clusters"] == 66
+    assert "## Every setting" in out.with_suffix(".md").read_text()
+
+
+def test_main_stops_at_the_time_budget(sweep, monkeypatch, tmp_path, capsys):
+    times = dict.fromkeys([c.name for c in sweep.CANDIDATES] + ["torch", "torch_fast"], 50.0)
+    fake_device(sweep, monkeypatch, times, failing=set())
+    out = tmp_path / "sweep.json"
+    rc = sweep.main(["--m", "512", "--shapes", "8192x8192", "--json", str(out), "--time-budget-s", "1"])
+    assert rc == 0
+    assert "stopped by the time budget (1 s)" in capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert doc["truncated"] is True and doc["rows"] == [] and doc["best"] == []
+
+    # a budget for pass 1 only: every problem gets its first pass, no knob pass starts
+    rc = sweep.main(["--m", "512,1024", "--shapes", "7168x2048", "--json", str(out), "--time-budget-s", "3"])
+    doc = json.loads(out.read_text())
+    assert rc == 0 and doc["truncated"] is True
+    assert {(r["m"], r["phase"]) for r in doc["rows"]} == {(512, "first"), (1024, "first")}
 
 
 # ------------------------------------------------------------------------------------------------ GPU
@@ -508,9 +669,12 @@ def test_entry_points_refuse_bad_knobs(sweep):
     ref = torch._scaled_mm(a, b, scale_a=sa.view(-1, 1), scale_b=sb.view(1, -1), out_dtype=torch.bfloat16)
     check = sweep.judge(out, ref, fast_accum=False)
     assert check.ok, check
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
     for c in sweep.CANDIDATES:
-        lib.kernel_attrs(c)
-        assert lib.info[c.name]["regs"] > 0 and lib.info[c.name]["stages"] >= 2
+        lib.kernel_attrs(c, sms)
+        info = lib.info[c.name]
+        assert info["regs"] > 0 and info["stages"] >= 2 and info["max_active_clusters"] > 0, info
+        assert info["grid_clusters"] == sms // c.cluster_size
 
 
 @pytest.mark.gpu
