@@ -235,7 +235,10 @@ def test_ranks_on_streams_sum_bit_for_bit(world, dtype):
         # one-shot sizes, and 1 MB on 4 ranks: two-shot (full_nvlink), with a remainder slice for the last rank.
         # The ranks' kernels share this GPU's SMs and wait for each other: every rank's blocks must be resident at
         # once (4 ranks x 36 blocks of 512 threads would not be), so the sizes keep 4 ranks at <= 32 blocks each.
-        packs = (1, 5, 70000 if world == 2 else 16000)
+        # Every size fits the 1 MiB registered buffer (65536 packs of 16 bytes); 60000 packs give 2 ranks the most
+        # blocks (36) with a partial last block.
+        packs = (1, 5, 60000 if world == 2 else 16000)
+        assert all(p * 16 <= max_size for p in packs)
         for numel in (*(p * 16 // esize for p in packs), max_size // esize):
             inputs = [workers.rank_input(r, numel, dtype, numel % 101).cuda() for r in range(world)]
             outs = _run_ranks(fas, bufs, inputs, max_size)
