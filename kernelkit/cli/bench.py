@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from kernelkit.builder import features
+from kernelkit.builder.sanitize import sigterm_interrupts
 from kernelkit.cli._ui import console, handles_errors
 from kernelkit.errors import KernelkitError
 from kernelkit.model import registry
@@ -41,6 +43,15 @@ def bench(
         bool, typer.Option("--baselines/--no-baselines", help="Also time torch eager and torch.compile.")
     ] = True,
     remeasure: Annotated[bool, typer.Option("--remeasure-ceilings", help="Measure copy/GEMM ceilings again.")] = False,
+    time_budget: Annotated[
+        Optional[float],
+        typer.Option(
+            "--time-budget",
+            min=1,
+            metavar="SECONDS",
+            help="Start no case after this many seconds; the cases that finished are reported and saved.",
+        ),
+    ] = None,
 ) -> None:
     """Time ops on the GPU (CUDA-graph replay, cold L2) and report % of the measured hardware ceiling."""
     project = find_project()
@@ -98,20 +109,40 @@ def bench(
         # limit (8) would silently time eager under the torch.compile label from the 9th case on.
         knob = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
         setattr(torch._dynamo.config, knob, max(getattr(torch._dynamo.config, knob), 4 * len(plan)))
-        for b, case in plan:
-            progress.update(task, description=f"{b.op} {case.label}")
-            impls = dict(b.impls)
-            if baselines:
-                if b.op not in compiled_for:
-                    # Ops may share one reference function (e.g. the gated activations): dynamo's
-                    # recompile limit per code object would silently fall back to eager. Start clean.
-                    torch._dynamo.reset()
-                    compiled_for[b.op] = core.baseline_impls(b)
-                impls.update(compiled_for[b.op])
-            rows += core.run_case(b, case, impls, ceilings, l2)
-            progress.advance(task)
+        # A bench bounded from outside (`timeout`, a job's limit) or by --time-budget keeps what finished: SIGTERM
+        # and Ctrl-C end the case in flight, and the finished cases are reported and saved as an incomplete run.
+        started, done, stopped = time.monotonic(), 0, None
+        with sigterm_interrupts():
+            try:
+                for b, case in plan:
+                    if time_budget is not None and time.monotonic() - started > time_budget:
+                        stopped = f"--time-budget {time_budget:g} s spent"
+                        break
+                    progress.update(task, description=f"{b.op} {case.label}")
+                    impls = dict(b.impls)
+                    if baselines:
+                        if b.op not in compiled_for:
+                            # Ops may share one reference function (e.g. the gated activations): dynamo's
+                            # recompile limit per code object would silently fall back to eager. Start clean.
+                            torch._dynamo.reset()
+                            compiled_for[b.op] = core.baseline_impls(b)
+                        impls.update(compiled_for[b.op])
+                    rows += core.run_case(b, case, impls, ceilings, l2)
+                    done += 1
+                    progress.advance(task)
+            except KeyboardInterrupt:
+                stopped = "interrupted"
+    if stopped is not None and not rows:
+        raise KernelkitError(f"bench {stopped} before any case finished: nothing to report or save", exit_code=1)
     core.add_speedups(rows)
     doc = core.results_document(rows, ceilings, core.environment(project))
+    if stopped is not None:
+        doc["incomplete"] = core.incomplete_record(stopped, [f"{b.op} {c.label}" for b, c in plan[done:]])
+        console.print(
+            f"[yellow]incomplete[/]: {stopped}; {done} of {len(plan)} cases finished, "
+            f"{len(plan) - done} not run (listed in the results)",
+            soft_wrap=True,
+        )
     _render(doc)
     if json_path:
         json_path.write_text(json.dumps(doc, indent=2) + "\n")
@@ -138,7 +169,9 @@ def bench(
             f"{len(slower) - len(regressed)} baseline rows slower; {agree}/{len(verdicts)} within each other's p20–p80",
             soft_wrap=True,
         )
-        raise typer.Exit(1 if regressed else 0)
+        raise typer.Exit(1 if regressed or stopped == "interrupted" else 0)
+    if stopped == "interrupted":
+        raise typer.Exit(130)
 
 
 def _without_unbuilt_feature_ops(project, names: list[str], named: bool) -> list[str]:

@@ -264,6 +264,12 @@ def results_document(rows: list[Row], ceilings: Ceilings, env: dict[str, str]) -
     }
 
 
+def incomplete_record(reason: str, not_run: list[str]) -> dict:
+    """What a results document says of a run that stopped early: why, and the cases (op and case label) it did not
+    reach. Documents without it are complete."""
+    return {"reason": reason, "not_run": list(not_run)}
+
+
 def markdown(doc: dict) -> str:
     c = doc["ceilings"]
     lines = [
@@ -279,6 +285,13 @@ def markdown(doc: dict) -> str:
         "% of same-size copy = a copy moving the same bytes, timed the same way, over this time "
         "(memory-bound rows; a mid-size copy runs below the large-copy ceiling).",
         "",
+    ]
+    if gap := doc.get("incomplete"):
+        lines += [
+            f"**Incomplete run** ({gap['reason']}): {len(gap['not_run'])} cases not run: {', '.join(gap['not_run'])}.",
+            "",
+        ]
+    lines += [
         "| op | case | impl | µs | p20–p80 | GB/s | % of ceiling | % of same-size copy | vs torch | vs torch.compile |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]

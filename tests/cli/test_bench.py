@@ -416,3 +416,93 @@ def test_allocated_outputs_rotate_like_the_inputs():
     assert all(captured[k] != captured[k - j] for k in range(n) for j in range(1, copies) if k - j >= 0)
     graph.replay()
     torch.cuda.synchronize()
+
+
+class _FakeGpuRun:
+    """The GPU side of `kernelkit bench` faked: ceilings, device properties, and run_case returning one synthetic
+    row per case while a fake clock advances `seconds_per_case`; `interrupt_at` makes that call raise Ctrl-C."""
+
+    def __init__(self, monkeypatch, seconds_per_case: float, interrupt_at: int | None = None):
+        import types
+
+        import torch
+
+        from kernelkit.cli import bench as bench_cli
+
+        self.now, self.calls = 0.0, []
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(
+            torch.cuda, "get_device_properties", lambda i: types.SimpleNamespace(L2_cache_size=50 << 20)
+        )
+        monkeypatch.setattr(core, "measure_ceilings", lambda remeasure=False: CEILINGS)
+        monkeypatch.setattr(
+            core,
+            "environment",
+            lambda project: {"device": "Fake GPU", "commit": "abc1234", "date": "2026-12-07", "torch": "2.11.0"},
+        )
+        monkeypatch.setattr(bench_cli.time, "monotonic", lambda: self.now)
+
+        def run_case(b, case, impls, ceilings, l2):
+            if interrupt_at is not None and len(self.calls) == interrupt_at:
+                raise KeyboardInterrupt
+            self.calls.append(f"{b.op} {case.label}")
+            self.now += seconds_per_case
+            return [core.make_row(b, case, "kernelkit", timing(10.0), ceilings)]
+
+        monkeypatch.setattr(core, "run_case", run_case)
+
+
+def test_time_budget_keeps_and_labels_the_cases_that_finished(repo_root, monkeypatch, tmp_path):
+    monkeypatch.chdir(repo_root)
+    fake = _FakeGpuRun(monkeypatch, seconds_per_case=4.0)
+    out = tmp_path / "r.json"
+    args = ["bench", "silu_and_mul", "--no-baselines", "--time-budget", "10", "--json", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    planned = len(core.load_bench(find_project(repo_root), "silu_and_mul").cases)
+    assert planned > 3 and len(fake.calls) == 3  # started at t = 0, 4, 8; at 12 the 10 s budget is spent
+    doc = json.loads(out.read_text())
+    assert core.results_problem(doc) is None and len(doc["rows"]) == 3
+    assert doc["incomplete"]["reason"] == "--time-budget 10 s spent"
+    assert len(doc["incomplete"]["not_run"]) == planned - 3
+    assert not set(doc["incomplete"]["not_run"]) & set(fake.calls)
+    assert "3 of" in result.output and "incomplete" in result.output
+    assert "Incomplete run" in core.markdown(doc)
+
+
+def test_a_run_within_its_budget_is_complete(repo_root, monkeypatch, tmp_path):
+    monkeypatch.chdir(repo_root)
+    fake = _FakeGpuRun(monkeypatch, seconds_per_case=0.1)
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(
+        app, ["bench", "silu_and_mul", "--no-baselines", "--time-budget", "1000", "--json", str(out)]
+    )
+    doc = json.loads(out.read_text())
+    assert result.exit_code == 0 and "incomplete" not in doc and len(doc["rows"]) == len(fake.calls)
+    assert "Incomplete run" not in core.markdown(doc)
+
+
+def test_an_interrupted_bench_writes_what_finished_and_fails(repo_root, monkeypatch, tmp_path):
+    monkeypatch.chdir(repo_root)
+    fake = _FakeGpuRun(monkeypatch, seconds_per_case=1.0, interrupt_at=2)
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(app, ["bench", "silu_and_mul", "--no-baselines", "--json", str(out)])
+    assert result.exit_code == 130 and "Traceback" not in result.output
+    doc = json.loads(out.read_text())
+    assert len(doc["rows"]) == 2 == len(fake.calls) and doc["incomplete"]["reason"] == "interrupted"
+    assert doc["incomplete"]["not_run"][0] not in fake.calls  # the case in flight is not reported as run
+
+
+def test_an_interrupt_before_any_case_finished_saves_nothing(repo_root, monkeypatch, tmp_path):
+    monkeypatch.chdir(repo_root)
+    _FakeGpuRun(monkeypatch, seconds_per_case=1.0, interrupt_at=0)
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(app, ["bench", "silu_and_mul", "--no-baselines", "--save", "--json", str(out)])
+    assert result.exit_code == 1 and "nothing to report or save" in result.output and not out.exists()
+
+
+@pytest.mark.parametrize("budget", ["0", "-3", "abc"])
+def test_a_bad_time_budget_is_refused(repo_root, monkeypatch, budget):
+    monkeypatch.chdir(repo_root)
+    result = CliRunner().invoke(app, ["bench", "silu_and_mul", "--time-budget", budget])
+    assert result.exit_code == 2 and "--time-budget" in result.output
