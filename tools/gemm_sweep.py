@@ -900,6 +900,9 @@ def write_results(path: Path | None, doc: dict) -> None:
 
 
 def git_commit() -> str:
+    """KERNELKIT_COMMIT first, as the bench harness does: the GPU machine's copy of the tree may carry a stale .git."""
+    if override := os.environ.get("KERNELKIT_COMMIT"):
+        return override
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10

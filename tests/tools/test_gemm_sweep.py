@@ -716,3 +716,11 @@ def test_small_sweep_end_to_end(tmp_path):
     assert doc["ceiling_tflops"] > 100 and doc["truncated"] is False
     assert doc["best"][0]["baseline"]["label"] == "coop_128x128_c2x1 s1H p4"
     assert "of the ceiling" in result.stdout and out.with_suffix(".md").is_file()
+
+
+def test_the_commit_label_takes_kernelkit_commit_first(sweep, monkeypatch):
+    # the GPU machine's copy of the tree can hold a stale .git (this tool's first run recorded an older commit)
+    monkeypatch.setenv("KERNELKIT_COMMIT", "abc1234+sweep")
+    assert sweep.git_commit() == "abc1234+sweep"
+    monkeypatch.delenv("KERNELKIT_COMMIT")
+    assert sweep.git_commit() not in ("", "abc1234+sweep")
