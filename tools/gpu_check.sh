@@ -57,7 +57,9 @@ if compgen -G ".whl/*.whl" >/dev/null; then  # wheels the machine lacks (no netw
 fi
 
 PHASES=${PHASES:-carried eager build test fp4 generated init bench}
-XDIST=${XDIST:--n 8 --dist loadfile}
+# --dist load, not loadfile: one file (test_sgl_per_token_group_quant_8bit.py, ~2000 GPU tests) held one worker
+# for the last minutes of a 14-worker run while the other 13 idled (session 16)
+XDIST=${XDIST:--n 14 --dist load}
 
 if [[ " $PHASES " == *" focus "* && -f library/python/kernelkit_ops/_kernelkit_ops.so ]]; then
   # FOCUS_TESTS: a few test files or node ids run first, one process, with their failures' tracebacks (a full
