@@ -169,8 +169,9 @@ def bench(
             f"{len(slower) - len(regressed)} baseline rows slower; {agree}/{len(verdicts)} within each other's p20–p80",
             soft_wrap=True,
         )
-        raise typer.Exit(1 if regressed or stopped == "interrupted" else 0)
-    if stopped == "interrupted":
+        if regressed and stopped != "interrupted":
+            raise typer.Exit(1)
+    if stopped == "interrupted":  # as a shell reports Ctrl-C: the caller asked for all of it and did not get it
         raise typer.Exit(130)
 
 

@@ -506,3 +506,13 @@ def test_a_bad_time_budget_is_refused(repo_root, monkeypatch, budget):
     monkeypatch.chdir(repo_root)
     result = CliRunner().invoke(app, ["bench", "silu_and_mul", "--time-budget", budget])
     assert result.exit_code == 2 and "--time-budget" in result.output
+
+
+def test_an_interrupted_compare_still_exits_as_interrupted(repo_root, monkeypatch, tmp_path):
+    monkeypatch.chdir(repo_root)
+    fake = _FakeGpuRun(monkeypatch, seconds_per_case=1.0)
+    first = tmp_path / "first.json"
+    assert CliRunner().invoke(app, ["bench", "silu_and_mul", "--no-baselines", "--json", str(first)]).exit_code == 0
+    fake2 = _FakeGpuRun(monkeypatch, seconds_per_case=1.0, interrupt_at=1)
+    result = CliRunner().invoke(app, ["bench", "silu_and_mul", "--no-baselines", "--compare", str(first)])
+    assert result.exit_code == 130 and "1 rows matched" in result.output and len(fake2.calls) == 1 < len(fake.calls)
