@@ -22,6 +22,10 @@
 #      which deletes build/;
 #   7a. (upstream) sgl-kernel's own test files (.upstream/sgl-kernel-tests, carried) with `sgl_kernel` aliased to us;
 #   7b. (overlap) a KV transfer over PCIe while the GPU computes: bandwidth and the compute's slowdown (issue 25);
+#   7c. (allreduce-multi) issue 27's table: the custom all-reduce against NCCL inside CUDA graphs, one rank per GPU
+#      (tools/allreduce_bench.py), for 2 GPUs and 4 / 8 where visible, each bounded, JSON + table in $OUT
+#      (allreduce-w<N>.json/.md); skipped with a message on fewer than 2 GPUs. ALLREDUCE_BUDGET_S (default 80) is each
+#      world's measuring budget, ALLREDUCE_ARGS adds options (e.g. "--sizes 8K,64K");
 #   8. (profile) kernelkit profile --save of a norm and a quant op (PROFILE_OPS), reports under $OUT/profiles;
 #   9. (sanitize) kernelkit sanitize --tool memcheck over every op (SANITIZE_JOBS at a time, SANITIZE_OP_TIMEOUT per
 #      op, the step bounded by STEP_TIMEOUT), the summary and the logs under $OUT/sanitize.
@@ -43,7 +47,7 @@ step() {  # step NAME CMD...: run, log to $OUT/NAME.log, remember the verdict
   timeout "${STEP_TIMEOUT:-0}" "$@" > >(tee "$OUT/$name.log") 2>&1
   local rc=$?
   sleep 0.2
-  summary+=("$(printf '%-24s rc=%-3s %4ss  %s' "$name" "$rc" "$((SECONDS - t0))" "$(grep -aE '[0-9]+ (passed|failed)|check passed|built in|of the ceiling|sanitizer error' "$OUT/$name.log" | tail -1 | cut -c1-110)")")
+  summary+=("$(printf '%-24s rc=%-3s %4ss  %s' "$name" "$rc" "$((SECONDS - t0))" "$(grep -aE '[0-9]+ (passed|failed)|check passed|built in|of the ceiling|sanitizer error|allreduce_bench: summary' "$OUT/$name.log" | tail -1 | cut -c1-110)")")
   # the archive after every step: a run cut short by the device's limit still returns what finished
   printf '%s\n' "${summary[@]}" > "$OUT/summary.txt"
   tar -czf "$RESULTS/gpu-check.tgz" -C "$OUT" .
@@ -218,6 +222,23 @@ fi
 if [[ " $PHASES " == *" overlap "* ]]; then
   # issue 25: a KV transfer between pinned host memory and the GPU while a GEMM loop runs (tools/transfer_overlap.py)
   step overlap env PYTHONPATH="$REPO:$REPO/library/python" "$py" tools/transfer_overlap.py --json "$OUT/overlap.json"
+fi
+
+if [[ " $PHASES " == *" allreduce-multi "* ]]; then
+  # issue 27: one process per GPU, NCCL with NCCL_NVLS_ENABLE=0 (the tool sets it too); each world's run starts no
+  # size past its budget and kills hung ranks 30 s after it; `timeout` is the last resort 45 s later
+  ngpu=$("$py" -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
+  if (( ngpu < 2 )); then
+    echo "=== allreduce-multi: skipped: $ngpu GPU(s) visible, the table needs at least 2" | tee "$OUT/allreduce-multi.log"
+  else
+    budget=${ALLREDUCE_BUDGET_S:-80}
+    for w in 2 4 8; do
+      (( w <= ngpu )) || continue
+      step "allreduce-w$w" env PYTHONPATH="$REPO:$REPO/library/python" NCCL_NVLS_ENABLE=0 timeout $((budget + 75)) \
+        "$py" tools/allreduce_bench.py --world "$w" --time-budget-s "$budget" --grace-s 30 \
+        --json "$OUT/allreduce-w$w.json" ${ALLREDUCE_ARGS:-}
+    done
+  fi
 fi
 
 if [[ " $PHASES " == *" profile "* ]]; then
