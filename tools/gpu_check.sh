@@ -27,7 +27,8 @@
 #      (allreduce-w<N>.json/.md); skipped with a message on fewer than 2 GPUs. ALLREDUCE_BUDGET_S (default 80) is each
 #      world's measuring budget, ALLREDUCE_ARGS adds options (e.g. "--sizes 8K,64K");
 #   8. (profile) kernelkit profile --save of a norm and a quant op (PROFILE_OPS), reports under $OUT/profiles;
-#   9. (sanitize) kernelkit sanitize --tool memcheck over every op (SANITIZE_JOBS at a time, SANITIZE_OP_TIMEOUT per
+#   9. (sanitize) kernelkit sanitize --tool memcheck over every op (SANITIZE_JOBS at a time with SANITIZE_TEST_WORKERS
+#      xdist workers each, SANITIZE_OP_TIMEOUT per
 #      op, the step bounded by STEP_TIMEOUT), the summary and the logs under $OUT/sanitize.
 # Logs and results under $OUT. Carry library/python/kernelkit_ops/_kernelkit_ops.so and .whl/.
 set -uo pipefail
@@ -252,7 +253,8 @@ fi
 if [[ " $PHASES " == *" sanitize "* ]]; then
   # every op's GPU tests under memcheck; --save rewrites the summary after each op, so a step stopped by
   # STEP_TIMEOUT still returns what finished
-  step sanitize "$py" -m kernelkit sanitize --tool memcheck -j "${SANITIZE_JOBS:-8}" \
+  step sanitize "$py" -m kernelkit sanitize --tool memcheck -j "${SANITIZE_JOBS:-4}" \
+    --test-workers "${SANITIZE_TEST_WORKERS:-4}" \
     --op-timeout "${SANITIZE_OP_TIMEOUT:-420}" --save
   mkdir -p "$OUT/sanitize" && cp benchmarks/sanitize/*/* build/sanitize/memcheck/*.log "$OUT/sanitize/" 2>/dev/null
 fi

@@ -356,6 +356,7 @@ def run_op(
     api_errors: bool = False,
     port: int | None = None,
     padding: int = DEFAULT_PADDING,
+    test_workers: int = 1,
 ) -> OpResult:
     folder = log_folder(project, tool)
     folder.mkdir(parents=True, exist_ok=True)
@@ -365,6 +366,8 @@ def run_op(
     cmd = sanitizer_command(sanitizer, tool, print_limit, log, api_errors, port, padding)
     cmd += [sys.executable, "-m", "pytest", str(test_file), "-m", "gpu", "-p", "no:cacheprovider", "-q"]
     cmd += [f"--junitxml={junit}", "-o", "junit_family=xunit2"] + (["-k", keyword] if keyword else [])
+    if test_workers > 1:  # xdist's workers are child processes: --target-processes all has the sanitizer follow them
+        cmd += ["-n", str(test_workers), "--dist", "load"]
     start = time.monotonic()
     with out.open("w") as sink:
         with _running_lock:  # started and registered at once: an interrupt in between would miss it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import json
 from pathlib import Path
 from typing import Annotated, Optional
@@ -32,6 +33,15 @@ def sanitize(
     ] = core.DEFAULT_PRINT_LIMIT,
     keyword: Annotated[Optional[str], typer.Option("-k", help="Only tests matching this pytest -k expression.")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Ops sanitized at the same time.")] = 1,
+    test_workers: Annotated[
+        int,
+        typer.Option(
+            "--test-workers",
+            min=1,
+            help="pytest-xdist workers per op, under the op's one sanitizer (it follows them): an op with thousands "
+            "of GPU tests finishes in a fraction of the time.",
+        ),
+    ] = 1,
     op_timeout: Annotated[
         Optional[float], typer.Option("--op-timeout", min=1, metavar="SECONDS", help="Stop an op's run after this.")
     ] = None,
@@ -59,6 +69,10 @@ def sanitize(
     with file:line. Exit 1 when any op has errors, or its sanitizer run did not finish."""
     if tool not in core.TOOLS:
         raise KernelkitError(f"--tool {tool}: expected one of {', '.join(core.TOOLS)}", exit_code=2)
+    if test_workers > 1 and importlib.util.find_spec("xdist") is None:
+        raise KernelkitError(
+            f"--test-workers {test_workers}: pytest-xdist is not installed (pip install pytest-xdist)", exit_code=2
+        )
     project = find_project()
     selected = core.select(project, ops or [])
     if not selected:
@@ -67,7 +81,9 @@ def sanitize(
     device = _gpu_name()
     out = err_console if json_out else console
     out.print(
-        f"compute-sanitizer --tool {tool}: {len(selected)} op{'s' if len(selected) != 1 else ''}, {jobs} at a time; "
+        f"compute-sanitizer --tool {tool}: {len(selected)} op{'s' if len(selected) != 1 else ''}, {jobs} at a time"
+        + (f", {test_workers} test workers each" if test_workers > 1 else "")
+        + "; "
         f"logs in {escape(str(core.log_folder(project, tool)))}",
         soft_wrap=True,
     )
@@ -98,6 +114,7 @@ def sanitize(
             timeout=op_timeout,
             api_errors=api_errors,
             padding=padding,
+            test_workers=test_workers,
         )
     doc = core.summary_document(results, tool, device, commit, date)
     if save:

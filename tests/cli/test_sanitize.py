@@ -379,3 +379,38 @@ def test_a_planted_out_of_bounds_write_is_caught_with_its_line(tmp_path):
     assert "scratch_oob_kernel" in oob["first"]["location"]["function"], oob
     assert any(re.search(r"out of bounds", d) for d in oob["first"]["details"]), oob
     assert ok["status"] == "clean" and ok["errors"] == 0 and ok["tests"]["passed"] > 0, ok
+
+
+def test_cli_test_workers_run_each_ops_tests_on_xdist_workers_under_one_sanitizer(
+    cli, fake_sanitizer, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("FAKE_CS_CALLS", str(tmp_path / "calls.jsonl"))
+    result = cli("sanitize", "silu_and_mul", "--sanitizer", fake_sanitizer, "--test-workers", "4", "--json")
+    assert result.exit_code == 0, result.output
+    (call,) = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    pytest_args = call[call.index("pytest") + 1 :]
+    assert pytest_args[pytest_args.index("-n") + 1] == "4" and pytest_args[pytest_args.index("--dist") + 1] == "load"
+    assert call[call.index("--target-processes") + 1] == "all"  # the sanitizer follows the workers
+    assert "4 test workers each" in result.stderr
+
+
+def test_cli_one_test_worker_is_plain_pytest(cli, fake_sanitizer, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_CS_CALLS", str(tmp_path / "calls.jsonl"))
+    assert cli("sanitize", "silu_and_mul", "--sanitizer", fake_sanitizer, "--json").exit_code == 0
+    (call,) = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    assert "-n" not in call[call.index("pytest") :] and "--dist" not in call
+
+
+def test_cli_test_workers_without_xdist_is_a_clear_error(cli, fake_sanitizer, monkeypatch):
+    real_find_spec = sanitize_cli.importlib.util.find_spec
+    monkeypatch.setattr(
+        sanitize_cli.importlib.util, "find_spec", lambda name, *a: None if name == "xdist" else real_find_spec(name, *a)
+    )
+    result = cli("sanitize", "silu_and_mul", "--sanitizer", fake_sanitizer, "--test-workers", "2")
+    assert result.exit_code == 2 and "pytest-xdist is not installed" in result.output
+
+
+@pytest.mark.parametrize("workers", ["0", "-1", "x"])
+def test_cli_refuses_a_bad_worker_count(cli, fake_sanitizer, workers):
+    result = cli("sanitize", "silu_and_mul", "--sanitizer", fake_sanitizer, "--test-workers", workers)
+    assert result.exit_code == 2 and "--test-workers" in result.output
