@@ -48,7 +48,6 @@ import re
 import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -351,18 +350,13 @@ def write_results(path: Path | None, doc: dict) -> None:
 
 
 def git_commit() -> str:
-    """KERNELKIT_COMMIT first, as the bench harness does: the GPU machine's copy of the tree may carry a stale .git."""
-    if override := os.environ.get("KERNELKIT_COMMIT"):
-        return override
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
-        )
-        if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return "unknown"
+    """The bench harness's label (KERNELKIT_COMMIT first: the GPU machine's copy of the tree may carry a stale .git;
+    else HEAD, marked -dirty when the tree is)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from kernelkit.perf.harness import git_commit as harness_git_commit
+
+    return harness_git_commit(ROOT)
 
 
 def free_port() -> int:
