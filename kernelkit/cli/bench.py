@@ -12,8 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from kernelkit.builder import features
-from kernelkit.builder.sanitize import sigterm_interrupts
-from kernelkit.cli._ui import console, handles_errors
+from kernelkit.cli._ui import console, handles_errors, sigterm_interrupts
 from kernelkit.errors import KernelkitError
 from kernelkit.model import registry
 from kernelkit.perf import harness as core

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from kernelkit.builder import cudatools
 from kernelkit.builder import sanitize as core
-from kernelkit.cli._ui import console, err_console, handles_errors, print_json
+from kernelkit.cli._ui import console, err_console, handles_errors, print_json, sigterm_interrupts
 from kernelkit.errors import KernelkitError
 from kernelkit.perf.harness import device_slug, git_commit
 from kernelkit.project import Project, find_project
@@ -101,7 +101,7 @@ def sanitize(
         if save:  # after every op: a run stopped part-way still leaves what finished
             _save(project, core.summary_document(done, tool, device, commit, date))
 
-    with core.sigterm_interrupts():
+    with sigterm_interrupts():
         results = core.run(
             project,
             selected,

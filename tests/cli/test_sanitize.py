@@ -25,6 +25,7 @@ import pytest
 from kernelkit.builder import cudatools
 from kernelkit.builder import sanitize as core
 from kernelkit.cli import sanitize as sanitize_cli
+from kernelkit.cli._ui import sigterm_interrupts
 from kernelkit.errors import KernelkitError
 from kernelkit.project import find_project
 
@@ -282,7 +283,7 @@ def test_sigterm_becomes_an_interrupt():
     import time
 
     before = signal.getsignal(signal.SIGTERM)
-    with core.sigterm_interrupts():
+    with sigterm_interrupts():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)  # the handler raises as soon as the signal arrives
