@@ -8,7 +8,6 @@ rank, a hung rank, the time budget). GPU tests: the real table on 2 (4, 8) GPUs,
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tool_scripts import load_tool, run_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tools" / "allreduce_bench.py"
@@ -28,22 +28,12 @@ KERNEL_SRC = ROOT / "library" / "csrc" / "allreduce" / "all_reduce.cu"
 
 
 def run_script(*args: str, gpu: bool = False, timeout: float = 180, env: dict | None = None):
-    full_env = dict(os.environ, **(env or {}))
-    if not gpu:
-        full_env["CUDA_VISIBLE_DEVICES"] = ""  # no GPU, also on the GPU machine
-    full_env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT), str(ROOT / "library" / "python"), full_env.get("PYTHONPATH", "")]
-    )
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=full_env,
-                          timeout=timeout)  # fmt: skip
+    return run_tool(SCRIPT.name, *args, gpu=gpu, timeout=timeout, env=env, checkout_on_path=True)
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("allreduce_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(SCRIPT.name)
 
 
 # ------------------------------------------------------------------------------------------------ sizes

@@ -3,30 +3,23 @@ writes its table and JSON from given numbers (the timing itself needs the GPU ma
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tool_scripts import load_tool, run_tool
 
 SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "eager_overhead.py"
 
 
 def run_script(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # no GPU, also on the GPU machine
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=120)
+    return run_tool(SCRIPT.name, *args)
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("eager_overhead", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(SCRIPT.name)
 
 
 def test_refuses_without_a_gpu(tmp_path):

@@ -6,15 +6,14 @@ the sweep itself on a small problem (the prebuilt library from build.sh, carried
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tool_scripts import load_tool, run_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tools" / "gemm_sweep.py"
@@ -24,20 +23,12 @@ LIB = ROOT / "build" / "gemm_sweep" / "libsweep.so"
 
 
 def run_script(*args: str, gpu: bool = False) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    if not gpu:
-        env["CUDA_VISIBLE_DEVICES"] = ""  # no GPU, also on the GPU machine
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "library" / "python"), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=600)
+    return run_tool(SCRIPT.name, *args, gpu=gpu, timeout=600, checkout_on_path=True)
 
 
 @pytest.fixture(scope="module")
 def sweep():
-    spec = importlib.util.spec_from_file_location("gemm_sweep", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(SCRIPT.name)
 
 
 def source_configs() -> list[tuple[int, str, str]]:

@@ -3,28 +3,22 @@ its table from given numbers (the measurement itself needs the GPU machine)."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tool_scripts import load_tool, run_tool
 
 SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "transfer_overlap.py"
 
 
 def run_script(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # no GPU, also on the GPU machine
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=120)
+    return run_tool(SCRIPT.name, *args)
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("transfer_overlap", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(SCRIPT.name)
 
 
 def test_without_a_gpu_it_refuses_in_one_line():
