@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from kernelkit.builder import features
 from kernelkit.cli._ui import console, handles_errors, print_json
@@ -61,23 +62,56 @@ def list_ops(json_out: Annotated[bool, typer.Option("--json", help="Print the op
     if json_out:
         print_json(rows)
         return
-    caption = "\n".join(state.describe() for state in found.values()) or None
-    table = Table(title=f"{project.name}: {len(rows)} ops (torch.ops.{project.namespace})", caption=caption)
-    table.add_column("op", no_wrap=True)  # the name users copy into other commands: never cut
-    for col in ("category", "dtypes", "test", "bench", "last bench"):
-        table.add_column(col)
-    for r, op in zip(rows, ops.values()):
-        table.add_row(
-            r["op"]
-            + (f" [dim]({', '.join(_feature_cell(f, r.get(f'{f}_built')) for f in op.needs)})[/]" if op.needs else ""),
-            r["category"] or "?",
-            ",".join(r["dtypes"]),
-            "✓" if r["test"] else "[red]✗[/]",
-            "✓" if r["bench"] else "[red]✗[/]",
-            r["last_bench"] or "[dim]—[/]",
+    captions = [state.describe() for state in found.values()]
+    columns = [  # (header, cells, drop order when the terminal is too narrow: lowest first; None = always shown)
+        ("op", [r["op"] for r in rows], None),  # the name users copy into other commands: never cut
+        (
+            "needs",
+            [" ".join(_feature_cell(f, r.get(f"{f}_built")) for f in op.needs) for r, op in zip(rows, ops.values())],
+            4,
+        ),
+        ("category", [r["category"] or "?" for r in rows], 3),
+        ("dtypes", [",".join(r["dtypes"]) for r in rows], 0),
+        ("test", ["✓" if r["test"] else "[red]✗[/]" for r in rows], None),
+        ("bench", ["✓" if r["bench"] else "[red]✗[/]" for r in rows], None),
+        ("last bench", [r["last_bench"] or "[dim]—[/]" for r in rows], 1),
+    ]
+    if not any(columns[1][1]):
+        columns.pop(1)  # no op needs a build feature: no empty column
+    shown_columns, left_out = fit_columns(columns, console.width)
+    if left_out:
+        captions.append(
+            f"left out at {console.width} columns: {', '.join(left_out)} (a wider terminal or --json shows them)"
         )
+    table = Table(
+        title=f"{project.name}: {len(rows)} ops (torch.ops.{project.namespace})", caption="\n".join(captions) or None
+    )
+    for header, _, _ in shown_columns:
+        table.add_column(header, no_wrap=True)  # one line per op: a wrapped cell doubles the table's height
+    for i in range(len(rows)):
+        table.add_row(*(cells[i] for _, cells, _ in shown_columns))
     console.print(table)
 
 
+def fit_columns(columns: list[tuple[str, list[str], int | None]], width: int) -> tuple[list, list[str]]:
+    """The columns that fit `width` on one line per row, dropping droppable ones lowest order first, and the headers
+    of those dropped. Widths as rich draws them: each column its widest cell + 2 of padding + 1 rule, plus 1."""
+
+    def needed(cols) -> int:
+        return 1 + sum(
+            3 + max([Text.from_markup(c).cell_len for c in cells] + [len(header)]) for header, cells, _ in cols
+        )
+
+    kept = list(columns)
+    left_out: list[str] = []
+    for column in sorted((c for c in columns if c[2] is not None), key=lambda c: c[2]):
+        if needed(kept) <= width:
+            break
+        kept.remove(column)
+        left_out.append(column[0])
+    return kept, left_out
+
+
 def _feature_cell(feature: str, built: bool | None) -> str:
-    return {True: f"{feature}: built", False: f"{feature}: not built"}.get(built, feature)
+    """`fp4 ✓` built, `fp4 ✗` not built, `fp4 ?` unknown: the caption under the table says why and how."""
+    return {True: f"{feature} ✓", False: f"[red]{feature} ✗[/]"}.get(built, f"{feature} ?")

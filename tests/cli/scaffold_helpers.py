@@ -341,3 +341,9 @@ def move_cmake_line(project: ProjectCopy, name: str, src: RegionSpec, dst: Regio
     text = project.read(cmake)
     entry = next(e for e in regions.entries(text, src) if e.key == name)
     project.write(cmake, regions.insert(regions.remove(text, src, name), dst, name, entry.text))
+
+
+def table_cells(table_text: str, op: str) -> list[str]:
+    """The cells of `op`'s row in `kernelkit list`'s table (one line per op), stripped."""
+    row = next(line for line in table_text.splitlines() if line.startswith("│") and line.split("│")[1].strip() == op)
+    return [cell.strip() for cell in row.split("│")[1:-1]]
