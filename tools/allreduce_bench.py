@@ -838,18 +838,20 @@ def gpu_count() -> int:
 def run_ranks(args: argparse.Namespace, cfg: dict, t0: float, result_dir: Path) -> tuple[str | None, bool]:
     """Spawns the ranks and waits (at most the budget plus the grace); (the first failed rank's report, whether the
     ranks were killed for running too long)."""
-    import torch.multiprocessing as mp
-
-    ctx = mp.start_processes(
-        rank_main,
-        args=(args.world, free_port(), cfg, str(result_dir), t0),
-        nprocs=args.world,
-        join=False,
-        start_method="spawn",
-    )
     deadline = t0 + args.time_budget_s + args.grace_s
-    killed, interrupted = False, False
+    killed, interrupted, ctx = False, False, None
     try:
+        # Inside the try: a Ctrl-C or SIGTERM while torch is imported and the ranks start (seconds on a busy
+        # machine) must stop those already started, not leave them running without their parent.
+        import torch.multiprocessing as mp
+
+        ctx = mp.start_processes(
+            rank_main,
+            args=(args.world, free_port(), cfg, str(result_dir), t0),
+            nprocs=args.world,
+            join=False,
+            start_method="spawn",
+        )
         while True:
             try:
                 if ctx.join(timeout=max(0.0, min(1.0, deadline - time.time()))):
@@ -863,7 +865,15 @@ def run_ranks(args: argparse.Namespace, cfg: dict, t0: float, result_dir: Path) 
         interrupted = True
     finally:
         stop_time = time.time()
-        alive = [p for p in ctx.processes if p.is_alive()]  # the ranks this call started
+        # The ranks this call started; interrupted while starting them, the children started so far (this process
+        # starts no other multiprocessing children).
+        if ctx is not None:
+            ranks = ctx.processes
+        else:
+            import multiprocessing
+
+            ranks = multiprocessing.active_children()
+        alive = [p for p in ranks if p.is_alive()]
         for p in alive:  # all at once: a rank that outlives its peers would report their death as its own failure
             p.kill()
         for p in alive:
@@ -958,11 +968,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{', '.join(meta['sizes'])}, budget {args.time_budget_s:.0f} s",
         flush=True,
     )
-    with tempfile.TemporaryDirectory(prefix="allreduce-bench-") as tmp:
-        result_dir = Path(tmp)
-        failure, killed = run_ranks(args, cfg, t0, result_dir)
-        doc_path = result_dir / "doc.json"
-        doc = json.loads(doc_path.read_text()) if doc_path.is_file() else None
+    try:
+        with tempfile.TemporaryDirectory(prefix="allreduce-bench-") as tmp:
+            result_dir = Path(tmp)
+            failure, killed = run_ranks(args, cfg, t0, result_dir)  # stops its ranks on an interrupt itself
+            doc_path = result_dir / "doc.json"
+            doc = json.loads(doc_path.read_text()) if doc_path.is_file() else None
+    except KeyboardInterrupt:  # before run_ranks started a rank, or after it stopped them all
+        print(f"{PROG}: interrupted (SIGINT/SIGTERM) with no rank running", file=sys.stderr)
+        return 1
     if doc is not None:
         if failure is not None:
             doc["complete"] = False

@@ -351,23 +351,47 @@ def test_dry_cpu_a_hung_rank_is_killed_after_the_grace(tmp_path):
     assert "still running 6 s after launch (a collective hung?): killed" in out.stderr
 
 
-def test_dry_cpu_sigterm_stops_the_ranks_with_the_parent():
-    """gpu_check's `timeout` sends SIGTERM to the tool: its ranks must not outlive it (they would hold the GPUs)."""
+def _processes_with(marker: str) -> list[int]:
+    """Pids of the processes whose environment holds `marker` (Linux /proc; processes that vanish are skipped)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes():
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").is_file(), reason="needs Linux /proc to find the ranks")
+@pytest.mark.parametrize("delay_s", [0.0, 3.0], ids=["while-the-ranks-start", "while-they-run"])
+def test_dry_cpu_sigterm_stops_the_ranks_with_the_parent(delay_s):
+    """gpu_check's `timeout` sends SIGTERM to the tool: its ranks must not outlive it (they would hold the GPUs),
+    also when it comes while they are still being spawned (seconds on a busy machine: torch's import)."""
+    marker = f"KK_ALLREDUCE_TEST_{os.getpid()}_{int(delay_s * 10)}=1"
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    env[marker.split("=")[0]] = "1"  # inherited by the ranks: how the test finds them
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "library" / "python"), env.get("PYTHONPATH", "")])
     proc = subprocess.Popen([sys.executable, str(SCRIPT), "--dry-cpu", "--world", "2", "--sizes", "8K",
                              "--inject-hang", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env)  # fmt: skip
     try:
         assert proc.stdout.readline().startswith("allreduce_bench: 2 ranks (dry-cpu)")  # the handler is in place
-        time.sleep(3)
+        time.sleep(delay_s)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 1
-    assert "interrupted (SIGINT/SIGTERM): ranks 0, 1 stopped" in err
+    assert proc.returncode == 1, err
+    assert "interrupted (SIGINT/SIGTERM)" in err and "Traceback" not in err
+    if delay_s:
+        assert "interrupted (SIGINT/SIGTERM): ranks 0, 1 stopped" in err
+    deadline = time.time() + 10
+    while _processes_with(marker) and time.time() < deadline:
+        time.sleep(0.2)
+    assert _processes_with(marker) == []  # no rank left behind
 
 
 def test_dry_cpu_the_time_budget_stops_before_a_size(tmp_path):
