@@ -76,7 +76,7 @@ SWEEP_CODES = {
     -1: "CUTLASS can_implement refused the problem",
     -2: "the configuration needs a workspace",
     -3: "out dtype not compiled (bf16 only)",
-    -4: "FastAccum kernels have no promotion interval",
+    -4: "no promotion-interval knob (FastAccum, or the overlapped mainloop: once per K tile)",
     -5: "bad knob value",
 }
 
@@ -93,6 +93,12 @@ class Candidate:
     name: str  # sweep_name_<index>() returns it (checked when the library is loaded)
     fast_accum: bool
     what: str
+    overlapped: bool = False  # the library's overlapped promotion (no interval knob); else CUTLASS's mainloop
+
+    @property
+    def promotion_knob(self) -> bool:
+        """Whether its promotion interval can be varied (pass 3): CUTLASS's accurate mainloop only."""
+        return not self.fast_accum and not self.overlapped
 
     @property
     def cluster_size(self) -> int:
@@ -103,7 +109,7 @@ class Candidate:
 
 # The same list as sweep_kernel.cu's `#if SWEEP_CONFIG == n` blocks (tests/tools/test_gemm_sweep.py keeps them equal).
 CANDIDATES = (
-    Candidate(0, "coop_128x128_c2x1", False, "the library's M > 128 configuration (baseline)"),
+    Candidate(0, "coop_128x128_c2x1", False, "the library's M > 128 configuration (baseline)", overlapped=True),
     Candidate(1, "coop_128x128_c1x2", False, "cluster along N: A multicast instead of B"),
     Candidate(2, "coop_128x256_c1x1", False, "128x256 tile, no cluster"),
     Candidate(3, "coop_128x256_c2x1", False, "128x256 tile, B multicast"),
@@ -111,6 +117,7 @@ CANDIDATES = (
     Candidate(5, "coop_256x128_c1x2", False, "256x128 tile, A multicast"),
     Candidate(6, "coop_128x128_c2x1_fast", True, "baseline tile, FP8FastAccum (less accurate)"),
     Candidate(7, "coop_128x256_c2x1_fast", True, "128x256 tile, FP8FastAccum (less accurate)"),
+    Candidate(8, "coop_128x128_c2x1_serial", False, "the baseline with CUTLASS's serial promotion (the A/B)"),
 )
 BASELINE = "coop_128x128_c2x1"
 
@@ -338,7 +345,7 @@ def best_knobs(rows: list[Row], name: str) -> tuple[int, str]:
 def pass3_settings(chosen: list[Candidate], knob_rows: list[Row]) -> list[Setting]:
     settings = [Setting(TORCH)]
     for c in chosen:
-        if c.fast_accum:
+        if not c.promotion_knob:
             continue  # no promotion interval to vary
         swizzle, raster = best_knobs(knob_rows, c.name)
         settings += [Setting(c.name, swizzle, raster, p) for p in PROMOTIONS]
@@ -374,7 +381,8 @@ def plan_summary(args: argparse.Namespace, with_library: bool = True) -> tuple[l
     chosen = min(len(accurate), (1 if any(c.name == BASELINE for c in accurate) else 0) + args.knob_candidates)
     knobs = not args.no_knobs and chosen > 0
     second = 1 + chosen * len(SWIZZLES) * len(RASTERS) if knobs else 0
-    third = 1 + chosen * len(PROMOTIONS) if knobs else 0
+    baseline_fixed = any(c.name == BASELINE and not c.promotion_knob for c in accurate)  # no interval to vary
+    third = 1 + (chosen - baseline_fixed) * len(PROMOTIONS) if knobs else 0
     total = sum(pass_seconds(p, n, args) for p in problems(args) for n in (first, second, third) if n)
     lines = [
         f"{len(problems(args))} problems: M in {list(args.m)} x (N, K) in {[f'{n}x{k}' for n, k in args.shapes]}",
@@ -383,7 +391,8 @@ def plan_summary(args: argparse.Namespace, with_library: bool = True) -> tuple[l
         f"raster {list(RASTERS)})"
         if knobs
         else "pass 2 (knobs): off",
-        f"pass 3 (promotion): {third} settings per problem (torch + {chosen} candidates x promotion {list(PROMOTIONS)})"
+        f"pass 3 (promotion): {third} settings per problem (torch + {chosen - baseline_fixed} candidates x promotion "
+        f"{list(PROMOTIONS)})"
         if knobs
         else "pass 3 (promotion): off",
         f"timing: {args.rounds} rounds x ({args.warmup} + {args.reps}) replays of >= {args.target_ms} ms;"
@@ -464,10 +473,12 @@ class SweepLib:
             name_fn.restype = ctypes.c_char_p
             built = name_fn().decode()
             fast = bool(getattr(self.lib, f"sweep_fast_accum_{c.index}")())
-            if built != c.name or fast != c.fast_accum:
+            overlapped = bool(getattr(self.lib, f"sweep_overlapped_{c.index}")())
+            if built != c.name or fast != c.fast_accum or overlapped != c.overlapped:
                 raise SystemExit(
-                    f"gemm_sweep: {path} config {c.index} is {built!r} (fast_accum={fast}), the driver expects "
-                    f"{c.name!r} (fast_accum={c.fast_accum}): rebuild it (tools/gemm_sweep/build.sh)"
+                    f"gemm_sweep: {path} config {c.index} is {built!r} (fast_accum={fast}, overlapped={overlapped}), "
+                    f"the driver expects {c.name!r} (fast_accum={c.fast_accum}, overlapped={c.overlapped}): rebuild "
+                    "it (tools/gemm_sweep/build.sh)"
                 )
             self.run[c.name] = fn
             self.info[c.name] = {

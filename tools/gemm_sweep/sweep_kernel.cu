@@ -5,6 +5,8 @@
 //   int         sweep_run_<n>(...)          one GEMM on the given stream, with the runtime knobs below;
 //   const char* sweep_name_<n>()            the candidate's name (the driver checks it against its own table);
 //   int         sweep_fast_accum_<n>()      1 for the FP8FastAccum schedules (less accurate; opt-in only);
+//   int         sweep_overlapped_<n>()      1 where the promotion overlaps the next K tile's wgmma (the library's
+//                                           mainloop, cutlass_fp8_promotion.cuh): no promotion-interval knob;
 //   int         sweep_stages_<n>()          mainloop pipeline stages the builder chose;
 //   int         sweep_smem_bytes_<n>()      the kernel's shared memory;
 //   int         sweep_kernel_attrs_<n>(int* regs, int* local_bytes)   the compiled kernel's registers per thread and
@@ -12,9 +14,10 @@
 //   int         sweep_max_active_clusters_<n>(int* clusters)   how many of its clusters fit on the GPU at once.
 //
 // The kernel is the library's own (kernelkit/families/cutlass_scaled_gemm.cuh: ScaledGemm with the RowColScales
-// epilogue, bf16 out); only the configuration (tile, cluster, schedule) and the runtime knobs differ. Candidate 0 is
-// the configuration the library dispatches at M > 128, so the sweep reproduces the library's numbers beside the
-// others.
+// epilogue, bf16 out); only the configuration (tile, cluster, schedule, and which mainloop: SWEEP_MAINLOOP, the
+// library's overlapped promotion unless a candidate names CUTLASS's serial one) and the runtime knobs differ.
+// Candidate 0 is what the library dispatches at M > 128, so the sweep reproduces the library's numbers beside the
+// others; candidate 8 is the same with CUTLASS's own mainloop, the A/B of the overlap.
 #include <cstdint>
 #include <type_traits>
 
@@ -54,23 +57,29 @@ using Config = Cfg<128, 128, 2, 1, Coop, EpiCoop>;
 #elif SWEEP_CONFIG == 1
 // Clusters along N: A is multicast instead of B (at M >= 512 the two operands are comparable in size).
 #define SWEEP_NAME "coop_128x128_c1x2"
+#define SWEEP_MAINLOOP kernelkit::cutlass_fp8::BuilderPromotion
 using Config = Cfg<128, 128, 1, 2, Coop, EpiCoop>;
 #elif SWEEP_CONFIG == 2
 // Twice the columns per tile: half the shared-memory tile loads per FLOP; 128 accumulators per thread plus as many
-// in the fp8 promotion buffer (see build.sh's ptxas report for spills).
+// in the fp8 promotion buffer (see build.sh's ptxas report for spills). Candidates 1-5 keep CUTLASS's mainloop (one
+// promotion buffer, as measured in session 16): with the overlap's second buffer the wide tiles spill more still.
 #define SWEEP_NAME "coop_128x256_c1x1"
+#define SWEEP_MAINLOOP kernelkit::cutlass_fp8::BuilderPromotion
 using Config = Cfg<128, 256, 1, 1, Coop, EpiCoop>;
 #elif SWEEP_CONFIG == 3
 #define SWEEP_NAME "coop_128x256_c2x1"
+#define SWEEP_MAINLOOP kernelkit::cutlass_fp8::BuilderPromotion
 using Config = Cfg<128, 256, 2, 1, Coop, EpiCoop>;
 #elif SWEEP_CONFIG == 4
 // Ping-pong at 64 x 256: one warpgroup's epilogue overlaps the other's mainloop; each warpgroup holds the whole
 // 64 x 256 tile (the same accumulator count as 128 x 256 cooperative).
 #define SWEEP_NAME "ping_64x256_c1x1"
+#define SWEEP_MAINLOOP kernelkit::cutlass_fp8::BuilderPromotion
 using Config = Cfg<64, 256, 1, 1, Ping, EpiPing>;
 #elif SWEEP_CONFIG == 5
 // The transpose of candidate 3: 256-row tiles, A multicast along N.
 #define SWEEP_NAME "coop_256x128_c1x2"
+#define SWEEP_MAINLOOP kernelkit::cutlass_fp8::BuilderPromotion
 using Config = Cfg<256, 128, 1, 2, Coop, EpiCoop>;
 #elif SWEEP_CONFIG == 6
 // FP8FastAccum (opt-in only: the tensor cores accumulate the whole K without promotion into fp32; sgl-kernel's
@@ -81,19 +90,28 @@ using Config = Cfg<128, 128, 2, 1, CoopFast, EpiCoop>;
 // FP8FastAccum at 128 x 256 (no promotion buffer: 128 accumulators per thread, no spill pressure).
 #define SWEEP_NAME "coop_128x256_c2x1_fast"
 using Config = Cfg<128, 256, 2, 1, CoopFast, EpiCoop>;
+#elif SWEEP_CONFIG == 8
+// Candidate 0 with CUTLASS's own fp8 mainloop (wait for the K tile's wgmma, then promote): the library's kernel
+// before the overlapped promotion, and the only one whose promotion interval is a knob.
+#define SWEEP_NAME "coop_128x128_c2x1_serial"
+#define SWEEP_MAINLOOP kernelkit::cutlass_fp8::BuilderPromotion
+using Config = Cfg<128, 128, 2, 1, Coop, EpiCoop>;
 #else
 #error "unknown SWEEP_CONFIG"
 #endif
 
+#ifndef SWEEP_MAINLOOP
+#define SWEEP_MAINLOOP kernelkit::cutlass_fp8::OverlappedWherePromoting  // the library's (ScaledGemm's default)
+#endif
 using Gemm = kernelkit::scaled_gemm::ScaledGemm<cutlass::float_e4m3_t, cutlass::bfloat16_t, Config,
-                                                kernelkit::scaled_gemm::RowColScales>;
+                                                kernelkit::scaled_gemm::RowColScales, SWEEP_MAINLOOP>;
 
 // Codes beyond cudaError_t's (which are >= 0) for what the sweep itself refuses.
 enum : int {
   kRefused = -1,         // CUTLASS's can_implement said no
   kNeedsWorkspace = -2,  // the configuration wants a workspace the sweep does not provide
   kBadDtype = -3,        // out dtype other than bf16 (the only one compiled)
-  kNoPromotion = -4,     // a promotion interval other than 4 for a FastAccum kernel (it has no such knob)
+  kNoPromotion = -4,     // a promotion interval other than 4 for a kernel without that knob (FastAccum, overlapped)
   kBadKnob = -5,         // swizzle not in {1, 2, 4, 8} or raster not in {0, 1, 2}
 };
 
@@ -106,6 +124,12 @@ template <int Stages, class ClusterShape, class KernelSchedule>
 struct Promotes<cutlass::gemm::MainloopSm90TmaGmmaWarpSpecializedFP8<Stages, ClusterShape, KernelSchedule>>
     : std::true_type {};
 constexpr bool kPromotes = Promotes<Gemm::CollectiveMainloop::DispatchPolicy>::value;
+// The overlapped mainloop promotes once per K tile whatever the argument says; CUTLASS's reads the interval.
+template <class Mainloop>
+struct Overlapped : std::false_type {};
+template <class Builder>
+struct Overlapped<kernelkit::cutlass_fp8::OverlappedPromotion<Builder>> : std::true_type {};
+constexpr bool kOverlapped = Overlapped<Gemm::CollectiveMainloop>::value;
 
 // The family's scaled_gemm::run, plus the knobs it leaves at their defaults: the persistent scheduler's swizzle and
 // raster order, and the fp8 mainloop's promotion interval (in MMAs of K = 32: 4 = once per 128-deep k-tile).
@@ -126,7 +150,7 @@ int run(const kernelkit::scaled_gemm::Problem& p, const kernelkit::scaled_gemm::
 
   Kernel::MainloopArguments mainloop{static_cast<const ElementAB*>(p.a), stride_a, static_cast<const ElementAB*>(p.b),
                                      stride_b};
-  if constexpr (kPromotes) {
+  if constexpr (kPromotes && !kOverlapped) {
     mainloop.mma_promotion_interval = static_cast<uint32_t>(promotion_interval);
   } else if (promotion_interval != 4) {
     return kNoPromotion;
@@ -180,6 +204,8 @@ SWEEP_EXPORT int SWEEP_CAT(sweep_run_, SWEEP_CONFIG)(void* out, int64_t ldd, con
 SWEEP_EXPORT const char* SWEEP_CAT(sweep_name_, SWEEP_CONFIG)() { return SWEEP_NAME; }
 
 SWEEP_EXPORT int SWEEP_CAT(sweep_fast_accum_, SWEEP_CONFIG)() { return sweep::kPromotes ? 0 : 1; }
+
+SWEEP_EXPORT int SWEEP_CAT(sweep_overlapped_, SWEEP_CONFIG)() { return sweep::kOverlapped ? 1 : 0; }
 
 SWEEP_EXPORT int SWEEP_CAT(sweep_stages_, SWEEP_CONFIG)() {
   return static_cast<int>(sweep::Gemm::CollectiveMainloop::DispatchPolicy::Stages);

@@ -5,8 +5,8 @@
 // Dispatch: one configuration for every shape, 128 x 128 x 128 tiles (the largest whose two fp32 fragments, the
 // accumulator and the per-K-block temporary, fit the cooperative schedule's registers), a 1 x 2 cluster (the two
 // CTAs of a cluster share A's tile by TMA multicast), cooperative warp specialization (two consumer warp groups on
-// one tile: while one scales its K block the other's wgmma runs), and CUTLASS's stream-K tile scheduler in its
-// heuristic mode, which
+// one tile, each promoting its previous K block while the tensor cores run the next: the family's
+// OverlappedPromotion mainloop), and CUTLASS's stream-K tile scheduler in its heuristic mode, which
 //   * runs whole tiles (data-parallel, persistent) when the tiles fill the GPU's waves well: large M;
 //   * splits the K loop of the last waves' tiles across SMs otherwise: at decode sizes (M <= 128) a 7168-wide
 //     output is 56 tiles for 132 SMs, and only splitting K puts every SM to work streaming the weight.

@@ -3,6 +3,8 @@
 // The mainloop is CUTLASS's MainloopSm90TmaGmmaWarpSpecializedBlockwiseFP8 (what sgl-kernel and vLLM run on sm_90):
 // per 128-deep K tile, wgmma accumulates A.B into a temporary fp32 fragment, which is then scaled by
 // sa[m, kb] * sb[n/128, kb] and added to the real accumulator ("promotion"), so each K block gets its own scales.
+// Its mma() is replaced by cutlass_fp8::OverlappedPromotion (cutlass_fp8_promotion.cuh): the same promotions in the
+// same order, each one while the next K tile's wgmma runs instead of between them.
 // Operands arrive by TMA; sa (1 x 128 groups: 128 scales per 128-row tile and K block) by TMA too, which needs
 // its K-block stride to be a multiple of 16 bytes; sb (one scale per 128 x 128 block) by cp.async, any strides.
 //
@@ -33,6 +35,7 @@
 #include "cutlass/gemm/kernel/gemm_universal.hpp"
 #include "cutlass/gemm/kernel/tile_scheduler_params.h"
 #include "cutlass/numeric_types.h"
+#include "kernelkit/families/cutlass_fp8_promotion.cuh"
 
 namespace kernelkit::blockwise_gemm {
 
@@ -55,9 +58,11 @@ struct Problem {
   int device;
 };
 
-// One kernel configuration: tile, cluster, kernel schedule, tile scheduler. OutT: cutlass::bfloat16_t / half_t.
+// One kernel configuration: tile, cluster, kernel schedule, tile scheduler, and the mainloop made of the builder's:
+// MainloopOf = cutlass_fp8::OverlappedPromotion (the library's: cutlass_fp8_promotion.cuh) or
+// cutlass_fp8::BuilderPromotion (CUTLASS's own). OutT: cutlass::bfloat16_t / half_t.
 template <typename OutT, typename TileShape, typename ClusterShape, typename KernelSchedule, typename EpilogueSchedule,
-          typename TileScheduler>
+          typename TileScheduler, template <class> class MainloopOf = cutlass_fp8::OverlappedPromotion>
 struct Gemm {
   using ElementA = cutlass::float_e4m3_t;
   using ElementB = cutlass::float_e4m3_t;
@@ -80,12 +85,12 @@ struct Gemm {
       cutlass::epilogue::collective::EpilogueTileAuto, float, float, void, LayoutD, kAlignD, ElementD, LayoutD, kAlignD,
       EpilogueSchedule, EpilogueOp>::CollectiveOp;
 
-  using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
+  using CollectiveMainloop = MainloopOf<typename cutlass::gemm::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, ElementA, cute::tuple<LayoutA, LayoutSFA>, kAlignAB,
       ElementB, cute::tuple<LayoutB, LayoutSFB>, kAlignAB, float, TileShape, ClusterShape,
       cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
           sizeof(typename CollectiveEpilogue::SharedStorage))>,
-      KernelSchedule>::CollectiveOp;
+      KernelSchedule>::CollectiveOp>;
 
   using Kernel = cutlass::gemm::kernel::GemmUniversal<cute::Shape<int, int, int, int>, CollectiveMainloop,
                                                       CollectiveEpilogue, TileScheduler>;

@@ -12,7 +12,8 @@
 //    schedules below are the non-"FastAccum" ones, so CUTLASS's builder picks its FP8 mainloop that adds the tensor
 //    cores' partial sums into a separate fp32 accumulator every 4 MMAs: the tensor cores keep only ~14 bits while
 //    accumulating fp8 products, which over K = 28672 would cost the result percent-level error. torch._scaled_mm's
-//    default (use_fast_accum=False) does the same.
+//    default (use_fast_accum=False) does the same. Its mma() is replaced by cutlass_fp8::OverlappedPromotion,
+//    which adds the same partial sums in the same order while the next K tile's wgmma runs;
 //  * the epilogue: RowColScales (per-token scale_a[m] as a column broadcast, per-channel scale_b[n] and bias[n] as
 //    row broadcasts) or TensorScales (two device scalars, read when the kernel starts: CUDA-graph safe);
 //  * the tile configuration: the dispatch table in each op's .cu picks one of the Config aliases by M.
@@ -34,6 +35,7 @@
 #include "cutlass/gemm/kernel/tile_scheduler.hpp"
 #include "cutlass/numeric_types.h"
 #include "kernelkit/core/dispatch.cuh"
+#include "kernelkit/families/cutlass_fp8_promotion.cuh"
 
 namespace kernelkit::scaled_gemm {
 
@@ -128,8 +130,10 @@ struct TensorScales {
 // --------------------------------------------------------------------------------------------------- the kernel
 
 // ElementAB: cutlass::float_e4m3_t (accumulating in float) or int8_t (int32). ElementOut: cutlass::bfloat16_t or
-// cutlass::half_t. Epilogue: RowColScales or TensorScales.
-template <class ElementAB, class ElementOut, class Cfg, template <class, class> class Epilogue>
+// cutlass::half_t. Epilogue: RowColScales or TensorScales. MainloopOf: what becomes of the builder's mainloop; by
+// default the fp8 one promotes while the next K tile's wgmma runs (cutlass_fp8_promotion.cuh; bit-identical sums).
+template <class ElementAB, class ElementOut, class Cfg, template <class, class> class Epilogue,
+          template <class> class MainloopOf = cutlass_fp8::OverlappedWherePromoting>
 struct ScaledGemm {
   using ElementAcc = cute::conditional_t<cute::is_same_v<ElementAB, int8_t>, int32_t, float>;
   using Epi = Epilogue<typename Cfg::TileShape, ElementOut>;
@@ -144,7 +148,7 @@ struct ScaledGemm {
       ElementOut, cutlass::layout::RowMajor, kAlignOut,                    // D, row-major
       typename Cfg::EpilogueSchedule, typename Epi::Tree>::CollectiveOp;
 
-  using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
+  using CollectiveMainloop = MainloopOf<typename cutlass::gemm::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp,  //
       ElementAB, cutlass::layout::RowMajor, kAlignAB,       // A [M, K], K contiguous
       ElementAB, cutlass::layout::ColumnMajor, kAlignAB,    // B [K, N], K contiguous
@@ -152,7 +156,7 @@ struct ScaledGemm {
       // As many pipeline stages as shared memory holds next to the epilogue's buffers.
       cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
           sizeof(typename CollectiveEpilogue::SharedStorage))>,
-      typename Cfg::KernelSchedule>::CollectiveOp;
+      typename Cfg::KernelSchedule>::CollectiveOp>;
 
   using Kernel = cutlass::gemm::kernel::GemmUniversal<cute::Shape<int, int, int, int>, CollectiveMainloop,
                                                       CollectiveEpilogue, cutlass::gemm::PersistentScheduler>;
