@@ -115,7 +115,12 @@ __global__ void __launch_bounds__(kStaticThreads, 1) per_tensor_static(PerTensor
         if (UNROLL == 1 || v + u * kStaticThreads < a.vecs_per_row)
           x[u] = Vec<T, VEC>::load(in + (v + u * kStaticThreads) * VEC);
       }
-      const Fp8MulMinFirst quantize = fp8_quantizer(__ldg(a.scale));
+      // The scale is loaded here, behind x's loads, by a volatile load the compiler cannot hoist: an __ldg is
+      // loop-invariant, and the compiler moves it and its rcp.approx ahead of the loop, where x's loads then
+      // issue only once the scale has arrived (one more dependent memory round trip per CTA).
+      float scale;
+      asm volatile("ld.global.f32 %0, [%1];" : "=f"(scale) : "l"(a.scale) : "memory");
+      const Fp8MulMinFirst quantize = fp8_quantizer(scale);
 #pragma unroll
       for (int u = 0; u < UNROLL; ++u) {
         if (UNROLL == 1 || v + u * kStaticThreads < a.vecs_per_row)
