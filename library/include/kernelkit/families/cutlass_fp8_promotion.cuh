@@ -85,6 +85,7 @@ struct OverlappedPromotion : BuilderMainloop {
     CUTE_STATIC_ASSERT_V(size<1>(tCrA) == size<1>(accum));               // M
     CUTE_STATIC_ASSERT_V(size<1>(tCrB) == size<2>(accum));               // N
     clear(accum);
+    if (k_tile_count <= 0) return;  // an empty K range (the schedulers give none today): nothing to wait for
 
     if constexpr (Promotion::kBlockScaled) {
       using ElementBlockScale = typename Base::ElementBlockScale;
