@@ -38,8 +38,10 @@ def last_bench_results(project: Project) -> dict[str, str]:
 
 @handles_errors
 def list_ops(json_out: Annotated[bool, typer.Option("--json", help="Print the ops as JSON.")] = False) -> None:
-    """List the ops: category, dtypes, test, bench, last benchmark result; which build features (FP4, CUTLASS)
-    the built library has."""
+    """List the ops: the build features each needs, category, dtypes, test, bench and last benchmark result.
+
+    One line per op: the columns a narrow terminal has no room for are left out and named under the table (--json
+    has every field). Which build features (FP4, CUTLASS) the built library has is read from its bytes."""
     project = find_project()
     ops = registry.scan(project)
     bench = last_bench_results(project)

@@ -42,8 +42,10 @@ def profile(
     ] = None,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Calls before the profiled one.")] = 3,
 ) -> None:
-    """Run one bench case of OP once under Nsight Compute: time, DRAM throughput, occupancy and what limits it,
-    registers, spills, L2 hits and the top stall per kernel, and where the op sits against the measured ceiling."""
+    """Run one bench case of OP once under Nsight Compute and report each kernel it launches in plain words.
+
+    Per kernel: time, DRAM throughput, occupancy and what limits it, registers, spills, L2 hits and the top stall,
+    and where the op sits against the measured ceiling."""
     project = find_project()
     bench = harness.load_bench(project, op)
     chosen = core.select_case(bench, case)

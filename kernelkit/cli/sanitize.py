@@ -65,8 +65,10 @@ def sanitize(
         ),
     ] = None,
 ) -> None:
-    """Run each op's GPU tests under compute-sanitizer and summarise per op: errors by kind and the first report
-    with file:line. Exit 1 when any op has errors, or its sanitizer run did not finish."""
+    """Run each op's GPU tests under compute-sanitizer and summarise the errors per op.
+
+    Per op: errors by kind and the first report with file:line. Exit 1 when any op has errors, or its sanitizer run
+    did not finish."""
     if tool not in core.TOOLS:
         raise KernelkitError(f"--tool {tool}: expected one of {', '.join(core.TOOLS)}", exit_code=2)
     if test_workers > 1 and importlib.util.find_spec("xdist") is None:

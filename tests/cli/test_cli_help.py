@@ -61,3 +61,13 @@ def test_unknown_command_is_a_usage_error(cli):
     assert result.exit_code == 2
     assert "frobnicate" in result.output
     assert "Traceback" not in result.output
+
+
+def test_each_command_summary_is_one_line_of_its_docstring():
+    """The commands panel of `kernelkit --help` shows each command's first docstring paragraph with its line breaks
+    kept: a summary spread over two source lines breaks mid-sentence in every terminal. One line, then details."""
+    from kernelkit.cli import app
+
+    for info in app.registered_commands:
+        summary = (info.callback.__doc__ or "").strip().split("\n\n")[0]
+        assert summary and "\n" not in summary, f"{info.name}: {summary!r}"
