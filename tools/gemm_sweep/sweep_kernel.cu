@@ -62,7 +62,7 @@ using Config = Cfg<128, 128, 1, 2, Coop, EpiCoop>;
 #elif SWEEP_CONFIG == 2
 // Twice the columns per tile: half the shared-memory tile loads per FLOP; 128 accumulators per thread plus as many
 // in the fp8 promotion buffer (see build.sh's ptxas report for spills). Candidates 1-5 keep CUTLASS's mainloop (one
-// promotion buffer, as measured in session 16): with the overlap's second buffer the wide tiles spill more still.
+// promotion buffer): with the overlap's second buffer the wide tiles would spill more still.
 #define SWEEP_NAME "coop_128x256_c1x1"
 #define SWEEP_MAINLOOP kernelkit::cutlass_fp8::BuilderPromotion
 using Config = Cfg<128, 256, 1, 1, Coop, EpiCoop>;
@@ -116,14 +116,9 @@ enum : int {
 };
 
 // Whether the builder chose the fp8 mainloop that promotes the tensor cores' partial sums into fp32 (its dispatch
-// policy says so). The argument field alone does not tell: the plain mainloop, which the FastAccum schedules get,
-// has an mma_promotion_interval too, and ignores it.
-template <class Policy>
-struct Promotes : std::false_type {};
-template <int Stages, class ClusterShape, class KernelSchedule>
-struct Promotes<cutlass::gemm::MainloopSm90TmaGmmaWarpSpecializedFP8<Stages, ClusterShape, KernelSchedule>>
-    : std::true_type {};
-constexpr bool kPromotes = Promotes<Gemm::CollectiveMainloop::DispatchPolicy>::value;
+// policy says so: the library's trait). The argument field alone does not tell: the plain mainloop, which the
+// FastAccum schedules get, has an mma_promotion_interval too, and ignores it.
+constexpr bool kPromotes = kernelkit::cutlass_fp8::PromotionOf<Gemm::CollectiveMainloop::DispatchPolicy>::kPromotes;
 // The overlapped mainloop promotes once per K tile whatever the argument says; CUTLASS's reads the interval.
 template <class Mainloop>
 struct Overlapped : std::false_type {};

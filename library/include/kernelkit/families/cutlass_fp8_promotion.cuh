@@ -7,9 +7,9 @@
 // Both wait for the tile's wgmma to finish (`wgmma.wait_group 0`) and then promote, and the two consumer warp groups
 // of a cooperative tile wait on the same pipeline stage, so they promote at the same moment and the tensor cores idle
 // meanwhile: one FADD or FFMA per accumulator per K tile, 64 per thread at 128 x 128, against 4 wgmma of
-// 64 x 128 x 32 per warp group. The measured cost: fp8_scaled_mm at ~80% of the fp8 ceiling where cuBLASLt, which
-// adds the same partial sums in the same order (bit-identical results), reaches 93-98%; promoting every second
-// K tile bought 1-11% (session 16's sweep); the blockwise GEMM stopped at 76% (983 TFLOP/s).
+// 64 x 128 x 32 per warp group: with the serial promotion fp8_scaled_mm runs at ~80% of the fp8 ceiling where
+// cuBLASLt, which adds the same partial sums in the same order (bit-identical results), reaches 93-98%, and the
+// blockwise GEMM at 76% (measurements: docs/perf-notes.md).
 //
 // OverlappedPromotion keeps two temporary fragments: K tile t's wgmma is issued into one, and while it runs, tile
 // t-1's fragment (finished: `wgmma.wait_group 1`) is promoted from the other. The arithmetic is the builder
